@@ -1,0 +1,229 @@
+"""Gameline configuration: YAML files loaded into bounded pydantic models.
+
+This module is the one place that reads environment variables (`GAMELINE_STATE_DIR`,
+`GAMELINE_DATA_DIR`), so a deployment can move the stores or the data without editing YAML.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+MonthDay = Annotated[str, Field(pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")]
+ENV_OVERRIDES = {"GAMELINE_STATE_DIR": "state_dir", "GAMELINE_DATA_DIR": "data_dir"}
+
+
+class Model(BaseModel):
+    """Base for config models: unknown keys are an error, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DateRange(Model):
+    """An inclusive range of local calendar dates."""
+
+    start: date
+    end: date
+
+
+class SeasonWindow(Model):
+    """Dates a season's games may fall on: month-day plus a year offset from the season label."""
+
+    start: MonthDay = "08-01"
+    start_year_offset: int = Field(default=-1, ge=-1, le=1)
+    end: MonthDay = "10-31"
+    end_year_offset: int = Field(default=0, ge=-1, le=1)
+
+
+class LeagueConfig(Model):
+    """What a league looks like: teams, calendar, clock."""
+
+    name: str = Field(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9_]+$")
+    teams: list[str] | None = Field(default=None, description="allowed team codes; None: any")
+    season_label: Literal["start", "end"] = Field(
+        default="end", description="a season is named by the year it starts or ends in"
+    )
+    season_window: SeasonWindow = Field(default_factory=SeasonWindow)
+    games_per_season: int = Field(default=82, ge=1, le=400)
+    timezone: str = "America/New_York"
+    default_start_local: str = Field(default="19:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    game_duration_hours: float = Field(default=2.5, gt=0, le=12)
+    allow_ties: bool = Field(default=False, description="whether a final game may end level")
+    neutral_periods: list[DateRange] = Field(
+        default_factory=list, description="local dates on which every game was at a neutral site"
+    )
+
+
+class RegimeChange(Model):
+    """From `start` on, the simulated home advantage becomes `home_advantage_pts`."""
+
+    start: date
+    home_advantage_pts: float = Field(ge=-20, le=20)
+
+
+class SimulatorConfig(Model):
+    """Seeded league simulator (the embedded default source)."""
+
+    seed: int = Field(default=7, ge=0)
+    n_teams: int = Field(default=30, ge=2, le=1000)
+    n_seasons: int = Field(default=6, ge=1, le=400)
+    games_per_team: int = Field(default=82, ge=1, le=200)
+    season_start: MonthDay = "10-20"
+    as_of: datetime | None = Field(
+        default=None, description="the simulated 'now' (UTC); None: today at 00:00 UTC"
+    )
+    upcoming_days: int = Field(default=3, ge=0, le=60)
+    home_advantage_pts: float = Field(default=3.2, ge=-20, le=20)
+    strength_sd: float = Field(default=4.5, ge=0, le=30)
+    strength_walk_sd: float = Field(default=0.25, ge=0, le=10, description="per round")
+    season_carryover: float = Field(default=0.7, ge=0, le=1)
+    margin_sd: float = Field(default=12.0, gt=0, le=50)
+    mean_score: float = Field(default=110.0, gt=0, le=500)
+    total_sd: float = Field(default=14.0, ge=0, le=100)
+    back_to_back_share: float = Field(default=0.75, ge=0, le=1, description="share of 2-day gaps")
+    market_noise_sd: float = Field(default=0.25, ge=0, le=5, description="logit noise of odds")
+    market_margin: float = Field(default=0.045, ge=0, le=0.3, description="bookmaker overround")
+    regime_change: RegimeChange | None = None
+
+
+class SourceConfig(Model):
+    """Where games come from."""
+
+    kind: Literal["simulator", "csv", "nba_odds", "fivethirtyeight_nfl"] = "simulator"
+    path: Path | None = Field(default=None, description="file; relative paths are under data_dir")
+    simulator: SimulatorConfig = Field(default_factory=SimulatorConfig)
+
+    @model_validator(mode="after")
+    def _file_sources_need_a_path(self) -> SourceConfig:
+        if self.kind != "simulator" and self.path is None:
+            raise ValueError(f"source.kind={self.kind!r} needs source.path")
+        return self
+
+
+class ValidationConfig(Model):
+    """Data-quality rules and how many bad rows a file may have before the run fails."""
+
+    max_bad_share: float = Field(default=0.02, ge=0, le=1)
+    odds_abs_min: float = Field(default=100.0, ge=100)
+    odds_abs_max: float = Field(default=100_000.0, gt=100)
+    max_score: int = Field(default=400, ge=1)
+
+
+class EloConfig(Model):
+    """Elo rating: K factor, home advantage (rating points), margin multiplier, carry-over."""
+
+    k: float = Field(default=20.0, gt=0, le=200)
+    home_advantage: float = Field(default=100.0, ge=-400, le=400)
+    initial: float = Field(default=1500.0, gt=0)
+    mov_multiplier: Literal["none", "fivethirtyeight_nba", "fivethirtyeight_nfl"] = (
+        "fivethirtyeight_nba"
+    )
+    season_carryover: float = Field(default=0.75, ge=0, le=1, description="share of rating kept")
+
+
+class FeaturesConfig(Model):
+    """Point-in-time team features."""
+
+    windows: list[Annotated[int, Field(ge=1, le=200)]] = Field(default_factory=lambda: [5, 10, 20])
+    split_window: int = Field(default=10, ge=1, le=200, description="home/away form window")
+    max_rest_days: int = Field(default=7, ge=1, le=365)
+    elo: EloConfig = Field(default_factory=EloConfig)
+
+    @field_validator("windows")
+    @classmethod
+    def _windows_unique(cls, v: list[int]) -> list[int]:
+        if not v or len(set(v)) != len(v):
+            raise ValueError("windows must be a non-empty list of distinct sizes")
+        return sorted(v)
+
+
+class GamelineConfig(Model):
+    """Everything one Gameline pipeline needs; flows take this as their parameter."""
+
+    name: str = Field(default="default", pattern=r"^[A-Za-z0-9_-]+$")
+    state_dir: Path = Path(".gameline")
+    data_dir: Path = Path("../shared/data")
+    league: LeagueConfig
+    source: SourceConfig = Field(default_factory=SourceConfig)
+    validation: ValidationConfig = Field(default_factory=ValidationConfig)
+    features: FeaturesConfig = Field(default_factory=FeaturesConfig)
+
+    def source_path(self, override: Path | None = None) -> Path | None:
+        """The source file to read: the override, else the configured path under data_dir."""
+        path = override or self.source.path
+        if path is None:
+            return None
+        return path if path.is_absolute() else self.data_dir / path
+
+
+class StatePaths(Model):
+    """Where each store lives inside the state folder."""
+
+    root: Path
+
+    @property
+    def raw_games(self) -> Path:
+        return self.root / "raw" / "games.parquet"
+
+    @property
+    def manifests(self) -> Path:
+        return self.root / "manifests"
+
+    @property
+    def quarantine(self) -> Path:
+        return self.root / "quarantine"
+
+    @property
+    def staging(self) -> Path:
+        return self.root / "staging"
+
+    @property
+    def team_features(self) -> Path:
+        return self.root / "features" / "team_features.parquet"
+
+    @property
+    def reports(self) -> Path:
+        return self.root / "reports"
+
+    @property
+    def lock(self) -> Path:
+        return self.root / "store.lock"
+
+
+def state_paths(config: GamelineConfig) -> StatePaths:
+    """The store layout of a config's state folder."""
+    return StatePaths(root=config.state_dir)
+
+
+def _deep_update(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_update(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_config(
+    path: Path,
+    overrides: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+) -> GamelineConfig:
+    """Read a YAML config, apply `GAMELINE_*` env overrides and explicit overrides, validate."""
+    try:
+        raw = yaml.safe_load(Path(path).read_text()) or {}
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"config file not found: {path}") from exc
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: a config must be a mapping, got {type(raw).__name__}")
+    env = os.environ if environ is None else environ
+    for var, key in ENV_OVERRIDES.items():
+        if env.get(var):
+            raw[key] = env[var]
+    return GamelineConfig.model_validate(_deep_update(raw, overrides or {}))

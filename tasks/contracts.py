@@ -1,0 +1,118 @@
+"""The Game contract: the one schema every source is normalised to."""
+
+from __future__ import annotations
+
+from datetime import time
+
+import numpy as np
+import pandas as pd
+
+from tasks.config import LeagueConfig
+
+# Contract columns and their pandas dtypes, in stored order.
+GAME_DTYPES: dict[str, str] = {
+    "game_id": "string",
+    "league": "string",
+    "season": "Int64",
+    "start_time": "datetime64[us, UTC]",
+    "home_team": "string",
+    "away_team": "string",
+    "neutral": "boolean",
+    "playoff": "boolean",
+    "home_score": "Float64",
+    "away_score": "Float64",
+    "status": "string",
+    "home_ml": "Float64",
+    "away_ml": "Float64",
+    "ref_p_home": "Float64",
+    "source": "string",
+    "manifest_id": "string",
+}
+GAME_COLUMNS = list(GAME_DTYPES)
+# What a source must give; the rest is optional and filled with nulls.
+REQUIRED_COLUMNS = ["season", "start_time", "home_team", "away_team"]
+# Columns that identify the content of a game (what may not change silently once final).
+CONTENT_COLUMNS = [c for c in GAME_COLUMNS if c not in ("source", "manifest_id")]
+STATUSES = ("scheduled", "final")
+# Bookkeeping column carried next to a normalised frame: the line of the source file.
+SOURCE_LINE = "source_line"
+PARSE_ERROR = "parse_error"
+
+
+class ContractError(ValueError):
+    """A source file cannot be read as games at all (missing columns, unreadable file)."""
+
+
+def make_game_ids(
+    league: pd.Series, local_date: pd.Series, home: pd.Series, away: pd.Series, number: pd.Series
+) -> pd.Series:
+    """Stable id from league, local date, teams and game number that day: NBA-20240115-bos-lal-1."""
+    day = local_date.dt.strftime("%Y%m%d").astype("string")
+    others = [day, home.astype("string"), away.astype("string"), number.astype("Int64").astype("string")]
+    return league.astype("string").str.cat(others, sep="-").astype("string")
+
+
+def local_start_times(
+    local_dates: pd.Series, league: LeagueConfig, clock: pd.Series | None = None
+) -> pd.Series:
+    """UTC start times from local dates (and optional local 'HH:MM' clock times)."""
+    default = time.fromisoformat(league.default_start_local)
+    offset = pd.to_timedelta(default.hour, unit="h") + pd.to_timedelta(default.minute, unit="m")
+    when = pd.to_datetime(local_dates, errors="coerce").dt.normalize()
+    if clock is not None:
+        parsed = pd.to_timedelta(clock.astype("string") + ":00", errors="coerce")
+        starts = when + parsed.fillna(offset)
+    else:
+        starts = when + offset
+    localized = starts.dt.tz_localize(league.timezone, ambiguous="NaT", nonexistent="shift_forward")
+    return localized.dt.tz_convert("UTC").astype("datetime64[us, UTC]")
+
+
+def local_dates(start_time: pd.Series, league: LeagueConfig) -> pd.Series:
+    """The league-local calendar date of each start time (midnight, tz-naive)."""
+    return start_time.dt.tz_convert(league.timezone).dt.tz_localize(None).dt.normalize()
+
+
+def neutral_by_period(start_time: pd.Series, league: LeagueConfig) -> pd.Series:
+    """True where the local game date falls inside one of the league's neutral-site periods."""
+    day = local_dates(start_time, league)
+    flag = pd.Series(False, index=start_time.index)
+    for period in league.neutral_periods:
+        flag |= day.between(pd.Timestamp(period.start), pd.Timestamp(period.end))
+    return flag
+
+
+def status_from_scores(home_score: pd.Series, away_score: pd.Series) -> pd.Series:
+    """'final' where both scores are present, else 'scheduled'."""
+    final = home_score.notna() & away_score.notna()
+    return pd.Series(np.where(final, "final", "scheduled"), index=home_score.index, dtype="string")
+
+
+def conform(frame: pd.DataFrame, league: LeagueConfig, source: str) -> pd.DataFrame:
+    """Fill optional contract columns, derive game_id where missing, cast to contract dtypes."""
+    out = frame.copy()
+    for column in GAME_COLUMNS:
+        if column not in out.columns:
+            out[column] = pd.NA
+    out["league"] = league.name
+    out["source"] = source
+    out["start_time"] = pd.to_datetime(out["start_time"], utc=True, errors="coerce")
+    missing_id = out["game_id"].isna()
+    if missing_id.any():
+        number = out["game_number"] if "game_number" in out else pd.Series(1, index=out.index)
+        ids = make_game_ids(
+            out["league"], local_dates(out["start_time"], league), out["home_team"],
+            out["away_team"], number.fillna(1),
+        )
+        out.loc[missing_id, "game_id"] = ids[missing_id]
+    out["neutral"] = out["neutral"].astype("boolean").fillna(False)
+    out["playoff"] = out["playoff"].astype("boolean").fillna(False)
+    out["status"] = out["status"].fillna(status_from_scores(out["home_score"], out["away_score"]))
+    extras = [c for c in (SOURCE_LINE, PARSE_ERROR) if c in out.columns]
+    typed = out[GAME_COLUMNS].astype(GAME_DTYPES)
+    return pd.concat([typed, out[extras]], axis=1)
+
+
+def empty_games() -> pd.DataFrame:
+    """A zero-row frame in the Game contract."""
+    return pd.DataFrame({c: pd.Series(dtype=d) for c, d in GAME_DTYPES.items()})

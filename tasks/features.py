@@ -1,0 +1,191 @@
+"""Point-in-time team features: one row per (team, game), from games that ended before it started.
+
+How it stays leak-free: a team's *state* (ratings, rolling sums) is computed after each of its
+final games and stamped with that game's end time. Every feature row takes the latest state of
+its team whose end time is at or before the row's start time (`merge_asof`), so a game's own
+result, and any game still in progress at its start, can never reach it. Everything is
+vectorised; the one inherently sequential part, Elo, is a compiled (numba) loop.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pandas as pd
+
+from tasks.config import EloConfig, FeaturesConfig, LeagueConfig
+
+KEYS = ["team", "game_id", "event_timestamp"]
+MOV_KINDS = {"none": 0, "fivethirtyeight_nba": 1, "fivethirtyeight_nfl": 2}
+
+
+def feature_columns(cfg: FeaturesConfig) -> list[str]:
+    """The model-facing feature names, in order."""
+    rolling = [f"{kind}_{w}" for w in cfg.windows for kind in ("win_pct", "margin")]
+    split = [f"home_win_pct_{cfg.split_window}", f"away_win_pct_{cfg.split_window}"]
+    return ["elo_pre", "games_played", "win_pct_season", "margin_season", *rolling, *split,
+            "rest_days", "back_to_back", "season_progress"]
+
+
+def team_games(games: pd.DataFrame, league: LeagueConfig) -> pd.DataFrame:
+    """Two rows per game, one from each team's side, with result columns for finals."""
+    base = pd.DataFrame({
+        "game_id": games["game_id"].to_numpy(),
+        "season": games["season"].to_numpy(dtype="int64"),
+        "start_time": games["start_time"].to_numpy(),
+        "neutral": games["neutral"].to_numpy(dtype=bool),
+        "final": (games["status"] == "final").to_numpy(dtype=bool),
+    })
+    base["end_time"] = base["start_time"] + pd.Timedelta(hours=league.game_duration_hours)
+    home_pts = games["home_score"].to_numpy(dtype="float64", na_value=np.nan)
+    away_pts = games["away_score"].to_numpy(dtype="float64", na_value=np.nan)
+    sides = []
+    for is_home, team, opp, pf, pa in ((True, "home_team", "away_team", home_pts, away_pts),
+                                       (False, "away_team", "home_team", away_pts, home_pts)):
+        side = base.copy()
+        side["team"] = games[team].to_numpy(dtype=object)
+        side["opponent"] = games[opp].to_numpy(dtype=object)
+        side["is_home"] = is_home
+        side["margin"] = pf - pa
+        side["win"] = np.where(pf > pa, 1.0, np.where(pf < pa, 0.0, 0.5))
+        sides.append(side)
+    return pd.concat(sides, ignore_index=True)
+
+
+@numba.njit(cache=True)
+def _elo_kernel(home, away, season, edge, margin, result, n_teams, k, initial, carry, mov_kind):
+    rating = np.full(n_teams, initial)
+    last_season = np.full(n_teams, -1)
+    post_home = np.empty(home.size)
+    post_away = np.empty(home.size)
+    for i in range(home.size):
+        h, a = home[i], away[i]
+        for t in (h, a):
+            if last_season[t] != -1 and last_season[t] != season[i]:
+                rating[t] = initial + carry * (rating[t] - initial)
+            last_season[t] = season[i]
+        diff = rating[h] + edge[i] - rating[a]
+        expected = 1.0 / (1.0 + 10.0 ** (-diff / 400.0))
+        winner_diff = diff if result[i] >= 0.5 else -diff
+        mult = 1.0
+        if mov_kind == 1:
+            mult = (abs(margin[i]) + 3.0) ** 0.8 / (7.5 + 0.006 * winner_diff)
+        elif mov_kind == 2:
+            mult = np.log(abs(margin[i]) + 1.0) * 2.2 / (winner_diff * 0.001 + 2.2)
+        delta = k * mult * (result[i] - expected)
+        rating[h] += delta
+        rating[a] -= delta
+        post_home[i] = rating[h]
+        post_away[i] = rating[a]
+    return post_home, post_away
+
+
+def elo_after_games(tg: pd.DataFrame, cfg: EloConfig) -> np.ndarray:
+    """Each team-game's Elo rating after that game (NaN for unfinished games).
+
+    `tg` is `team_games` output: rows i (home side) and i + n (away side) are the same game.
+    """
+    n = len(tg) // 2
+    home_side = tg.iloc[:n]
+    finals = np.flatnonzero(home_side["final"].to_numpy())
+    order = finals[np.lexsort((home_side["game_id"].to_numpy()[finals],
+                               home_side["start_time"].to_numpy()[finals]))]
+    codes, _ = pd.factorize(tg["team"])
+    edge = np.where(home_side["neutral"].to_numpy()[order], 0.0, cfg.home_advantage)
+    post_home, post_away = _elo_kernel(
+        codes[order], codes[order + n], home_side["season"].to_numpy()[order], edge,
+        home_side["margin"].to_numpy()[order], home_side["win"].to_numpy()[order],
+        int(codes.max()) + 1, cfg.k, cfg.initial, cfg.season_carryover,
+        MOV_KINDS[cfg.mov_multiplier],
+    )
+    post = np.full(len(tg), np.nan)
+    post[order] = post_home
+    post[order + n] = post_away
+    return post
+
+
+def _window_sums(values: pd.Series, team: pd.Series, window: int) -> pd.Series:
+    """Sum of the last `window` values per team, the current one included (rows in order)."""
+    total = values.groupby(team, sort=False).cumsum()
+    earlier = total.groupby(team, sort=False).shift(window).fillna(0.0)
+    return total - earlier
+
+
+def history_states(tg: pd.DataFrame, cfg: FeaturesConfig) -> pd.DataFrame:
+    """A team's state after each of its final games, stamped with that game's end time."""
+    hist = tg[tg["final"]].sort_values(["team", "end_time", "game_id"], kind="stable")
+    team = hist["team"]
+    count = hist.groupby("team", sort=False).cumcount() + 1
+    state = pd.DataFrame({"team": team, "state_end": hist["end_time"],
+                          "state_season": hist["season"], "elo_post": hist["elo_post"]})
+    for w in cfg.windows:
+        n = np.minimum(count, w)
+        state[f"win_pct_{w}"] = _window_sums(hist["win"], team, w) / n
+        state[f"margin_{w}"] = _window_sums(hist["margin"], team, w) / n
+    by_season = [team, hist["season"]]
+    state["games_played"] = hist.groupby(by_season, sort=False).cumcount() + 1
+    state["win_pct_season"] = hist["win"].groupby(by_season, sort=False).cumsum() / state["games_played"]
+    state["margin_season"] = (hist["margin"].groupby(by_season, sort=False).cumsum()
+                              / state["games_played"])
+    return state.sort_values("state_end", kind="stable")
+
+
+def split_states(tg: pd.DataFrame, window: int, home: bool) -> pd.DataFrame:
+    """Win share over a team's last `window` finished home (or away) games, by end time."""
+    side = "home" if home else "away"
+    mask = tg["final"] & ~tg["neutral"] & (tg["is_home"] == home)
+    hist = tg[mask].sort_values(["team", "end_time", "game_id"], kind="stable")
+    count = hist.groupby("team", sort=False).cumcount() + 1
+    wins = _window_sums(hist["win"], hist["team"], window)
+    state = pd.DataFrame({"team": hist["team"], "state_end": hist["end_time"],
+                          f"{side}_win_pct_{window}": wins / np.minimum(count, window)})
+    return state.sort_values("state_end", kind="stable")
+
+
+def as_of_join(rows: pd.DataFrame, states: pd.DataFrame) -> pd.DataFrame:
+    """For each row, its team's latest state that ended at or before the row's start."""
+    joined = pd.merge_asof(rows.sort_values("start_time", kind="stable"), states,
+                           left_on="start_time", right_on="state_end", by="team",
+                           allow_exact_matches=True)
+    return joined.drop(columns="state_end")
+
+
+def schedule_features(tg: pd.DataFrame, cfg: FeaturesConfig, league: LeagueConfig) -> pd.DataFrame:
+    """Rest days, back-to-back and season progress: from the schedule only (no results)."""
+    order = tg.sort_values(["team", "start_time", "game_id"], kind="stable")
+    prev = order.groupby("team", sort=False)["start_time"].shift(1)
+    days = ((order["start_time"] - prev).dt.total_seconds() / 86400).round() - 1
+    rest = days.clip(lower=0, upper=cfg.max_rest_days).fillna(cfg.max_rest_days)
+    number = order.groupby(["team", "season"], sort=False).cumcount()
+    return pd.DataFrame({
+        "rest_days": rest,
+        "back_to_back": (rest == 0).astype("float64"),
+        "season_progress": (number / league.games_per_season).clip(upper=1.5),
+    }, index=order.index)
+
+
+def pregame_elo(joined: pd.DataFrame, cfg: EloConfig) -> pd.Series:
+    """Elo before the game: the last post-game rating, regressed if a new season began."""
+    post = joined["elo_post"]
+    carried = cfg.initial + cfg.season_carryover * (post - cfg.initial)
+    new_season = joined["state_season"].notna() & (joined["state_season"] != joined["season"])
+    return post.where(~new_season, carried).fillna(cfg.initial)
+
+
+def team_features(games: pd.DataFrame, cfg: FeaturesConfig, league: LeagueConfig) -> pd.DataFrame:
+    """One row per (team, game), every feature computed from games that ended before it."""
+    tg = team_games(games, league)
+    tg["elo_post"] = elo_after_games(tg, cfg.elo)
+    tg = tg.join(schedule_features(tg, cfg, league))
+    rows = tg.drop(columns=["elo_post", "margin", "win"])
+    joined = as_of_join(rows, history_states(tg, cfg))
+    season_cols = ["games_played", "win_pct_season", "margin_season"]
+    same_season = joined["state_season"] == joined["season"]
+    joined[season_cols] = joined[season_cols].where(same_season)
+    joined["games_played"] = joined["games_played"].fillna(0)
+    joined["elo_pre"] = pregame_elo(joined, cfg.elo)
+    for home in (True, False):
+        joined = as_of_join(joined, split_states(tg, cfg.split_window, home))
+    joined["event_timestamp"] = joined["start_time"].astype("datetime64[us, UTC]")
+    out = joined[[*KEYS, "season", "is_home", "neutral", "opponent", *feature_columns(cfg)]]
+    return out.sort_values(["event_timestamp", "game_id", "team"], kind="stable").reset_index(drop=True)

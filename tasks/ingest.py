@@ -1,0 +1,160 @@
+"""Ingest: content-hashed manifests, idempotent upsert into the raw game store."""
+
+from __future__ import annotations
+
+import hashlib
+import subprocess
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel
+
+from tasks.contracts import CONTENT_COLUMNS, GAME_COLUMNS, GAME_DTYPES, SOURCE_LINE, empty_games
+from tasks.storage import write_json, write_parquet
+from tasks.validate import ACTION, RULES
+
+CONFLICT_RULE = "a stored final game may not change"
+
+
+class Manifest(BaseModel):
+    """What one ingest of one input did (stored as manifests/<manifest_id>.json)."""
+
+    manifest_id: str
+    content_hash: str
+    source: str
+    path: str | None
+    league: str
+    read: int
+    new: int
+    updated: int
+    duplicate: int
+    quarantined: int
+    repaired: int
+    quarantine_file: str | None
+    created_at: datetime
+    code_version: str
+
+
+def content_hash(games: pd.DataFrame) -> str:
+    """SHA-256 of the normalised content, independent of row order and of the source's name."""
+    ordered = games[CONTENT_COLUMNS].sort_values(["game_id", "start_time"], na_position="last",
+                                                 kind="stable")
+    row_hashes = pd.util.hash_pandas_object(ordered, index=False).to_numpy()
+    return hashlib.sha256(row_hashes.tobytes()).hexdigest()
+
+
+def manifest_id_for(digest: str) -> str:
+    """The short id of a manifest (first 16 hex digits of its content hash)."""
+    return digest[:16]
+
+
+def code_version() -> str:
+    """The package version, plus the git commit when run from a checkout."""
+    try:
+        base = version("gameline")
+    except PackageNotFoundError:
+        base = "0+unknown"
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                             text=True, timeout=5, cwd=Path(__file__).parent, check=True)
+        return f"{base}+g{sha.stdout.strip()}"
+    except (OSError, subprocess.SubprocessError):
+        return base
+
+
+def find_manifest(manifests_dir: Path, digest: str) -> Manifest | None:
+    """The manifest of an earlier ingest of the same content, if any."""
+    path = manifests_dir / f"{manifest_id_for(digest)}.json"
+    if not path.exists():
+        return None
+    found = Manifest.model_validate_json(path.read_text())
+    return found if found.content_hash == digest else None
+
+
+def list_manifests(manifests_dir: Path) -> list[Manifest]:
+    """All manifests, oldest first."""
+    found = [Manifest.model_validate_json(p.read_text()) for p in manifests_dir.glob("*.json")]
+    return sorted(found, key=lambda m: m.created_at)
+
+
+def read_store(path: Path) -> pd.DataFrame:
+    """The raw game store (empty when nothing has been ingested yet)."""
+    if not path.exists():
+        return empty_games()
+    return pd.read_parquet(path).astype(GAME_DTYPES)[GAME_COLUMNS]
+
+
+def _same(left: pd.Series, right: pd.Series) -> np.ndarray:
+    """Element-wise equality where two nulls are equal."""
+    both_null = left.isna().to_numpy() & right.isna().to_numpy()
+    equal = (left.to_numpy(dtype=object) == right.to_numpy(dtype=object))
+    return both_null | np.asarray(pd.Series(equal).fillna(False), dtype=bool)
+
+
+@dataclass(frozen=True)
+class Upsert:
+    """The store after an upsert, what changed, and the rows refused as conflicts."""
+
+    games: pd.DataFrame = field(repr=False)
+    new: int
+    updated: int
+    duplicate: int
+    conflicts: pd.DataFrame = field(repr=False)
+
+
+def upsert_games(stored: pd.DataFrame, incoming: pd.DataFrame, manifest_id: str) -> Upsert:
+    """Insert new games; a scheduled game may change (e.g. turn final); a final one may not."""
+    rows = incoming.assign(manifest_id=manifest_id)
+    old = stored.set_index("game_id").reindex(rows["game_id"])
+    known = old["league"].notna().to_numpy()
+    compared = CONTENT_COLUMNS[1:]
+    differs = np.column_stack([
+        ~_same(old[col].reset_index(drop=True), rows[col].reset_index(drop=True))
+        for col in compared
+    ]) & known[:, None]
+    changed = differs.any(axis=1)
+    was_final = (old["status"] == "final").fillna(False).to_numpy()
+    conflict = known & changed & was_final
+    update = known & changed & ~was_final
+    new = ~known
+    conflicts = rows[conflict].copy()
+    conflicts[RULES] = [
+        f"{CONFLICT_RULE} ({', '.join(np.asarray(compared)[differs[i]])})"
+        for i in np.flatnonzero(conflict)  # conflicts are few: they are quarantined one by one
+    ]
+    conflicts[ACTION] = "not stored"
+    written = rows[new | update][GAME_COLUMNS].astype(GAME_DTYPES)
+    kept = stored[~stored["game_id"].isin(written["game_id"])]
+    games = (pd.concat([kept, written], ignore_index=True) if len(kept) else written)
+    games = games.sort_values(["start_time", "game_id"], kind="stable").reset_index(drop=True)
+    return Upsert(games=games, new=int(new.sum()), updated=int(update.sum()),
+                  duplicate=int((known & ~changed).sum()), conflicts=conflicts)
+
+
+def quarantine_frame(rejected: pd.DataFrame, conflicts: pd.DataFrame, file_label: str,
+                     manifest_id: str, now: datetime) -> pd.DataFrame:
+    """Every refused or repaired row of one input, with the file, line and rules it broke."""
+    parts = [p for p in (rejected, conflicts) if len(p)]
+    if not parts:
+        return pd.DataFrame()
+    frame = pd.concat(parts, ignore_index=True)
+    frame["file"] = file_label
+    frame["manifest_id"] = manifest_id
+    frame["quarantined_at"] = pd.Timestamp(now)
+    if SOURCE_LINE in frame:
+        frame = frame.sort_values(SOURCE_LINE, kind="stable")
+    return frame.astype({c: "string" for c in (RULES, ACTION, "file")}).reset_index(drop=True)
+
+
+def commit_ingest(raw_path: Path, manifest_dir: Path, quarantine_path: Path | None,
+                  games: pd.DataFrame, quarantine: pd.DataFrame, manifest: Manifest) -> None:
+    """Write quarantine, store, then manifest, each atomically (a crash leaves no half file;
+    a crash before the manifest just means the same input is processed again, harmlessly)."""
+    if quarantine_path is not None and len(quarantine):
+        write_parquet(quarantine, quarantine_path)
+    write_parquet(games, raw_path)
+    write_json(manifest.model_dump(mode="json"), manifest_dir / f"{manifest.manifest_id}.json")

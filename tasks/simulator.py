@@ -1,0 +1,189 @@
+"""A seeded league simulator: the embedded default source of games.
+
+Everything is vectorised per season (a season is a handful of numpy arrays), so a million
+games take a few seconds. Latent team strengths (in points) drift within a season and regress
+toward the mean between seasons; the home side gets a configurable edge that can change from a
+given date (a regime change that the monitoring stage should detect).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+
+import numpy as np
+import pandas as pd
+from scipy.special import ndtr
+
+from tasks.config import LeagueConfig, SimulatorConfig
+from tasks.contracts import conform, status_from_scores
+
+# Local tip-off times and how often each is used.
+TIP_TIMES_LOCAL = np.array([19 * 60, 19 * 60 + 30, 20 * 60, 22 * 60], dtype=np.int64)
+TIP_TIME_WEIGHTS = np.array([0.45, 0.25, 0.15, 0.15])
+
+
+def team_codes(n_teams: int) -> list[str]:
+    """Simulated team codes T01..Tnn (zero-padded to a common width)."""
+    width = max(2, len(str(n_teams)))
+    return [f"T{i:0{width}d}" for i in range(1, n_teams + 1)]
+
+
+def round_robin(n_teams: int) -> np.ndarray:
+    """Circle-method rounds, shape (n-1, n/2, 2) of (home, away) indices; n made even by a bye."""
+    n = n_teams + (n_teams % 2)
+    ring = np.arange(n)
+    rounds = np.empty((n - 1, n // 2, 2), dtype=np.int64)
+    half = np.arange(n // 2)
+    for r in range(n - 1):
+        pairs = np.stack([ring[half], ring[n - 1 - half]], axis=1)
+        flip = np.zeros(n // 2, dtype=bool)
+        flip[0] = r % 2 == 1  # the fixed team alternates; the rest are balanced by the rotation
+        pairs[flip] = pairs[flip][:, ::-1]
+        rounds[r] = pairs
+        ring = np.concatenate([ring[:1], ring[-1:], ring[1:-1]])
+    return rounds
+
+
+def season_year_bounds(season: int, label: str, month_day: str) -> date:
+    """The local date on which a simulated season starts."""
+    month, day = (int(x) for x in month_day.split("-"))
+    return date(season - 1 if label == "end" else season, month, day)
+
+
+def current_season(as_of: datetime, label: str, month_day: str) -> int:
+    """The label of the season that is under way (or next to start) at `as_of`."""
+    month, day = (int(x) for x in month_day.split("-"))
+    started = as_of.date() >= date(as_of.year, month, day)
+    first_year = as_of.year if started else as_of.year - 1
+    return first_year + 1 if label == "end" else first_year
+
+
+def _season_games(
+    rng: np.random.Generator, cfg: SimulatorConfig, rounds: np.ndarray, strength: np.ndarray
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """One season's games (round, day, teams, strengths) and the strengths at its end."""
+    n_teams = strength.size
+    n_cycle = rounds.shape[0]
+    cycles = -(-cfg.games_per_team // n_cycle)
+    order = np.concatenate([rng.permutation(n_cycle) for _ in range(cycles)])[: cfg.games_per_team]
+    pairs = rounds[order].copy()
+    flipped = (np.arange(cfg.games_per_team) // n_cycle) % 2 == 1
+    pairs[flipped] = pairs[flipped][..., ::-1]
+    relabel = rng.permutation(rounds.max() + 1)
+    pairs = relabel[pairs]
+    gaps = rng.choice([2, 3], p=[cfg.back_to_back_share, 1 - cfg.back_to_back_share],
+                      size=cfg.games_per_team)
+    round_day = np.cumsum(gaps) - gaps[0]
+    walk = rng.normal(0, cfg.strength_walk_sd, (cfg.games_per_team, n_teams))
+    path = strength[None, :] + np.cumsum(walk, axis=0)
+    round_idx = np.repeat(np.arange(cfg.games_per_team), pairs.shape[1])
+    home, away = pairs.reshape(-1, 2).T
+    real = (home < n_teams) & (away < n_teams)  # drop the bye of an odd league
+    home, away, round_idx = home[real], away[real], round_idx[real]
+    games = pd.DataFrame({
+        "home": home,
+        "away": away,
+        "day": round_day[round_idx] + rng.integers(0, 2, size=home.size),
+        "tip_minute": rng.choice(TIP_TIMES_LOCAL, p=TIP_TIME_WEIGHTS, size=home.size),
+        "home_strength": path[round_idx, home],
+        "away_strength": path[round_idx, away],
+    })
+    return games, path[-1]
+
+
+def _next_season_strength(
+    rng: np.random.Generator, cfg: SimulatorConfig, end_strength: np.ndarray
+) -> np.ndarray:
+    """Regress toward the mean and add fresh spread so the variance stays stationary."""
+    keep = cfg.season_carryover
+    centred = end_strength - end_strength.mean()
+    fresh = rng.normal(0, cfg.strength_sd * np.sqrt(1 - keep**2), end_strength.size)
+    return keep * centred + fresh
+
+
+def _outcomes(rng: np.random.Generator, cfg: SimulatorConfig, games: pd.DataFrame,
+              home_edge: np.ndarray) -> pd.DataFrame:
+    """Scores and bookmaker moneylines for every game (scores are masked later by status)."""
+    expected = games["home_strength"].to_numpy() - games["away_strength"].to_numpy() + home_edge
+    margin = expected + rng.normal(0, cfg.margin_sd, expected.size)
+    total = 2 * cfg.mean_score + rng.normal(0, cfg.total_sd, expected.size)
+    home = np.round((total + margin) / 2)
+    away = np.round((total - margin) / 2)
+    tied = home == away  # overtime: someone wins by a few points
+    ot_home_wins = rng.random(expected.size) < ndtr(expected / cfg.margin_sd)
+    extra = rng.integers(1, 9, expected.size)
+    home = np.where(tied & ot_home_wins, home + extra, home)
+    away = np.where(tied & ~ot_home_wins, away + extra, away)
+    p_true = ndtr(expected / cfg.margin_sd)
+    logit = np.log(p_true / (1 - p_true)) + rng.normal(0, cfg.market_noise_sd, expected.size)
+    p_market = 1 / (1 + np.exp(-logit))
+    return pd.DataFrame({
+        "home_score": np.clip(home, 0, None),
+        "away_score": np.clip(away, 0, None),
+        "home_ml": american_odds(p_market * (1 + cfg.market_margin)),
+        "away_ml": american_odds((1 - p_market) * (1 + cfg.market_margin)),
+    }, index=games.index)
+
+
+def american_odds(implied: np.ndarray) -> np.ndarray:
+    """American moneyline for an implied probability (overround included), rounded."""
+    q = np.clip(implied, 0.01, 0.99)
+    return np.round(np.where(q >= 0.5, -100 * q / (1 - q), 100 * (1 - q) / q))
+
+
+def simulate_schedule(cfg: SimulatorConfig, league: LeagueConfig) -> pd.DataFrame:
+    """Every game of every simulated season, with scores, before the as-of cut."""
+    as_of = resolve_as_of(cfg)
+    last = current_season(as_of, league.season_label, cfg.season_start)
+    seasons = range(last - cfg.n_seasons + 1, last + 1)
+    rounds = round_robin(cfg.n_teams)
+    strength = np.random.default_rng([cfg.seed, 0]).normal(0, cfg.strength_sd, cfg.n_teams)
+    frames = []
+    for season in seasons:
+        rng = np.random.default_rng([cfg.seed, season])
+        games, end_strength = _season_games(rng, cfg, rounds, strength)
+        start = pd.Timestamp(season_year_bounds(season, league.season_label, cfg.season_start))
+        local = start + pd.to_timedelta(games["day"], unit="D")
+        games["season"] = season
+        games["local_start"] = local + pd.to_timedelta(games["tip_minute"], unit="m")
+        edge = np.full(len(games), cfg.home_advantage_pts)
+        if cfg.regime_change is not None:
+            after = (local >= pd.Timestamp(cfg.regime_change.start)).to_numpy()
+            edge[after] = cfg.regime_change.home_advantage_pts
+        frames.append(pd.concat([games, _outcomes(rng, cfg, games, edge)], axis=1))
+        strength = _next_season_strength(rng, cfg, end_strength)
+    return pd.concat(frames, ignore_index=True)
+
+
+def resolve_as_of(cfg: SimulatorConfig) -> datetime:
+    """The simulated 'now': the configured instant, else today at 00:00 UTC."""
+    if cfg.as_of is None:
+        return datetime.combine(datetime.now(UTC).date(), time(0), tzinfo=UTC)
+    return cfg.as_of if cfg.as_of.tzinfo else cfg.as_of.replace(tzinfo=UTC)
+
+
+def simulate_games(cfg: SimulatorConfig, league: LeagueConfig) -> pd.DataFrame:
+    """Simulated games in the Game contract: finals before as-of, scheduled for the next days."""
+    games = simulate_schedule(cfg, league)
+    codes = np.array(team_codes(cfg.n_teams), dtype=object)
+    start = (games["local_start"].dt.tz_localize(league.timezone, ambiguous="NaT",
+                                                 nonexistent="shift_forward")
+             .dt.tz_convert("UTC").astype("datetime64[us, UTC]"))
+    as_of = pd.Timestamp(resolve_as_of(cfg))
+    end = start + pd.Timedelta(hours=league.game_duration_hours)
+    final = (end <= as_of).to_numpy()
+    keep = final | (start < as_of + pd.Timedelta(days=cfg.upcoming_days)).to_numpy()
+    frame = pd.DataFrame({
+        "season": games["season"],
+        "start_time": start,
+        "home_team": codes[games["home"].to_numpy()],
+        "away_team": codes[games["away"].to_numpy()],
+        "home_score": games["home_score"].where(final),
+        "away_score": games["away_score"].where(final),
+        "home_ml": games["home_ml"],
+        "away_ml": games["away_ml"],
+    })[keep]
+    frame = frame.sort_values("start_time", kind="stable").reset_index(drop=True)
+    frame["status"] = status_from_scores(frame["home_score"], frame["away_score"])
+    frame["source_line"] = np.arange(1, len(frame) + 1)
+    return conform(frame, league, source=f"simulator(seed={cfg.seed})")

@@ -1,0 +1,167 @@
+"""Game sources: the simulator, a generic contract file, and adapters for real league files.
+
+Every reader returns a frame in the Game contract plus `source_line` (the line of the source
+file, header = line 1) and `parse_error` (what could not be parsed in that row, else null), so a
+bad row can be named precisely by the validation stage instead of being dropped.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tasks.config import GamelineConfig, LeagueConfig
+from tasks.contracts import (
+    PARSE_ERROR,
+    REQUIRED_COLUMNS,
+    SOURCE_LINE,
+    ContractError,
+    conform,
+    local_start_times,
+    neutral_by_period,
+)
+from tasks.simulator import simulate_games
+
+TRUE_WORDS = {"1", "true", "t", "yes", "y"}
+FALSE_WORDS = {"0", "false", "f", "no", "n", ""}
+
+
+def read_text_table(path: Path, required: list[str]) -> pd.DataFrame:
+    """Read a CSV or parquet file as strings; fail clearly when it or a column is missing."""
+    if not path.exists():
+        raise ContractError(f"{path}: file not found")
+    if path.suffix.lower() == ".parquet":
+        frame = pd.read_parquet(path).astype("string")
+    else:
+        frame = pd.read_csv(path, dtype="string", keep_default_na=False, na_values=[])
+    frame.columns = [str(c).strip() for c in frame.columns]
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise ContractError(f"{path}: missing required column(s) {missing}; has {list(frame.columns)}")
+    frame = frame.apply(lambda col: col.str.strip())
+    frame[SOURCE_LINE] = np.arange(2, len(frame) + 2)
+    return frame
+
+
+def _note(errors: pd.Series, bad: pd.Series, message: pd.Series | str) -> pd.Series:
+    """Append `message` to the error text of rows where `bad` is true."""
+    text = pd.Series(message, index=errors.index, dtype="string")
+    joined = errors.str.cat(text, sep="; ").fillna(text)
+    return errors.mask(bad, joined)
+
+
+def parse_numbers(raw: pd.Series, name: str, errors: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Numbers from strings; a non-empty value that is not a number is recorded in `errors`."""
+    values = pd.to_numeric(raw.replace("", None), errors="coerce").astype("Float64")
+    bad = raw.fillna("").ne("") & values.isna()
+    return values, _note(errors, bad, f"{name}=" + raw.fillna("") + " is not a number")
+
+
+def parse_flags(raw: pd.Series, name: str, errors: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Booleans from 1/0/true/false/yes/no (empty is false); anything else is recorded."""
+    low = raw.fillna("").str.lower()
+    values = low.isin(TRUE_WORDS).astype("boolean")
+    bad = ~(low.isin(TRUE_WORDS) | low.isin(FALSE_WORDS))
+    return values, _note(errors, bad, f"{name}=" + raw.fillna("") + " is not true/false")
+
+
+def parse_dates(raw: pd.Series, fmt: str, name: str, errors: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Calendar dates in a fixed format; an unparsable value is recorded."""
+    values = pd.to_datetime(raw, format=fmt, errors="coerce")
+    bad = values.isna()
+    return values, _note(errors, bad, f"{name}=" + raw.fillna("") + f" is not a date ({fmt})")
+
+
+def no_errors(frame: pd.DataFrame) -> pd.Series:
+    """An all-null error column for a frame."""
+    return pd.Series(pd.NA, index=frame.index, dtype="string")
+
+
+def read_contract_file(path: Path, league: LeagueConfig) -> pd.DataFrame:
+    """A generic file already in the Game contract (CSV or parquet, any league).
+
+    `start_time` is an ISO date (local, default start time added) or datetime (UTC unless it
+    carries an offset). Optional: scores, status, neutral, playoff, odds, game_id, game_number.
+    """
+    raw = read_text_table(path, REQUIRED_COLUMNS)
+    errors = no_errors(raw)
+    out = pd.DataFrame({"home_team": raw["home_team"], "away_team": raw["away_team"]})
+    out["season"], errors = parse_numbers(raw["season"], "season", errors)
+    for col in ("home_score", "away_score", "home_ml", "away_ml", "ref_p_home", "game_number"):
+        if col in raw:
+            out[col], errors = parse_numbers(raw[col], col, errors)
+    for col in ("neutral", "playoff"):
+        if col in raw:
+            out[col], errors = parse_flags(raw[col], col, errors)
+    for col in ("game_id", "status"):
+        if col in raw:
+            out[col] = raw[col].replace("", None)
+    date_only = raw["start_time"].str.len() == 10
+    stamped = pd.to_datetime(raw["start_time"].where(~date_only), utc=True, errors="coerce",
+                             format="ISO8601")
+    dated, errors_dates = parse_dates(raw["start_time"].where(date_only), "%Y-%m-%d",
+                                      "start_time", errors)
+    out["start_time"] = stamped.where(~date_only, local_start_times(dated, league))
+    errors = errors.where(~date_only, errors_dates)
+    errors = _note(errors, ~date_only & stamped.isna(),
+                   "start_time=" + raw["start_time"].fillna("") + " is not an ISO date/time")
+    out[SOURCE_LINE], out[PARSE_ERROR] = raw[SOURCE_LINE], errors
+    return conform(out, league, source=f"csv:{path.name}")
+
+
+def read_nba_odds(path: Path, league: LeagueConfig) -> pd.DataFrame:
+    """The NBA results-and-odds file (season = year the season ends, local dates, moneylines)."""
+    raw = read_text_table(path, ["season", "date", "home", "away", "score_home", "score_away",
+                                 "playoffs", "moneyline_home", "moneyline_away"])
+    errors = no_errors(raw)
+    out = pd.DataFrame({"home_team": raw["home"], "away_team": raw["away"]})
+    out["season"], errors = parse_numbers(raw["season"], "season", errors)
+    out["home_score"], errors = parse_numbers(raw["score_home"], "score_home", errors)
+    out["away_score"], errors = parse_numbers(raw["score_away"], "score_away", errors)
+    out["home_ml"], errors = parse_numbers(raw["moneyline_home"], "moneyline_home", errors)
+    out["away_ml"], errors = parse_numbers(raw["moneyline_away"], "moneyline_away", errors)
+    out["playoff"], errors = parse_flags(raw["playoffs"], "playoffs", errors)
+    day, errors = parse_dates(raw["date"], "%Y-%m-%d", "date", errors)
+    out["start_time"] = local_start_times(day, league)
+    out["neutral"] = neutral_by_period(out["start_time"], league)
+    out[SOURCE_LINE], out[PARSE_ERROR] = raw[SOURCE_LINE], errors
+    return conform(out, league, source=f"nba_odds:{path.name}")
+
+
+def read_fivethirtyeight_nfl(path: Path, league: LeagueConfig) -> pd.DataFrame:
+    """FiveThirtyEight's NFL Elo file (team1 is home unless neutral; `elo_prob1` kept)."""
+    raw = read_text_table(path, ["date", "season", "neutral", "playoff", "team1", "team2",
+                                 "score1", "score2", "elo_prob1"])
+    errors = no_errors(raw)
+    out = pd.DataFrame({"home_team": raw["team1"], "away_team": raw["team2"]})
+    out["season"], errors = parse_numbers(raw["season"], "season", errors)
+    out["home_score"], errors = parse_numbers(raw["score1"], "score1", errors)
+    out["away_score"], errors = parse_numbers(raw["score2"], "score2", errors)
+    out["ref_p_home"], errors = parse_numbers(raw["elo_prob1"], "elo_prob1", errors)
+    out["neutral"], errors = parse_flags(raw["neutral"], "neutral", errors)
+    out["playoff"] = raw["playoff"].fillna("").ne("").astype("boolean")
+    day, errors = parse_dates(raw["date"], "%Y/%m/%d", "date", errors)
+    out["start_time"] = local_start_times(day, league)
+    out[SOURCE_LINE], out[PARSE_ERROR] = raw[SOURCE_LINE], errors
+    return conform(out, league, source=f"fivethirtyeight_nfl:{path.name}")
+
+
+FILE_READERS = {
+    "csv": read_contract_file,
+    "nba_odds": read_nba_odds,
+    "fivethirtyeight_nfl": read_fivethirtyeight_nfl,
+}
+
+
+def load_games(config: GamelineConfig, file: Path | None = None) -> pd.DataFrame:
+    """Games from the configured source; `file` reads that file with the configured reader
+    (the generic contract reader when the configured source is the simulator)."""
+    kind = config.source.kind
+    if kind == "simulator" and file is None:
+        return simulate_games(config.source.simulator, config.league)
+    path = config.source_path(file)
+    assert path is not None  # guaranteed by SourceConfig for file kinds
+    reader = FILE_READERS["csv" if kind == "simulator" else kind]
+    return reader(path, config.league)
