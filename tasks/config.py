@@ -200,11 +200,11 @@ def state_paths(config: GamelineConfig) -> StatePaths:
     return StatePaths(root=config.state_dir)
 
 
-def _deep_update(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+def deep_update(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     merged = dict(base)
     for key, value in changes.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_update(merged[key], value)
+            merged[key] = deep_update(merged[key], value)
         else:
             merged[key] = value
     return merged
@@ -226,4 +226,4 @@ def load_config(
     for var, key in ENV_OVERRIDES.items():
         if env.get(var):
             raw[key] = env[var]
-    return GamelineConfig.model_validate(_deep_update(raw, overrides or {}))
+    return GamelineConfig.model_validate(deep_update(raw, overrides or {}))

@@ -9,11 +9,17 @@ vectorised; the one inherently sequential part, Elo, is a compiled (numba) loop.
 
 from __future__ import annotations
 
+from datetime import datetime
+from pathlib import Path
+
 import numba
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel
 
-from tasks.config import EloConfig, FeaturesConfig, LeagueConfig
+from tasks.config import EloConfig, FeaturesConfig, GamelineConfig, LeagueConfig, state_paths
+from tasks.ingest import read_store
+from tasks.storage import write_parquet
 
 KEYS = ["team", "game_id", "event_timestamp"]
 MOV_KINDS = {"none": 0, "fivethirtyeight_nba": 1, "fivethirtyeight_nfl": 2}
@@ -189,3 +195,28 @@ def team_features(games: pd.DataFrame, cfg: FeaturesConfig, league: LeagueConfig
     joined["event_timestamp"] = joined["start_time"].astype("datetime64[us, UTC]")
     out = joined[[*KEYS, "season", "is_home", "neutral", "opponent", *feature_columns(cfg)]]
     return out.sort_values(["event_timestamp", "game_id", "team"], kind="stable").reset_index(drop=True)
+
+
+class FeatureSummary(BaseModel):
+    """What a feature build wrote."""
+
+    path: Path
+    rows: int
+    games: int
+    teams: int
+    features: list[str]
+    latest_event: datetime | None
+
+
+def write_team_features(config: GamelineConfig) -> FeatureSummary:
+    """Recompute team features from the whole raw store and write them atomically."""
+    paths = state_paths(config)
+    games = read_store(paths.raw_games)
+    features = team_features(games, config.features, config.league)
+    write_parquet(features, paths.team_features)
+    latest = features["event_timestamp"].max() if len(features) else None
+    return FeatureSummary(
+        path=paths.team_features, rows=len(features), games=features["game_id"].nunique(),
+        teams=features["team"].nunique(), features=feature_columns(config.features),
+        latest_event=latest.to_pydatetime() if latest is not None else None,
+    )

@@ -13,9 +13,11 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
+from tasks.config import GamelineConfig, state_paths
 from tasks.contracts import CONTENT_COLUMNS, GAME_COLUMNS, GAME_DTYPES, SOURCE_LINE, empty_games
-from tasks.storage import write_json, write_parquet
-from tasks.validate import ACTION, RULES
+from tasks.sources import load_games
+from tasks.storage import store_lock, write_json, write_parquet
+from tasks.validate import ACTION, RULES, CheckedInput, check_bad_share
 
 CONFLICT_RULE = "a stored final game may not change"
 
@@ -91,8 +93,8 @@ def read_store(path: Path) -> pd.DataFrame:
 def _same(left: pd.Series, right: pd.Series) -> np.ndarray:
     """Element-wise equality where two nulls are equal."""
     both_null = left.isna().to_numpy() & right.isna().to_numpy()
-    equal = (left.to_numpy(dtype=object) == right.to_numpy(dtype=object))
-    return both_null | np.asarray(pd.Series(equal).fillna(False), dtype=bool)
+    equal = left.astype(right.dtype).eq(right).fillna(False).to_numpy(dtype=bool)
+    return both_null | equal
 
 
 @dataclass(frozen=True)
@@ -158,3 +160,63 @@ def commit_ingest(raw_path: Path, manifest_dir: Path, quarantine_path: Path | No
         write_parquet(quarantine, quarantine_path)
     write_parquet(games, raw_path)
     write_json(manifest.model_dump(mode="json"), manifest_dir / f"{manifest.manifest_id}.json")
+
+
+class StagedInput(BaseModel):
+    """A normalised input waiting in the staging folder."""
+
+    path: Path
+    label: str
+    source: str
+    content_hash: str
+    manifest_id: str
+    read: int
+    earlier: Manifest | None = None
+
+
+def stage_input(config: GamelineConfig, file: Path | None = None) -> StagedInput:
+    """Read and normalise the source, hash it, and park it in staging (unless seen before)."""
+    games = load_games(config, file)
+    digest = content_hash(games)
+    paths = state_paths(config)
+    source_file = config.source_path(file)
+    label = str(source_file) if source_file is not None else str(games["source"].iloc[0])
+    staged = StagedInput(
+        path=paths.staging / f"{manifest_id_for(digest)}.parquet", label=label,
+        source=str(games["source"].iloc[0]) if len(games) else config.source.kind,
+        content_hash=digest, manifest_id=manifest_id_for(digest), read=len(games),
+        earlier=find_manifest(paths.manifests, digest),
+    )
+    if staged.earlier is None:
+        write_parquet(games, staged.path)
+    return staged
+
+
+def store_input(config: GamelineConfig, staged: StagedInput, checked: CheckedInput,
+                now: datetime) -> Manifest:
+    """Upsert the valid rows under the state lock; quarantine the rest; write the manifest.
+
+    Raises ValidationFailed (storing nothing) when too many rows were refused.
+    """
+    paths = state_paths(config)
+    valid = pd.read_parquet(checked.valid_path)
+    rejected = pd.read_parquet(checked.rejected_path)
+    with store_lock(paths.lock):
+        result = upsert_games(read_store(paths.raw_games), valid, staged.manifest_id)
+        quarantine = quarantine_frame(rejected, result.conflicts, staged.label,
+                                      staged.manifest_id, now)
+        check_bad_share(staged.label, staged.read, quarantine, config.validation)
+        q_path = paths.quarantine / f"{staged.manifest_id}.parquet" if len(quarantine) else None
+        repaired = int((quarantine[ACTION] == "odds removed").sum()) if len(quarantine) else 0
+        manifest = Manifest(
+            manifest_id=staged.manifest_id, content_hash=staged.content_hash, source=staged.source,
+            path=staged.label if Path(staged.label).exists() else None, league=config.league.name,
+            read=staged.read, new=result.new, updated=result.updated, duplicate=result.duplicate,
+            quarantined=len(quarantine) - repaired, repaired=repaired,
+            quarantine_file=str(q_path) if q_path else None, created_at=now,
+            code_version=code_version(),
+        )
+        commit_ingest(paths.raw_games, paths.manifests, q_path, result.games, quarantine, manifest)
+    for leftover in (staged.path, checked.valid_path, checked.rejected_path):
+        leftover.unlink(missing_ok=True)
+    return manifest

@@ -12,8 +12,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tasks.config import GamelineConfig, LeagueConfig, ValidationConfig
+from pydantic import BaseModel
+
+from tasks.config import GamelineConfig, LeagueConfig, ValidationConfig, state_paths
 from tasks.contracts import CONTENT_COLUMNS, PARSE_ERROR, SOURCE_LINE, STATUSES
+from tasks.storage import write_parquet, write_text
 
 ROW = "row_index"
 RULES = "rules"
@@ -117,11 +120,11 @@ def rule_specs(config: GamelineConfig, now: datetime) -> list[RuleSpec]:
     return [spec for spec in specs if spec is not None]
 
 
-def _expectation(kind: str, kwargs: dict[str, Any], rule: str) -> Any:
+def _expectation(kind: str, kwargs: dict[str, Any], rule: str, spec_index: int) -> Any:
     import great_expectations.expectations as gxe
 
     extra = {"condition_parser": "pandas"} if "row_condition" in kwargs else {}
-    return getattr(gxe, kind)(**kwargs, **extra, meta={"rule": rule})
+    return getattr(gxe, kind)(**kwargs, **extra, meta={"rule": rule, "spec": spec_index})
 
 
 def _suite_run(frame: pd.DataFrame, specs: list[RuleSpec], result_format: dict[str, Any]) -> Any:
@@ -133,8 +136,8 @@ def _suite_run(frame: pd.DataFrame, specs: list[RuleSpec], result_format: dict[s
     batch = (context.data_sources.add_pandas("games_source").add_dataframe_asset("games")
              .add_batch_definition_whole_dataframe("all_rows"))
     suite = context.suites.add(gx.ExpectationSuite(name="game_contract"))
-    for rule, kind, kwargs in specs:
-        suite.add_expectation(_expectation(kind, kwargs, rule))
+    for index, (rule, kind, kwargs) in enumerate(specs):
+        suite.add_expectation(_expectation(kind, kwargs, rule, index))
     definition = context.validation_definitions.add(
         gx.ValidationDefinition(name="game_contract_check", data=batch, suite=suite))
     return definition.run(batch_parameters={"dataframe": frame}, result_format=result_format)
@@ -147,11 +150,11 @@ def run_rules(frame: pd.DataFrame, specs: list[RuleSpec]) -> list[RuleResult]:
     again for their failing row indices.
     """
     first = _suite_run(frame, specs, {"result_format": "BOOLEAN_ONLY"})
-    for result in first.results:
+    for result in first.results:  # GE does not keep the suite's order: match by meta
         _raise_if_broken(result)
-    failed = [spec for spec, result in zip(specs, first.results, strict=True) if not result.success]
-    passed = [RuleResult(rule, result.expectation_config.type, np.empty(0, dtype=np.int64))
-              for (rule, _, _), result in zip(specs, first.results, strict=True) if result.success]
+    failed = [specs[r.expectation_config.meta["spec"]] for r in first.results if not r.success]
+    passed = [RuleResult(r.expectation_config.meta["rule"], r.expectation_config.type,
+                         np.empty(0, dtype=np.int64)) for r in first.results if r.success]
     if not failed:
         return passed
     second = _suite_run(frame, failed, {"result_format": "COMPLETE",
@@ -202,7 +205,7 @@ def split_rows(frame: pd.DataFrame, results: list[RuleResult]) -> tuple[pd.DataF
     failing = [(r.rule, r.rows) for r in results if r.failed]
     rows = np.concatenate([r for _, r in failing]) if failing else np.empty(0, dtype=np.int64)
     names = np.concatenate([[n] * len(r) for n, r in failing]) if failing else np.empty(0)
-    by_row = pd.DataFrame({ROW: rows, RULES: names}).drop_duplicates()
+    by_row = pd.DataFrame({ROW: rows, RULES: pd.Series(names, dtype="string")}).drop_duplicates()
     by_row["odds_only"] = by_row[RULES].str.startswith(ODDS_RULE_PREFIX)
     per_row = by_row.groupby(ROW).agg(rules=(RULES, "; ".join), odds_only=("odds_only", "all"))
     keep = [c for c in frame.columns if c in CONTENT_COLUMNS or c in ("source", "manifest_id",
@@ -280,6 +283,37 @@ def report_html(label: str, n_read: int, results: list[RuleResult], rejected: pd
 
 def write_report(path: Path, label: str, n_read: int, outcome: ValidationOutcome) -> Path:
     """Write the validation report atomically."""
-    from tasks.storage import write_text
-
     return write_text(report_html(label, n_read, outcome.results, outcome.rejected), path)
+
+
+class CheckedInput(BaseModel):
+    """A validated input: where its valid and quarantined rows and its report were written."""
+
+    valid_path: Path
+    rejected_path: Path
+    report_path: Path
+    valid: int
+    rejected: int
+    failed_rules: dict[str, int]
+
+
+def check_input(config: GamelineConfig, staged_path: Path, label: str, now: datetime) -> CheckedInput:
+    """Validate a staged input; write valid rows, rejected rows and the HTML report."""
+    games = pd.read_parquet(staged_path)
+    outcome = validate_games(games, config, now)
+    paths = state_paths(config)
+    stem = staged_path.with_suffix("")
+    report = write_report(paths.reports / "validation" / f"{stem.name}.html", label, len(games),
+                          outcome)
+    write_text(report.read_text(), paths.reports / "validation" / "latest.html")
+    failed: dict[str, int] = {}
+    for result in outcome.results:
+        if result.failed:
+            failed[result.rule] = failed.get(result.rule, 0) + result.failed
+    return CheckedInput(
+        valid_path=write_parquet(outcome.valid, stem.with_name(f"{stem.name}.valid.parquet")),
+        rejected_path=write_parquet(outcome.rejected,
+                                    stem.with_name(f"{stem.name}.rejected.parquet")),
+        report_path=report, valid=len(outcome.valid), rejected=len(outcome.rejected),
+        failed_rules=failed,
+    )

@@ -1,0 +1,39 @@
+# The README's commands. `make demo` and `make test` each set up .venv from requirements.lock
+# on first use (Python >= 3.11 and pip are all a fresh machine needs).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CONFIG ?= configs/default.yaml
+export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
+export MLFLOW_DISABLE_TELEMETRY ?= true
+export DO_NOT_TRACK ?= 1
+
+.PHONY: demo test lint bench lock clean
+
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+demo: $(STAMP)  ## run the whole pipeline on the embedded simulated league
+	$(BIN)/gameline run --config $(CONFIG)
+
+test: $(STAMP)  ## run the test suite (tests on ../shared/data are skipped, with a reason, without it)
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench: $(STAMP)  ## ingest + validate + features: NBA file, 100k and 1M simulated games
+	$(BIN)/python bench/bench_ingest.py
+
+lock: $(STAMP)  ## rewrite requirements.lock from the current .venv
+	{ echo "# Exact versions of everything Gameline installs (Python 3.11). Regenerate with 'make lock'."; \
+	  $(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e'; } > requirements.lock
+
+clean:
+	rm -rf $(VENV) .gameline .gameline-nba .gameline-nfl

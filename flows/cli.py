@@ -1,0 +1,109 @@
+"""The `gameline` command. Heavy libraries are imported inside commands, so --help is instant."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+app = typer.Typer(help="Gameline: game results to calibrated win probabilities.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+out = Console()
+err = Console(stderr=True)
+
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="YAML config",
+                                         exists=True, dir_okay=False)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print the summary as JSON on stdout")]
+FileOpt = Annotated[Path | None, typer.Option("--file", "-f", help="ingest this file instead "
+                                              "of the configured source")]
+DEFAULT_CONFIG = Path("configs/default.yaml")
+# Offline machines: no telemetry look-ups (these are defaults; the environment can override).
+QUIET_ENV = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "MLFLOW_DISABLE_TELEMETRY": "true",
+             "DO_NOT_TRACK": "1"}
+
+
+@app.callback()
+def _setup() -> None:
+    for key, value in QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+
+
+def _load(config: Path) -> Any:
+    from tasks.config import load_config
+
+    return load_config(config)
+
+
+def _fail(exc: Exception) -> None:
+    err.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True, highlight=False)
+    raise typer.Exit(code=1)
+
+
+def print_ingest(summary: Any) -> None:
+    """The ingest summary as rich tables."""
+    m = summary.manifest
+    counts = Table(title=f"Ingest {m.manifest_id} ({'skipped: seen before' if summary.skipped else 'stored'})")
+    for col in ("read", "new", "updated", "duplicate", "quarantined", "repaired"):
+        counts.add_column(col, justify="right")
+    counts.add_row(*(str(getattr(m, c)) for c in ("read", "new", "updated", "duplicate",
+                                                   "quarantined", "repaired")))
+    out.print(counts)
+    if summary.failed_rules:
+        rules = Table(title="Rules broken")
+        rules.add_column("rule")
+        rules.add_column("rows", justify="right")
+        for rule, n in summary.failed_rules.items():
+            rules.add_row(rule, str(n))
+        out.print(rules)
+    where = Table(title="Where things are", show_header=False)
+    where.add_row("source", summary.source)
+    where.add_row("state folder", str(summary.state_dir.resolve()))
+    if m.quarantine_file:
+        where.add_row("quarantine", m.quarantine_file)
+    if summary.report:
+        where.add_row("validation report", str(summary.report))
+    if summary.features:
+        f = summary.features
+        where.add_row("team features", f"{f.path} ({f.rows} rows, {f.games} games, "
+                                       f"{f.teams} teams, {len(f.features)} features)")
+    out.print(where)
+
+
+def _run_ingest(flow_name: str, config: Path, file: Path | None, as_json: bool) -> None:
+    from flows.ingest import ingest_flow
+    from flows.pipeline import pipeline_flow
+    from tasks.contracts import ContractError
+    from tasks.validate import ValidationFailed
+
+    flow_fn = pipeline_flow if flow_name == "pipeline" else ingest_flow
+    try:
+        summary = flow_fn(_load(config), file)
+    except (ContractError, ValidationFailed, FileNotFoundError, ValueError) as exc:
+        _fail(exc)
+    if as_json:
+        typer.echo(summary.model_dump_json(indent=2))
+    else:
+        print_ingest(summary)
+
+
+@app.command()
+def run(config: ConfigOpt = DEFAULT_CONFIG, file: FileOpt = None, as_json: JsonOpt = False) -> None:
+    """Run the whole pipeline on a config (default: the embedded simulated league)."""
+    _run_ingest("pipeline", config, file, as_json)
+
+
+@app.command()
+def ingest(config: ConfigOpt = DEFAULT_CONFIG, file: FileOpt = None, as_json: JsonOpt = False) -> None:
+    """Ingest the configured source (or --file), validate it and rebuild team features."""
+    _run_ingest("ingest", config, file, as_json)
+
+
+if __name__ == "__main__":
+    app()

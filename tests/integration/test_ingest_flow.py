@@ -1,0 +1,95 @@
+"""The ingest flow and the CLI, run for real under a temporary Prefect API."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from flows.cli import app
+from flows.ingest import ingest_flow
+from tasks.config import GamelineConfig, state_paths
+from tasks.ingest import list_manifests, read_store
+from tasks.validate import ValidationFailed
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
+
+
+def test_ingest_twice_is_a_no_op(sim_config: Callable[..., GamelineConfig]) -> None:
+    config = sim_config()
+    first = ingest_flow(config)
+    assert not first.skipped
+    assert first.manifest.new == first.manifest.read > 0
+    assert first.features is not None and first.features.rows == 2 * first.manifest.read
+    stored = read_store(state_paths(config).raw_games)
+    second = ingest_flow(config)
+    assert second.skipped and second.manifest.new == 0 and second.manifest.updated == 0
+    pd.testing.assert_frame_equal(read_store(state_paths(config).raw_games), stored)
+    assert len(list_manifests(state_paths(config).manifests)) == 1
+
+
+def test_next_day_turns_scheduled_games_final(sim_config: Callable[..., GamelineConfig]) -> None:
+    # Both days lie in the past: a final game dated after the real 'now' would be quarantined.
+    day_one = sim_config(source={"simulator": {"upcoming_days": 7,
+                                               "as_of": "2026-11-16T00:00:00+00:00"}})
+    ingest_flow(day_one)
+    day_two = sim_config(source={"simulator": {"upcoming_days": 7,
+                                               "as_of": "2026-11-20T00:00:00+00:00"}})
+    summary = ingest_flow(day_two)
+    m = summary.manifest
+    assert m.updated > 0 and m.new > 0 and m.quarantined == 0
+    assert m.duplicate + m.updated + m.new == m.read
+    games = read_store(state_paths(day_two).raw_games)
+    assert games["game_id"].is_unique
+    assert (games["status"] == "final").sum() > 0
+
+
+def test_too_many_bad_rows_fail_and_store_nothing(sim_config: Callable[..., GamelineConfig],
+                                                  tmp_path: Path) -> None:
+    config = sim_config()
+    ingest_flow(config)
+    raw = state_paths(config).raw_games
+    before = raw.read_bytes()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("season,start_time,home_team,away_team,home_score,away_score\n"
+                   "2027,2026-11-01,T01,T01,100,90\n2027,2026-11-02,T01,T02,-5,90\n"
+                   "2027,2026-11-03,T03,T04,101,90\n")
+    with pytest.raises(ValidationFailed, match=r"bad\.csv: 2 of 3 rows"):
+        ingest_flow(config, bad)
+    assert raw.read_bytes() == before
+    assert len(list_manifests(state_paths(config).manifests)) == 1
+
+
+def write_config(config: GamelineConfig, path: Path) -> Path:
+    path.write_text(yaml.safe_dump(config.model_dump(mode="json")))
+    return path
+
+
+def test_cli_run_prints_json(sim_config: Callable[..., GamelineConfig], tmp_path: Path) -> None:
+    path = write_config(sim_config(), tmp_path / "sim.yaml")
+    result = CliRunner().invoke(app, ["run", "--config", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["manifest"]["new"] == summary["manifest"]["read"] > 0
+    assert summary["features"]["rows"] > 0
+
+
+def test_cli_ingest_bad_file_exits_with_a_clear_message(
+        sim_config: Callable[..., GamelineConfig], tmp_path: Path) -> None:
+    path = write_config(sim_config(), tmp_path / "sim.yaml")
+    missing = tmp_path / "games.csv"
+    missing.write_text("season,home_team\n2025,A\n")
+    result = CliRunner().invoke(app, ["ingest", "--config", str(path), "--file", str(missing)])
+    assert result.exit_code == 1
+    assert "games.csv: missing required column(s)" in result.stderr
+
+
+def test_cli_help_lists_commands() -> None:
+    result = CliRunner().invoke(app, ["--help"])
+    assert result.exit_code == 0
+    assert "run" in result.stdout and "ingest" in result.stdout

@@ -1,0 +1,48 @@
+"""Config files load into bounded models; mistakes are errors, not silent defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from tasks.config import load_config
+from tests.conftest import CONFIGS
+
+
+@pytest.mark.parametrize("name", ["default", "nba", "nfl"])
+def test_shipped_configs_load(name: str) -> None:
+    config = load_config(CONFIGS / f"{name}.yaml", environ={})
+    assert config.name == name
+    assert config.features.windows == sorted(config.features.windows)
+
+
+def test_team_codes_stay_strings() -> None:
+    teams = load_config(CONFIGS / "nba.yaml", environ={}).league.teams
+    assert teams is not None and "no" in teams and len(teams) == 30
+
+
+def test_env_overrides_state_and_data_dirs() -> None:
+    env = {"GAMELINE_STATE_DIR": "/tmp/x", "GAMELINE_DATA_DIR": "/data"}
+    config = load_config(CONFIGS / "nba.yaml", environ=env)
+    assert config.state_dir == Path("/tmp/x")
+    assert config.source_path() == Path("/data/nba_games_2008_2025.csv")
+
+
+@pytest.mark.parametrize("override", [
+    {"features": {"elo": {"k": -1}}},
+    {"validation": {"max_bad_share": 1.5}},
+    {"league": {"season_window": {"start": "13-01"}}},
+    {"features": {"windows": [5, 5]}},
+    {"source": {"kind": "csv"}},
+    {"unknown_key": 1},
+])
+def test_out_of_bounds_values_are_rejected(override: dict) -> None:
+    with pytest.raises(ValidationError):
+        load_config(CONFIGS / "default.yaml", overrides=override, environ={})
+
+
+def test_missing_config_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="nope.yaml"):
+        load_config(tmp_path / "nope.yaml")

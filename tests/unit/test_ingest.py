@@ -1,0 +1,88 @@
+"""Ingest: content hashes, idempotent upsert, conflicts quarantined, atomic writes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tasks.config import GamelineConfig, state_paths
+from tasks.contracts import conform
+from tasks.ingest import content_hash, read_store, stage_input, upsert_games
+from tasks.storage import write_parquet
+from tasks.validate import check_input
+
+
+@pytest.fixture
+def config(sim_config: Callable[..., GamelineConfig]) -> GamelineConfig:
+    return sim_config()
+
+
+def frame(config: GamelineConfig, scores: list[tuple[float | None, float | None]]) -> pd.DataFrame:
+    n = len(scores)
+    raw = pd.DataFrame({
+        "season": [2025] * n,
+        "start_time": pd.date_range("2025-01-05", periods=n, freq="D", tz="UTC"),
+        "home_team": ["T01"] * n, "away_team": ["T02"] * n,
+        "home_score": [s[0] for s in scores], "away_score": [s[1] for s in scores],
+    })
+    return conform(raw, config.league, source="test")
+
+
+def test_hash_ignores_row_order_and_source_name(config: GamelineConfig) -> None:
+    games = frame(config, [(100, 90), (80, 95), (None, None)])
+    shuffled = games.iloc[[2, 0, 1]].assign(source="elsewhere")
+    assert content_hash(games) == content_hash(shuffled)
+    changed = games.copy()
+    changed.loc[0, "home_score"] = 101
+    assert content_hash(changed) != content_hash(games)
+
+
+def test_upsert_counts_new_duplicate_update_and_conflict(config: GamelineConfig) -> None:
+    first = frame(config, [(100, 90), (None, None), (None, None)])
+    stored = upsert_games(read_store(Path("/nonexistent")), first, "m1")
+    assert (stored.new, stored.updated, stored.duplicate) == (3, 0, 0)
+    later = frame(config, [(100, 90), (99, 98), (None, None)])
+    again = upsert_games(stored.games, later, "m2")
+    assert (again.new, again.updated, again.duplicate, len(again.conflicts)) == (0, 1, 2, 0)
+    turned_final = again.games.set_index("game_id").loc[later["game_id"].iloc[1]]
+    assert turned_final["status"] == "final" and turned_final["manifest_id"] == "m2"
+    conflicting = frame(config, [(100, 91), (99, 98), (None, None)])
+    refused = upsert_games(again.games, conflicting, "m3")
+    assert len(refused.conflicts) == 1
+    assert "a stored final game may not change (away_score)" in refused.conflicts["rules"].iloc[0]
+    kept = refused.games.set_index("game_id").loc[conflicting["game_id"].iloc[0]]
+    assert kept["away_score"] == 90  # the stored final score was not overwritten
+
+
+def test_stage_input_recognises_content_seen_before(config: GamelineConfig) -> None:
+    staged = stage_input(config)
+    assert staged.earlier is None and staged.path.exists()
+    assert staged.read > 0 and len(staged.content_hash) == 64
+
+
+def test_check_input_writes_report_and_splits(config: GamelineConfig) -> None:
+    staged = stage_input(config)
+    checked = check_input(config, staged.path, staged.label, datetime.now(UTC))
+    assert checked.valid == staged.read and checked.rejected == 0
+    assert checked.report_path.exists()
+    assert "Validation of" in checked.report_path.read_text()
+    assert (state_paths(config).reports / "validation" / "latest.html").exists()
+
+
+def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path: Path) -> None:
+    target = tmp_path / "games.parquet"
+    write_parquet(pd.DataFrame({"a": [1, 2]}), target)
+
+    class Unwritable(pd.DataFrame):
+        def to_parquet(self, *args: object, **kwargs: object) -> None:
+            Path(str(args[0])).write_bytes(b"half a parq")
+            raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        write_parquet(Unwritable({"a": [3]}), target)
+    assert pd.read_parquet(target)["a"].tolist() == [1, 2]
+    assert [p.name for p in tmp_path.iterdir()] == ["games.parquet"]  # no temp file left
