@@ -12,20 +12,30 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-app = typer.Typer(help="Gameline: game results to calibrated win probabilities.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Gameline: game results to calibrated win probabilities.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 out = Console()
 err = Console(stderr=True)
 
-ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="YAML config",
-                                         exists=True, dir_okay=False)]
+ConfigOpt = Annotated[
+    Path, typer.Option("--config", "-c", help="YAML config", exists=True, dir_okay=False)
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print the summary as JSON on stdout")]
-FileOpt = Annotated[Path | None, typer.Option("--file", "-f", help="ingest this file instead "
-                                              "of the configured source")]
+FileOpt = Annotated[
+    Path | None,
+    typer.Option("--file", "-f", help="ingest this file instead of the configured source"),
+]
 DEFAULT_CONFIG = Path("configs/default.yaml")
 # Offline machines: no telemetry look-ups (these are defaults; the environment can override).
-QUIET_ENV = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "MLFLOW_DISABLE_TELEMETRY": "true",
-             "DO_NOT_TRACK": "1"}
+QUIET_ENV = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "1",
+}
 
 
 @app.callback()
@@ -49,11 +59,17 @@ def _fail(exc: Exception) -> None:
 def print_ingest(summary: Any) -> None:
     """The ingest summary as rich tables."""
     m = summary.manifest
-    counts = Table(title=f"Ingest {m.manifest_id} ({'skipped: seen before' if summary.skipped else 'stored'})")
+    counts = Table(
+        title=f"Ingest {m.manifest_id} ({'skipped: seen before' if summary.skipped else 'stored'})"
+    )
     for col in ("read", "new", "updated", "duplicate", "quarantined", "repaired"):
         counts.add_column(col, justify="right")
-    counts.add_row(*(str(getattr(m, c)) for c in ("read", "new", "updated", "duplicate",
-                                                   "quarantined", "repaired")))
+    counts.add_row(
+        *(
+            str(getattr(m, c))
+            for c in ("read", "new", "updated", "duplicate", "quarantined", "repaired")
+        )
+    )
     out.print(counts)
     if summary.failed_rules:
         rules = Table(title="Rules broken")
@@ -71,8 +87,11 @@ def print_ingest(summary: Any) -> None:
         where.add_row("validation report", str(summary.report))
     if summary.features:
         f = summary.features
-        where.add_row("team features", f"{f.path} ({f.rows} rows, {f.games} games, "
-                                       f"{f.teams} teams, {len(f.features)} features)")
+        where.add_row(
+            "team features",
+            f"{f.path} ({f.rows} rows, {f.games} games, "
+            f"{f.teams} teams, {len(f.features)} features)",
+        )
     out.print(where)
 
 
@@ -100,7 +119,9 @@ def run(config: ConfigOpt = DEFAULT_CONFIG, file: FileOpt = None, as_json: JsonO
 
 
 @app.command()
-def ingest(config: ConfigOpt = DEFAULT_CONFIG, file: FileOpt = None, as_json: JsonOpt = False) -> None:
+def ingest(
+    config: ConfigOpt = DEFAULT_CONFIG, file: FileOpt = None, as_json: JsonOpt = False
+) -> None:
     """Ingest the configured source (or --file), validate it and rebuild team features."""
     _run_ingest("ingest", config, file, as_json)
 

@@ -38,7 +38,9 @@ class IngestSummary(BaseModel):
 def summary_markdown(summary: IngestSummary) -> str:
     """The ingest summary as a Prefect markdown artifact."""
     m = summary.manifest
-    rules = "\n".join(f"| {rule} | {n} |" for rule, n in summary.failed_rules.items()) or "| none | 0 |"
+    rules = (
+        "\n".join(f"| {rule} | {n} |" for rule, n in summary.failed_rules.items()) or "| none | 0 |"
+    )
     head = "Same content as an earlier ingest: nothing to do." if summary.skipped else ""
     return (
         f"# Ingest `{m.manifest_id}`\n{head}\n\n| read | new | updated | duplicate | quarantined |"
@@ -57,21 +59,37 @@ def ingest_flow(config: GamelineConfig, file: Path | None = None) -> IngestSumma
         features_path = state_paths(config).team_features
         features = None if features_path.exists() else features_task(config)
         summary = IngestSummary(
-            config=config.name, state_dir=config.state_dir, source=staged.label, skipped=True,
-            manifest=staged.earlier.model_copy(update={
-                "new": 0, "updated": 0,
-                "duplicate": staged.earlier.new + staged.earlier.updated + staged.earlier.duplicate,
-            }),
-            failed_rules={}, report=None, features=features,
+            config=config.name,
+            state_dir=config.state_dir,
+            source=staged.label,
+            skipped=True,
+            manifest=staged.earlier.model_copy(
+                update={
+                    "new": 0,
+                    "updated": 0,
+                    "duplicate": staged.earlier.new
+                    + staged.earlier.updated
+                    + staged.earlier.duplicate,
+                }
+            ),
+            failed_rules={},
+            report=None,
+            features=features,
         )
     else:
         checked: CheckedInput = check_task(config, staged.path, staged.label, now)
         manifest: Manifest = store_task(config, staged, checked, now)
         summary = IngestSummary(
-            config=config.name, state_dir=config.state_dir, source=staged.label, skipped=False,
-            manifest=manifest, failed_rules=checked.failed_rules, report=checked.report_path,
+            config=config.name,
+            state_dir=config.state_dir,
+            source=staged.label,
+            skipped=False,
+            manifest=manifest,
+            failed_rules=checked.failed_rules,
+            report=checked.report_path,
             features=features_task(config),
         )
-    create_markdown_artifact(summary_markdown(summary), key="ingest-summary",
-                             description="Gameline ingest")
+    create_markdown_artifact(
+        summary_markdown(summary), key="ingest-summary", description="Gameline ingest"
+    )
     return summary

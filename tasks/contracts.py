@@ -48,7 +48,12 @@ def make_game_ids(
 ) -> pd.Series:
     """Stable id from league, local date, teams and game number that day: NBA-20240115-bos-lal-1."""
     day = local_date.dt.strftime("%Y%m%d").astype("string")
-    others = [day, home.astype("string"), away.astype("string"), number.astype("Int64").astype("string")]
+    others = [
+        day,
+        home.astype("string"),
+        away.astype("string"),
+        number.astype("Int64").astype("string"),
+    ]
     return league.astype("string").str.cat(others, sep="-").astype("string")
 
 
@@ -101,8 +106,11 @@ def conform(frame: pd.DataFrame, league: LeagueConfig, source: str) -> pd.DataFr
     if missing_id.any():
         number = out["game_number"] if "game_number" in out else pd.Series(1, index=out.index)
         ids = make_game_ids(
-            out["league"], local_dates(out["start_time"], league), out["home_team"],
-            out["away_team"], number.fillna(1),
+            out["league"],
+            local_dates(out["start_time"], league),
+            out["home_team"],
+            out["away_team"],
+            number.fillna(1),
         )
         out.loc[missing_id, "game_id"] = ids[missing_id]
     out["neutral"] = out["neutral"].astype("boolean").fillna(False)

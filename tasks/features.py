@@ -29,25 +29,38 @@ def feature_columns(cfg: FeaturesConfig) -> list[str]:
     """The model-facing feature names, in order."""
     rolling = [f"{kind}_{w}" for w in cfg.windows for kind in ("win_pct", "margin")]
     split = [f"home_win_pct_{cfg.split_window}", f"away_win_pct_{cfg.split_window}"]
-    return ["elo_pre", "games_played", "win_pct_season", "margin_season", *rolling, *split,
-            "rest_days", "back_to_back", "season_progress"]
+    return [
+        "elo_pre",
+        "games_played",
+        "win_pct_season",
+        "margin_season",
+        *rolling,
+        *split,
+        "rest_days",
+        "back_to_back",
+        "season_progress",
+    ]
 
 
 def team_games(games: pd.DataFrame, league: LeagueConfig) -> pd.DataFrame:
     """Two rows per game, one from each team's side, with result columns for finals."""
-    base = pd.DataFrame({
-        "game_id": games["game_id"].to_numpy(),
-        "season": games["season"].to_numpy(dtype="int64"),
-        "start_time": games["start_time"].to_numpy(),
-        "neutral": games["neutral"].to_numpy(dtype=bool),
-        "final": (games["status"] == "final").to_numpy(dtype=bool),
-    })
+    base = pd.DataFrame(
+        {
+            "game_id": games["game_id"].to_numpy(),
+            "season": games["season"].to_numpy(dtype="int64"),
+            "start_time": games["start_time"].to_numpy(),
+            "neutral": games["neutral"].to_numpy(dtype=bool),
+            "final": (games["status"] == "final").to_numpy(dtype=bool),
+        }
+    )
     base["end_time"] = base["start_time"] + pd.Timedelta(hours=league.game_duration_hours)
     home_pts = games["home_score"].to_numpy(dtype="float64", na_value=np.nan)
     away_pts = games["away_score"].to_numpy(dtype="float64", na_value=np.nan)
     sides = []
-    for is_home, team, opp, pf, pa in ((True, "home_team", "away_team", home_pts, away_pts),
-                                       (False, "away_team", "home_team", away_pts, home_pts)):
+    for is_home, team, opp, pf, pa in (
+        (True, "home_team", "away_team", home_pts, away_pts),
+        (False, "away_team", "home_team", away_pts, home_pts),
+    ):
         side = base.copy()
         side["team"] = games[team].to_numpy(dtype=object)
         side["opponent"] = games[opp].to_numpy(dtype=object)
@@ -94,14 +107,24 @@ def elo_after_games(tg: pd.DataFrame, cfg: EloConfig) -> np.ndarray:
     n = len(tg) // 2
     home_side = tg.iloc[:n]
     finals = np.flatnonzero(home_side["final"].to_numpy())
-    order = finals[np.lexsort((home_side["game_id"].to_numpy()[finals],
-                               home_side["start_time"].to_numpy()[finals]))]
+    order = finals[
+        np.lexsort(
+            (home_side["game_id"].to_numpy()[finals], home_side["start_time"].to_numpy()[finals])
+        )
+    ]
     codes, _ = pd.factorize(tg["team"])
     edge = np.where(home_side["neutral"].to_numpy()[order], 0.0, cfg.home_advantage)
     post_home, post_away = _elo_kernel(
-        codes[order], codes[order + n], home_side["season"].to_numpy()[order], edge,
-        home_side["margin"].to_numpy()[order], home_side["win"].to_numpy()[order],
-        int(codes.max()) + 1, cfg.k, cfg.initial, cfg.season_carryover,
+        codes[order],
+        codes[order + n],
+        home_side["season"].to_numpy()[order],
+        edge,
+        home_side["margin"].to_numpy()[order],
+        home_side["win"].to_numpy()[order],
+        int(codes.max()) + 1,
+        cfg.k,
+        cfg.initial,
+        cfg.season_carryover,
         MOV_KINDS[cfg.mov_multiplier],
     )
     post = np.full(len(tg), np.nan)
@@ -122,17 +145,26 @@ def history_states(tg: pd.DataFrame, cfg: FeaturesConfig) -> pd.DataFrame:
     hist = tg[tg["final"]].sort_values(["team", "end_time", "game_id"], kind="stable")
     team = hist["team"]
     count = hist.groupby("team", sort=False).cumcount() + 1
-    state = pd.DataFrame({"team": team, "state_end": hist["end_time"],
-                          "state_season": hist["season"], "elo_post": hist["elo_post"]})
+    state = pd.DataFrame(
+        {
+            "team": team,
+            "state_end": hist["end_time"],
+            "state_season": hist["season"],
+            "elo_post": hist["elo_post"],
+        }
+    )
     for w in cfg.windows:
         n = np.minimum(count, w)
         state[f"win_pct_{w}"] = _window_sums(hist["win"], team, w) / n
         state[f"margin_{w}"] = _window_sums(hist["margin"], team, w) / n
     by_season = [team, hist["season"]]
     state["games_played"] = hist.groupby(by_season, sort=False).cumcount() + 1
-    state["win_pct_season"] = hist["win"].groupby(by_season, sort=False).cumsum() / state["games_played"]
-    state["margin_season"] = (hist["margin"].groupby(by_season, sort=False).cumsum()
-                              / state["games_played"])
+    state["win_pct_season"] = (
+        hist["win"].groupby(by_season, sort=False).cumsum() / state["games_played"]
+    )
+    state["margin_season"] = (
+        hist["margin"].groupby(by_season, sort=False).cumsum() / state["games_played"]
+    )
     return state.sort_values("state_end", kind="stable")
 
 
@@ -143,16 +175,26 @@ def split_states(tg: pd.DataFrame, window: int, home: bool) -> pd.DataFrame:
     hist = tg[mask].sort_values(["team", "end_time", "game_id"], kind="stable")
     count = hist.groupby("team", sort=False).cumcount() + 1
     wins = _window_sums(hist["win"], hist["team"], window)
-    state = pd.DataFrame({"team": hist["team"], "state_end": hist["end_time"],
-                          f"{side}_win_pct_{window}": wins / np.minimum(count, window)})
+    state = pd.DataFrame(
+        {
+            "team": hist["team"],
+            "state_end": hist["end_time"],
+            f"{side}_win_pct_{window}": wins / np.minimum(count, window),
+        }
+    )
     return state.sort_values("state_end", kind="stable")
 
 
 def as_of_join(rows: pd.DataFrame, states: pd.DataFrame) -> pd.DataFrame:
     """For each row, its team's latest state that ended at or before the row's start."""
-    joined = pd.merge_asof(rows.sort_values("start_time", kind="stable"), states,
-                           left_on="start_time", right_on="state_end", by="team",
-                           allow_exact_matches=True)
+    joined = pd.merge_asof(
+        rows.sort_values("start_time", kind="stable"),
+        states,
+        left_on="start_time",
+        right_on="state_end",
+        by="team",
+        allow_exact_matches=True,
+    )
     return joined.drop(columns="state_end")
 
 
@@ -163,11 +205,14 @@ def schedule_features(tg: pd.DataFrame, cfg: FeaturesConfig, league: LeagueConfi
     days = ((order["start_time"] - prev).dt.total_seconds() / 86400).round() - 1
     rest = days.clip(lower=0, upper=cfg.max_rest_days).fillna(cfg.max_rest_days)
     number = order.groupby(["team", "season"], sort=False).cumcount()
-    return pd.DataFrame({
-        "rest_days": rest,
-        "back_to_back": (rest == 0).astype("float64"),
-        "season_progress": (number / league.games_per_season).clip(upper=1.5),
-    }, index=order.index)
+    return pd.DataFrame(
+        {
+            "rest_days": rest,
+            "back_to_back": (rest == 0).astype("float64"),
+            "season_progress": (number / league.games_per_season).clip(upper=1.5),
+        },
+        index=order.index,
+    )
 
 
 def pregame_elo(joined: pd.DataFrame, cfg: EloConfig) -> pd.Series:
@@ -194,7 +239,9 @@ def team_features(games: pd.DataFrame, cfg: FeaturesConfig, league: LeagueConfig
         joined = as_of_join(joined, split_states(tg, cfg.split_window, home))
     joined["event_timestamp"] = joined["start_time"].astype("datetime64[us, UTC]")
     out = joined[[*KEYS, "season", "is_home", "neutral", "opponent", *feature_columns(cfg)]]
-    return out.sort_values(["event_timestamp", "game_id", "team"], kind="stable").reset_index(drop=True)
+    return out.sort_values(["event_timestamp", "game_id", "team"], kind="stable").reset_index(
+        drop=True
+    )
 
 
 class FeatureSummary(BaseModel):
@@ -216,7 +263,10 @@ def write_team_features(config: GamelineConfig) -> FeatureSummary:
     write_parquet(features, paths.team_features)
     latest = features["event_timestamp"].max() if len(features) else None
     return FeatureSummary(
-        path=paths.team_features, rows=len(features), games=features["game_id"].nunique(),
-        teams=features["team"].nunique(), features=feature_columns(config.features),
+        path=paths.team_features,
+        rows=len(features),
+        games=features["game_id"].nunique(),
+        teams=features["team"].nunique(),
+        features=feature_columns(config.features),
         latest_event=latest.to_pydatetime() if latest is not None else None,
     )

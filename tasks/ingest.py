@@ -43,8 +43,9 @@ class Manifest(BaseModel):
 
 def content_hash(games: pd.DataFrame) -> str:
     """SHA-256 of the normalised content, independent of row order and of the source's name."""
-    ordered = games[CONTENT_COLUMNS].sort_values(["game_id", "start_time"], na_position="last",
-                                                 kind="stable")
+    ordered = games[CONTENT_COLUMNS].sort_values(
+        ["game_id", "start_time"], na_position="last", kind="stable"
+    )
     row_hashes = pd.util.hash_pandas_object(ordered, index=False).to_numpy()
     return hashlib.sha256(row_hashes.tobytes()).hexdigest()
 
@@ -61,8 +62,14 @@ def code_version() -> str:
     except PackageNotFoundError:
         base = "0+unknown"
     try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, timeout=5, cwd=Path(__file__).parent, check=True)
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).parent,
+            check=True,
+        )
         return f"{base}+g{sha.stdout.strip()}"
     except (OSError, subprocess.SubprocessError):
         return base
@@ -114,10 +121,15 @@ def upsert_games(stored: pd.DataFrame, incoming: pd.DataFrame, manifest_id: str)
     old = stored.set_index("game_id").reindex(rows["game_id"])
     known = old["league"].notna().to_numpy()
     compared = CONTENT_COLUMNS[1:]
-    differs = np.column_stack([
-        ~_same(old[col].reset_index(drop=True), rows[col].reset_index(drop=True))
-        for col in compared
-    ]) & known[:, None]
+    differs = (
+        np.column_stack(
+            [
+                ~_same(old[col].reset_index(drop=True), rows[col].reset_index(drop=True))
+                for col in compared
+            ]
+        )
+        & known[:, None]
+    )
     changed = differs.any(axis=1)
     was_final = (old["status"] == "final").fillna(False).to_numpy()
     conflict = known & changed & was_final
@@ -131,14 +143,24 @@ def upsert_games(stored: pd.DataFrame, incoming: pd.DataFrame, manifest_id: str)
     conflicts[ACTION] = "not stored"
     written = rows[new | update][GAME_COLUMNS].astype(GAME_DTYPES)
     kept = stored[~stored["game_id"].isin(written["game_id"])]
-    games = (pd.concat([kept, written], ignore_index=True) if len(kept) else written)
+    games = pd.concat([kept, written], ignore_index=True) if len(kept) else written
     games = games.sort_values(["start_time", "game_id"], kind="stable").reset_index(drop=True)
-    return Upsert(games=games, new=int(new.sum()), updated=int(update.sum()),
-                  duplicate=int((known & ~changed).sum()), conflicts=conflicts)
+    return Upsert(
+        games=games,
+        new=int(new.sum()),
+        updated=int(update.sum()),
+        duplicate=int((known & ~changed).sum()),
+        conflicts=conflicts,
+    )
 
 
-def quarantine_frame(rejected: pd.DataFrame, conflicts: pd.DataFrame, file_label: str,
-                     manifest_id: str, now: datetime) -> pd.DataFrame:
+def quarantine_frame(
+    rejected: pd.DataFrame,
+    conflicts: pd.DataFrame,
+    file_label: str,
+    manifest_id: str,
+    now: datetime,
+) -> pd.DataFrame:
     """Every refused or repaired row of one input, with the file, line and rules it broke."""
     parts = [p for p in (rejected, conflicts) if len(p)]
     if not parts:
@@ -152,8 +174,14 @@ def quarantine_frame(rejected: pd.DataFrame, conflicts: pd.DataFrame, file_label
     return frame.astype({c: "string" for c in (RULES, ACTION, "file")}).reset_index(drop=True)
 
 
-def commit_ingest(raw_path: Path, manifest_dir: Path, quarantine_path: Path | None,
-                  games: pd.DataFrame, quarantine: pd.DataFrame, manifest: Manifest) -> None:
+def commit_ingest(
+    raw_path: Path,
+    manifest_dir: Path,
+    quarantine_path: Path | None,
+    games: pd.DataFrame,
+    quarantine: pd.DataFrame,
+    manifest: Manifest,
+) -> None:
     """Write quarantine, store, then manifest, each atomically (a crash leaves no half file;
     a crash before the manifest just means the same input is processed again, harmlessly)."""
     if quarantine_path is not None and len(quarantine):
@@ -182,9 +210,12 @@ def stage_input(config: GamelineConfig, file: Path | None = None) -> StagedInput
     source_file = config.source_path(file)
     label = str(source_file) if source_file is not None else str(games["source"].iloc[0])
     staged = StagedInput(
-        path=paths.staging / f"{manifest_id_for(digest)}.parquet", label=label,
+        path=paths.staging / f"{manifest_id_for(digest)}.parquet",
+        label=label,
         source=str(games["source"].iloc[0]) if len(games) else config.source.kind,
-        content_hash=digest, manifest_id=manifest_id_for(digest), read=len(games),
+        content_hash=digest,
+        manifest_id=manifest_id_for(digest),
+        read=len(games),
         earlier=find_manifest(paths.manifests, digest),
     )
     if staged.earlier is None:
@@ -192,8 +223,9 @@ def stage_input(config: GamelineConfig, file: Path | None = None) -> StagedInput
     return staged
 
 
-def store_input(config: GamelineConfig, staged: StagedInput, checked: CheckedInput,
-                now: datetime) -> Manifest:
+def store_input(
+    config: GamelineConfig, staged: StagedInput, checked: CheckedInput, now: datetime
+) -> Manifest:
     """Upsert the valid rows under the state lock; quarantine the rest; write the manifest.
 
     Raises ValidationFailed (storing nothing) when too many rows were refused.
@@ -203,17 +235,26 @@ def store_input(config: GamelineConfig, staged: StagedInput, checked: CheckedInp
     rejected = pd.read_parquet(checked.rejected_path)
     with store_lock(paths.lock):
         result = upsert_games(read_store(paths.raw_games), valid, staged.manifest_id)
-        quarantine = quarantine_frame(rejected, result.conflicts, staged.label,
-                                      staged.manifest_id, now)
+        quarantine = quarantine_frame(
+            rejected, result.conflicts, staged.label, staged.manifest_id, now
+        )
         check_bad_share(staged.label, staged.read, quarantine, config.validation)
         q_path = paths.quarantine / f"{staged.manifest_id}.parquet" if len(quarantine) else None
         repaired = int((quarantine[ACTION] == "odds removed").sum()) if len(quarantine) else 0
         manifest = Manifest(
-            manifest_id=staged.manifest_id, content_hash=staged.content_hash, source=staged.source,
-            path=staged.label if Path(staged.label).exists() else None, league=config.league.name,
-            read=staged.read, new=result.new, updated=result.updated, duplicate=result.duplicate,
-            quarantined=len(quarantine) - repaired, repaired=repaired,
-            quarantine_file=str(q_path) if q_path else None, created_at=now,
+            manifest_id=staged.manifest_id,
+            content_hash=staged.content_hash,
+            source=staged.source,
+            path=staged.label if Path(staged.label).exists() else None,
+            league=config.league.name,
+            read=staged.read,
+            new=result.new,
+            updated=result.updated,
+            duplicate=result.duplicate,
+            quarantined=len(quarantine) - repaired,
+            repaired=repaired,
+            quarantine_file=str(q_path) if q_path else None,
+            created_at=now,
             code_version=code_version(),
         )
         commit_ingest(paths.raw_games, paths.manifests, q_path, result.games, quarantine, manifest)

@@ -71,8 +71,9 @@ def _season_games(
     pairs[flipped] = pairs[flipped][..., ::-1]
     relabel = rng.permutation(rounds.max() + 1)
     pairs = relabel[pairs]
-    gaps = rng.choice([2, 3], p=[cfg.back_to_back_share, 1 - cfg.back_to_back_share],
-                      size=cfg.games_per_team)
+    gaps = rng.choice(
+        [2, 3], p=[cfg.back_to_back_share, 1 - cfg.back_to_back_share], size=cfg.games_per_team
+    )
     round_day = np.cumsum(gaps) - gaps[0]
     walk = rng.normal(0, cfg.strength_walk_sd, (cfg.games_per_team, n_teams))
     path = strength[None, :] + np.cumsum(walk, axis=0)
@@ -80,14 +81,16 @@ def _season_games(
     home, away = pairs.reshape(-1, 2).T
     real = (home < n_teams) & (away < n_teams)  # drop the bye of an odd league
     home, away, round_idx = home[real], away[real], round_idx[real]
-    games = pd.DataFrame({
-        "home": home,
-        "away": away,
-        "day": round_day[round_idx] + rng.integers(0, 2, size=home.size),
-        "tip_minute": rng.choice(TIP_TIMES_LOCAL, p=TIP_TIME_WEIGHTS, size=home.size),
-        "home_strength": path[round_idx, home],
-        "away_strength": path[round_idx, away],
-    })
+    games = pd.DataFrame(
+        {
+            "home": home,
+            "away": away,
+            "day": round_day[round_idx] + rng.integers(0, 2, size=home.size),
+            "tip_minute": rng.choice(TIP_TIMES_LOCAL, p=TIP_TIME_WEIGHTS, size=home.size),
+            "home_strength": path[round_idx, home],
+            "away_strength": path[round_idx, away],
+        }
+    )
     return games, path[-1]
 
 
@@ -101,8 +104,9 @@ def _next_season_strength(
     return keep * centred + fresh
 
 
-def _outcomes(rng: np.random.Generator, cfg: SimulatorConfig, games: pd.DataFrame,
-              home_edge: np.ndarray) -> pd.DataFrame:
+def _outcomes(
+    rng: np.random.Generator, cfg: SimulatorConfig, games: pd.DataFrame, home_edge: np.ndarray
+) -> pd.DataFrame:
     """Scores and bookmaker moneylines for every game (scores are masked later by status)."""
     expected = games["home_strength"].to_numpy() - games["away_strength"].to_numpy() + home_edge
     margin = expected + rng.normal(0, cfg.margin_sd, expected.size)
@@ -117,12 +121,15 @@ def _outcomes(rng: np.random.Generator, cfg: SimulatorConfig, games: pd.DataFram
     p_true = ndtr(expected / cfg.margin_sd)
     logit = np.log(p_true / (1 - p_true)) + rng.normal(0, cfg.market_noise_sd, expected.size)
     p_market = 1 / (1 + np.exp(-logit))
-    return pd.DataFrame({
-        "home_score": np.clip(home, 0, None),
-        "away_score": np.clip(away, 0, None),
-        "home_ml": american_odds(p_market * (1 + cfg.market_margin)),
-        "away_ml": american_odds((1 - p_market) * (1 + cfg.market_margin)),
-    }, index=games.index)
+    return pd.DataFrame(
+        {
+            "home_score": np.clip(home, 0, None),
+            "away_score": np.clip(away, 0, None),
+            "home_ml": american_odds(p_market * (1 + cfg.market_margin)),
+            "away_ml": american_odds((1 - p_market) * (1 + cfg.market_margin)),
+        },
+        index=games.index,
+    )
 
 
 def american_odds(implied: np.ndarray) -> np.ndarray:
@@ -166,23 +173,28 @@ def simulate_games(cfg: SimulatorConfig, league: LeagueConfig) -> pd.DataFrame:
     """Simulated games in the Game contract: finals before as-of, scheduled for the next days."""
     games = simulate_schedule(cfg, league)
     codes = np.array(team_codes(cfg.n_teams), dtype=object)
-    start = (games["local_start"].dt.tz_localize(league.timezone, ambiguous="NaT",
-                                                 nonexistent="shift_forward")
-             .dt.tz_convert("UTC").astype("datetime64[us, UTC]"))
+    start = (
+        games["local_start"]
+        .dt.tz_localize(league.timezone, ambiguous="NaT", nonexistent="shift_forward")
+        .dt.tz_convert("UTC")
+        .astype("datetime64[us, UTC]")
+    )
     as_of = pd.Timestamp(resolve_as_of(cfg))
     end = start + pd.Timedelta(hours=league.game_duration_hours)
     final = (end <= as_of).to_numpy()
     keep = final | (start < as_of + pd.Timedelta(days=cfg.upcoming_days)).to_numpy()
-    frame = pd.DataFrame({
-        "season": games["season"],
-        "start_time": start,
-        "home_team": codes[games["home"].to_numpy()],
-        "away_team": codes[games["away"].to_numpy()],
-        "home_score": games["home_score"].where(final),
-        "away_score": games["away_score"].where(final),
-        "home_ml": games["home_ml"],
-        "away_ml": games["away_ml"],
-    })[keep]
+    frame = pd.DataFrame(
+        {
+            "season": games["season"],
+            "start_time": start,
+            "home_team": codes[games["home"].to_numpy()],
+            "away_team": codes[games["away"].to_numpy()],
+            "home_score": games["home_score"].where(final),
+            "away_score": games["away_score"].where(final),
+            "home_ml": games["home_ml"],
+            "away_ml": games["away_ml"],
+        }
+    )[keep]
     frame = frame.sort_values("start_time", kind="stable").reset_index(drop=True)
     frame["status"] = status_from_scores(frame["home_score"], frame["away_score"])
     frame["source_line"] = np.arange(1, len(frame) + 1)

@@ -39,7 +39,9 @@ def read_text_table(path: Path, required: list[str]) -> pd.DataFrame:
     frame.columns = [str(c).strip() for c in frame.columns]
     missing = [c for c in required if c not in frame.columns]
     if missing:
-        raise ContractError(f"{path}: missing required column(s) {missing}; has {list(frame.columns)}")
+        raise ContractError(
+            f"{path}: missing required column(s) {missing}; has {list(frame.columns)}"
+        )
     frame = frame.apply(lambda col: col.str.strip())
     frame[SOURCE_LINE] = np.arange(2, len(frame) + 2)
     return frame
@@ -67,7 +69,9 @@ def parse_flags(raw: pd.Series, name: str, errors: pd.Series) -> tuple[pd.Series
     return values, _note(errors, bad, f"{name}=" + raw.fillna("") + " is not true/false")
 
 
-def parse_dates(raw: pd.Series, fmt: str, name: str, errors: pd.Series) -> tuple[pd.Series, pd.Series]:
+def parse_dates(
+    raw: pd.Series, fmt: str, name: str, errors: pd.Series
+) -> tuple[pd.Series, pd.Series]:
     """Calendar dates in a fixed format; an unparsable value is recorded."""
     values = pd.to_datetime(raw, format=fmt, errors="coerce")
     bad = values.isna()
@@ -99,22 +103,39 @@ def read_contract_file(path: Path, league: LeagueConfig) -> pd.DataFrame:
         if col in raw:
             out[col] = raw[col].replace("", None)
     date_only = raw["start_time"].str.len() == 10
-    stamped = pd.to_datetime(raw["start_time"].where(~date_only), utc=True, errors="coerce",
-                             format="ISO8601")
-    dated, errors_dates = parse_dates(raw["start_time"].where(date_only), "%Y-%m-%d",
-                                      "start_time", errors)
+    stamped = pd.to_datetime(
+        raw["start_time"].where(~date_only), utc=True, errors="coerce", format="ISO8601"
+    )
+    dated, errors_dates = parse_dates(
+        raw["start_time"].where(date_only), "%Y-%m-%d", "start_time", errors
+    )
     out["start_time"] = stamped.where(~date_only, local_start_times(dated, league))
     errors = errors.where(~date_only, errors_dates)
-    errors = _note(errors, ~date_only & stamped.isna(),
-                   "start_time=" + raw["start_time"].fillna("") + " is not an ISO date/time")
+    errors = _note(
+        errors,
+        ~date_only & stamped.isna(),
+        "start_time=" + raw["start_time"].fillna("") + " is not an ISO date/time",
+    )
     out[SOURCE_LINE], out[PARSE_ERROR] = raw[SOURCE_LINE], errors
     return conform(out, league, source=f"csv:{path.name}")
 
 
 def read_nba_odds(path: Path, league: LeagueConfig) -> pd.DataFrame:
     """The NBA results-and-odds file (season = year the season ends, local dates, moneylines)."""
-    raw = read_text_table(path, ["season", "date", "home", "away", "score_home", "score_away",
-                                 "playoffs", "moneyline_home", "moneyline_away"])
+    raw = read_text_table(
+        path,
+        [
+            "season",
+            "date",
+            "home",
+            "away",
+            "score_home",
+            "score_away",
+            "playoffs",
+            "moneyline_home",
+            "moneyline_away",
+        ],
+    )
     errors = no_errors(raw)
     out = pd.DataFrame({"home_team": raw["home"], "away_team": raw["away"]})
     out["season"], errors = parse_numbers(raw["season"], "season", errors)
@@ -132,8 +153,10 @@ def read_nba_odds(path: Path, league: LeagueConfig) -> pd.DataFrame:
 
 def read_fivethirtyeight_nfl(path: Path, league: LeagueConfig) -> pd.DataFrame:
     """FiveThirtyEight's NFL Elo file (team1 is home unless neutral; `elo_prob1` kept)."""
-    raw = read_text_table(path, ["date", "season", "neutral", "playoff", "team1", "team2",
-                                 "score1", "score2", "elo_prob1"])
+    raw = read_text_table(
+        path,
+        ["date", "season", "neutral", "playoff", "team1", "team2", "score1", "score2", "elo_prob1"],
+    )
     errors = no_errors(raw)
     out = pd.DataFrame({"home_team": raw["team1"], "away_team": raw["team2"]})
     out["season"], errors = parse_numbers(raw["season"], "season", errors)

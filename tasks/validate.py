@@ -11,11 +11,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
 from pydantic import BaseModel
 
 from tasks.config import GamelineConfig, LeagueConfig, ValidationConfig, state_paths
 from tasks.contracts import CONTENT_COLUMNS, PARSE_ERROR, SOURCE_LINE, STATUSES
+from tasks.simulator import team_codes
 from tasks.storage import write_parquet, write_text
 
 ROW = "row_index"
@@ -84,40 +84,94 @@ def rule_specs(config: GamelineConfig, now: datetime) -> list[RuleSpec]:
     ]
     specs += [
         ("every field parses", "ExpectColumnValuesToBeNull", {"column": PARSE_ERROR}),
-        ("status is scheduled or final", "ExpectColumnValuesToBeInSet",
-         {"column": "status", "value_set": list(STATUSES)}),
+        (
+            "status is scheduled or final",
+            "ExpectColumnValuesToBeInSet",
+            {"column": "status", "value_set": list(STATUSES)},
+        ),
         (UNIQUE_RULE, "ExpectColumnValuesToBeUnique", {"column": "game_id"}),
         # ExpectSelectColumnValuesToBeUniqueWithinRecord works row by row (20 s per 300k rows).
-        ("home_team != away_team", "ExpectColumnValuesToBeInSet",
-         {"column": "teams_differ", "value_set": [True]}),
-        ("start_time inside the season window", "ExpectColumnPairValuesAToBeGreaterThanB",
-         {"column_A": "start_time", "column_B": "season_start", "or_equal": True}),
-        ("start_time inside the season window", "ExpectColumnPairValuesAToBeGreaterThanB",
-         {"column_A": "season_end", "column_B": "start_time", "or_equal": True}),
-        ("final game is not in the future", "ExpectColumnValuesToBeBetween",
-         {"column": "start_time", "max_value": pd.Timestamp(now), "row_condition": FINAL}),
-        ("scores are whole numbers", "ExpectColumnValuesToBeInSet",
-         {"column": "scores_whole", "value_set": [True]}),
+        (
+            "home_team != away_team",
+            "ExpectColumnValuesToBeInSet",
+            {"column": "teams_differ", "value_set": [True]},
+        ),
+        (
+            "start_time inside the season window",
+            "ExpectColumnPairValuesAToBeGreaterThanB",
+            {"column_A": "start_time", "column_B": "season_start", "or_equal": True},
+        ),
+        (
+            "start_time inside the season window",
+            "ExpectColumnPairValuesAToBeGreaterThanB",
+            {"column_A": "season_end", "column_B": "start_time", "or_equal": True},
+        ),
+        (
+            "final game is not in the future",
+            "ExpectColumnValuesToBeBetween",
+            {"column": "start_time", "max_value": pd.Timestamp(now), "row_condition": FINAL},
+        ),
+        (
+            "scores are whole numbers",
+            "ExpectColumnValuesToBeInSet",
+            {"column": "scores_whole", "value_set": [True]},
+        ),
     ]
+    teams = league_teams(config)
     for side in ("home", "away"):
+        if teams:
+            specs.append(
+                (
+                    f"{side}_team is a league team",
+                    "ExpectColumnValuesToBeInSet",
+                    {"column": f"{side}_team", "value_set": teams},
+                )
+            )
         specs += [
-            (f"{side}_team is a league team", "ExpectColumnValuesToBeInSet",
-             {"column": f"{side}_team", "value_set": league.teams}) if league.teams else None,
-            ("final game has both scores", "ExpectColumnValuesToNotBeNull",
-             {"column": f"{side}_score", "row_condition": FINAL}),
-            (f"scores between 0 and {limits.max_score}", "ExpectColumnValuesToBeBetween",
-             {"column": f"{side}_score", "min_value": 0, "max_value": limits.max_score}),
-            ("scheduled game has no score", "ExpectColumnValuesToBeNull",
-             {"column": f"{side}_score", "row_condition": SCHEDULED}),
-            (f"moneyline is American odds with {limits.odds_abs_min:g} <= |odds| <= "
-             f"{limits.odds_abs_max:g}", "ExpectColumnValuesToBeBetween",
-             {"column": f"{side}_ml_abs", "min_value": limits.odds_abs_min,
-              "max_value": limits.odds_abs_max}),
+            (
+                "final game has both scores",
+                "ExpectColumnValuesToNotBeNull",
+                {"column": f"{side}_score", "row_condition": FINAL},
+            ),
+            (
+                f"scores between 0 and {limits.max_score}",
+                "ExpectColumnValuesToBeBetween",
+                {"column": f"{side}_score", "min_value": 0, "max_value": limits.max_score},
+            ),
+            (
+                "scheduled game has no score",
+                "ExpectColumnValuesToBeNull",
+                {"column": f"{side}_score", "row_condition": SCHEDULED},
+            ),
+            (
+                f"moneyline is American odds with {limits.odds_abs_min:g} <= |odds| <= "
+                f"{limits.odds_abs_max:g}",
+                "ExpectColumnValuesToBeBetween",
+                {
+                    "column": f"{side}_ml_abs",
+                    "min_value": limits.odds_abs_min,
+                    "max_value": limits.odds_abs_max,
+                },
+            ),
         ]
     if not league.allow_ties:
-        specs.append((f"no tied final in {league.name}", "ExpectColumnValuesToBeInSet",
-                      {"column": "scores_level", "value_set": [False], "row_condition": FINAL}))
-    return [spec for spec in specs if spec is not None]
+        specs.append(
+            (
+                f"no tied final in {league.name}",
+                "ExpectColumnValuesToBeInSet",
+                {"column": "scores_level", "value_set": [False], "row_condition": FINAL},
+            )
+        )
+    return specs
+
+
+def league_teams(config: GamelineConfig) -> list[str] | None:
+    """The allowed team codes: the configured list, else the simulator's own codes."""
+    if config.league.teams:
+        return config.league.teams
+    if config.source.kind == "simulator":
+        return team_codes(config.source.simulator.n_teams)
+    return None
 
 
 def _expectation(kind: str, kwargs: dict[str, Any], rule: str, spec_index: int) -> Any:
@@ -133,13 +187,17 @@ def _suite_run(frame: pd.DataFrame, specs: list[RuleSpec], result_format: dict[s
 
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    batch = (context.data_sources.add_pandas("games_source").add_dataframe_asset("games")
-             .add_batch_definition_whole_dataframe("all_rows"))
+    batch = (
+        context.data_sources.add_pandas("games_source")
+        .add_dataframe_asset("games")
+        .add_batch_definition_whole_dataframe("all_rows")
+    )
     suite = context.suites.add(gx.ExpectationSuite(name="game_contract"))
     for index, (rule, kind, kwargs) in enumerate(specs):
         suite.add_expectation(_expectation(kind, kwargs, rule, index))
     definition = context.validation_definitions.add(
-        gx.ValidationDefinition(name="game_contract_check", data=batch, suite=suite))
+        gx.ValidationDefinition(name="game_contract_check", data=batch, suite=suite)
+    )
     return definition.run(batch_parameters={"dataframe": frame}, result_format=result_format)
 
 
@@ -153,12 +211,20 @@ def run_rules(frame: pd.DataFrame, specs: list[RuleSpec]) -> list[RuleResult]:
     for result in first.results:  # GE does not keep the suite's order: match by meta
         _raise_if_broken(result)
     failed = [specs[r.expectation_config.meta["spec"]] for r in first.results if not r.success]
-    passed = [RuleResult(r.expectation_config.meta["rule"], r.expectation_config.type,
-                         np.empty(0, dtype=np.int64)) for r in first.results if r.success]
+    passed = [
+        RuleResult(
+            r.expectation_config.meta["rule"],
+            r.expectation_config.type,
+            np.empty(0, dtype=np.int64),
+        )
+        for r in first.results
+        if r.success
+    ]
     if not failed:
         return passed
-    second = _suite_run(frame, failed, {"result_format": "COMPLETE",
-                                        "unexpected_index_column_names": [ROW]})
+    second = _suite_run(
+        frame, failed, {"result_format": "COMPLETE", "unexpected_index_column_names": [ROW]}
+    )
     return passed + [_rule_result(r) for r in second.results]
 
 
@@ -173,8 +239,11 @@ def _rule_result(result: Any) -> RuleResult:
     _raise_if_broken(result)
     config = result.expectation_config
     failing = [item[ROW] for item in result.result.get("unexpected_index_list") or []]
-    return RuleResult(rule=config.meta["rule"], expectation=config.type,
-                      rows=np.unique(np.asarray(failing, dtype=np.int64)))
+    return RuleResult(
+        rule=config.meta["rule"],
+        expectation=config.type,
+        rows=np.unique(np.asarray(failing, dtype=np.int64)),
+    )
 
 
 def resolve_repeats(frame: pd.DataFrame, results: list[RuleResult]) -> list[RuleResult]:
@@ -189,10 +258,20 @@ def resolve_repeats(frame: pd.DataFrame, results: list[RuleResult]) -> list[Rule
         variants = dup.drop_duplicates(subset=content).groupby("game_id", dropna=False).size()
         conflicting = dup["game_id"].isin(variants[variants > 1].index)
         repeat = ~conflicting & dup.duplicated(subset="game_id", keep="first")
-        out.append(RuleResult("game_id is unique (repeated row)", result.expectation,
-                              dup.loc[repeat, ROW].to_numpy()))
-        out.append(RuleResult("game_id is unique (conflicting rows)", result.expectation,
-                              dup.loc[conflicting, ROW].to_numpy()))
+        out.append(
+            RuleResult(
+                "game_id is unique (repeated row)",
+                result.expectation,
+                dup.loc[repeat, ROW].to_numpy(),
+            )
+        )
+        out.append(
+            RuleResult(
+                "game_id is unique (conflicting rows)",
+                result.expectation,
+                dup.loc[conflicting, ROW].to_numpy(),
+            )
+        )
     return out
 
 
@@ -208,8 +287,11 @@ def split_rows(frame: pd.DataFrame, results: list[RuleResult]) -> tuple[pd.DataF
     by_row = pd.DataFrame({ROW: rows, RULES: pd.Series(names, dtype="string")}).drop_duplicates()
     by_row["odds_only"] = by_row[RULES].str.startswith(ODDS_RULE_PREFIX)
     per_row = by_row.groupby(ROW).agg(rules=(RULES, "; ".join), odds_only=("odds_only", "all"))
-    keep = [c for c in frame.columns if c in CONTENT_COLUMNS or c in ("source", "manifest_id",
-                                                                        SOURCE_LINE, PARSE_ERROR)]
+    keep = [
+        c
+        for c in frame.columns
+        if c in CONTENT_COLUMNS or c in ("source", "manifest_id", SOURCE_LINE, PARSE_ERROR)
+    ]
     flagged = frame[ROW].isin(per_row.index)
     quarantined = frame.loc[flagged, keep].copy()
     info = per_row.loc[frame.loc[flagged, ROW]]
@@ -243,7 +325,9 @@ def validate_games(games: pd.DataFrame, config: GamelineConfig, now: datetime) -
     return ValidationOutcome(valid=valid, rejected=rejected, results=results)
 
 
-def check_bad_share(label: str, n_read: int, rejected: pd.DataFrame, limits: ValidationConfig) -> None:
+def check_bad_share(
+    label: str, n_read: int, rejected: pd.DataFrame, limits: ValidationConfig
+) -> None:
     """Raise ValidationFailed naming the file, counts and rules when too many rows are bad
     (every quarantined row counts, repaired or not)."""
     if n_read == 0 or len(rejected) / n_read <= limits.max_bad_share:
@@ -266,7 +350,9 @@ def report_html(label: str, n_read: int, results: list[RuleResult], rejected: pd
         f"</td><td>{'FAIL' if r.failed else 'pass'}</td><td>{r.failed}</td></tr>"
         for r in results
     )
-    sample = rejected.head(200).to_html(index=False, na_rep="", escape=True) if len(rejected) else ""
+    sample = (
+        rejected.head(200).to_html(index=False, na_rep="", escape=True) if len(rejected) else ""
+    )
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>Gameline validation</title>"
         "<style>body{font-family:sans-serif;margin:2em}td,th{padding:2px 8px;border:1px solid #ccc}"
@@ -297,14 +383,17 @@ class CheckedInput(BaseModel):
     failed_rules: dict[str, int]
 
 
-def check_input(config: GamelineConfig, staged_path: Path, label: str, now: datetime) -> CheckedInput:
+def check_input(
+    config: GamelineConfig, staged_path: Path, label: str, now: datetime
+) -> CheckedInput:
     """Validate a staged input; write valid rows, rejected rows and the HTML report."""
     games = pd.read_parquet(staged_path)
     outcome = validate_games(games, config, now)
     paths = state_paths(config)
     stem = staged_path.with_suffix("")
-    report = write_report(paths.reports / "validation" / f"{stem.name}.html", label, len(games),
-                          outcome)
+    report = write_report(
+        paths.reports / "validation" / f"{stem.name}.html", label, len(games), outcome
+    )
     write_text(report.read_text(), paths.reports / "validation" / "latest.html")
     failed: dict[str, int] = {}
     for result in outcome.results:
@@ -312,8 +401,11 @@ def check_input(config: GamelineConfig, staged_path: Path, label: str, now: date
             failed[result.rule] = failed.get(result.rule, 0) + result.failed
     return CheckedInput(
         valid_path=write_parquet(outcome.valid, stem.with_name(f"{stem.name}.valid.parquet")),
-        rejected_path=write_parquet(outcome.rejected,
-                                    stem.with_name(f"{stem.name}.rejected.parquet")),
-        report_path=report, valid=len(outcome.valid), rejected=len(outcome.rejected),
+        rejected_path=write_parquet(
+            outcome.rejected, stem.with_name(f"{stem.name}.rejected.parquet")
+        ),
+        report_path=report,
+        valid=len(outcome.valid),
+        rejected=len(outcome.rejected),
         failed_rules=failed,
     )

@@ -16,8 +16,11 @@ REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
 AS_OF = datetime.fromisoformat("2026-11-23T00:00:00+00:00")
 
-for key, value in {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "MLFLOW_DISABLE_TELEMETRY": "true",
-                   "DO_NOT_TRACK": "1"}.items():
+for key, value in {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "1",
+}.items():
     os.environ.setdefault(key, value)
 
 
@@ -42,8 +45,14 @@ def sim_config(tmp_path: Path) -> Callable[..., GamelineConfig]:
     def make(**overrides: Any) -> GamelineConfig:
         base: dict[str, Any] = {
             "state_dir": str(tmp_path / "state"),
-            "source": {"simulator": {"n_teams": 8, "n_seasons": 2, "games_per_team": 20,
-                                     "as_of": AS_OF.isoformat()}},
+            "source": {
+                "simulator": {
+                    "n_teams": 8,
+                    "n_seasons": 2,
+                    "games_per_team": 20,
+                    "as_of": AS_OF.isoformat(),
+                }
+            },
         }
         merged = deep_update(base, overrides)
         return load_config(CONFIGS / "default.yaml", overrides=merged, environ={})
@@ -56,8 +65,11 @@ def real_config(tmp_path: Path, data_dir: Path) -> Callable[[str], GamelineConfi
     """A real-file config (nba, nfl) with its state under tmp_path."""
 
     def make(name: str) -> GamelineConfig:
-        return load_config(CONFIGS / f"{name}.yaml", environ={},
-                           overrides={"state_dir": str(tmp_path / name), "data_dir": str(data_dir)})
+        return load_config(
+            CONFIGS / f"{name}.yaml",
+            environ={},
+            overrides={"state_dir": str(tmp_path / name), "data_dir": str(data_dir)},
+        )
 
     return make
 

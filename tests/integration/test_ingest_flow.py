@@ -35,11 +35,13 @@ def test_ingest_twice_is_a_no_op(sim_config: Callable[..., GamelineConfig]) -> N
 
 def test_next_day_turns_scheduled_games_final(sim_config: Callable[..., GamelineConfig]) -> None:
     # Both days lie in the past: a final game dated after the real 'now' would be quarantined.
-    day_one = sim_config(source={"simulator": {"upcoming_days": 7,
-                                               "as_of": "2026-11-16T00:00:00+00:00"}})
+    day_one = sim_config(
+        source={"simulator": {"upcoming_days": 7, "as_of": "2026-11-16T00:00:00+00:00"}}
+    )
     ingest_flow(day_one)
-    day_two = sim_config(source={"simulator": {"upcoming_days": 7,
-                                               "as_of": "2026-11-20T00:00:00+00:00"}})
+    day_two = sim_config(
+        source={"simulator": {"upcoming_days": 7, "as_of": "2026-11-20T00:00:00+00:00"}}
+    )
     summary = ingest_flow(day_two)
     m = summary.manifest
     assert m.updated > 0 and m.new > 0 and m.quarantined == 0
@@ -49,16 +51,19 @@ def test_next_day_turns_scheduled_games_final(sim_config: Callable[..., Gameline
     assert (games["status"] == "final").sum() > 0
 
 
-def test_too_many_bad_rows_fail_and_store_nothing(sim_config: Callable[..., GamelineConfig],
-                                                  tmp_path: Path) -> None:
+def test_too_many_bad_rows_fail_and_store_nothing(
+    sim_config: Callable[..., GamelineConfig], tmp_path: Path
+) -> None:
     config = sim_config()
     ingest_flow(config)
     raw = state_paths(config).raw_games
     before = raw.read_bytes()
     bad = tmp_path / "bad.csv"
-    bad.write_text("season,start_time,home_team,away_team,home_score,away_score\n"
-                   "2027,2026-11-01,T01,T01,100,90\n2027,2026-11-02,T01,T02,-5,90\n"
-                   "2027,2026-11-03,T03,T04,101,90\n")
+    bad.write_text(
+        "season,start_time,home_team,away_team,home_score,away_score\n"
+        "2027,2026-11-01,T01,T01,100,90\n2027,2026-11-02,T01,T02,-5,90\n"
+        "2027,2026-11-03,T03,T04,101,90\n"
+    )
     with pytest.raises(ValidationFailed, match=r"bad\.csv: 2 of 3 rows"):
         ingest_flow(config, bad)
     assert raw.read_bytes() == before
@@ -80,7 +85,8 @@ def test_cli_run_prints_json(sim_config: Callable[..., GamelineConfig], tmp_path
 
 
 def test_cli_ingest_bad_file_exits_with_a_clear_message(
-        sim_config: Callable[..., GamelineConfig], tmp_path: Path) -> None:
+    sim_config: Callable[..., GamelineConfig], tmp_path: Path
+) -> None:
     path = write_config(sim_config(), tmp_path / "sim.yaml")
     missing = tmp_path / "games.csv"
     missing.write_text("season,home_team\n2025,A\n")

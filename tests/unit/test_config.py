@@ -30,19 +30,22 @@ def test_env_overrides_state_and_data_dirs() -> None:
     assert config.source_path() == Path("/data/nba_games_2008_2025.csv")
 
 
-@pytest.mark.parametrize("override", [
-    {"features": {"elo": {"k": -1}}},
-    {"validation": {"max_bad_share": 1.5}},
-    {"league": {"season_window": {"start": "13-01"}}},
-    {"features": {"windows": [5, 5]}},
-    {"source": {"kind": "csv"}},
-    {"unknown_key": 1},
-])
+@pytest.mark.parametrize(
+    "override",
+    [
+        {"features": {"elo": {"k": -1}}},
+        {"validation": {"max_bad_share": 1.5}},
+        {"league": {"season_window": {"start": "13-01"}}},
+        {"features": {"windows": [5, 5]}},
+        {"source": {"kind": "csv"}},
+        {"unknown_key": 1},
+    ],
+)
 def test_out_of_bounds_values_are_rejected(override: dict) -> None:
     with pytest.raises(ValidationError):
         load_config(CONFIGS / "default.yaml", overrides=override, environ={})
 
 
 def test_missing_config_file_is_named(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="nope.yaml"):
+    with pytest.raises(FileNotFoundError, match=r"nope\.yaml"):
         load_config(tmp_path / "nope.yaml")

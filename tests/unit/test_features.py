@@ -13,7 +13,9 @@ from tasks.simulator import simulate_games
 
 LEAGUE = LeagueConfig(name="T", games_per_season=4, game_duration_hours=2.0)
 FEATURES = FeaturesConfig(
-    windows=[2], split_window=2, max_rest_days=7,
+    windows=[2],
+    split_window=2,
+    max_rest_days=7,
     elo=EloConfig(k=20, home_advantage=100, initial=1500, mov_multiplier="none"),
 )
 
@@ -28,9 +30,12 @@ def six_games() -> pd.DataFrame:
         (5, "B", "A", 101, 99),
         (7, "C", "B", None, None),
     ]
-    frame = pd.DataFrame(rows, columns=["day", "home_team", "away_team", "home_score", "away_score"])
+    frame = pd.DataFrame(
+        rows, columns=["day", "home_team", "away_team", "home_score", "away_score"]
+    )
     frame["start_time"] = pd.Timestamp("2025-01-01 19:00", tz="UTC") + pd.to_timedelta(
-        frame.pop("day") - 1, unit="D")
+        frame.pop("day") - 1, unit="D"
+    )
     frame["season"] = 2025
     return conform(frame, LEAGUE, source="test")
 
@@ -39,8 +44,13 @@ def expected_elo() -> list[tuple[float, float]]:
     """Pre-game (home, away) Elo of the five finals, by the textbook formula."""
     rating = {"A": 1500.0, "B": 1500.0, "C": 1500.0}
     pre = []
-    for home, away, hs, as_ in [("A", "B", 100, 90), ("C", "A", 95, 105), ("B", "C", 110, 100),
-                                ("A", "C", 90, 99), ("B", "A", 101, 99)]:
+    for home, away, hs, as_ in [
+        ("A", "B", 100, 90),
+        ("C", "A", 95, 105),
+        ("B", "C", 110, 100),
+        ("A", "C", 90, 99),
+        ("B", "A", 101, 99),
+    ]:
         pre.append((rating[home], rating[away]))
         expected_home = 1 / (1 + 10 ** (-(rating[home] + 100 - rating[away]) / 400))
         delta = 20 * ((1.0 if hs > as_ else 0.0) - expected_home)
@@ -64,7 +74,9 @@ def row(features: pd.DataFrame, day: int, team: str) -> pd.Series:
 
 def test_one_row_per_team_and_game(hand_features: pd.DataFrame) -> None:
     assert len(hand_features) == 12
-    assert list(hand_features.columns[-len(feature_columns(FEATURES)):]) == feature_columns(FEATURES)
+    assert list(hand_features.columns[-len(feature_columns(FEATURES)) :]) == feature_columns(
+        FEATURES
+    )
 
 
 def test_elo_matches_the_formula(hand_features: pd.DataFrame) -> None:
@@ -132,8 +144,13 @@ def simulated(seed: int = 3) -> tuple[pd.DataFrame, LeagueConfig]:
     from tasks.config import SimulatorConfig
 
     league = LeagueConfig(name="SIM")
-    cfg = SimulatorConfig(seed=seed, n_teams=8, n_seasons=2, games_per_team=24,
-                          as_of=datetime.fromisoformat("2026-11-23T00:00:00+00:00"))
+    cfg = SimulatorConfig(
+        seed=seed,
+        n_teams=8,
+        n_seasons=2,
+        games_per_team=24,
+        as_of=datetime.fromisoformat("2026-11-23T00:00:00+00:00"),
+    )
     return simulate_games(cfg, league), league
 
 
@@ -145,8 +162,8 @@ def test_no_leakage_changing_a_result_changes_nothing_before_it_ended(pick: int)
     finals = games.index[games["status"] == "final"]
     target = finals[pick % len(finals)]
     changed = games.copy()
-    changed.loc[target, ["home_score", "away_score"]] = (
-        changed.loc[target, ["away_score", "home_score"]].to_numpy() + [0, 17])
+    home, away = changed.loc[target, ["home_score", "away_score"]]
+    changed.loc[target, ["home_score", "away_score"]] = [away, home + 17]  # flip and widen
     after = team_features(changed, cfg, league)
     ended = games.loc[target, "start_time"] + pd.Timedelta(hours=league.game_duration_hours)
     early = before["event_timestamp"] < ended

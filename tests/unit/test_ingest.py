@@ -23,12 +23,16 @@ def config(sim_config: Callable[..., GamelineConfig]) -> GamelineConfig:
 
 def frame(config: GamelineConfig, scores: list[tuple[float | None, float | None]]) -> pd.DataFrame:
     n = len(scores)
-    raw = pd.DataFrame({
-        "season": [2025] * n,
-        "start_time": pd.date_range("2025-01-05", periods=n, freq="D", tz="UTC"),
-        "home_team": ["T01"] * n, "away_team": ["T02"] * n,
-        "home_score": [s[0] for s in scores], "away_score": [s[1] for s in scores],
-    })
+    raw = pd.DataFrame(
+        {
+            "season": [2025] * n,
+            "start_time": pd.date_range("2025-01-05", periods=n, freq="D", tz="UTC"),
+            "home_team": ["T01"] * n,
+            "away_team": ["T02"] * n,
+            "home_score": [s[0] for s in scores],
+            "away_score": [s[1] for s in scores],
+        }
+    )
     return conform(raw, config.league, source="test")
 
 

@@ -1,4 +1,4 @@
-"""The league simulator: deterministic, NBA-like, with upcoming games and an optional regime change."""
+"""The league simulator: deterministic, NBA-like, upcoming games, optional regime change."""
 
 from __future__ import annotations
 
@@ -52,8 +52,12 @@ def test_nba_like_results(league_games: pd.DataFrame) -> None:
 
 def test_schedule_has_rest_back_to_backs_and_home_balance(league_games: pd.DataFrame) -> None:
     full = league_games[league_games["season"] < league_games["season"].max()]
-    sides = pd.concat([full[["season", "start_time"]].assign(team=full["home_team"], home=1),
-                       full[["season", "start_time"]].assign(team=full["away_team"], home=0)])
+    sides = pd.concat(
+        [
+            full[["season", "start_time"]].assign(team=full["home_team"], home=1),
+            full[["season", "start_time"]].assign(team=full["away_team"], home=0),
+        ]
+    )
     per_team = sides.groupby(["season", "team"])["home"].agg(["sum", "size"])
     assert (per_team["size"] == 82).all()
     assert (per_team["sum"] - 41).abs().max() <= 2
@@ -76,8 +80,9 @@ def test_upcoming_games_are_scheduled_without_scores(league_games: pd.DataFrame)
 def test_regime_change_removes_home_edge() -> None:
     start = datetime(2024, 10, 1).date()
     base = SimulatorConfig(as_of=AS_OF, n_seasons=6)
-    drifted = base.model_copy(update={"regime_change": RegimeChange(start=start,
-                                                                    home_advantage_pts=0.0)})
+    drifted = base.model_copy(
+        update={"regime_change": RegimeChange(start=start, home_advantage_pts=0.0)}
+    )
     games = finals(simulate_games(drifted, LEAGUE))
     after = games["start_time"] >= pd.Timestamp(start, tz="UTC")
     win = games["home_score"] > games["away_score"]

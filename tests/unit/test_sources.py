@@ -1,4 +1,4 @@
-"""Source readers: every row comes out in the Game contract, parse problems are named, not hidden."""
+"""Source readers: rows come out in the Game contract; parse problems are named, not hidden."""
 
 from __future__ import annotations
 
@@ -22,12 +22,16 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
 
 
 def test_contract_file_dates_times_and_parse_errors(tmp_path: Path) -> None:
-    path = write(tmp_path, "games.csv", (
-        "season,start_time,home_team,away_team,home_score,away_score,neutral\n"
-        "2025,2025-01-10,AAA,BBB,101,99,0\n"
-        "2025,2025-01-11T01:30:00Z,BBB,AAA,,,false\n"
-        "2025,2025-01-12,AAA,BBB,ten,99,maybe\n"
-    ))
+    path = write(
+        tmp_path,
+        "games.csv",
+        (
+            "season,start_time,home_team,away_team,home_score,away_score,neutral\n"
+            "2025,2025-01-10,AAA,BBB,101,99,0\n"
+            "2025,2025-01-11T01:30:00Z,BBB,AAA,,,false\n"
+            "2025,2025-01-12,AAA,BBB,ten,99,maybe\n"
+        ),
+    )
     games = read_contract_file(path, NBA)
     assert list(games.columns[: len(GAME_COLUMNS)]) == GAME_COLUMNS
     assert games["start_time"].iloc[0] == pd.Timestamp("2025-01-11 00:00", tz="UTC")  # 19:00 EST
@@ -52,11 +56,17 @@ def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_nba_odds_adapter(tmp_path: Path) -> None:
-    head = ("season,date,regular,playoffs,away,home,score_away,score_home,moneyline_away,"
-            "moneyline_home\n")
-    path = write(tmp_path, "nba.csv", head + "2008,2007-10-30,True,False,por,sa,97,106,900,-1400\n"
-                 "2025,2025-06-22,False,True,ind,okc,91,103,,\n"
-                 "2025,2025-13-01,True,False,ind,okc,91,103,,\n")
+    head = (
+        "season,date,regular,playoffs,away,home,score_away,score_home,moneyline_away,"
+        "moneyline_home\n"
+    )
+    path = write(
+        tmp_path,
+        "nba.csv",
+        head + "2008,2007-10-30,True,False,por,sa,97,106,900,-1400\n"
+        "2025,2025-06-22,False,True,ind,okc,91,103,,\n"
+        "2025,2025-13-01,True,False,ind,okc,91,103,,\n",
+    )
     games = read_nba_odds(path, NBA)
     first = games.iloc[0]
     assert (first["home_team"], first["away_team"], first["home_score"]) == ("sa", "por", 106)
@@ -69,21 +79,38 @@ def test_nba_odds_adapter(tmp_path: Path) -> None:
 def test_nba_bubble_games_are_neutral(tmp_path: Path) -> None:
     from tasks.config import DateRange
 
-    league = NBA.model_copy(update={"neutral_periods": [
-        DateRange(start=pd.Timestamp("2020-07-30").date(), end=pd.Timestamp("2020-10-11").date())]})
-    head = "season,date,regular,playoffs,away,home,score_away,score_home,moneyline_away,moneyline_home\n"
-    path = write(tmp_path, "nba.csv", head + "2020,2020-08-01,True,False,a,b,1,2,,\n"
-                 "2020,2020-03-01,True,False,a,b,1,2,,\n")
+    league = NBA.model_copy(
+        update={
+            "neutral_periods": [
+                DateRange(
+                    start=pd.Timestamp("2020-07-30").date(), end=pd.Timestamp("2020-10-11").date()
+                )
+            ]
+        }
+    )
+    head = (
+        "season,date,regular,playoffs,away,home,score_away,score_home,"
+        "moneyline_away,moneyline_home\n"
+    )
+    path = write(
+        tmp_path,
+        "nba.csv",
+        head + "2020,2020-08-01,True,False,a,b,1,2,,\n2020,2020-03-01,True,False,a,b,1,2,,\n",
+    )
     assert read_nba_odds(path, league)["neutral"].tolist() == [True, False]
 
 
 def test_fivethirtyeight_nfl_adapter(tmp_path: Path) -> None:
-    path = write(tmp_path, "nfl.csv", (
-        "date,season,neutral,playoff,team1,team2,elo1_pre,elo2_pre,elo_prob1,elo_prob2,"
-        "elo1_post,elo2_post,score1,score2\n"
-        "1920/9/26,1920,0,,RII,STP,1503.9,1300,0.8246,0.1754,1516.1,1287.8,48,0\n"
-        "2023/1/8,2022,1,w,PIT,CLE,1471.6,1480.7,0.5798,0.4202,,,,\n"
-    ))
+    path = write(
+        tmp_path,
+        "nfl.csv",
+        (
+            "date,season,neutral,playoff,team1,team2,elo1_pre,elo2_pre,elo_prob1,elo_prob2,"
+            "elo1_post,elo2_post,score1,score2\n"
+            "1920/9/26,1920,0,,RII,STP,1503.9,1300,0.8246,0.1754,1516.1,1287.8,48,0\n"
+            "2023/1/8,2022,1,w,PIT,CLE,1471.6,1480.7,0.5798,0.4202,,,,\n"
+        ),
+    )
     games = read_fivethirtyeight_nfl(path, NFL)
     assert games["game_id"].tolist() == ["NFL-19200926-RII-STP-1", "NFL-20230108-PIT-CLE-1"]
     assert games["start_time"].iloc[0] == pd.Timestamp("1920-09-26 17:00", tz="UTC")  # 13:00 EST

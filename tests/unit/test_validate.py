@@ -22,14 +22,20 @@ def config(sim_config: Callable[..., GamelineConfig]) -> GamelineConfig:
 
 def games(config: GamelineConfig, *changes: dict) -> pd.DataFrame:
     """Three good final games, then one row per change applied to a copy of a good game."""
-    base = pd.DataFrame({
-        "season": [2025] * 3,
-        "start_time": pd.to_datetime(["2025-01-05 00:00", "2025-01-06 00:00", "2025-01-07 00:00"],
-                                     utc=True),
-        "home_team": ["A", "C", "A"], "away_team": ["B", "D", "C"],
-        "home_score": [100.0, 95, 99], "away_score": [90.0, 97, 98],
-        "home_ml": [-150.0, 120, -110], "away_ml": [130.0, -140, -110],
-    })
+    base = pd.DataFrame(
+        {
+            "season": [2025] * 3,
+            "start_time": pd.to_datetime(
+                ["2025-01-05 00:00", "2025-01-06 00:00", "2025-01-07 00:00"], utc=True
+            ),
+            "home_team": ["A", "C", "A"],
+            "away_team": ["B", "D", "C"],
+            "home_score": [100.0, 95, 99],
+            "away_score": [90.0, 97, 98],
+            "home_ml": [-150.0, 120, -110],
+            "away_ml": [130.0, -140, -110],
+        }
+    )
     rows = [base]
     for i, change in enumerate(changes):
         extra = base.iloc[[0]].copy()
@@ -52,21 +58,28 @@ def test_good_games_pass(config: GamelineConfig) -> None:
     assert len(outcome.valid) == 3 and len(outcome.rejected) == 0
 
 
-@pytest.mark.parametrize(("change", "rule"), [
-    ({"home_score": -3.0}, "scores between 0 and 400"),
-    ({"away_team": "ZZZ"}, "away_team is a league team"),
-    ({"away_team": "A"}, "home_team != away_team"),
-    ({"start_time": pd.Timestamp("2025-06-01", tz="UTC")}, "final game is not in the future"),
-    ({"start_time": pd.Timestamp("2023-06-01", tz="UTC")}, "start_time inside the season window"),
-    ({"home_score": 100.5}, "scores are whole numbers"),
-    ({"away_score": 100.0}, "no tied final in SIM"),
-    ({"status": "final", "away_score": None}, "final game has both scores"),
-    ({"status": "scheduled"}, "scheduled game has no score"),
-    ({"status": "postponed"}, "status is scheduled or final"),
-    ({"parse_error": "home_score=x is not a number"}, "every field parses"),
-])
-def test_each_bad_row_is_quarantined_with_its_rule(config: GamelineConfig, change: dict,
-                                                   rule: str) -> None:
+@pytest.mark.parametrize(
+    ("change", "rule"),
+    [
+        ({"home_score": -3.0}, "scores between 0 and 400"),
+        ({"away_team": "ZZZ"}, "away_team is a league team"),
+        ({"away_team": "A"}, "home_team != away_team"),
+        ({"start_time": pd.Timestamp("2025-06-01", tz="UTC")}, "final game is not in the future"),
+        (
+            {"start_time": pd.Timestamp("2023-06-01", tz="UTC")},
+            "start_time inside the season window",
+        ),
+        ({"home_score": 100.5}, "scores are whole numbers"),
+        ({"away_score": 100.0}, "no tied final in SIM"),
+        ({"status": "final", "away_score": None}, "final game has both scores"),
+        ({"status": "scheduled"}, "scheduled game has no score"),
+        ({"status": "postponed"}, "status is scheduled or final"),
+        ({"parse_error": "home_score=x is not a number"}, "every field parses"),
+    ],
+)
+def test_each_bad_row_is_quarantined_with_its_rule(
+    config: GamelineConfig, change: dict, rule: str
+) -> None:
     outcome = validate_games(games(config, change), config, NOW)
     assert len(outcome.valid) == 3
     assert rule in rules_of(outcome, 5)
