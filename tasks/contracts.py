@@ -6,27 +6,31 @@ from datetime import time
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from tasks.config import LeagueConfig
 
+# Strings are Arrow-backed: parquet round trips and string operations stay in Arrow.
+STRING = "string[pyarrow]"
 # Contract columns and their pandas dtypes, in stored order.
 GAME_DTYPES: dict[str, str] = {
-    "game_id": "string",
-    "league": "string",
+    "game_id": STRING,
+    "league": STRING,
     "season": "Int64",
     "start_time": "datetime64[us, UTC]",
-    "home_team": "string",
-    "away_team": "string",
+    "home_team": STRING,
+    "away_team": STRING,
     "neutral": "boolean",
     "playoff": "boolean",
     "home_score": "Float64",
     "away_score": "Float64",
-    "status": "string",
+    "status": STRING,
     "home_ml": "Float64",
     "away_ml": "Float64",
     "ref_p_home": "Float64",
-    "source": "string",
-    "manifest_id": "string",
+    "source": STRING,
+    "manifest_id": STRING,
 }
 GAME_COLUMNS = list(GAME_DTYPES)
 # What a source must give; the rest is optional and filled with nulls.
@@ -46,15 +50,19 @@ class ContractError(ValueError):
 def make_game_ids(
     league: pd.Series, local_date: pd.Series, home: pd.Series, away: pd.Series, number: pd.Series
 ) -> pd.Series:
-    """Stable id from league, local date, teams and game number that day: NBA-20240115-bos-lal-1."""
-    day = local_date.dt.strftime("%Y%m%d").astype("string")
-    others = [
-        day,
-        home.astype("string"),
-        away.astype("string"),
-        number.astype("Int64").astype("string"),
+    """Stable id from league, local date, teams and game number that day: NBA-20240115-bos-lal-1.
+
+    Built with pyarrow compute (a million ids in well under a second); null parts give null ids.
+    """
+    parts = [
+        pa.array(league.astype("string"), type=pa.string()),
+        pc.strftime(pa.array(local_date), format="%Y%m%d"),
+        pa.array(home.astype("string"), type=pa.string()),
+        pa.array(away.astype("string"), type=pa.string()),
+        pc.cast(pa.array(number.astype("Int64")), pa.string()),
     ]
-    return league.astype("string").str.cat(others, sep="-").astype("string")
+    ids = pc.binary_join_element_wise(*parts, "-")
+    return pd.Series(ids.to_pandas(), index=league.index, dtype=STRING)
 
 
 def local_start_times(

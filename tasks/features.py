@@ -42,33 +42,42 @@ def feature_columns(cfg: FeaturesConfig) -> list[str]:
     ]
 
 
-def team_games(games: pd.DataFrame, league: LeagueConfig) -> pd.DataFrame:
-    """Two rows per game, one from each team's side, with result columns for finals."""
+def team_games(games: pd.DataFrame, league: LeagueConfig) -> tuple[pd.DataFrame, np.ndarray]:
+    """Two rows per game, one from each team's side, with result columns for finals.
+
+    Teams are integer codes (sorting and grouping on strings is ten times slower) and games
+    their position in `games`; the second value maps codes back to team names.
+    """
+    codes, names = pd.factorize(
+        np.concatenate(
+            [games["home_team"].to_numpy(dtype=object), games["away_team"].to_numpy(dtype=object)]
+        )
+    )
+    n = len(games)
     base = pd.DataFrame(
         {
-            "game_id": games["game_id"].to_numpy(),
+            "game": np.arange(n),
             "season": games["season"].to_numpy(dtype="int64"),
-            "start_time": games["start_time"].to_numpy(),
+            # .array keeps the tz-aware dtype (.to_numpy() would box every value)
+            "start_time": games["start_time"].array,
             "neutral": games["neutral"].to_numpy(dtype=bool),
             "final": (games["status"] == "final").to_numpy(dtype=bool),
         }
     )
-    base["end_time"] = base["start_time"] + pd.Timedelta(hours=league.game_duration_hours)
+    duration = pd.Timedelta(hours=league.game_duration_hours)
+    base["end_time"] = (base["start_time"] + duration).astype(base["start_time"].dtype)
     home_pts = games["home_score"].to_numpy(dtype="float64", na_value=np.nan)
     away_pts = games["away_score"].to_numpy(dtype="float64", na_value=np.nan)
     sides = []
-    for is_home, team, opp, pf, pa in (
-        (True, "home_team", "away_team", home_pts, away_pts),
-        (False, "away_team", "home_team", away_pts, home_pts),
-    ):
+    for is_home, pf, pa in ((True, home_pts, away_pts), (False, away_pts, home_pts)):
         side = base.copy()
-        side["team"] = games[team].to_numpy(dtype=object)
-        side["opponent"] = games[opp].to_numpy(dtype=object)
+        side["team"] = codes[:n] if is_home else codes[n:]
+        side["opponent"] = codes[n:] if is_home else codes[:n]
         side["is_home"] = is_home
         side["margin"] = pf - pa
         side["win"] = np.where(pf > pa, 1.0, np.where(pf < pa, 0.0, 0.5))
         sides.append(side)
-    return pd.concat(sides, ignore_index=True)
+    return pd.concat(sides, ignore_index=True), np.asarray(names, dtype=object)
 
 
 @numba.njit(cache=True)
@@ -107,12 +116,9 @@ def elo_after_games(tg: pd.DataFrame, cfg: EloConfig) -> np.ndarray:
     n = len(tg) // 2
     home_side = tg.iloc[:n]
     finals = np.flatnonzero(home_side["final"].to_numpy())
-    order = finals[
-        np.lexsort(
-            (home_side["game_id"].to_numpy()[finals], home_side["start_time"].to_numpy()[finals])
-        )
-    ]
-    codes, _ = pd.factorize(tg["team"])
+    starts = home_side["start_time"].dt.tz_convert(None).to_numpy()
+    order = finals[np.argsort(starts[finals], kind="stable")]
+    codes = tg["team"].to_numpy()
     edge = np.where(home_side["neutral"].to_numpy()[order], 0.0, cfg.home_advantage)
     post_home, post_away = _elo_kernel(
         codes[order],
@@ -142,7 +148,7 @@ def _window_sums(values: pd.Series, team: pd.Series, window: int) -> pd.Series:
 
 def history_states(tg: pd.DataFrame, cfg: FeaturesConfig) -> pd.DataFrame:
     """A team's state after each of its final games, stamped with that game's end time."""
-    hist = tg[tg["final"]].sort_values(["team", "end_time", "game_id"], kind="stable")
+    hist = tg[tg["final"]].sort_values(["team", "end_time", "game"], kind="stable")
     team = hist["team"]
     count = hist.groupby("team", sort=False).cumcount() + 1
     state = pd.DataFrame(
@@ -172,7 +178,7 @@ def split_states(tg: pd.DataFrame, window: int, home: bool) -> pd.DataFrame:
     """Win share over a team's last `window` finished home (or away) games, by end time."""
     side = "home" if home else "away"
     mask = tg["final"] & ~tg["neutral"] & (tg["is_home"] == home)
-    hist = tg[mask].sort_values(["team", "end_time", "game_id"], kind="stable")
+    hist = tg[mask].sort_values(["team", "end_time", "game"], kind="stable")
     count = hist.groupby("team", sort=False).cumcount() + 1
     wins = _window_sums(hist["win"], hist["team"], window)
     state = pd.DataFrame(
@@ -200,7 +206,7 @@ def as_of_join(rows: pd.DataFrame, states: pd.DataFrame) -> pd.DataFrame:
 
 def schedule_features(tg: pd.DataFrame, cfg: FeaturesConfig, league: LeagueConfig) -> pd.DataFrame:
     """Rest days, back-to-back and season progress: from the schedule only (no results)."""
-    order = tg.sort_values(["team", "start_time", "game_id"], kind="stable")
+    order = tg.sort_values(["team", "start_time", "game"], kind="stable")
     prev = order.groupby("team", sort=False)["start_time"].shift(1)
     days = ((order["start_time"] - prev).dt.total_seconds() / 86400).round() - 1
     rest = days.clip(lower=0, upper=cfg.max_rest_days).fillna(cfg.max_rest_days)
@@ -225,7 +231,7 @@ def pregame_elo(joined: pd.DataFrame, cfg: EloConfig) -> pd.Series:
 
 def team_features(games: pd.DataFrame, cfg: FeaturesConfig, league: LeagueConfig) -> pd.DataFrame:
     """One row per (team, game), every feature computed from games that ended before it."""
-    tg = team_games(games, league)
+    tg, names = team_games(games, league)
     tg["elo_post"] = elo_after_games(tg, cfg.elo)
     tg = tg.join(schedule_features(tg, cfg, league))
     rows = tg.drop(columns=["elo_post", "margin", "win"])
@@ -237,11 +243,23 @@ def team_features(games: pd.DataFrame, cfg: FeaturesConfig, league: LeagueConfig
     joined["elo_pre"] = pregame_elo(joined, cfg.elo)
     for home in (True, False):
         joined = as_of_join(joined, split_states(tg, cfg.split_window, home))
-    joined["event_timestamp"] = joined["start_time"].astype("datetime64[us, UTC]")
-    out = joined[[*KEYS, "season", "is_home", "neutral", "opponent", *feature_columns(cfg)]]
-    return out.sort_values(["event_timestamp", "game_id", "team"], kind="stable").reset_index(
-        drop=True
+    joined = joined.sort_values(
+        ["start_time", "game", "is_home"], ascending=[True, True, False], kind="stable"
     )
+    out = pd.DataFrame(
+        {
+            "team": names[joined["team"].to_numpy()],
+            "game_id": games["game_id"].to_numpy()[joined["game"].to_numpy()],
+            "event_timestamp": joined["start_time"].astype("datetime64[us, UTC]").array,
+            "season": joined["season"].to_numpy(),
+            "is_home": joined["is_home"].to_numpy(),
+            "neutral": joined["neutral"].to_numpy(),
+            "opponent": names[joined["opponent"].to_numpy()],
+        }
+    )
+    for column in feature_columns(cfg):
+        out[column] = joined[column].to_numpy()
+    return out
 
 
 class FeatureSummary(BaseModel):

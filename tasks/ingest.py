@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import BaseModel
 
 from tasks.config import GamelineConfig, state_paths
@@ -104,6 +106,14 @@ def _same(left: pd.Series, right: pd.Series) -> np.ndarray:
     return both_null | equal
 
 
+def in_set(values: pd.Series, candidates: pd.Series) -> np.ndarray:
+    """`values.isin(candidates)` for string columns, hashed in Arrow (pandas loops in Python)."""
+    found = pc.is_in(
+        pa.array(values, type=pa.string()), value_set=pa.array(candidates, type=pa.string())
+    )
+    return found.to_numpy(zero_copy_only=False).astype(bool)
+
+
 @dataclass(frozen=True)
 class Upsert:
     """The store after an upsert, what changed, and the rows refused as conflicts."""
@@ -142,7 +152,7 @@ def upsert_games(stored: pd.DataFrame, incoming: pd.DataFrame, manifest_id: str)
     ]
     conflicts[ACTION] = "not stored"
     written = rows[new | update][GAME_COLUMNS].astype(GAME_DTYPES)
-    kept = stored[~stored["game_id"].isin(written["game_id"])]
+    kept = stored[~in_set(stored["game_id"], written["game_id"])]
     games = pd.concat([kept, written], ignore_index=True) if len(kept) else written
     games = games.sort_values(["start_time", "game_id"], kind="stable").reset_index(drop=True)
     return Upsert(
