@@ -80,6 +80,11 @@ def print_ingest(summary: Any) -> None:
         out.print(rules)
     where = Table(title="Where things are", show_header=False)
     where.add_row("source", summary.source)
+    st = summary.store
+    seasons = f", seasons {st.first_season}-{st.last_season}" if st.first_season else ""
+    where.add_row(
+        "game store", f"{st.games} games ({st.final} final, {st.scheduled} scheduled{seasons})"
+    )
     where.add_row("state folder", str(summary.state_dir.resolve()))
     if m.quarantine_file:
         where.add_row("quarantine", m.quarantine_file)

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from tasks.config import GamelineConfig, state_paths
 from tasks.features import FeatureSummary, write_team_features
-from tasks.ingest import Manifest, StagedInput, stage_input, store_input
+from tasks.ingest import Manifest, StagedInput, read_store, stage_input, store_input
 from tasks.validate import CheckedInput, check_input
 
 IO_RETRIES = {"retries": 2, "retry_delay_seconds": [2, 10]}
@@ -20,6 +20,30 @@ stage_task = task(stage_input, name="stage-input", **IO_RETRIES)
 check_task = task(check_input, name="validate-input")
 store_task = task(store_input, name="store-input")
 features_task = task(write_team_features, name="team-features")
+
+
+class StoreSummary(BaseModel):
+    """The game store after a run."""
+
+    games: int
+    final: int
+    scheduled: int
+    first_season: int | None
+    last_season: int | None
+
+
+def store_summary(config: GamelineConfig) -> StoreSummary:
+    """Counts of the raw game store."""
+    games = read_store(state_paths(config).raw_games)
+    final = int((games["status"] == "final").sum())
+    seasons = games["season"].dropna()
+    return StoreSummary(
+        games=len(games),
+        final=final,
+        scheduled=len(games) - final,
+        first_season=int(seasons.min()) if len(seasons) else None,
+        last_season=int(seasons.max()) if len(seasons) else None,
+    )
 
 
 class IngestSummary(BaseModel):
@@ -33,6 +57,7 @@ class IngestSummary(BaseModel):
     failed_rules: dict[str, int]
     report: Path | None
     features: FeatureSummary | None
+    store: StoreSummary
 
 
 def summary_markdown(summary: IngestSummary) -> str:
@@ -75,6 +100,7 @@ def ingest_flow(config: GamelineConfig, file: Path | None = None) -> IngestSumma
             failed_rules={},
             report=None,
             features=features,
+            store=store_summary(config),
         )
     else:
         checked: CheckedInput = check_task(config, staged.path, staged.label, now)
@@ -88,6 +114,7 @@ def ingest_flow(config: GamelineConfig, file: Path | None = None) -> IngestSumma
             failed_rules=checked.failed_rules,
             report=checked.report_path,
             features=features_task(config),
+            store=store_summary(config),
         )
     create_markdown_artifact(
         summary_markdown(summary), key="ingest-summary", description="Gameline ingest"
