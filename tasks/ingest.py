@@ -19,7 +19,7 @@ from tasks.config import GamelineConfig, state_paths
 from tasks.contracts import CONTENT_COLUMNS, GAME_COLUMNS, GAME_DTYPES, SOURCE_LINE, empty_games
 from tasks.sources import load_games
 from tasks.storage import store_lock, write_json, write_parquet
-from tasks.validate import ACTION, RULES, CheckedInput, check_bad_share
+from tasks.validate import ACTION, RULES, CheckedInput, check_bad_share, rule_counts
 
 CONFLICT_RULE = "a stored final game may not change"
 
@@ -39,6 +39,7 @@ class Manifest(BaseModel):
     quarantined: int
     repaired: int
     quarantine_file: str | None
+    rules: dict[str, int] = {}
     created_at: datetime
     code_version: str
 
@@ -264,6 +265,7 @@ def store_input(
             quarantined=len(quarantine) - repaired,
             repaired=repaired,
             quarantine_file=str(q_path) if q_path else None,
+            rules=rule_counts(quarantine),
             created_at=now,
             code_version=code_version(),
         )

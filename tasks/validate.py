@@ -325,6 +325,14 @@ def validate_games(games: pd.DataFrame, config: GamelineConfig, now: datetime) -
     return ValidationOutcome(valid=valid, rejected=rejected, results=results)
 
 
+def rule_counts(quarantine: pd.DataFrame) -> dict[str, int]:
+    """How many quarantined rows broke each rule (a row may break several)."""
+    if not len(quarantine):
+        return {}
+    counts = quarantine[RULES].str.split("; ").explode().value_counts()
+    return {str(rule): int(n) for rule, n in counts.items()}
+
+
 def check_bad_share(
     label: str, n_read: int, rejected: pd.DataFrame, limits: ValidationConfig
 ) -> None:
@@ -332,8 +340,7 @@ def check_bad_share(
     (every quarantined row counts, repaired or not)."""
     if n_read == 0 or len(rejected) / n_read <= limits.max_bad_share:
         return
-    counts = rejected[RULES].str.split("; ").explode().value_counts()
-    rules = ", ".join(f"{rule} ({n})" for rule, n in counts.items())
+    rules = ", ".join(f"{rule} ({n})" for rule, n in rule_counts(rejected).items())
     lines = rejected[SOURCE_LINE].head(5).tolist() if SOURCE_LINE in rejected else []
     raise ValidationFailed(
         f"{label}: {len(rejected)} of {n_read} rows ({len(rejected) / n_read:.1%}) broke rules, "
