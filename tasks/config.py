@@ -15,7 +15,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MonthDay = Annotated[str, Field(pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")]
-ENV_OVERRIDES = {"GAMELINE_STATE_DIR": "state_dir", "GAMELINE_DATA_DIR": "data_dir"}
+# Environment variables the loader applies (secrets such as a registry password live here).
+ENV_OVERRIDES = {
+    "GAMELINE_STATE_DIR": ("state_dir",),
+    "GAMELINE_DATA_DIR": ("data_dir",),
+    "GAMELINE_FEAST_REGISTRY_URL": ("feast", "registry_url"),
+    "GAMELINE_REDIS_CONNECTION": ("feast", "redis_connection"),
+}
 
 
 class Model(BaseModel):
@@ -142,6 +148,30 @@ class FeaturesConfig(Model):
         return sorted(v)
 
 
+class FeastConfig(Model):
+    """The Feast feature store: embedded (file registry, SQLite) or production (SQL, Redis)."""
+
+    project: str = Field(default="gameline", pattern=r"^[A-Za-z0-9_]+$")
+    ttl_days: int = Field(default=400, ge=1, le=36500, description="feature view TTL")
+    registry: Literal["file", "sql"] = "file"
+    registry_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the SQL registry (env GAMELINE_FEAST_REGISTRY_URL)",
+    )
+    online_store: Literal["sqlite", "redis"] = "sqlite"
+    redis_connection: str = Field(
+        default="127.0.0.1:6379",
+        description="host:port[,password=...] (env GAMELINE_REDIS_CONNECTION)",
+    )
+    offline_store: Literal["duckdb", "file"] = "duckdb"
+
+    @model_validator(mode="after")
+    def _sql_registry_needs_url(self) -> FeastConfig:
+        if self.registry == "sql" and not self.registry_url:
+            raise ValueError("feast.registry=sql needs feast.registry_url")
+        return self
+
+
 class GamelineConfig(Model):
     """Everything one Gameline pipeline needs; flows take this as their parameter."""
 
@@ -152,6 +182,7 @@ class GamelineConfig(Model):
     source: SourceConfig = Field(default_factory=SourceConfig)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
+    feast: FeastConfig = Field(default_factory=FeastConfig)
 
     def source_path(self, override: Path | None = None) -> Path | None:
         """The source file to read: the override, else the configured path under data_dir."""
@@ -191,6 +222,10 @@ class StatePaths(Model):
         return self.root / "reports"
 
     @property
+    def feast(self) -> Path:
+        return self.root / "feast"
+
+    @property
     def lock(self) -> Path:
         return self.root / "store.lock"
 
@@ -223,7 +258,10 @@ def load_config(
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: a config must be a mapping, got {type(raw).__name__}")
     env = os.environ if environ is None else environ
-    for var, key in ENV_OVERRIDES.items():
+    for var, keys in ENV_OVERRIDES.items():
         if env.get(var):
-            raw[key] = env[var]
+            nested = {keys[-1]: env[var]}
+            for key in reversed(keys[:-1]):
+                nested = {key: nested}
+            raw = deep_update(raw, nested)
     return GamelineConfig.model_validate(deep_update(raw, overrides or {}))
