@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
 from feast.types import Float64
@@ -24,7 +25,7 @@ DEFAULT_FEATURES = [
 DEFAULT_SOURCE = Path(__file__).resolve().parents[1] / ".gameline/features/team_features.parquet"
 
 
-def feature_objects(source_path: Path, features: list[str], ttl: timedelta) -> list[object]:
+def feature_objects(source_path: Path, features: list[str], ttl: timedelta) -> list[Any]:
     """Entity `team`, the team-features FileSource, view `team_form` and `game_features_v1`
     (home and away projections of the one view, joined on `home_team` / `away_team`)."""
     team = Entity(

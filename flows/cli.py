@@ -97,7 +97,19 @@ def print_ingest(summary: Any) -> None:
             f"{f.path} ({f.rows} rows, {f.games} games, "
             f"{f.teams} teams, {len(f.features)} features)",
         )
+    if summary.feast:
+        where.add_row("feast", feast_line(summary.feast))
     out.print(where)
+
+
+def feast_line(feast: Any) -> str:
+    """One line on what Feast holds now."""
+    m = feast.materialize
+    return (
+        f"project {feast.apply.project}: {len(feast.apply.objects)} objects applied; online "
+        f"store loaded {m.start:%Y-%m-%d %H:%M} .. {m.end:%Y-%m-%d %H:%M} UTC "
+        f"in {m.seconds:.2f} s"
+    )
 
 
 def _run_ingest(flow_name: str, config: Path, file: Path | None, as_json: bool) -> None:
@@ -129,6 +141,21 @@ def ingest(
 ) -> None:
     """Ingest the configured source (or --file), validate it and rebuild team features."""
     _run_ingest("ingest", config, file, as_json)
+
+
+@app.command()
+def features(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -> None:
+    """Register the Feast definitions and materialize the team features (online store)."""
+    from flows.ingest import feature_store_flow
+
+    try:
+        summary = feature_store_flow(_load(config))
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(exc)
+    if as_json:
+        typer.echo(summary.model_dump_json(indent=2))
+    else:
+        out.print(feast_line(summary))
 
 
 if __name__ == "__main__":

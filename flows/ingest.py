@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from prefect import flow, task
@@ -10,6 +10,13 @@ from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel
 
 from tasks.config import GamelineConfig, state_paths
+from tasks.feature_store import (
+    ApplySummary,
+    MaterializeSummary,
+    apply_definitions,
+    latest_feature_time,
+    materialize_incremental,
+)
 from tasks.features import FeatureSummary, write_team_features
 from tasks.ingest import Manifest, StagedInput, read_store, stage_input, store_input
 from tasks.validate import CheckedInput, check_input
@@ -17,6 +24,8 @@ from tasks.validate import CheckedInput, check_input
 IO_RETRIES = {"retries": 2, "retry_delay_seconds": [2, 10]}
 
 stage_task = task(stage_input, name="stage-input", **IO_RETRIES)
+apply_task = task(apply_definitions, name="feast-apply", **IO_RETRIES)
+materialize_task = task(materialize_incremental, name="feast-materialize", **IO_RETRIES)
 check_task = task(check_input, name="validate-input")
 store_task = task(store_input, name="store-input")
 features_task = task(write_team_features, name="team-features")
@@ -46,6 +55,13 @@ def store_summary(config: GamelineConfig) -> StoreSummary:
     )
 
 
+class FeastSummary(BaseModel):
+    """What was registered in Feast and loaded into its online store."""
+
+    apply: ApplySummary
+    materialize: MaterializeSummary
+
+
 class IngestSummary(BaseModel):
     """What one ingest run did: the manifest, the validation outcome, the features written."""
 
@@ -58,6 +74,7 @@ class IngestSummary(BaseModel):
     report: Path | None
     features: FeatureSummary | None
     store: StoreSummary
+    feast: FeastSummary | None = None
 
 
 def summary_markdown(summary: IngestSummary) -> str:
@@ -75,47 +92,55 @@ def summary_markdown(summary: IngestSummary) -> str:
     )
 
 
+def publish_features(config: GamelineConfig, now: datetime) -> FeastSummary:
+    """Feast apply + materialize of every feature row (called inside a flow)."""
+    applied: ApplySummary = apply_task(config)
+    end = latest_feature_time(config) + timedelta(seconds=1)
+    loaded: MaterializeSummary = materialize_task(config, end, now)
+    return FeastSummary(apply=applied, materialize=loaded)
+
+
+@flow(name="features")
+def feature_store_flow(config: GamelineConfig) -> FeastSummary:
+    """Register the Feast definitions and materialize every feature row into the online store
+    (rows of upcoming games included, so they can be scored)."""
+    return publish_features(config, datetime.now(UTC))
+
+
+def repeated_manifest(earlier: Manifest) -> Manifest:
+    """How a repeat of an ingested input counts: nothing new, everything a duplicate."""
+    unchanged = earlier.new + earlier.updated + earlier.duplicate
+    return earlier.model_copy(update={"new": 0, "updated": 0, "duplicate": unchanged})
+
+
 @flow(name="ingest", log_prints=False)
 def ingest_flow(config: GamelineConfig, file: Path | None = None) -> IngestSummary:
-    """Ingest one input (the configured source or `file`), validate it, rebuild team features."""
+    """Ingest one input (the configured source or `file`), validate it, rebuild team features,
+    then register and materialize them in Feast."""
     now = datetime.now(UTC)
     staged: StagedInput = stage_task(config, file)
+    report, features = None, None
     if staged.earlier is not None:
-        features_path = state_paths(config).team_features
-        features = None if features_path.exists() else features_task(config)
-        summary = IngestSummary(
-            config=config.name,
-            state_dir=config.state_dir,
-            source=staged.label,
-            skipped=True,
-            manifest=staged.earlier.model_copy(
-                update={
-                    "new": 0,
-                    "updated": 0,
-                    "duplicate": staged.earlier.new
-                    + staged.earlier.updated
-                    + staged.earlier.duplicate,
-                }
-            ),
-            failed_rules={},
-            report=None,
-            features=features,
-            store=store_summary(config),
-        )
+        manifest = repeated_manifest(staged.earlier)
+        if not state_paths(config).team_features.exists():
+            features = features_task(config)
     else:
         checked: CheckedInput = check_task(config, staged.path, staged.label, now)
-        manifest: Manifest = store_task(config, staged, checked, now)
-        summary = IngestSummary(
-            config=config.name,
-            state_dir=config.state_dir,
-            source=staged.label,
-            skipped=False,
-            manifest=manifest,
-            failed_rules=manifest.rules,
-            report=checked.report_path,
-            features=features_task(config),
-            store=store_summary(config),
-        )
+        manifest = store_task(config, staged, checked, now)
+        report = checked.report_path
+        features = features_task(config)
+    summary = IngestSummary(
+        config=config.name,
+        state_dir=config.state_dir,
+        source=staged.label,
+        skipped=staged.earlier is not None,
+        manifest=manifest,
+        failed_rules=manifest.rules,
+        report=report,
+        features=features,
+        store=store_summary(config),
+        feast=publish_features(config, now),
+    )
     create_markdown_artifact(
         summary_markdown(summary), key="ingest-summary", description="Gameline ingest"
     )

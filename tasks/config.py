@@ -260,7 +260,7 @@ def load_config(
     env = os.environ if environ is None else environ
     for var, keys in ENV_OVERRIDES.items():
         if env.get(var):
-            nested = {keys[-1]: env[var]}
+            nested: dict[str, Any] = {keys[-1]: env[var]}
             for key in reversed(keys[:-1]):
                 nested = {key: nested}
             raw = deep_update(raw, nested)

@@ -8,6 +8,8 @@ this 0.1 s); `tests/unit/test_feature_store.py` proves both give the same values
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import time
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
@@ -63,7 +65,7 @@ def open_store(config: GamelineConfig) -> FeatureStore:
     return FeatureStore(config=repo_config(config))
 
 
-def definitions(config: GamelineConfig) -> list[object]:
+def definitions(config: GamelineConfig) -> list[Any]:
     """The Feast objects for this config's feature parquet, feature list and TTL."""
     path = state_paths(config).team_features.resolve()
     ttl = timedelta(days=config.feast.ttl_days)
@@ -118,7 +120,8 @@ def materialize_incremental(
         start = end - timedelta(days=config.feast.ttl_days)
     else:
         start = min(watermark, now - timedelta(days=1))
-    store.materialize(start_date=start, end_date=end)
+    with contextlib.redirect_stdout(sys.stderr):  # Feast prints progress; keep stdout for data
+        store.materialize(start_date=start, end_date=end)
     return MaterializeSummary(
         start=start, end=end, watermark_before=watermark, seconds=time.perf_counter() - started
     )
@@ -266,3 +269,9 @@ def online_features(
     out["stale"] = stale
     out["feature_time_matches_game"] = matches
     return out
+
+
+def latest_feature_time(config: GamelineConfig) -> datetime:
+    """The newest event timestamp in the team-features parquet (upcoming games included)."""
+    stamps = pd.read_parquet(state_paths(config).team_features, columns=["event_timestamp"])
+    return stamps["event_timestamp"].max().to_pydatetime()

@@ -26,6 +26,8 @@ def test_ingest_twice_is_a_no_op(sim_config: Callable[..., GamelineConfig]) -> N
     assert not first.skipped
     assert first.manifest.new == first.manifest.read > 0
     assert first.features is not None and first.features.rows == 2 * first.manifest.read
+    assert first.feast is not None and first.feast.apply.objects[-1] == "game_features_v1"
+    assert first.feast.materialize.watermark_before is None
     stored = read_store(state_paths(config).raw_games)
     second = ingest_flow(config)
     assert second.skipped and second.manifest.new == 0 and second.manifest.updated == 0
@@ -95,7 +97,25 @@ def test_cli_ingest_bad_file_exits_with_a_clear_message(
     assert "games.csv: missing required column(s)" in result.stderr
 
 
+def test_cli_features_materializes_again(
+    sim_config: Callable[..., GamelineConfig], tmp_path: Path
+) -> None:
+    config = sim_config()
+    ingest_flow(config)
+    path = write_config(config, tmp_path / "sim.yaml")
+    result = CliRunner().invoke(app, ["features", "--config", str(path), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["materialize"]["watermark_before"] is not None
+    assert summary["apply"]["objects"] == [
+        "team",
+        "team_features_source",
+        "team_form",
+        "game_features_v1",
+    ]
+
+
 def test_cli_help_lists_commands() -> None:
     result = CliRunner().invoke(app, ["--help"])
     assert result.exit_code == 0
-    assert "run" in result.stdout and "ingest" in result.stdout
+    assert all(cmd in result.stdout for cmd in ("run", "ingest", "features"))

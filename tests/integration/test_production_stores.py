@@ -1,0 +1,100 @@
+"""The production configuration against this machine's real Redis and PostgreSQL (no mocks):
+Feast's SQL registry on PostgreSQL, its online store on Redis."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tasks.config import GamelineConfig, load_config, state_paths
+from tasks.feature_store import (
+    apply_definitions,
+    latest_feature_time,
+    materialize_incremental,
+    online_features,
+    open_store,
+    training_set,
+)
+from tests.conftest import AS_OF, CONFIGS
+from tests.unit.test_feature_store import ingested
+
+pytestmark = pytest.mark.services
+
+
+def reachable(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def admin(sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as db:
+        db.execute(sql)
+
+
+@pytest.fixture
+def production(tmp_path: Path) -> Iterator[GamelineConfig]:
+    """The production config with its own PostgreSQL database and Feast project, dropped after."""
+    if not (reachable(5432) and reachable(6379)):
+        pytest.skip("PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) are needed")
+    project = f"gl_test_{uuid.uuid4().hex[:8]}"
+    admin(f'create database "{project}"')
+    yield load_config(
+        CONFIGS / "production.yaml",
+        environ={},
+        overrides={
+            "state_dir": str(tmp_path / "state"),
+            "source": {
+                "simulator": {
+                    "n_teams": 8,
+                    "n_seasons": 2,
+                    "games_per_team": 20,
+                    "upcoming_days": 7,
+                    "as_of": AS_OF.isoformat(),
+                }
+            },
+            "feast": {
+                "project": project,
+                "registry_url": f"postgresql+psycopg://postgres@127.0.0.1:5432/{project}",
+            },
+        },
+    )
+    admin(f'drop database "{project}" with (force)')
+
+
+def test_feast_on_postgres_registry_and_redis_online_store(production: GamelineConfig) -> None:
+    games = ingested(production)
+    store = open_store(production)
+    try:
+        applied = apply_definitions(production, store)
+        assert applied.project.startswith("gl_test_")
+        # A second client reads the definitions from PostgreSQL, not from a local file.
+        assert open_store(production).get_feature_service("game_features_v1").name
+        assert not (state_paths(production).feast / "registry.db").exists()
+        upcoming = games[games["status"] == "scheduled"].head(1)
+        start = upcoming["start_time"].iloc[0].to_pydatetime()
+        materialize_incremental(
+            production, end=start + timedelta(seconds=1), now=start, store=store
+        )
+        online = online_features(production, upcoming, now=start, store=store)
+        offline = training_set(production, upcoming, store=store)
+        columns = [c for c in offline.columns if "__" in c]
+        pd.testing.assert_frame_equal(online[columns], offline[columns], check_dtype=False)
+        # The rows really are in Redis.
+        import redis
+
+        keys = redis.Redis(host="127.0.0.1", port=6379).keys(f"*{production.feast.project}*")
+        assert len(keys) == 8  # one hash per team
+        end = latest_feature_time(production) + timedelta(seconds=1)
+        later = materialize_incremental(production, end=end, now=datetime.now(UTC), store=store)
+        assert later.watermark_before is not None
+    finally:
+        store.teardown()  # removes the project's keys from Redis
