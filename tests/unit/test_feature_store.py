@@ -147,3 +147,27 @@ def test_watermark_survives_a_re_apply(config: GamelineConfig) -> None:
         config, end=NOW + timedelta(days=1), now=NOW, store=open_store(config)
     )
     assert second.watermark_before == NOW
+
+
+def test_online_reader_serves_what_feast_serves(config: GamelineConfig) -> None:
+    from tasks.feature_store import FEATURE_SERVICE, OnlineReader
+    from tasks.features import feature_columns
+
+    games = ingested(config)
+    store = open_store(config)
+    apply_definitions(config, store)
+    materialize_incremental(config, end=NOW + timedelta(days=8), now=NOW, store=store)
+    game = games[games["status"] == "scheduled"].iloc[0]
+    names = feature_columns(config.features)
+    ours = OnlineReader(store, names).game(game["home_team"], game["away_team"])
+    feast = store.get_online_features(
+        features=store.get_feature_service(FEATURE_SERVICE),
+        full_feature_names=True,
+        entity_rows=[{"home_team": game["home_team"], "away_team": game["away_team"]}],
+    ).to_dict()
+    for side in ("home", "away"):
+        for name in names:
+            assert ours[f"{side}__{name}"] == pytest.approx(
+                feast[f"{side}__{name}"][0], nan_ok=True
+            )
+    assert game["start_time"] <= ours["home_feature_ts"] <= NOW + timedelta(days=8)

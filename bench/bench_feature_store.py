@@ -1,0 +1,215 @@
+"""Benchmark: Feast on the NBA file. Training set (our exact as-of join vs Feast's DuckDB
+offline store), materialization, and online lookup of one game (both teams, every model
+feature) p50/p99 on SQLite and Redis, next to a raw read of the same keys from the same store.
+
+    python bench/bench_feature_store.py [--calls 2000] [--data-dir ../shared/data]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+
+def percentiles_ms(fn: Callable[[], Any], calls: int) -> tuple[float, float]:
+    """p50 and p99 latency of `fn` in milliseconds over `calls` calls (after 50 warm-ups)."""
+    for _ in range(50):
+        fn()
+    times = np.empty(calls)
+    for i in range(calls):
+        start = time.perf_counter()
+        fn()
+        times[i] = time.perf_counter() - start
+    return float(np.percentile(times, 50) * 1e3), float(np.percentile(times, 99) * 1e3)
+
+
+def load_nba(state: Path, data_dir: Path, production: dict[str, Any] | None) -> Any:
+    from tasks.config import load_config
+
+    overrides: dict[str, Any] = {"state_dir": str(state), "data_dir": str(data_dir)}
+    if production:
+        overrides["feast"] = production
+    return load_config(REPO / "configs" / "nba.yaml", overrides=overrides, environ={})
+
+
+def ingest(config: Any) -> None:
+    from tasks.features import write_team_features
+    from tasks.ingest import stage_input, store_input
+    from tasks.validate import check_input
+
+    now = datetime.now(UTC)
+    staged = stage_input(config)
+    store_input(config, staged, check_input(config, staged.path, staged.label, now), now)
+    write_team_features(config)
+
+
+def raw_reader(config: Any, store: Any, home: str, away: str) -> Callable[[], Any]:
+    """A raw read of the two teams' rows from the online store Feast wrote (the floor)."""
+    from feast.infra.key_encoding_utils import serialize_entity_key
+    from feast.infra.online_stores.helpers import _redis_key
+    from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+    from feast.protos.feast.types.Value_pb2 import Value
+
+    keys = [
+        EntityKey(join_keys=["team"], entity_values=[Value(string_val=t)]) for t in (home, away)
+    ]
+    if config.feast.online_store == "redis":
+        import redis
+
+        host, port = config.feast.redis_connection.split(",")[0].split(":")
+        client = redis.Redis(host=host, port=int(port))
+        names = [_redis_key(config.feast.project, k, 3) for k in keys]
+
+        def read_redis() -> Any:
+            pipe = client.pipeline(transaction=False)
+            for name in names:
+                pipe.hgetall(name)
+            return pipe.execute()
+
+        return read_redis
+    db = Path(store.config.online_store.path)
+    conn = sqlite3.connect(db, check_same_thread=False)
+    table = conn.execute(
+        "select name from sqlite_master where type='table' and name like ?",
+        (f"{config.feast.project}%team_form%",),
+    ).fetchone()[0]
+    blobs = [serialize_entity_key(k, entity_key_serialization_version=3) for k in keys]
+    sql = (
+        f'SELECT entity_key, feature_name, value, event_ts FROM "{table}" '
+        "WHERE entity_key IN (?, ?)"
+    )
+    return lambda: conn.execute(sql, blobs).fetchall()
+
+
+def run_store(label: str, config: Any, calls: int, rows: list[list[str]]) -> None:
+    from tasks.config import state_paths
+    from tasks.feature_store import (
+        FEATURE_SERVICE,
+        OnlineReader,
+        apply_definitions,
+        latest_feature_time,
+        materialize_incremental,
+        online_features,
+        open_store,
+        training_set,
+    )
+    from tasks.features import feature_columns
+    from tasks.ingest import read_store
+
+    store = open_store(config)
+    try:
+        apply_definitions(config, store)
+        games = read_store(state_paths(config).raw_games)
+        if label == "SQLite":
+            for engine in ("asof", "feast"):
+                start = time.perf_counter()
+                frame = training_set(config, games, engine=engine, store=store)
+                rows.append(
+                    [
+                        f"training set ({engine})",
+                        f"{time.perf_counter() - start:.2f} s",
+                        f"{len(frame):,} games x {frame.shape[1]} columns",
+                    ]
+                )
+        end = latest_feature_time(config) + timedelta(seconds=1)
+        done = materialize_incremental(config, end=end, now=datetime.now(UTC), store=store)
+        rows.append(
+            [
+                f"materialize ({label})",
+                f"{done.seconds:.2f} s",
+                f"{done.start:%Y-%m-%d} .. {done.end:%Y-%m-%d} (TTL window)",
+            ]
+        )
+        service = store.get_feature_service(FEATURE_SERVICE)
+        last = games.tail(1)
+        home, away = str(last["home_team"].iloc[0]), str(last["away_team"].iloc[0])
+        n_features = 2 * len(service.feature_view_projections[0].features)
+
+        def feast_lookup() -> Any:
+            return store.get_online_features(
+                features=service,
+                entity_rows=[{"home_team": home, "away_team": away}],
+                full_feature_names=True,
+            ).to_dict()
+
+        floor = percentiles_ms(raw_reader(config, store, home, away), calls)
+        plain = percentiles_ms(feast_lookup, calls)
+        reader = OnlineReader(store, feature_columns(config.features))
+        lean = percentiles_ms(lambda: reader.game(home, away), calls)
+        batch = percentiles_ms(
+            lambda: online_features(config, last, datetime.now(UTC), reader=reader), calls
+        )
+        for name, (p50, p99) in (
+            ("raw read of the 2 keys (floor)", floor),
+            (f"Feast get_online_features, {n_features} features", plain),
+            (f"gameline OnlineReader.game, {n_features} features", lean),
+            ("gameline online_features (+ ages, checks, DataFrame)", batch),
+        ):
+            ratio = f"{p99 / floor[1]:.1f}x floor p99" if "floor" not in name else ""
+            rows.append(
+                [f"online, 1 game, {label}: {name}", f"p50 {p50:.3f} / p99 {p99:.3f} ms", ratio]
+            )
+    finally:
+        if config.feast.online_store == "redis":
+            store.teardown()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data")
+    args = parser.parse_args()
+    if not (args.data_dir / "nba_games_2008_2025.csv").exists():
+        sys.exit(f"needs {args.data_dir / 'nba_games_2008_2025.csv'}")
+    rows: list[list[str]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        embedded = load_nba(Path(tmp) / "state", args.data_dir, None)
+        ingest(embedded)
+        run_store("SQLite", embedded, args.calls, rows)
+        project = f"gl_bench_{uuid.uuid4().hex[:8]}"
+        import psycopg
+
+        admin = "postgresql://postgres@127.0.0.1:5432/postgres"
+        with psycopg.connect(admin, autocommit=True) as db:
+            db.execute(f'create database "{project}"')
+        try:
+            production = load_nba(
+                Path(tmp) / "state",
+                args.data_dir,
+                {
+                    "project": project,
+                    "registry": "sql",
+                    "online_store": "redis",
+                    "registry_url": f"postgresql+psycopg://postgres@127.0.0.1:5432/{project}",
+                },
+            )
+            run_store("Redis", production, args.calls, rows)
+        finally:
+            with psycopg.connect(admin, autocommit=True) as db:
+                db.execute(f'drop database "{project}" with (force)')
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Feast on the NBA file ({args.calls} online calls per line)")
+    for col in ("measure", "time", "detail"):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*row)
+    Console(width=160).print(table)
+
+
+if __name__ == "__main__":
+    main()
