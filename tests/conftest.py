@@ -40,9 +40,10 @@ def data_dir() -> Path:
 
 @pytest.fixture
 def sim_config(tmp_path: Path) -> Callable[..., GamelineConfig]:
-    """A small simulated league under tmp_path; keyword overrides are merged into the YAML."""
+    """A small simulated league under tmp_path, from configs/<name>.yaml (default: default);
+    keyword overrides are merged into the YAML."""
 
-    def make(**overrides: Any) -> GamelineConfig:
+    def make(name: str = "default", **overrides: Any) -> GamelineConfig:
         base: dict[str, Any] = {
             "state_dir": str(tmp_path / "state"),
             "source": {
@@ -55,7 +56,7 @@ def sim_config(tmp_path: Path) -> Callable[..., GamelineConfig]:
             },
         }
         merged = deep_update(base, overrides)
-        return load_config(CONFIGS / "default.yaml", overrides=merged, environ={})
+        return load_config(CONFIGS / f"{name}.yaml", overrides=merged, environ={})
 
     return make
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import socket
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tasks.config import GamelineConfig, load_config, state_paths
+from tasks.config import GamelineConfig, state_paths
 from tasks.feature_store import (
     apply_definitions,
     latest_feature_time,
@@ -21,7 +20,6 @@ from tasks.feature_store import (
     open_store,
     training_set,
 )
-from tests.conftest import AS_OF, CONFIGS
 from tests.unit.test_feature_store import ingested
 
 pytestmark = pytest.mark.services
@@ -41,30 +39,18 @@ def admin(sql: str) -> None:
 
 
 @pytest.fixture
-def production(tmp_path: Path) -> Iterator[GamelineConfig]:
+def production(sim_config: Callable[..., GamelineConfig]) -> Iterator[GamelineConfig]:
     """The production config with its own PostgreSQL database and Feast project, dropped after."""
     if not (reachable(5432) and reachable(6379)):
         pytest.skip("PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) are needed")
     project = f"gl_test_{uuid.uuid4().hex[:8]}"
     admin(f'create database "{project}"')
-    yield load_config(
-        CONFIGS / "production.yaml",
-        environ={},
-        overrides={
-            "state_dir": str(tmp_path / "state"),
-            "source": {
-                "simulator": {
-                    "n_teams": 8,
-                    "n_seasons": 2,
-                    "games_per_team": 20,
-                    "upcoming_days": 7,
-                    "as_of": AS_OF.isoformat(),
-                }
-            },
-            "feast": {
-                "project": project,
-                "registry_url": f"postgresql+psycopg://postgres@127.0.0.1:5432/{project}",
-            },
+    yield sim_config(
+        "production",
+        source={"simulator": {"upcoming_days": 7}},
+        feast={
+            "project": project,
+            "registry_url": f"postgresql+psycopg://postgres@127.0.0.1:5432/{project}",
         },
     )
     admin(f'drop database "{project}" with (force)')
