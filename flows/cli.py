@@ -71,11 +71,11 @@ def print_ingest(summary: Any) -> None:
         )
     )
     out.print(counts)
-    if summary.failed_rules:
+    if m.rules:
         rules = Table(title="Rules broken")
         rules.add_column("rule")
         rules.add_column("rows", justify="right")
-        for rule, n in summary.failed_rules.items():
+        for rule, n in m.rules.items():
             rules.add_row(rule, str(n))
         out.print(rules)
     where = Table(title="Where things are", show_header=False)

@@ -70,7 +70,6 @@ class IngestSummary(BaseModel):
     source: str
     skipped: bool
     manifest: Manifest
-    failed_rules: dict[str, int]
     report: Path | None
     features: FeatureSummary | None
     store: StoreSummary
@@ -81,7 +80,8 @@ def summary_markdown(summary: IngestSummary) -> str:
     """The ingest summary as a Prefect markdown artifact."""
     m = summary.manifest
     rules = (
-        "\n".join(f"| {rule} | {n} |" for rule, n in summary.failed_rules.items()) or "| none | 0 |"
+        "\n".join(f"| {rule} | {n} |" for rule, n in summary.manifest.rules.items())
+        or "| none | 0 |"
     )
     head = "Same content as an earlier ingest: nothing to do." if summary.skipped else ""
     return (
@@ -135,7 +135,6 @@ def ingest_flow(config: GamelineConfig, file: Path | None = None) -> IngestSumma
         source=staged.label,
         skipped=staged.earlier is not None,
         manifest=manifest,
-        failed_rules=manifest.rules,
         report=report,
         features=features,
         store=store_summary(config),

@@ -21,7 +21,6 @@ from tasks.config import EloConfig, FeaturesConfig, GamelineConfig, LeagueConfig
 from tasks.ingest import read_store
 from tasks.storage import write_parquet
 
-KEYS = ["team", "game_id", "event_timestamp"]
 MOV_KINDS = {"none": 0, "fivethirtyeight_nba": 1, "fivethirtyeight_nfl": 2}
 
 

@@ -311,11 +311,6 @@ class ValidationOutcome:
     rejected: pd.DataFrame = field(repr=False)
     results: list[RuleResult]
 
-    @property
-    def held_back(self) -> pd.DataFrame:
-        """Quarantined rows that were not stored at all."""
-        return self.rejected[self.rejected[ACTION] == "not stored"]
-
 
 def validate_games(games: pd.DataFrame, config: GamelineConfig, now: datetime) -> ValidationOutcome:
     """Check every row against the config's rules; split into valid and rejected rows."""
@@ -387,7 +382,6 @@ class CheckedInput(BaseModel):
     report_path: Path
     valid: int
     rejected: int
-    failed_rules: dict[str, int]
 
 
 def check_input(
@@ -402,10 +396,6 @@ def check_input(
         paths.reports / "validation" / f"{stem.name}.html", label, len(games), outcome
     )
     write_text(report.read_text(), paths.reports / "validation" / "latest.html")
-    failed: dict[str, int] = {}
-    for result in outcome.results:
-        if result.failed:
-            failed[result.rule] = failed.get(result.rule, 0) + result.failed
     return CheckedInput(
         valid_path=write_parquet(outcome.valid, stem.with_name(f"{stem.name}.valid.parquet")),
         rejected_path=write_parquet(
@@ -414,5 +404,4 @@ def check_input(
         report_path=report,
         valid=len(outcome.valid),
         rejected=len(outcome.rejected),
-        failed_rules=failed,
     )
