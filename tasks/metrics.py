@@ -1,0 +1,151 @@
+"""How good a win probability is, measured the way the field measures it.
+
+Plain functions of arrays: probabilistic scores (log loss, Brier, AUC, accuracy, calibration
+error with reliability-curve data), the market's vig-free probability from American moneylines,
+and the results of a stated edge-threshold betting rule (ROI, profit, max drawdown).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel
+
+EPS = 1e-15
+
+
+def _clean(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Float arrays of labels and probabilities, rows with a missing label or probability
+    dropped (ties and unplayed games carry no label)."""
+    y, p = np.asarray(y, dtype=float), np.asarray(p, dtype=float)
+    keep = ~(np.isnan(y) | np.isnan(p))
+    return y[keep], np.clip(p[keep], EPS, 1 - EPS)
+
+
+def log_loss(y: np.ndarray, p: np.ndarray) -> float:
+    """Mean negative log-likelihood of the outcomes."""
+    y, p = _clean(y, p)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def brier(y: np.ndarray, p: np.ndarray) -> float:
+    """Mean squared error of the probabilities."""
+    y, p = _clean(y, p)
+    return float(np.mean((p - y) ** 2))
+
+
+def accuracy(y: np.ndarray, p: np.ndarray) -> float:
+    """Share of games whose more likely side (p >= 0.5 for home) won."""
+    y, p = _clean(y, p)
+    return float(np.mean((p >= 0.5) == (y == 1)))
+
+
+def auc(y: np.ndarray, p: np.ndarray) -> float:
+    """Area under the ROC curve (NaN when only one class is present)."""
+    from sklearn.metrics import roc_auc_score
+
+    y, p = _clean(y, p)
+    return float(roc_auc_score(y, p)) if len(np.unique(y)) == 2 else float("nan")
+
+
+def reliability_curve(y: np.ndarray, p: np.ndarray, bins: int = 10) -> pd.DataFrame:
+    """Per equal-width probability bin: games, mean predicted probability, observed win rate."""
+    y, p = _clean(y, p)
+    index = np.minimum((p * bins).astype(int), bins - 1)
+    frame = pd.DataFrame({"bin": index, "p": p, "y": y})
+    curve = frame.groupby("bin").agg(
+        games=("y", "size"), p_mean=("p", "mean"), y_rate=("y", "mean")
+    )
+    curve["bin_low"] = curve.index / bins
+    return curve.reset_index(drop=True)[["bin_low", "games", "p_mean", "y_rate"]]
+
+
+def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
+    """Games-weighted mean |observed rate - mean prediction| over equal-width bins."""
+    curve = reliability_curve(y, p, bins)
+    if curve.empty:
+        return float("nan")
+    gap = (curve["y_rate"] - curve["p_mean"]).abs()
+    return float((gap * curve["games"]).sum() / curve["games"].sum())
+
+
+def scores(y: np.ndarray, p: np.ndarray, bins: int = 10) -> dict[str, float]:
+    """Every probabilistic score for one set of predictions."""
+    n = int(_clean(y, p)[0].size)
+    return {
+        "games": float(n),
+        "log_loss": log_loss(y, p),
+        "brier": brier(y, p),
+        "auc": auc(y, p),
+        "accuracy": accuracy(y, p),
+        "ece": expected_calibration_error(y, p, bins),
+    }
+
+
+def implied_probability(moneyline: np.ndarray) -> np.ndarray:
+    """The bookmaker's implied probability of an American moneyline (margin included)."""
+    line = np.asarray(moneyline, dtype=float)
+    size = np.abs(line)  # both branches are evaluated: keep every denominator positive
+    return np.where(line < 0, size / (size + 100), 100 / (size + 100))
+
+
+def market_probability(home_ml: np.ndarray, away_ml: np.ndarray) -> np.ndarray:
+    """The market's probability of a home win with the bookmaker margin removed
+    (p = ph / (ph + pa)); NaN where either line is missing."""
+    home, away = implied_probability(home_ml), implied_probability(away_ml)
+    return home / (home + away)
+
+
+def decimal_payout(moneyline: np.ndarray) -> np.ndarray:
+    """Profit per unit staked when an American moneyline wins."""
+    line = np.asarray(moneyline, dtype=float)
+    return np.where(line < 0, 100 / -line, line / 100)
+
+
+class BettingResult(BaseModel):
+    """Results of flat one-unit bets placed by an edge-threshold rule."""
+
+    edge: float
+    games_with_odds: int
+    bets: int
+    profit: float
+    roi: float
+    max_drawdown: float
+
+
+def betting_results(
+    y: np.ndarray, p: np.ndarray, home_ml: np.ndarray, away_ml: np.ndarray, edge: float
+) -> BettingResult:
+    """Bet one unit on a side whenever the model's probability beats the market's vig-free
+    probability for it by more than `edge`; games in the given (time) order."""
+    y = np.asarray(y, dtype=float)
+    p = np.asarray(p, dtype=float)
+    market = market_probability(home_ml, away_ml)
+    usable = ~(np.isnan(y) | np.isnan(p) | np.isnan(market))
+    home_bet = usable & (p - market > edge)
+    away_bet = usable & ((1 - p) - (1 - market) > edge)
+    profit = np.zeros(len(y))
+    profit[home_bet] = np.where(y[home_bet] == 1, decimal_payout(home_ml)[home_bet], -1.0)
+    profit[away_bet] = np.where(y[away_bet] == 0, decimal_payout(away_ml)[away_bet], -1.0)
+    bets = int(home_bet.sum() + away_bet.sum())
+    equity = np.cumsum(profit)
+    drawdown = np.maximum.accumulate(np.concatenate([[0.0], equity]))[1:] - equity
+    return BettingResult(
+        edge=edge,
+        games_with_odds=int(usable.sum()),
+        bets=bets,
+        profit=float(equity[-1]) if len(equity) else 0.0,
+        roi=float(profit.sum() / bets) if bets else float("nan"),
+        max_drawdown=float(drawdown.max()) if len(drawdown) else 0.0,
+    )
+
+
+def segment_scores(
+    frame: pd.DataFrame, by: str, label: str = "home_win", prob: str = "p_home"
+) -> pd.DataFrame:
+    """Scores per value of a segment column (season, favourite/underdog, back-to-back, ...)."""
+    rows = [
+        {by: key, **scores(part[label].to_numpy(), part[prob].to_numpy())}
+        for key, part in frame.groupby(by, sort=True)
+    ]
+    return pd.DataFrame(rows)

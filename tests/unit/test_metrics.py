@@ -1,0 +1,91 @@
+"""Metrics on tiny hand-computed examples."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tasks.metrics import (
+    accuracy,
+    auc,
+    betting_results,
+    brier,
+    expected_calibration_error,
+    implied_probability,
+    log_loss,
+    market_probability,
+    reliability_curve,
+    scores,
+    segment_scores,
+)
+
+Y = np.array([1.0, 0.0, 1.0, 1.0])
+P = np.array([0.8, 0.4, 0.6, 0.3])
+
+
+def test_log_loss_and_brier_by_hand() -> None:
+    expected = -(math.log(0.8) + math.log(0.6) + math.log(0.6) + math.log(0.3)) / 4
+    assert log_loss(Y, P) == pytest.approx(expected)
+    assert brier(Y, P) == pytest.approx((0.04 + 0.16 + 0.16 + 0.49) / 4)
+
+
+def test_missing_labels_are_ignored() -> None:
+    y = np.append(Y, np.nan)  # a tie or an unplayed game
+    p = np.append(P, 0.9)
+    assert log_loss(y, p) == pytest.approx(log_loss(Y, P))
+    assert scores(y, p)["games"] == 4
+
+
+def test_accuracy_and_auc() -> None:
+    assert accuracy(Y, P) == pytest.approx(0.75)  # 0.3 for a home win is the miss
+    # pairs (win, loss): (0.8>0.4), (0.6>0.4), (0.3<0.4) -> 2 of 3
+    assert auc(Y, P) == pytest.approx(2 / 3)
+    assert math.isnan(auc(np.ones(3), np.array([0.1, 0.5, 0.9])))
+
+
+def test_calibration_error_and_curve() -> None:
+    y = np.array([1, 0, 1, 0, 1, 1, 1, 1], dtype=float)
+    p = np.array([0.55] * 4 + [0.95] * 4)
+    curve = reliability_curve(y, p, bins=10)
+    assert curve["games"].tolist() == [4, 4]
+    assert curve["y_rate"].tolist() == [0.5, 1.0]
+    assert expected_calibration_error(y, p, bins=10) == pytest.approx((0.05 + 0.05) / 2)
+    perfect = np.array([0.0, 1.0])
+    assert expected_calibration_error(perfect, perfect) == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize(("line", "prob"), [(-150, 0.6), (150, 0.4), (100, 0.5), (-100, 0.5)])
+def test_implied_probability(line: float, prob: float) -> None:
+    assert implied_probability(np.array([line]))[0] == pytest.approx(prob)
+
+
+def test_market_probability_removes_the_margin() -> None:
+    p = market_probability(np.array([-110.0, -150.0, np.nan]), np.array([-110.0, 130.0, 120.0]))
+    assert p[0] == pytest.approx(0.5)
+    assert p[1] == pytest.approx(0.6 / (0.6 + 100 / 230))
+    assert math.isnan(p[2])
+
+
+def test_betting_rule_profit_roi_and_drawdown() -> None:
+    y = np.array([1.0, 0.0, 0.0, 1.0])
+    p = np.array([0.70, 0.70, 0.20, 0.52])  # market is 0.5 everywhere
+    home_ml = np.full(4, 100.0)
+    away_ml = np.full(4, 100.0)
+    result = betting_results(y, p, home_ml, away_ml, edge=0.05)
+    # bets: home win (+1), home loss (-1), away bet on game 3 wins (+1); game 4 edge 0.02: none
+    assert result.bets == 3
+    assert result.profit == pytest.approx(1.0)
+    assert result.roi == pytest.approx(1 / 3)
+    assert result.max_drawdown == pytest.approx(1.0)
+    assert result.games_with_odds == 4
+
+
+def test_segment_scores() -> None:
+    frame = pd.DataFrame({"home_win": Y, "p_home": P, "season": [2020, 2020, 2021, 2021]})
+    table = segment_scores(frame, "season")
+    assert table["season"].tolist() == [2020, 2021]
+    assert table["games"].tolist() == [2.0, 2.0]
+    assert table.loc[0, "log_loss"] == pytest.approx(-(math.log(0.8) + math.log(0.6)) / 2)
