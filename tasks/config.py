@@ -91,6 +91,7 @@ class SimulatorConfig(Model):
     margin_sd: float = Field(default=12.0, gt=0, le=50)
     mean_score: float = Field(default=110.0, gt=0, le=500)
     total_sd: float = Field(default=14.0, ge=0, le=100)
+    neutral_share: float = Field(default=0.0, ge=0, le=1, description="games at neutral sites")
     back_to_back_share: float = Field(default=0.75, ge=0, le=1, description="share of 2-day gaps")
     market_noise_sd: float = Field(default=0.25, ge=0, le=5, description="logit noise of odds")
     market_margin: float = Field(default=0.045, ge=0, le=0.3, description="bookmaker overround")
@@ -172,6 +173,38 @@ class FeastConfig(Model):
         return self
 
 
+class LightGBMConfig(Model):
+    """LightGBM parameters (early stopping picks the number of trees)."""
+
+    learning_rate: float = Field(default=0.03, gt=0, le=1)
+    num_leaves: int = Field(default=7, ge=2, le=1024)
+    min_child_samples: int = Field(default=100, ge=1)
+    feature_fraction: float = Field(default=0.8, gt=0, le=1)
+    bagging_fraction: float = Field(default=0.8, gt=0, le=1)
+    lambda_l2: float = Field(default=10.0, ge=0)
+    max_rounds: int = Field(default=2000, ge=1)
+    early_stopping_rounds: int = Field(default=100, ge=1)
+
+
+ModelFamily = Literal["logistic", "lightgbm", "blend"]
+MODEL_FAMILIES: tuple[ModelFamily, ...] = ("logistic", "lightgbm", "blend")
+
+
+class TrainConfig(Model):
+    """Walk-forward training: folds by season, model families, calibration."""
+
+    first_test_season: int | None = Field(default=None, description="None: after min_train")
+    last_test_season: int | None = None
+    min_train_seasons: int = Field(default=3, ge=1, le=100)
+    models: list[ModelFamily] = Field(default_factory=lambda: list(MODEL_FAMILIES))
+    logistic_c: float = Field(default=0.05, gt=0, description="inverse L2 strength (scaled)")
+    blend_weight: float = Field(default=0.5, ge=0, le=1, description="LightGBM's share")
+    calibration: Literal["none", "platt", "isotonic"] = "platt"
+    inner_valid_share: float = Field(default=0.2, gt=0, lt=0.5, description="latest share")
+    lightgbm: LightGBMConfig = Field(default_factory=LightGBMConfig)
+    seed: int = Field(default=7, ge=0)
+
+
 class GamelineConfig(Model):
     """Everything one Gameline pipeline needs; flows take this as their parameter."""
 
@@ -183,6 +216,7 @@ class GamelineConfig(Model):
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
     feast: FeastConfig = Field(default_factory=FeastConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
 
     def source_path(self, override: Path | None = None) -> Path | None:
         """The source file to read: the override, else the configured path under data_dir."""

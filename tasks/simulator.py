@@ -157,6 +157,10 @@ def simulate_schedule(cfg: SimulatorConfig, league: LeagueConfig) -> pd.DataFram
         if cfg.regime_change is not None:
             after = (local >= pd.Timestamp(cfg.regime_change.start)).to_numpy()
             edge[after] = cfg.regime_change.home_advantage_pts
+        games["neutral"] = False
+        if cfg.neutral_share > 0:  # drawn only when asked, so other seeds' games stay the same
+            games["neutral"] = rng.random(len(games)) < cfg.neutral_share
+            edge[games["neutral"].to_numpy()] = 0.0
         frames.append(pd.concat([games, _outcomes(rng, cfg, games, edge)], axis=1))
         strength = _next_season_strength(rng, cfg, end_strength)
     return pd.concat(frames, ignore_index=True)
@@ -193,6 +197,7 @@ def simulate_games(cfg: SimulatorConfig, league: LeagueConfig) -> pd.DataFrame:
             "away_score": games["away_score"].where(final),
             "home_ml": games["home_ml"],
             "away_ml": games["away_ml"],
+            "neutral": games["neutral"],
         }
     )[keep]
     frame = frame.sort_values("start_time", kind="stable").reset_index(drop=True)

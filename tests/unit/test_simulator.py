@@ -95,3 +95,12 @@ def test_moneylines_are_american_odds(league_games: pd.DataFrame) -> None:
     implied = odds.apply(lambda o: np.where(o < 0, -o / (100 - o), 100 / (o + 100)))
     overround = implied.sum(axis=1)
     assert overround.between(1.0, 1.1).mean() > 0.95  # a bookmaker margin, never an arbitrage
+
+
+def test_neutral_site_games_have_no_home_edge() -> None:
+    cfg = SimulatorConfig(as_of=AS_OF, n_seasons=6, neutral_share=0.3)
+    games = finals(simulate_games(cfg, LEAGUE))
+    neutral = games["neutral"].to_numpy(dtype=bool)
+    win = (games["home_score"] > games["away_score"]).to_numpy(dtype=bool)
+    assert 0.25 < neutral.mean() < 0.35
+    assert abs(win[neutral].mean() - 0.5) < 0.04 < win[~neutral].mean() - 0.5

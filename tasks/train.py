@@ -1,0 +1,260 @@
+"""Walk-forward training by season: model families and baselines scored on the same folds.
+
+Each fold trains on every season before its test season (an expanding window) and predicts the
+test season. Inside a fold, the latest `inner_valid_share` of the training games (by start time,
+never at random) is held out for LightGBM's early stopping and for fitting the calibration.
+Fitted models are plain numbers (logistic coefficients, calibration parameters) or LightGBM's
+native text model: nothing is pickled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel
+
+from tasks.config import LightGBMConfig, TrainConfig
+
+LABEL = "home_win"
+BASELINES = ("home_rate", "elo")
+# Side-specific inputs LightGBM gets besides the home-minus-away differences.
+SIDE_INPUTS = ("rest_days", "back_to_back")
+
+
+@dataclass(frozen=True)
+class Fold:
+    """One walk-forward fold: train on `train_seasons`, test on `test_season`."""
+
+    number: int
+    test_season: int
+    train_seasons: tuple[int, ...]
+
+
+def season_folds(seasons: np.ndarray, cfg: TrainConfig) -> list[Fold]:
+    """Expanding-window folds: every test season with at least `min_train_seasons` before it."""
+    unique = sorted({int(s) for s in seasons})
+    eligible = unique[cfg.min_train_seasons :]
+    tests = [
+        s
+        for s in eligible
+        if (cfg.first_test_season is None or s >= cfg.first_test_season)
+        and (cfg.last_test_season is None or s <= cfg.last_test_season)
+    ]
+    return [
+        Fold(number=i, test_season=s, train_seasons=tuple(t for t in unique if t < s))
+        for i, s in enumerate(tests)
+    ]
+
+
+def model_inputs(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
+    """Home-minus-away differences of every feature, the neutral flag, and side-specific
+    rest inputs (NaN where a team has no history yet)."""
+    inputs = {f"diff__{f}": frame[f"home__{f}"] - frame[f"away__{f}"] for f in features}
+    inputs["neutral"] = frame["neutral"].astype(float)
+    for side in ("home", "away"):
+        for name in SIDE_INPUTS:
+            if name in features:
+                inputs[f"{side}__{name}"] = frame[f"{side}__{name}"]
+    return pd.DataFrame(inputs, index=frame.index)
+
+
+def inner_split(start_times: pd.Series, share: float) -> tuple[np.ndarray, np.ndarray]:
+    """(fit, validation) boolean masks: the latest `share` of games by start time validates."""
+    cutoff = start_times.quantile(1 - share)
+    valid = (start_times > cutoff).to_numpy()
+    return ~valid, valid
+
+
+class LogisticModel(BaseModel):
+    """A standardised L2 logistic regression, stored as numbers."""
+
+    columns: list[str]
+    means: list[float]
+    scales: list[float]
+    coef: list[float]
+    intercept: float
+
+    def predict(self, inputs: pd.DataFrame) -> np.ndarray:
+        x = (inputs[self.columns].to_numpy(dtype=float) - self.means) / self.scales
+        x = np.nan_to_num(x)  # a missing difference sits at the training mean
+        return 1 / (1 + np.exp(-(x @ np.asarray(self.coef) + self.intercept)))
+
+
+def fit_logistic(inputs: pd.DataFrame, y: np.ndarray, c: float, seed: int) -> LogisticModel:
+    """Fit the logistic regression; missing inputs are treated as the training mean."""
+    from sklearn.linear_model import LogisticRegression
+
+    x = inputs.to_numpy(dtype=float)
+    means = np.nanmean(x, axis=0)
+    scales = np.nanstd(x, axis=0)
+    scales[scales == 0] = 1.0
+    z = np.nan_to_num((x - means) / scales)
+    model = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(z, y)
+    return LogisticModel(
+        columns=list(inputs.columns),
+        means=means.tolist(),
+        scales=scales.tolist(),
+        coef=model.coef_[0].tolist(),
+        intercept=float(model.intercept_[0]),
+    )
+
+
+class Calibration(BaseModel):
+    """A probability calibration as numbers: Platt (a, b on the logit) or isotonic steps."""
+
+    method: str
+    a: float = 1.0
+    b: float = 0.0
+    x: list[float] = []
+    y: list[float] = []
+
+    def apply(self, p: np.ndarray) -> np.ndarray:
+        p = np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6)
+        if self.method == "platt":
+            return 1 / (1 + np.exp(-(self.a * np.log(p / (1 - p)) + self.b)))
+        if self.method == "isotonic":
+            return np.interp(p, self.x, self.y)
+        return p
+
+
+def fit_calibration(p: np.ndarray, y: np.ndarray, method: str) -> Calibration:
+    """Fit a calibration of probabilities `p` to outcomes `y`."""
+    if method == "platt":
+        from sklearn.linear_model import LogisticRegression
+
+        logit = np.log(np.clip(p, 1e-6, 1 - 1e-6) / (1 - np.clip(p, 1e-6, 1 - 1e-6)))
+        fitted = LogisticRegression(C=1e6, max_iter=1000).fit(logit.reshape(-1, 1), y)
+        return Calibration(
+            method="platt", a=float(fitted.coef_[0, 0]), b=float(fitted.intercept_[0])
+        )
+    if method == "isotonic":
+        from sklearn.isotonic import IsotonicRegression
+
+        iso = IsotonicRegression(out_of_bounds="clip", y_min=1e-3, y_max=1 - 1e-3).fit(p, y)
+        return Calibration(
+            method="isotonic", x=iso.X_thresholds_.tolist(), y=iso.y_thresholds_.tolist()
+        )
+    return Calibration(method="none")
+
+
+def fit_lightgbm(
+    fit_x: pd.DataFrame,
+    fit_y: np.ndarray,
+    valid_x: pd.DataFrame,
+    valid_y: np.ndarray,
+    cfg: LightGBMConfig,
+    seed: int,
+) -> str:
+    """Train a LightGBM booster with early stopping on the validation games; returns the
+    native text model (what `lightgbm.Booster(model_str=...)` loads)."""
+    import lightgbm as lgb
+
+    params = {
+        "objective": "binary",
+        "learning_rate": cfg.learning_rate,
+        "num_leaves": cfg.num_leaves,
+        "min_child_samples": cfg.min_child_samples,
+        "feature_fraction": cfg.feature_fraction,
+        "bagging_fraction": cfg.bagging_fraction,
+        "bagging_freq": 1,
+        "lambda_l2": cfg.lambda_l2,
+        "seed": seed,
+        "deterministic": True,
+        "num_threads": 1,
+        "verbosity": -1,
+    }
+    train = lgb.Dataset(fit_x, fit_y)
+    valid = lgb.Dataset(valid_x, valid_y, reference=train)
+    booster = lgb.train(
+        params,
+        train,
+        num_boost_round=cfg.max_rounds,
+        valid_sets=[valid],
+        callbacks=[lgb.early_stopping(cfg.early_stopping_rounds, verbose=False)],
+    )
+    return booster.model_to_string(num_iteration=booster.best_iteration)
+
+
+def predict_lightgbm(model: str, inputs: pd.DataFrame) -> np.ndarray:
+    """Probabilities from a native LightGBM text model."""
+    import lightgbm as lgb
+
+    return np.asarray(lgb.Booster(model_str=model).predict(inputs), dtype=float)
+
+
+class FoldModels(BaseModel):
+    """Everything one fold fitted."""
+
+    home_rate: float
+    elo: LogisticModel
+    logistic: LogisticModel
+    lightgbm: str | None = None
+    calibration: Calibration | None = None
+    blend_weight: float
+
+
+def fit_models(train: pd.DataFrame, features: list[str], cfg: TrainConfig) -> FoldModels:
+    """Baselines and model families on one fold's training games (label present)."""
+    inputs = model_inputs(train, features)
+    y = train[LABEL].to_numpy()
+    elo_columns = ["diff__elo_pre", "neutral"]
+    models = FoldModels(
+        home_rate=float(y[train["neutral"].to_numpy() == 0].mean()),
+        elo=fit_logistic(inputs[elo_columns], y, c=1e3, seed=cfg.seed),
+        logistic=fit_logistic(inputs, y, c=cfg.logistic_c, seed=cfg.seed),
+        blend_weight=cfg.blend_weight,
+    )
+    if "lightgbm" in cfg.models or "blend" in cfg.models:
+        fit, valid = inner_split(train["event_timestamp"], cfg.inner_valid_share)
+        booster = fit_lightgbm(inputs[fit], y[fit], inputs[valid], y[valid], cfg.lightgbm, cfg.seed)
+        raw = predict_lightgbm(booster, inputs[valid])
+        models.lightgbm = booster
+        models.calibration = fit_calibration(raw, y[valid], cfg.calibration)
+    return models
+
+
+def predict_models(models: FoldModels, frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
+    """Every model's and baseline's probability of a home win for `frame`'s games."""
+    inputs = model_inputs(frame, features)
+    neutral = frame["neutral"].to_numpy(dtype=bool)
+    out = pd.DataFrame(index=frame.index)
+    out["p_home_rate"] = np.where(neutral, 0.5, models.home_rate)
+    out["p_elo"] = models.elo.predict(inputs)
+    out["p_logistic"] = models.logistic.predict(inputs)
+    if models.lightgbm is not None and models.calibration is not None:
+        out["p_lightgbm"] = models.calibration.apply(predict_lightgbm(models.lightgbm, inputs))
+        w = models.blend_weight
+        out["p_blend"] = w * out["p_lightgbm"] + (1 - w) * out["p_logistic"]
+    return out
+
+
+def walk_forward(frame: pd.DataFrame, features: list[str], cfg: TrainConfig) -> pd.DataFrame:
+    """Out-of-fold predictions of every test season (finished games with a label only)."""
+    played = frame[frame[LABEL].notna()]
+    parts = []
+    for fold in season_folds(played["season"].to_numpy(), cfg):
+        train = played[played["season"].isin(fold.train_seasons)]
+        test = played[played["season"] == fold.test_season]
+        predictions = predict_models(fit_models(train, features, cfg), test, features)
+        parts.append(pd.concat([oof_columns(test, fold), predictions], axis=1))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def oof_columns(test: pd.DataFrame, fold: Fold) -> pd.DataFrame:
+    """The identifying columns of out-of-fold predictions."""
+    return pd.DataFrame(
+        {
+            "game_id": test["game_id"],
+            "season": test["season"],
+            "event_timestamp": test["event_timestamp"],
+            "home_team": test["home_team"],
+            "away_team": test["away_team"],
+            "neutral": test["neutral"],
+            LABEL: test[LABEL],
+            "home_ml": test["home_ml"],
+            "away_ml": test["away_ml"],
+            "fold": fold.number,
+        }
+    )

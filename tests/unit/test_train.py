@@ -1,0 +1,148 @@
+"""Walk-forward folds, calibration and fitted models on small simulated leagues."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tasks.config import GamelineConfig, TrainConfig
+from tasks.feature_store import apply_definitions, open_store, training_set
+from tasks.features import feature_columns
+from tasks.metrics import expected_calibration_error
+from tasks.train import (
+    fit_calibration,
+    fit_models,
+    inner_split,
+    predict_models,
+    season_folds,
+    walk_forward,
+)
+from tests.unit.test_feature_store import ingested
+
+
+@pytest.mark.parametrize(
+    ("first", "minimum", "expected"),
+    [
+        (None, 2, [2012, 2013, 2014]),
+        (2013, 2, [2013, 2014]),
+        (None, 4, [2014]),
+    ],
+)
+def test_folds_expand_by_season(first: int | None, minimum: int, expected: list[int]) -> None:
+    seasons = np.repeat([2010, 2011, 2012, 2013, 2014], 3)
+    folds = season_folds(seasons, TrainConfig(first_test_season=first, min_train_seasons=minimum))
+    assert [f.test_season for f in folds] == expected
+    for fold in folds:
+        assert fold.train_seasons == tuple(range(2010, fold.test_season))
+
+
+def test_inner_split_holds_out_the_latest_games() -> None:
+    starts = pd.Series(pd.date_range("2024-01-01", periods=10, freq="D", tz="UTC"))
+    fit, valid = inner_split(starts, 0.2)
+    assert valid.tolist() == [False] * 8 + [True] * 2 and (fit == ~valid).all()
+
+
+@pytest.fixture(scope="module")
+def league(tmp_path_factory: pytest.TempPathFactory) -> tuple[GamelineConfig, pd.DataFrame]:
+    """Four seasons of a 12-team league with its training set."""
+    from tasks.config import load_config
+    from tests.conftest import AS_OF, CONFIGS
+
+    config = load_config(
+        CONFIGS / "default.yaml",
+        environ={},
+        overrides={
+            "state_dir": str(tmp_path_factory.mktemp("league") / "state"),
+            "source": {
+                "simulator": {
+                    "n_teams": 12,
+                    "n_seasons": 5,
+                    "games_per_team": 60,
+                    "neutral_share": 0.15,
+                    "as_of": AS_OF.isoformat(),
+                }
+            },
+            "train": {"min_train_seasons": 2, "lightgbm": {"min_child_samples": 30}},
+        },
+    )
+    games = ingested(config)
+    store = open_store(config)
+    apply_definitions(config, store)
+    return config, training_set(config, games, store=store)
+
+
+def test_no_test_season_game_reaches_training(
+    league: tuple[GamelineConfig, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tasks.train as train
+
+    config, frame = league
+    seen: list[tuple[set[int], int]] = []
+    original = train.fit_models
+
+    def spy(train_frame: pd.DataFrame, features: list[str], cfg: TrainConfig) -> object:
+        seen.append((set(train_frame["season"]), int(train_frame["event_timestamp"].max().year)))
+        return original(train_frame, features, cfg)
+
+    monkeypatch.setattr(train, "fit_models", spy)
+    oof = walk_forward(frame, feature_columns(config.features), config.train)
+    folds = sorted(oof["season"].unique())
+    assert len(seen) == len(folds) >= 2
+    for (train_seasons, _), test_season in zip(seen, folds, strict=True):
+        assert max(train_seasons) < test_season
+    test_ids = set(oof["game_id"])
+    assert len(test_ids) == len(oof)  # every test game predicted exactly once
+
+
+def test_walk_forward_beats_the_home_rate(league: tuple[GamelineConfig, pd.DataFrame]) -> None:
+    from tasks.metrics import log_loss
+
+    config, frame = league
+    oof = walk_forward(frame, feature_columns(config.features), config.train)
+    y = oof["home_win"].to_numpy()
+    assert log_loss(y, oof["p_elo"]) < log_loss(y, oof["p_home_rate"])
+    assert log_loss(y, oof["p_blend"]) < log_loss(y, oof["p_home_rate"])
+    assert oof[[c for c in oof.columns if c.startswith("p_")]].stack().between(0, 1).all()
+
+
+def test_calibration_keeps_or_improves_ece() -> None:
+    rng = np.random.default_rng(3)
+    truth = rng.uniform(0.2, 0.8, 4000)
+    y = (rng.random(4000) < truth).astype(float)
+    overconfident = 1 / (1 + np.exp(-3 * np.log(truth / (1 - truth))))
+    fit, check = slice(0, 2000), slice(2000, None)
+    before = expected_calibration_error(y[check], overconfident[check])
+    for method in ("platt", "isotonic"):
+        calibration = fit_calibration(overconfident[fit], y[fit], method)
+        after = expected_calibration_error(y[check], calibration.apply(overconfident[check]))
+        assert after <= before
+        assert after < 0.03
+
+
+def test_behaviour_of_the_fitted_models(league: tuple[GamelineConfig, pd.DataFrame]) -> None:
+    config, frame = league
+    names = feature_columns(config.features)
+    played = frame[frame["home_win"].notna()]
+    models = fit_models(played, names, config.train)
+    base = played.iloc[[len(played) // 2]].copy()
+    stronger = base.copy()
+    stronger["home__elo_pre"] = base["home__elo_pre"] + 150
+    p_base = predict_models(models, base, names)
+    p_strong = predict_models(models, stronger, names)
+    for column in ("p_elo", "p_logistic"):
+        assert p_strong[column].iloc[0] > p_base[column].iloc[0]  # stronger team: higher p
+    home_edge = base.assign(neutral=False)
+    at_neutral = base.assign(neutral=True)
+    assert (
+        predict_models(models, home_edge, names)["p_logistic"].iloc[0]
+        > predict_models(models, at_neutral, names)["p_logistic"].iloc[0]
+    )
+    # Swapping sides at a neutral site mirrors the probability of the symmetric models.
+    swapped = at_neutral.copy()
+    for name in names:
+        swapped[f"home__{name}"] = at_neutral[f"away__{name}"].to_numpy()
+        swapped[f"away__{name}"] = at_neutral[f"home__{name}"].to_numpy()
+    p = predict_models(models, at_neutral, names)["p_elo"].iloc[0]
+    q = predict_models(models, swapped, names)["p_elo"].iloc[0]
+    assert abs(p + q - 1) < 0.05
