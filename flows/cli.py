@@ -158,5 +158,36 @@ def features(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -> No
         out.print(feast_line(summary))
 
 
+@app.command()
+def train(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -> None:
+    """Walk-forward training, MLflow tracking, registration as `challenger`."""
+    from flows.train import train_flow
+
+    try:
+        record = train_flow(_load(config))
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(exc)
+    if as_json:
+        typer.echo(record.model_dump_json(indent=2))
+        return
+    table = Table(
+        title=f"Walk-forward {record.experiment}: {record.folds} folds, run {record.run_id}"
+    )
+    table.add_column("model")
+    for metric in ("log_loss", "brier", "auc", "accuracy", "ece"):
+        table.add_column(metric, justify="right")
+    families = sorted({k.rsplit("_", 2)[0] for k in record.metrics if k.endswith("_log_loss")})
+    for family in families:
+        table.add_row(
+            family,
+            *(
+                f"{record.metrics[f'{family}_{m}']:.4f}"
+                for m in ("log_loss", "brier", "auc", "accuracy", "ece")
+            ),
+        )
+    out.print(table)
+    out.print(f"registered {record.model_name} version {record.model_version} as '{record.alias}'")
+
+
 if __name__ == "__main__":
     app()

@@ -205,6 +205,15 @@ class TrainConfig(Model):
     seed: int = Field(default=7, ge=0)
 
 
+class MlflowConfig(Model):
+    """Where runs and models are tracked (embedded: SQLite + files under the state folder)."""
+
+    tracking_uri: str | None = Field(default=None, description="None: sqlite in the state dir")
+    experiment: str | None = Field(default=None, description="None: gameline-<config name>")
+    model_name: str | None = Field(default=None, description="None: gameline-<config name>")
+    final_family: ModelFamily = Field(default="blend", description="the family registered")
+
+
 class GamelineConfig(Model):
     """Everything one Gameline pipeline needs; flows take this as their parameter."""
 
@@ -217,6 +226,7 @@ class GamelineConfig(Model):
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
     feast: FeastConfig = Field(default_factory=FeastConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
 
     def source_path(self, override: Path | None = None) -> Path | None:
         """The source file to read: the override, else the configured path under data_dir."""
@@ -258,6 +268,10 @@ class StatePaths(Model):
     @property
     def feast(self) -> Path:
         return self.root / "feast"
+
+    @property
+    def mlflow(self) -> Path:
+        return self.root / "mlflow"
 
     @property
     def lock(self) -> Path:

@@ -1,0 +1,78 @@
+"""Train flow: Feast training set -> walk-forward folds (concurrent) -> final model -> MLflow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from prefect import flow, task
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from tasks.config import GamelineConfig, state_paths
+from tasks.feature_store import FEATURE_SERVICE, apply_definitions, training_set
+from tasks.features import feature_columns
+from tasks.ingest import code_version, content_hash, read_store
+from tasks.storage import write_parquet
+from tasks.tracking import TrainingRecord, log_training, model_example
+from tasks.train import LABEL, Fold, fit_models, oof_columns, predict_models, season_folds
+
+IO_RETRIES = {"retries": 2, "retry_delay_seconds": [2, 10]}
+
+
+@task(name="training-set", **IO_RETRIES)
+def build_training_set(config: GamelineConfig) -> tuple[Path, dict[str, str]]:
+    """Write the point-in-time training set of every finished game; return it and its tags."""
+    games = read_store(state_paths(config).raw_games)
+    apply_definitions(config)
+    frame = training_set(config, games)
+    path = write_parquet(frame, state_paths(config).root / "training" / "training_set.parquet")
+    tags = {
+        "dataset_hash": content_hash(games),
+        "manifest_ids": ",".join(sorted(games["manifest_id"].dropna().astype(str).unique())),
+        "feature_service": FEATURE_SERVICE,
+        "features": ",".join(feature_columns(config.features)),
+        "code_version": code_version(),
+        "config": config.name,
+    }
+    return path, tags
+
+
+@task(name="fold")
+def run_fold(config: GamelineConfig, path: Path, fold: Fold) -> pd.DataFrame:
+    """Fit one fold on the seasons before its test season; predict the test season."""
+    frame = pd.read_parquet(path)
+    played = frame[frame[LABEL].notna()]
+    features = feature_columns(config.features)
+    models = fit_models(played[played["season"].isin(fold.train_seasons)], features, config.train)
+    test = played[played["season"] == fold.test_season]
+    return pd.concat([oof_columns(test, fold), predict_models(models, test, features)], axis=1)
+
+
+@task(name="log-and-register", **IO_RETRIES)
+def log_and_register(
+    config: GamelineConfig, path: Path, oof: pd.DataFrame, tags: dict[str, str]
+) -> TrainingRecord:
+    """Fit the final model on every finished game, log everything, register the challenger."""
+    frame = pd.read_parquet(path)
+    played = frame[frame[LABEL].notna()]
+    features = feature_columns(config.features)
+    final = fit_models(played, features, config.train)
+    return log_training(
+        config, oof, final, features, model_example(played.tail(200), features), tags
+    )
+
+
+@flow(name="train", task_runner=ThreadPoolTaskRunner(max_workers=2))
+def train_flow(config: GamelineConfig) -> TrainingRecord:
+    """Walk-forward training by season on the Feast training set, tracked in MLflow."""
+    path, tags = build_training_set(config)
+    seasons = pd.read_parquet(path, columns=["season", LABEL]).dropna()["season"].to_numpy()
+    folds = season_folds(seasons, config.train)
+    if not folds:
+        raise ValueError(
+            f"no walk-forward fold: {len(set(seasons))} finished seasons, "
+            f"min_train_seasons={config.train.min_train_seasons}"
+        )
+    futures = [run_fold.submit(config, path, fold) for fold in folds]
+    oof = pd.concat([f.result() for f in futures], ignore_index=True)
+    return log_and_register(config, path, oof, tags)

@@ -1,0 +1,42 @@
+"""The registered Gameline model, as MLflow 'models from code' (nothing is pickled).
+
+MLflow runs this file when the model is logged and when it is loaded, so it only defines the
+model and hands it to `set_model`. The artifacts are LightGBM's native text model and a JSON
+recipe (logistic coefficients, calibration, blend weight, features, chosen family).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.pyfunc import PythonModel
+
+
+class GamePredictor(PythonModel):
+    """P(home win) for games given their home__*/away__* features and the neutral flag."""
+
+    def load_context(self, context: Any) -> None:
+        from tasks.train import FoldModels
+
+        recipe = json.loads(Path(context.artifacts["recipe"]).read_text())
+        booster = context.artifacts.get("booster")
+        models = dict(recipe["models"])
+        models["lightgbm"] = Path(booster).read_text() if booster else None
+        self.models = FoldModels.model_validate(models)
+        self.features: list[str] = recipe["features"]
+        self.family: str = recipe["family"]
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> np.ndarray:
+        from tasks.train import predict_models
+
+        return predict_models(self.models, model_input, self.features)[
+            f"p_{self.family}"
+        ].to_numpy()
+
+
+mlflow.models.set_model(GamePredictor())

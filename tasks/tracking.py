@@ -1,0 +1,217 @@
+"""MLflow tracking and registry: a parent run per training, a nested run per fold, the final
+model registered as a pyfunc over LightGBM's native model (no pickle), alias `challenger`."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from pydantic import BaseModel
+
+from tasks.config import GamelineConfig, state_paths
+from tasks.metrics import reliability_curve, scores
+from tasks.train import LABEL, FoldModels
+
+CHALLENGER = "challenger"
+MODEL_CODE = Path(__file__).with_name("model_code.py")
+PIP_REQUIREMENTS = [
+    "lightgbm==4.7.0",
+    "pandas==2.3.3",
+    "scikit-learn==1.9.1",
+    "numpy",
+    "pydantic>=2.7",
+    "pyyaml>=6",
+    "mlflow==3.17.2",
+]
+
+
+def tracking_uri(config: GamelineConfig) -> str:
+    """The configured tracking URI, else a SQLite store in the state folder."""
+    if config.mlflow.tracking_uri:
+        return config.mlflow.tracking_uri
+    folder = state_paths(config).mlflow.resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder / 'mlflow.db'}"
+
+
+def experiment_name(config: GamelineConfig) -> str:
+    return config.mlflow.experiment or f"gameline-{config.name}"
+
+
+def model_name(config: GamelineConfig) -> str:
+    return config.mlflow.model_name or f"gameline-{config.name}"
+
+
+def use_experiment(config: GamelineConfig) -> str:
+    """Point MLflow at this config's store and experiment (artifacts beside the database when
+    embedded); returns the experiment id."""
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri(config))
+    name = experiment_name(config)
+    found = mlflow.get_experiment_by_name(name)
+    if found is not None:
+        mlflow.set_experiment(name)
+        return str(found.experiment_id)
+    location = None
+    if not config.mlflow.tracking_uri:
+        location = (state_paths(config).mlflow.resolve() / "artifacts").as_uri()
+    experiment_id = mlflow.create_experiment(name, artifact_location=location)
+    mlflow.set_experiment(name)
+    return str(experiment_id)
+
+
+def family_scores(frame: pd.DataFrame) -> dict[str, float]:
+    """Scores of every model and baseline column (p_*) as flat metric names."""
+    y = frame[LABEL].to_numpy()
+    out: dict[str, float] = {}
+    for column in [c for c in frame.columns if c.startswith("p_")]:
+        for metric, value in scores(y, frame[column].to_numpy()).items():
+            if metric != "games":
+                out[f"{column[2:]}_{metric}"] = value
+    out["games"] = float(len(frame))
+    return out
+
+
+class TrainingRecord(BaseModel):
+    """What a training run logged and registered."""
+
+    run_id: str
+    experiment: str
+    model_name: str
+    model_version: str
+    alias: str
+    metrics: dict[str, float]
+    folds: int
+
+
+def _plots(oof: pd.DataFrame, family: str, booster: str | None) -> dict[str, Any]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figures: dict[str, Any] = {}
+    curve = reliability_curve(oof[LABEL].to_numpy(), oof[f"p_{family}"].to_numpy())
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--")
+    ax.plot(curve["p_mean"], curve["y_rate"], marker="o")
+    ax.set(
+        xlabel="predicted P(home win)",
+        ylabel="observed home win rate",
+        title=f"calibration ({family}, out of fold)",
+    )
+    figures["calibration.png"] = fig
+    by_fold = oof.groupby("season").apply(
+        lambda g: pd.Series(family_scores(g)), include_groups=False
+    )
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for column in [c for c in by_fold.columns if c.endswith("_log_loss")]:
+        ax.plot(by_fold.index, by_fold[column], marker="o", label=column[: -len("_log_loss")])
+    ax.set(xlabel="test season", ylabel="log loss", title="log loss by fold")
+    ax.legend()
+    figures["metric_by_fold.png"] = fig
+    if booster:
+        import lightgbm as lgb
+
+        model = lgb.Booster(model_str=booster)
+        gain = pd.Series(model.feature_importance("gain"), index=model.feature_name())
+        fig, ax = plt.subplots(figsize=(7, 6))
+        gain.sort_values().plot.barh(ax=ax, title="LightGBM feature importance (gain)")
+        figures["feature_importance.png"] = fig
+    return figures
+
+
+def log_training(
+    config: GamelineConfig,
+    oof: pd.DataFrame,
+    final: FoldModels,
+    features: list[str],
+    example: pd.DataFrame,
+    tags: dict[str, str],
+) -> TrainingRecord:
+    """Log params, tags, fold runs, metrics, out-of-fold predictions, plots and the final model;
+    register it and point the `challenger` alias at the new version."""
+    import mlflow
+    from mlflow.models import infer_signature
+    from mlflow.tracking import MlflowClient
+
+    use_experiment(config)
+    family = config.mlflow.final_family
+    overall = family_scores(oof)
+    params = {
+        "features": len(features),
+        "final_family": family,
+        **{f"train.{k}": v for k, v in config.train.model_dump().items() if k != "lightgbm"},
+        **{f"lightgbm.{k}": v for k, v in config.train.lightgbm.model_dump().items()},
+        **{f"elo.{k}": v for k, v in config.features.elo.model_dump().items()},
+    }
+    with mlflow.start_run(run_name=f"walk-forward-{config.name}") as parent:
+        mlflow.log_params(params)
+        mlflow.set_tags(tags)
+        for season, part in oof.groupby("season"):
+            with mlflow.start_run(run_name=f"fold-{season}", nested=True):
+                mlflow.log_params({"test_season": int(season), "fold": int(part["fold"].iloc[0])})
+                mlflow.log_metrics(family_scores(part))
+        mlflow.log_metrics(overall)
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            oof.to_parquet(folder / "oof_predictions.parquet", index=False)
+            mlflow.log_artifact(str(folder / "oof_predictions.parquet"))
+            for name, figure in _plots(oof, family, final.lightgbm).items():
+                mlflow.log_figure(figure, name)
+            artifacts = {"recipe": str(folder / "recipe.json")}
+            recipe = {
+                "models": final.model_dump(exclude={"lightgbm"}),
+                "features": features,
+                "family": family,
+            }
+            (folder / "recipe.json").write_text(json.dumps(recipe))
+            if final.lightgbm:
+                (folder / "model.lgb").write_text(final.lightgbm)
+                artifacts["booster"] = str(folder / "model.lgb")
+            from tasks.train import predict_models
+
+            output = predict_models(final, example, features)[f"p_{family}"].to_numpy()
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=str(MODEL_CODE),
+                artifacts=artifacts,
+                signature=infer_signature(example, output),
+                input_example=example.head(3),
+                pip_requirements=PIP_REQUIREMENTS,
+                code_paths=[str(MODEL_CODE.parent)],
+                registered_model_name=model_name(config),
+            )
+    version = str(info.registered_model_version)
+    client = MlflowClient(tracking_uri(config))
+    client.set_registered_model_alias(model_name(config), CHALLENGER, version)
+    client.set_model_version_tag(model_name(config), version, "run_id", parent.info.run_id)
+    return TrainingRecord(
+        run_id=parent.info.run_id,
+        experiment=experiment_name(config),
+        model_name=model_name(config),
+        model_version=version,
+        alias=CHALLENGER,
+        metrics=overall,
+        folds=int(oof["fold"].nunique()),
+    )
+
+
+def model_example(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
+    """The model's input columns for some games (what the pyfunc signature describes)."""
+    columns = [f"{side}__{f}" for side in ("home", "away") for f in features]
+    example = frame[columns].astype("float64").copy()
+    example["neutral"] = frame["neutral"].to_numpy(dtype=bool)
+    return example.reset_index(drop=True)
+
+
+def load_model(config: GamelineConfig, alias: str = CHALLENGER) -> Any:
+    """The registered model behind an alias, as an MLflow pyfunc."""
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri(config))
+    return mlflow.pyfunc.load_model(f"models:/{model_name(config)}@{alias}")

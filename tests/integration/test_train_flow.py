@@ -1,0 +1,71 @@
+"""The train flow for real: Feast training set, concurrent folds, MLflow runs, registry alias."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from flows.train import train_flow
+from tasks.config import GamelineConfig, state_paths
+from tasks.features import feature_columns
+from tasks.tracking import load_model, model_example, tracking_uri
+from tasks.train import LABEL, fit_models, predict_models
+from tests.unit.test_feature_store import ingested
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
+
+
+@pytest.fixture
+def league(sim_config: Callable[..., GamelineConfig]) -> GamelineConfig:
+    config = sim_config(
+        source={"simulator": {"n_teams": 10, "n_seasons": 4, "games_per_team": 40}},
+        train={"min_train_seasons": 2, "lightgbm": {"min_child_samples": 20}},
+    )
+    ingested(config)
+    return config
+
+
+def test_train_flow_logs_folds_and_registers_a_loadable_challenger(league: GamelineConfig) -> None:
+    from mlflow.tracking import MlflowClient
+
+    record = train_flow(league)
+    assert record.folds == 2 and record.alias == "challenger"
+    assert record.metrics["blend_log_loss"] < record.metrics["home_rate_log_loss"]
+    client = MlflowClient(tracking_uri(league))
+    parent = client.get_run(record.run_id)
+    assert parent.data.tags["feature_service"] == "game_features_v1"
+    assert len(parent.data.tags["dataset_hash"]) == 64
+    children = client.search_runs(
+        [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{record.run_id}'"
+    )
+    assert sorted(r.info.run_name for r in children) == ["fold-2026", "fold-2027"]
+    artifacts = {a.path for a in client.list_artifacts(record.run_id)}
+    assert {
+        "oof_predictions.parquet",
+        "calibration.png",
+        "metric_by_fold.png",
+        "feature_importance.png",
+    } <= artifacts
+    version = client.get_model_version_by_alias(record.model_name, "challenger")
+    assert str(version.version) == record.model_version
+    # Native LightGBM file plus JSON recipe; nothing pickled.
+    stored = list((state_paths(league).mlflow / "artifacts").rglob("*"))
+    assert any(p.name == "model.lgb" for p in stored)
+    assert not any(p.suffix in (".pkl", ".pickle") for p in stored)
+
+
+def test_registered_model_predicts_like_the_training_code(league: GamelineConfig) -> None:
+    record = train_flow(league)
+    frame = pd.read_parquet(state_paths(league).root / "training" / "training_set.parquet")
+    played = frame[frame[LABEL].notna()]
+    features = feature_columns(league.features)
+    rows = model_example(played.tail(50), features)
+    loaded = load_model(league, "challenger")
+    expected = predict_models(
+        fit_models(played, features, league.train), played.tail(50).reset_index(drop=True), features
+    )["p_blend"]
+    np.testing.assert_allclose(np.asarray(loaded.predict(rows)), expected.to_numpy(), rtol=1e-9)
+    assert record.model_version == "1"
