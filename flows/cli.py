@@ -189,5 +189,44 @@ def train(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -> None:
     out.print(f"registered {record.model_name} version {record.model_version} as '{record.alias}'")
 
 
+def print_frame(frame: Any, title: str) -> None:
+    """A DataFrame as a rich table."""
+    table = Table(title=title)
+    table.add_column("")
+    for column in frame.columns:
+        table.add_column(str(column))
+    for index, row in frame.iterrows():
+        table.add_row(str(index), *(str(v) for v in row))
+    # In a terminal use its width; piped (scripts, tests) keep run ids whole.
+    (out if out.is_terminal else Console(width=240)).print(table)
+
+
+@app.command()
+def compare(
+    run_ids: Annotated[list[str], typer.Argument(help="MLflow run ids")],
+    config: ConfigOpt = DEFAULT_CONFIG,
+) -> None:
+    """Show training runs side by side: params, metrics, features."""
+    from tasks.tracking import compare_runs
+
+    print_frame(compare_runs(_load(config), run_ids), "Runs compared")
+
+
+@app.command()
+def runs(
+    best: Annotated[str, typer.Option(help="metric to rank by, e.g. blend_log_loss")],
+    config: ConfigOpt = DEFAULT_CONFIG,
+    limit: Annotated[int, typer.Option(min=1)] = 10,
+) -> None:
+    """List the best training runs of the config's experiment by a metric."""
+    from tasks.tracking import best_runs
+
+    try:
+        ranked = best_runs(_load(config), best, limit)
+    except ValueError as exc:
+        _fail(exc)
+    print_frame(ranked.reset_index(drop=True), f"Best runs by {best}")
+
+
 if __name__ == "__main__":
     app()

@@ -215,3 +215,47 @@ def load_model(config: GamelineConfig, alias: str = CHALLENGER) -> Any:
 
     mlflow.set_tracking_uri(tracking_uri(config))
     return mlflow.pyfunc.load_model(f"models:/{model_name(config)}@{alias}")
+
+
+HIGHER_IS_BETTER = ("auc", "accuracy", "roi")
+
+
+def runs_frame(config: GamelineConfig) -> pd.DataFrame:
+    """Every training (parent) run of the config's experiment, newest first."""
+    import mlflow
+
+    use_experiment(config)
+    runs = mlflow.search_runs(
+        experiment_names=[experiment_name(config)], order_by=["attributes.start_time DESC"]
+    )
+    if runs.empty:
+        return runs
+    parent_column = "tags.mlflow.parentRunId"
+    return runs[runs[parent_column].isna()] if parent_column in runs else runs
+
+
+def best_runs(config: GamelineConfig, metric: str, limit: int = 10) -> pd.DataFrame:
+    """The best training runs by a metric (lower is better, except AUC, accuracy, ROI)."""
+    runs = runs_frame(config)
+    column = f"metrics.{metric}"
+    if runs.empty or column not in runs:
+        known = sorted(c[len("metrics.") :] for c in runs.columns if c.startswith("metrics."))
+        raise ValueError(f"no run has metric {metric!r}; known: {known}")
+    ascending = not metric.endswith(HIGHER_IS_BETTER)
+    ranked = runs.dropna(subset=[column]).sort_values(column, ascending=ascending)
+    return ranked[["run_id", "tags.mlflow.runName", "start_time", column]].head(limit)
+
+
+def compare_runs(config: GamelineConfig, run_ids: list[str]) -> pd.DataFrame:
+    """Params, metrics and feature tags of runs side by side (one column per run)."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri(config))
+    columns = {}
+    for run_id in run_ids:
+        run = client.get_run(run_id)
+        values: dict[str, Any] = {f"param {k}": v for k, v in run.data.params.items()}
+        values.update({f"metric {k}": round(v, 4) for k, v in run.data.metrics.items()})
+        values["features"] = run.data.tags.get("features", "")
+        columns[run_id[:8]] = values
+    return pd.DataFrame(columns).sort_index()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -55,6 +56,27 @@ def test_train_flow_logs_folds_and_registers_a_loadable_challenger(league: Gamel
     stored = list((state_paths(league).mlflow / "artifacts").rglob("*"))
     assert any(p.name == "model.lgb" for p in stored)
     assert not any(p.suffix in (".pkl", ".pickle") for p in stored)
+
+
+def test_cli_lists_and_compares_runs(league: GamelineConfig, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+    from tests.integration.test_ingest_flow import write_config
+
+    first = train_flow(league)
+    second = train_flow(
+        league.model_copy(update={"train": league.train.model_copy(update={"logistic_c": 1.0})})
+    )
+    path = write_config(league, tmp_path / "league.yaml")
+    ranked = CliRunner().invoke(app, ["runs", "--best", "blend_log_loss", "--config", str(path)])
+    assert ranked.exit_code == 0, ranked.output
+    assert first.run_id in ranked.stdout and second.run_id in ranked.stdout
+    both = CliRunner().invoke(app, ["compare", first.run_id, second.run_id, "--config", str(path)])
+    assert both.exit_code == 0, both.output
+    assert "train.logistic_c" in both.stdout and "0.05" in both.stdout
+    unknown = CliRunner().invoke(app, ["runs", "--best", "nope", "--config", str(path)])
+    assert unknown.exit_code == 1 and "no run has metric 'nope'" in unknown.stderr
 
 
 def test_registered_model_predicts_like_the_training_code(league: GamelineConfig) -> None:
