@@ -21,6 +21,7 @@ DEFAULT_FEATURES = [
     "elo_pre", "games_played", "win_pct_season", "margin_season",
     "win_pct_5", "margin_5", "win_pct_10", "margin_10", "win_pct_20", "margin_20",
     "home_win_pct_10", "away_win_pct_10", "rest_days", "back_to_back", "season_progress",
+    "league_home_margin",
 ]  # fmt: skip
 DEFAULT_SOURCE = Path(__file__).resolve().parents[1] / ".gameline/features/team_features.parquet"
 

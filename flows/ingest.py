@@ -119,16 +119,15 @@ def ingest_flow(config: GamelineConfig, file: Path | None = None) -> IngestSumma
     then register and materialize them in Feast."""
     now = datetime.now(UTC)
     staged: StagedInput = stage_task(config, file)
-    report, features = None, None
+    report = None
     if staged.earlier is not None:
         manifest = repeated_manifest(staged.earlier)
-        if not state_paths(config).team_features.exists():
-            features = features_task(config)
     else:
         checked: CheckedInput = check_task(config, staged.path, staged.label, now)
         manifest = store_task(config, staged, checked, now)
         report = checked.report_path
-        features = features_task(config)
+    # Rebuilt even when the input was seen before: the feature config may have changed.
+    features = features_task(config)
     summary = IngestSummary(
         config=config.name,
         state_dir=config.state_dir,

@@ -131,6 +131,19 @@ class EloConfig(Model):
         "fivethirtyeight_nba"
     )
     season_carryover: float = Field(default=0.75, ge=0, le=1, description="share of rating kept")
+    home_advantage_mode: Literal["fixed", "point_in_time"] = Field(
+        default="fixed",
+        description="fixed: home_advantage; point_in_time: elo_per_point x the league's recent "
+        "home margin (an EWM over home games that ended before the game started)",
+    )
+    elo_per_point: float = Field(default=28.0, gt=0, le=200)
+
+
+class LeagueHomeConfig(Model):
+    """The league's recent home margin, estimated point in time."""
+
+    halflife_games: float = Field(default=1000.0, gt=0)
+    prior_points: float = Field(default=3.0, ge=-20, le=20, description="before any game")
 
 
 class FeaturesConfig(Model):
@@ -140,6 +153,7 @@ class FeaturesConfig(Model):
     split_window: int = Field(default=10, ge=1, le=200, description="home/away form window")
     max_rest_days: int = Field(default=7, ge=1, le=365)
     elo: EloConfig = Field(default_factory=EloConfig)
+    league_home: LeagueHomeConfig = Field(default_factory=LeagueHomeConfig)
 
     @field_validator("windows")
     @classmethod

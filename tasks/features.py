@@ -17,7 +17,14 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
-from tasks.config import EloConfig, FeaturesConfig, GamelineConfig, LeagueConfig, state_paths
+from tasks.config import (
+    EloConfig,
+    FeaturesConfig,
+    GamelineConfig,
+    LeagueConfig,
+    LeagueHomeConfig,
+    state_paths,
+)
 from tasks.ingest import read_store
 from tasks.storage import write_parquet
 
@@ -38,6 +45,7 @@ def feature_columns(cfg: FeaturesConfig) -> list[str]:
         "rest_days",
         "back_to_back",
         "season_progress",
+        "league_home_margin",
     ]
 
 
@@ -107,7 +115,32 @@ def _elo_kernel(home, away, season, edge, margin, result, n_teams, k, initial, c
     return post_home, post_away
 
 
-def elo_after_games(tg: pd.DataFrame, cfg: EloConfig) -> np.ndarray:
+def league_home_margin(tg: pd.DataFrame, cfg: LeagueHomeConfig) -> np.ndarray:
+    """Per game, the league's recent home margin: an EWM over non-neutral home games that
+    ended at or before the game's start (the prior before any)."""
+    n = len(tg) // 2
+    home_side = tg.iloc[:n]
+    done = home_side[home_side["final"] & ~home_side["neutral"]].sort_values("end_time")
+    states = pd.DataFrame(
+        {
+            "state_end": done["end_time"].array,  # .array keeps the tz-aware dtype
+            "league_home_margin": done["margin"].ewm(halflife=cfg.halflife_games).mean().to_numpy(),
+        }
+    )
+    rows = pd.DataFrame({"start_time": home_side["start_time"].array, "game": np.arange(n)})
+    joined = pd.merge_asof(
+        rows.sort_values("start_time", kind="stable"),
+        states,
+        left_on="start_time",
+        right_on="state_end",
+        allow_exact_matches=True,
+    )
+    out = np.full(n, cfg.prior_points)
+    out[joined["game"].to_numpy()] = joined["league_home_margin"].fillna(cfg.prior_points)
+    return out
+
+
+def elo_after_games(tg: pd.DataFrame, cfg: EloConfig, home_margin: np.ndarray) -> np.ndarray:
     """Each team-game's Elo rating after that game (NaN for unfinished games).
 
     `tg` is `team_games` output: rows i (home side) and i + n (away side) are the same game.
@@ -118,7 +151,12 @@ def elo_after_games(tg: pd.DataFrame, cfg: EloConfig) -> np.ndarray:
     starts = home_side["start_time"].dt.tz_convert(None).to_numpy()
     order = finals[np.argsort(starts[finals], kind="stable")]
     codes = tg["team"].to_numpy()
-    edge = np.where(home_side["neutral"].to_numpy()[order], 0.0, cfg.home_advantage)
+    advantage = (
+        cfg.elo_per_point * home_margin[order]
+        if cfg.home_advantage_mode == "point_in_time"
+        else np.full(order.size, cfg.home_advantage)
+    )
+    edge = np.where(home_side["neutral"].to_numpy()[order], 0.0, advantage)
     post_home, post_away = _elo_kernel(
         codes[order],
         codes[order + n],
@@ -231,7 +269,9 @@ def pregame_elo(joined: pd.DataFrame, cfg: EloConfig) -> pd.Series:
 def team_features(games: pd.DataFrame, cfg: FeaturesConfig, league: LeagueConfig) -> pd.DataFrame:
     """One row per (team, game), every feature computed from games that ended before it."""
     tg, names = team_games(games, league)
-    tg["elo_post"] = elo_after_games(tg, cfg.elo)
+    home_margin = league_home_margin(tg, cfg.league_home)
+    tg["league_home_margin"] = np.concatenate([home_margin, home_margin])
+    tg["elo_post"] = elo_after_games(tg, cfg.elo, home_margin)
     tg = tg.join(schedule_features(tg, cfg, league))
     rows = tg.drop(columns=["elo_post", "margin", "win"])
     joined = as_of_join(rows, history_states(tg, cfg))

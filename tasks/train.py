@@ -53,6 +53,8 @@ def model_inputs(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
     rest inputs (NaN where a team has no history yet)."""
     inputs = {f"diff__{f}": frame[f"home__{f}"] - frame[f"away__{f}"] for f in features}
     inputs["neutral"] = frame["neutral"].astype(float)
+    if "league_home_margin" in features:  # the home edge the league shows lately, if not neutral
+        inputs["league_home_edge"] = frame["home__league_home_margin"] * (1 - inputs["neutral"])
     for side in ("home", "away"):
         for name in SIDE_INPUTS:
             if name in features:
@@ -199,7 +201,9 @@ def fit_models(train: pd.DataFrame, features: list[str], cfg: TrainConfig) -> Fo
     """Baselines and model families on one fold's training games (label present)."""
     inputs = model_inputs(train, features)
     y = train[LABEL].to_numpy()
-    elo_columns = ["diff__elo_pre", "neutral"]
+    elo_columns = ["diff__elo_pre", "neutral"] + (
+        ["league_home_edge"] if "league_home_edge" in inputs else []
+    )
     models = FoldModels(
         home_rate=float(y[train["neutral"].to_numpy() == 0].mean()),
         elo=fit_logistic(inputs[elo_columns], y, c=1e3, seed=cfg.seed),

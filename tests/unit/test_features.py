@@ -154,10 +154,11 @@ def simulated(seed: int = 3) -> tuple[pd.DataFrame, LeagueConfig]:
     return simulate_games(cfg, league), league
 
 
+@pytest.mark.parametrize("mode", ["fixed", "point_in_time"])
 @pytest.mark.parametrize("pick", [0, 5, 40, 77, 120, 181])
-def test_no_leakage_changing_a_result_changes_nothing_before_it_ended(pick: int) -> None:
+def test_no_leakage_changing_a_result_changes_nothing_before_it_ended(pick: int, mode: str) -> None:
     games, league = simulated()
-    cfg = FeaturesConfig()
+    cfg = FeaturesConfig(elo=EloConfig(home_advantage_mode=mode))
     before = team_features(games, cfg, league)
     finals = games.index[games["status"] == "final"]
     target = finals[pick % len(finals)]
@@ -182,3 +183,18 @@ def test_features_are_stamped_at_game_start() -> None:
     assert (feats["event_timestamp"].to_numpy() == starts[feats["game_id"]].to_numpy()).all()
     assert str(feats["event_timestamp"].dtype) == "datetime64[us, UTC]"
     assert not feats.duplicated(["team", "event_timestamp"]).any()
+
+
+def test_feast_default_definitions_list_every_feature() -> None:
+    from feature_repo.definitions import DEFAULT_FEATURES
+
+    assert feature_columns(FeaturesConfig()) == DEFAULT_FEATURES
+
+
+def test_league_home_margin_uses_only_finished_home_games() -> None:
+    games = six_games()
+    feats = team_features(games, FEATURES, LEAGUE).set_index(["game_id", "team"])
+    first = feats.loc[(games["game_id"].iloc[0], "A"), "league_home_margin"]
+    assert first == FEATURES.league_home.prior_points  # nothing finished yet
+    second = feats.loc[(games["game_id"].iloc[1], "C"), "league_home_margin"]
+    assert second == pytest.approx(10.0)  # only A's 100-90 home win had ended
