@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -112,27 +113,32 @@ def feast_line(feast: Any) -> str:
     )
 
 
-def _run_ingest(flow_name: str, config: Path, file: Path | None, as_json: bool) -> None:
-    from flows.ingest import ingest_flow
-    from flows.pipeline import pipeline_flow
-    from tasks.contracts import ContractError
+def _run_flow(
+    flow_fn: Callable[..., Any],
+    config: Path,
+    as_json: bool,
+    show: Callable[[Any], None],
+    *args: Any,
+) -> None:
+    """Run a flow on a config; print its result as JSON or through `show`; clear errors."""
     from tasks.validate import ValidationFailed
 
-    flow_fn = pipeline_flow if flow_name == "pipeline" else ingest_flow
     try:
-        summary = flow_fn(_load(config), file)
-    except (ContractError, ValidationFailed, FileNotFoundError, ValueError) as exc:
+        result = flow_fn(_load(config), *args)
+    except (ValidationFailed, FileNotFoundError, ValueError) as exc:  # ContractError included
         _fail(exc)
     if as_json:
-        typer.echo(summary.model_dump_json(indent=2))
+        typer.echo(result.model_dump_json(indent=2))
     else:
-        print_ingest(summary)
+        show(result)
 
 
 @app.command()
 def run(config: ConfigOpt = DEFAULT_CONFIG, file: FileOpt = None, as_json: JsonOpt = False) -> None:
     """Run the whole pipeline on a config (default: the embedded simulated league)."""
-    _run_ingest("pipeline", config, file, as_json)
+    from flows.pipeline import pipeline_flow
+
+    _run_flow(pipeline_flow, config, as_json, print_ingest, file)
 
 
 @app.command()
@@ -140,7 +146,9 @@ def ingest(
     config: ConfigOpt = DEFAULT_CONFIG, file: FileOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Ingest the configured source (or --file), validate it and rebuild team features."""
-    _run_ingest("ingest", config, file, as_json)
+    from flows.ingest import ingest_flow
+
+    _run_flow(ingest_flow, config, as_json, print_ingest, file)
 
 
 @app.command()
@@ -148,14 +156,7 @@ def features(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -> No
     """Register the Feast definitions and materialize the team features (online store)."""
     from flows.ingest import feature_store_flow
 
-    try:
-        summary = feature_store_flow(_load(config))
-    except (FileNotFoundError, ValueError) as exc:
-        _fail(exc)
-    if as_json:
-        typer.echo(summary.model_dump_json(indent=2))
-    else:
-        out.print(feast_line(summary))
+    _run_flow(feature_store_flow, config, as_json, lambda summary: out.print(feast_line(summary)))
 
 
 @app.command()
@@ -163,13 +164,11 @@ def train(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -> None:
     """Walk-forward training, MLflow tracking, registration as `challenger`."""
     from flows.train import train_flow
 
-    try:
-        record = train_flow(_load(config))
-    except (FileNotFoundError, ValueError) as exc:
-        _fail(exc)
-    if as_json:
-        typer.echo(record.model_dump_json(indent=2))
-        return
+    _run_flow(train_flow, config, as_json, print_training)
+
+
+def print_training(record: Any) -> None:
+    """A training record as a table of out-of-fold scores per model."""
     table = Table(
         title=f"Walk-forward {record.experiment}: {record.folds} folds, run {record.run_id}"
     )
