@@ -153,7 +153,7 @@ def ingest(
 
 @app.command()
 def features(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -> None:
-    """Register the Feast definitions and materialize the team features (online store)."""
+    """Rebuild the team features, register them in Feast and materialize the online store."""
     from flows.ingest import feature_store_flow
 
     _run_flow(feature_store_flow, config, as_json, lambda summary: out.print(feast_line(summary)))

@@ -102,8 +102,9 @@ def publish_features(config: GamelineConfig, now: datetime) -> FeastSummary:
 
 @flow(name="features")
 def feature_store_flow(config: GamelineConfig) -> FeastSummary:
-    """Register the Feast definitions and materialize every feature row into the online store
-    (rows of upcoming games included, so they can be scored)."""
+    """Rebuild the team features from the game store, register the Feast definitions and
+    materialize every feature row (upcoming games included, so they can be scored)."""
+    features_task(config)
     return publish_features(config, datetime.now(UTC))
 
 

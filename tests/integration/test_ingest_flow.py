@@ -102,11 +102,15 @@ def test_cli_features_materializes_again(
 ) -> None:
     config = sim_config()
     ingest_flow(config)
+    # A features file from an older Gameline, without a feature the definitions now list.
+    features_path = state_paths(config).team_features
+    pd.read_parquet(features_path).drop(columns="league_home_margin").to_parquet(features_path)
     path = write_config(config, tmp_path / "sim.yaml")
     result = CliRunner().invoke(app, ["features", "--config", str(path), "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["materialize"]["watermark_before"] is not None
+    assert "league_home_margin" in pd.read_parquet(features_path).columns
     assert summary["apply"]["objects"] == [
         "team",
         "team_features_source",
