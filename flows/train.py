@@ -8,15 +8,15 @@ import pandas as pd
 from prefect import flow, task
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.ingest import IO_RETRIES
 from tasks.config import GamelineConfig, state_paths
+from tasks.contracts import LABEL
 from tasks.feature_store import FEATURE_SERVICE, apply_definitions, training_set
 from tasks.features import feature_columns
 from tasks.ingest import code_version, content_hash, read_store
 from tasks.storage import write_parquet
 from tasks.tracking import TrainingRecord, log_training, model_example
-from tasks.train import LABEL, Fold, fit_models, oof_columns, predict_models, season_folds
-
-IO_RETRIES = {"retries": 2, "retry_delay_seconds": [2, 10]}
+from tasks.train import Fold, fit_models, oof_columns, predict_models, season_folds
 
 
 @task(name="training-set", **IO_RETRIES)

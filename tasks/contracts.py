@@ -41,6 +41,8 @@ STATUSES = ("scheduled", "final")
 # Bookkeeping column carried next to a normalised frame: the line of the source file.
 SOURCE_LINE = "source_line"
 PARSE_ERROR = "parse_error"
+# The label of a training row: 1 home win, 0 home loss, NaN tie or unplayed.
+LABEL = "home_win"
 
 
 class ContractError(ValueError):

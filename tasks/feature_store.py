@@ -20,14 +20,12 @@ from pydantic import BaseModel
 
 from feature_repo.definitions import FEATURE_SERVICE, TEAM_VIEW, feature_objects
 from tasks.config import GamelineConfig, state_paths
+from tasks.contracts import LABEL
 from tasks.features import feature_columns
 
 if TYPE_CHECKING:
     from feast import FeatureStore
     from feast.repo_config import RepoConfig
-
-ENTITY_COLUMNS = ["game_id", "home_team", "away_team", "event_timestamp"]
-LABEL = "home_win"
 
 
 class FeatureStoreError(RuntimeError):

@@ -12,8 +12,9 @@ import pandas as pd
 from pydantic import BaseModel
 
 from tasks.config import GamelineConfig, state_paths
+from tasks.contracts import LABEL
 from tasks.metrics import reliability_curve, scores
-from tasks.train import LABEL, FoldModels
+from tasks.train import FoldModels
 
 CHALLENGER = "challenger"
 MODEL_CODE = Path(__file__).with_name("model_code.py")

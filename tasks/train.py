@@ -16,8 +16,8 @@ import pandas as pd
 from pydantic import BaseModel
 
 from tasks.config import LightGBMConfig, TrainConfig
+from tasks.contracts import LABEL
 
-LABEL = "home_win"
 BASELINES = ("home_rate", "elo")
 # Side-specific inputs LightGBM gets besides the home-minus-away differences.
 SIDE_INPUTS = ("rest_days", "back_to_back")

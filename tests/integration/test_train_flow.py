@@ -11,9 +11,10 @@ import pytest
 
 from flows.train import train_flow
 from tasks.config import GamelineConfig, state_paths
+from tasks.contracts import LABEL
 from tasks.features import feature_columns
 from tasks.tracking import load_model, model_example, tracking_uri
-from tasks.train import LABEL, fit_models, predict_models
+from tasks.train import fit_models, predict_models
 from tests.unit.test_feature_store import ingested
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
