@@ -213,6 +213,9 @@ class TrainConfig(Model):
     models: list[ModelFamily] = Field(default_factory=lambda: list(MODEL_FAMILIES))
     logistic_c: float = Field(default=0.05, gt=0, description="inverse L2 strength (scaled)")
     blend_weight: float = Field(default=0.5, ge=0, le=1, description="LightGBM's share")
+    season_weight_decay: float = Field(
+        default=1.0, gt=0, le=1, description="training weight per season of age (1: equal)"
+    )
     calibration: Literal["none", "platt", "isotonic"] = "platt"
     inner_valid_share: float = Field(default=0.2, gt=0, lt=0.5, description="latest share")
     lightgbm: LightGBMConfig = Field(default_factory=LightGBMConfig)

@@ -21,6 +21,13 @@ from tasks.contracts import LABEL
 BASELINES = ("home_rate", "elo")
 # Side-specific inputs LightGBM gets besides the home-minus-away differences.
 SIDE_INPUTS = ("rest_days", "back_to_back")
+# Differences the logistic model also gets multiplied by how far the season is (0 to 1).
+PROGRESS_INTERACTIONS = ("elo_pre", "win_pct_season", "margin_season")
+# Inputs whose zero means "no home edge" (a neutral site): the logistic models keep them
+# uncentred and fit no intercept when the league's point-in-time home edge is an input, so the
+# home advantage moves with the league's recent home margin instead of sitting in a constant
+# learnt from older seasons (the NBA's shrank by half in 2020-21).
+EDGE_INPUTS = ("league_home_edge", "neutral")
 
 
 @dataclass(frozen=True)
@@ -49,9 +56,17 @@ def season_folds(seasons: np.ndarray, cfg: TrainConfig) -> list[Fold]:
 
 
 def model_inputs(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
-    """Home-minus-away differences of every feature, the neutral flag, and side-specific
-    rest inputs (NaN where a team has no history yet)."""
+    """Home-minus-away differences of every feature, season-to-date differences times season
+    progress, the neutral flag, the league's home edge, and side-specific rest inputs (NaN where
+    a team has no history yet)."""
     inputs = {f"diff__{f}": frame[f"home__{f}"] - frame[f"away__{f}"] for f in features}
+    if "season_progress" in features:  # season-to-date numbers deserve more trust as it goes on
+        progress = ((frame["home__season_progress"] + frame["away__season_progress"]) / 2).clip(
+            upper=1.0
+        )
+        for name in PROGRESS_INTERACTIONS:
+            if name in features:
+                inputs[f"{name}_x_progress"] = inputs[f"diff__{name}"].fillna(0.0) * progress
     inputs["neutral"] = frame["neutral"].astype(float)
     if "league_home_margin" in features:  # the home edge the league shows lately, if not neutral
         inputs["league_home_edge"] = frame["home__league_home_margin"] * (1 - inputs["neutral"])
@@ -84,22 +99,44 @@ class LogisticModel(BaseModel):
         return 1 / (1 + np.exp(-(x @ np.asarray(self.coef) + self.intercept)))
 
 
-def fit_logistic(inputs: pd.DataFrame, y: np.ndarray, c: float, seed: int) -> LogisticModel:
-    """Fit the logistic regression; missing inputs are treated as the training mean."""
+def season_weights(seasons: np.ndarray, decay: float) -> np.ndarray:
+    """Training weight per game: `decay` to the power of its season's age (the latest season
+    in training has weight 1)."""
+    seasons = np.asarray(seasons, dtype=float)
+    return np.power(decay, seasons.max() - seasons) if seasons.size else seasons
+
+
+def fit_logistic(
+    inputs: pd.DataFrame,
+    y: np.ndarray,
+    c: float,
+    seed: int,
+    weights: np.ndarray | None = None,
+) -> LogisticModel:
+    """Fit the logistic regression; missing inputs are treated as the training mean.
+
+    With `league_home_edge` among the inputs, the edge inputs stay uncentred and there is no
+    intercept: the home advantage is carried by the edge alone (see EDGE_INPUTS).
+    """
     from sklearn.linear_model import LogisticRegression
 
     x = inputs.to_numpy(dtype=float)
     means = np.nanmean(x, axis=0)
     scales = np.nanstd(x, axis=0)
     scales[scales == 0] = 1.0
+    structural = "league_home_edge" in inputs.columns
+    if structural:
+        means[[i for i, col in enumerate(inputs.columns) if col in EDGE_INPUTS]] = 0.0
     z = np.nan_to_num((x - means) / scales)
-    model = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(z, y)
+    model = LogisticRegression(
+        C=c, max_iter=2000, random_state=seed, fit_intercept=not structural
+    ).fit(z, y, sample_weight=weights)
     return LogisticModel(
         columns=list(inputs.columns),
         means=means.tolist(),
         scales=scales.tolist(),
         coef=model.coef_[0].tolist(),
-        intercept=float(model.intercept_[0]),
+        intercept=float(np.atleast_1d(model.intercept_)[0]),
     )
 
 
@@ -148,6 +185,7 @@ def fit_lightgbm(
     valid_y: np.ndarray,
     cfg: LightGBMConfig,
     seed: int,
+    fit_weights: np.ndarray | None = None,
 ) -> str:
     """Train a LightGBM booster with early stopping on the validation games; returns the
     native text model (what `lightgbm.Booster(model_str=...)` loads)."""
@@ -167,7 +205,7 @@ def fit_lightgbm(
         "num_threads": 1,
         "verbosity": -1,
     }
-    train = lgb.Dataset(fit_x, fit_y)
+    train = lgb.Dataset(fit_x, fit_y, weight=fit_weights)
     valid = lgb.Dataset(valid_x, valid_y, reference=train)
     booster = lgb.train(
         params,
@@ -201,18 +239,21 @@ def fit_models(train: pd.DataFrame, features: list[str], cfg: TrainConfig) -> Fo
     """Baselines and model families on one fold's training games (label present)."""
     inputs = model_inputs(train, features)
     y = train[LABEL].to_numpy()
+    weights = season_weights(train["season"].to_numpy(), cfg.season_weight_decay)
     elo_columns = ["diff__elo_pre", "neutral"] + (
         ["league_home_edge"] if "league_home_edge" in inputs else []
     )
     models = FoldModels(
         home_rate=float(y[train["neutral"].to_numpy() == 0].mean()),
         elo=fit_logistic(inputs[elo_columns], y, c=1e3, seed=cfg.seed),
-        logistic=fit_logistic(inputs, y, c=cfg.logistic_c, seed=cfg.seed),
+        logistic=fit_logistic(inputs, y, c=cfg.logistic_c, seed=cfg.seed, weights=weights),
         blend_weight=cfg.blend_weight,
     )
     if "lightgbm" in cfg.models or "blend" in cfg.models:
         fit, valid = inner_split(train["event_timestamp"], cfg.inner_valid_share)
-        booster = fit_lightgbm(inputs[fit], y[fit], inputs[valid], y[valid], cfg.lightgbm, cfg.seed)
+        booster = fit_lightgbm(
+            inputs[fit], y[fit], inputs[valid], y[valid], cfg.lightgbm, cfg.seed, weights[fit]
+        )
         raw = predict_lightgbm(booster, inputs[valid])
         models.lightgbm = booster
         models.calibration = fit_calibration(raw, y[valid], cfg.calibration)

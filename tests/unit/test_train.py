@@ -16,6 +16,7 @@ from tasks.train import (
     inner_split,
     predict_models,
     season_folds,
+    season_weights,
     walk_forward,
 )
 from tests.unit.test_feature_store import ingested
@@ -35,6 +36,12 @@ def test_folds_expand_by_season(first: int | None, minimum: int, expected: list[
     assert [f.test_season for f in folds] == expected
     for fold in folds:
         assert fold.train_seasons == tuple(range(2010, fold.test_season))
+
+
+def test_season_weights_fall_with_age() -> None:
+    weights = season_weights(np.array([2018, 2020, 2020, 2019]), 0.9)
+    assert weights.tolist() == pytest.approx([0.81, 1.0, 1.0, 0.9])
+    assert season_weights(np.array([2018, 2020]), 1.0).tolist() == [1.0, 1.0]
 
 
 def test_inner_split_holds_out_the_latest_games() -> None:
@@ -146,3 +153,22 @@ def test_behaviour_of_the_fitted_models(league: tuple[GamelineConfig, pd.DataFra
     p = predict_models(models, at_neutral, names)["p_elo"].iloc[0]
     q = predict_models(models, swapped, names)["p_elo"].iloc[0]
     assert abs(p + q - 1) < 0.05
+
+
+def test_home_edge_follows_the_leagues_recent_home_margin(
+    league: tuple[GamelineConfig, pd.DataFrame],
+) -> None:
+    """No intercept when the league's home edge is an input: the same game gets a smaller home
+    edge when the league's recent home margin has shrunk, and none at a neutral site."""
+    config, frame = league
+    names = feature_columns(config.features)
+    played = frame[frame["home_win"].notna()]
+    models = fit_models(played, names, config.train)
+    assert models.logistic.intercept == 0.0 and models.elo.intercept == 0.0
+    game = played.iloc[[len(played) // 2]].assign(neutral=False)
+    p = {
+        margin: predict_models(models, game.assign(home__league_home_margin=margin), names).iloc[0]
+        for margin in (0.0, 1.5, 3.0)
+    }
+    for column in ("p_elo", "p_logistic"):
+        assert p[0.0][column] < p[1.5][column] < p[3.0][column]
