@@ -11,20 +11,27 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.ingest import IO_RETRIES
 from tasks.config import GamelineConfig, state_paths
 from tasks.contracts import LABEL
-from tasks.feature_store import FEATURE_SERVICE, apply_definitions, training_set
+from tasks.feature_store import (
+    FEATURE_SERVICE,
+    apply_definitions,
+    open_store,
+    registry_version,
+    training_set,
+)
 from tasks.features import feature_columns
 from tasks.ingest import code_version, content_hash, read_store
 from tasks.storage import write_parquet
 from tasks.tracking import TrainingRecord, log_training, model_example
-from tasks.train import Fold, fit_models, oof_columns, predict_models, season_folds
+from tasks.train import Fold, fit_models, fold_frames, oof_columns, predict_models, season_folds
 
 
 @task(name="training-set", **IO_RETRIES)
 def build_training_set(config: GamelineConfig) -> tuple[Path, dict[str, str]]:
     """Write the point-in-time training set of every finished game; return it and its tags."""
     games = read_store(state_paths(config).raw_games)
-    apply_definitions(config)
-    frame = training_set(config, games)
+    store = open_store(config)
+    apply_definitions(config, store)
+    frame = training_set(config, games, store=store)
     path = write_parquet(frame, state_paths(config).root / "training" / "training_set.parquet")
     tags = {
         "dataset_hash": content_hash(games),
@@ -33,6 +40,7 @@ def build_training_set(config: GamelineConfig) -> tuple[Path, dict[str, str]]:
         "features": ",".join(feature_columns(config.features)),
         "code_version": code_version(),
         "config": config.name,
+        **registry_version(config, store),
     }
     return path, tags
 
@@ -43,8 +51,8 @@ def run_fold(config: GamelineConfig, path: Path, fold: Fold) -> pd.DataFrame:
     frame = pd.read_parquet(path)
     played = frame[frame[LABEL].notna()]
     features = feature_columns(config.features)
-    models = fit_models(played[played["season"].isin(fold.train_seasons)], features, config.train)
-    test = played[played["season"] == fold.test_season]
+    train, test = fold_frames(played, fold)
+    models = fit_models(train, features, config.train)
     return pd.concat([oof_columns(test, fold), predict_models(models, test, features)], axis=1)
 
 
@@ -66,8 +74,9 @@ def log_and_register(
 def train_flow(config: GamelineConfig) -> TrainingRecord:
     """Walk-forward training by season on the Feast training set, tracked in MLflow."""
     path, tags = build_training_set(config)
-    seasons = pd.read_parquet(path, columns=["season", LABEL]).dropna()["season"].to_numpy()
-    folds = season_folds(seasons, config.train)
+    played = pd.read_parquet(path, columns=["season", "event_timestamp", LABEL]).dropna()
+    seasons = played["season"].to_numpy()
+    folds = season_folds(seasons, config.train, played["event_timestamp"])
     if not folds:
         raise ValueError(
             f"no walk-forward fold: {len(set(seasons))} finished seasons, "

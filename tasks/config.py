@@ -210,9 +210,18 @@ class TrainConfig(Model):
     first_test_season: int | None = Field(default=None, description="None: after min_train")
     last_test_season: int | None = None
     min_train_seasons: int = Field(default=3, ge=1, le=100)
+    date_blocks: int = Field(
+        default=1, ge=1, le=52, description="test blocks per season (1: whole seasons)"
+    )
     models: list[ModelFamily] = Field(default_factory=lambda: list(MODEL_FAMILIES))
     logistic_c: float = Field(default=0.05, gt=0, description="inverse L2 strength (scaled)")
     blend_weight: float = Field(default=0.5, ge=0, le=1, description="LightGBM's share")
+    market_variant: bool = Field(
+        default=True, description="also score a variant with the market's price as an input"
+    )
+    bet_edge: float = Field(
+        default=0.03, ge=0, lt=1, description="bet when the model beats the market by this"
+    )
     season_weight_decay: float = Field(
         default=1.0, gt=0, le=1, description="training weight per season of age (1: equal)"
     )

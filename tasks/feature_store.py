@@ -93,6 +93,27 @@ def apply_definitions(config: GamelineConfig, store: FeatureStore | None = None)
     )
 
 
+def registry_version(config: GamelineConfig, store: FeatureStore | None = None) -> dict[str, str]:
+    """What identifies the registered feature definitions a training set was built from:
+    Feast's version of the feature view (its number and id in the registry) and a hash of the
+    view's and the FeatureService's specs (equal in any registry holding the same definitions)."""
+    import hashlib
+
+    store = store or open_store(config)
+    view = store.get_feature_view(TEAM_VIEW)
+    service = store.get_feature_service(FEATURE_SERVICE)
+    digest = hashlib.sha256()
+    for proto in (view.to_proto().spec, service.to_proto().spec):
+        digest.update(proto.SerializeToString(deterministic=True))
+    versions = store.registry.list_feature_view_versions(TEAM_VIEW, config.feast.project)
+    latest = max(versions, key=lambda v: v["version_number"]) if versions else None
+    return {
+        "feast_definitions_sha256": digest.hexdigest(),
+        "feast_view_version": latest["version"] if latest else "unversioned",
+        "feast_view_version_id": latest["version_id"] if latest else "",
+    }
+
+
 class MaterializeSummary(BaseModel):
     """What a materialization loaded into the online store."""
 

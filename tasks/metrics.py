@@ -140,12 +140,102 @@ def betting_results(
     )
 
 
-def segment_scores(
-    frame: pd.DataFrame, by: str, label: str = "home_win", prob: str = "p_home"
-) -> pd.DataFrame:
-    """Scores per value of a segment column (season, favourite/underdog, back-to-back, ...)."""
-    rows = [
-        {by: key, **scores(part[label].to_numpy(), part[prob].to_numpy())}
-        for key, part in frame.groupby(by, sort=True)
-    ]
+def prediction_columns(frame: pd.DataFrame) -> list[str]:
+    """The probability columns of out-of-fold predictions (p_<model>)."""
+    return [c for c in frame.columns if c.startswith("p_")]
+
+
+def family_scores(frame: pd.DataFrame, label: str = "home_win") -> dict[str, float]:
+    """Scores of every model, baseline and the market (p_* columns) as flat metric names.
+
+    A column without a value for some games (the market and the market variant, where odds
+    are missing) is scored on the games it has, with its own `<name>_games`; then every column
+    is also scored on exactly those priced games (`<name>_log_loss_priced`), so the models and
+    the market are compared on the same games.
+    """
+    y = frame[label].to_numpy(dtype=float)
+    out: dict[str, float] = {"games": float(np.sum(~np.isnan(y)))}
+    for column in prediction_columns(frame):
+        name = column[2:]
+        values = scores(y, frame[column].to_numpy(dtype=float))
+        if values["games"] != out["games"]:
+            out[f"{name}_games"] = values["games"]
+        out.update({f"{name}_{k}": v for k, v in values.items() if k != "games"})
+    if "p_market" in frame:
+        priced = frame["p_market"].notna().to_numpy()
+        out["priced_games"] = float(np.sum(priced & ~np.isnan(y)))
+        if priced.any():
+            for column in prediction_columns(frame):
+                out[f"{column[2:]}_log_loss_priced"] = log_loss(
+                    y[priced], frame[column].to_numpy(dtype=float)[priced]
+                )
+    return out
+
+
+def betting_metrics(
+    frame: pd.DataFrame, columns: list[str], edge: float, label: str = "home_win"
+) -> dict[str, float]:
+    """The edge-threshold betting rule's results for each probability column, games in time
+    order (`<name>_bet_roi`, `_bet_profit`, `_bet_count`, `_bet_max_drawdown`)."""
+    if "home_ml" not in frame:
+        return {}
+    ordered = frame.sort_values("event_timestamp", kind="stable")
+    out: dict[str, float] = {}
+    for column in columns:
+        result = betting_results(
+            ordered[label].to_numpy(dtype=float),
+            ordered[column].to_numpy(dtype=float),
+            ordered["home_ml"].to_numpy(dtype=float, na_value=np.nan),
+            ordered["away_ml"].to_numpy(dtype=float, na_value=np.nan),
+            edge,
+        )
+        if result.games_with_odds == 0:
+            continue
+        name = column[2:]
+        out[f"{name}_bet_count"] = float(result.bets)
+        out[f"{name}_bet_profit"] = result.profit
+        out[f"{name}_bet_roi"] = result.roi
+        out[f"{name}_bet_max_drawdown"] = result.max_drawdown
+    return out
+
+
+def segments(frame: pd.DataFrame) -> pd.DataFrame:
+    """Segment labels per game: season, home favourite or underdog (by the market where it has
+    a price, else by the home-rate-free Elo baseline), back-to-back, playoffs."""
+    out = pd.DataFrame(index=frame.index)
+    out["season"] = frame["season"].astype(str)
+    if "p_market" in frame:
+        reference = frame["p_market"].fillna(frame.get("p_elo", np.nan))
+    else:
+        reference = frame.get("p_elo", pd.Series(np.nan, index=frame.index))
+    out["home_side"] = np.where(reference >= 0.5, "favourite", "underdog")
+    out.loc[reference.isna(), "home_side"] = "unknown"
+    if "home_back_to_back" in frame:
+        home_b2b = frame["home_back_to_back"].fillna(0).astype(bool)
+        away_b2b = frame["away_back_to_back"].fillna(0).astype(bool)
+        out["back_to_back"] = np.select(
+            [home_b2b & away_b2b, home_b2b, away_b2b], ["both", "home", "away"], "neither"
+        )
+    if "playoff" in frame:
+        out["stage"] = np.where(frame["playoff"].fillna(False).astype(bool), "playoff", "regular")
+    return out
+
+
+def segment_table(frame: pd.DataFrame, columns: list[str], label: str = "home_win") -> pd.DataFrame:
+    """Scores of each probability column within every segment value (one row per segment,
+    value and column)."""
+    labels = segments(frame)
+    rows = []
+    for segment in labels.columns:
+        for value, part in frame.groupby(labels[segment], sort=True):
+            y = part[label].to_numpy(dtype=float)
+            for column in columns:
+                rows.append(
+                    {
+                        "segment": segment,
+                        "value": value,
+                        "model": column[2:],
+                        **scores(y, part[column].to_numpy(dtype=float)),
+                    }
+                )
     return pd.DataFrame(rows)

@@ -13,7 +13,13 @@ from pydantic import BaseModel
 
 from tasks.config import GamelineConfig, state_paths
 from tasks.contracts import LABEL
-from tasks.metrics import reliability_curve, scores
+from tasks.metrics import (
+    betting_metrics,
+    family_scores,
+    prediction_columns,
+    reliability_curve,
+    segment_table,
+)
 from tasks.train import FoldModels
 
 CHALLENGER = "challenger"
@@ -63,18 +69,6 @@ def use_experiment(config: GamelineConfig) -> str:
     experiment_id = mlflow.create_experiment(name, artifact_location=location)
     mlflow.set_experiment(name)
     return str(experiment_id)
-
-
-def family_scores(frame: pd.DataFrame) -> dict[str, float]:
-    """Scores of every model and baseline column (p_*) as flat metric names."""
-    y = frame[LABEL].to_numpy()
-    out: dict[str, float] = {}
-    for column in [c for c in frame.columns if c.startswith("p_")]:
-        for metric, value in scores(y, frame[column].to_numpy()).items():
-            if metric != "games":
-                out[f"{column[2:]}_{metric}"] = value
-    out["games"] = float(len(frame))
-    return out
 
 
 class TrainingRecord(BaseModel):
@@ -143,6 +137,8 @@ def log_training(
     use_experiment(config)
     family = config.mlflow.final_family
     overall = family_scores(oof)
+    bet_columns = [c for c in (f"p_{family}", "p_with_market") if c in oof]
+    overall.update(betting_metrics(oof, bet_columns, config.train.bet_edge))
     params = {
         "features": len(features),
         "final_family": family,
@@ -153,15 +149,27 @@ def log_training(
     with mlflow.start_run(run_name=f"walk-forward-{config.name}") as parent:
         mlflow.log_params(params)
         mlflow.set_tags(tags)
-        for season, part in oof.groupby("season"):
-            with mlflow.start_run(run_name=f"fold-{season}", nested=True):
-                mlflow.log_params({"test_season": int(season), "fold": int(part["fold"].iloc[0])})
+        for number, part in oof.groupby("fold"):
+            season, block = int(part["season"].iloc[0]), int(part["block"].iloc[0])
+            name = f"fold-{season}" + (f"-block-{block}" if config.train.date_blocks > 1 else "")
+            with mlflow.start_run(run_name=name, nested=True):
+                mlflow.log_params({"test_season": season, "fold": int(number), "block": block})
                 mlflow.log_metrics(family_scores(part))
         mlflow.log_metrics(overall)
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
             oof.to_parquet(folder / "oof_predictions.parquet", index=False)
             mlflow.log_artifact(str(folder / "oof_predictions.parquet"))
+            table = segment_table(oof, prediction_columns(oof))
+            table.to_csv(folder / "segments.csv", index=False)
+            mlflow.log_artifact(str(folder / "segments.csv"))
+            headline = table[(table["model"] == family) & (table["segment"] != "season")]
+            mlflow.log_metrics(
+                {
+                    f"{family}_log_loss__{row.segment}_{row.value}": row.log_loss
+                    for row in headline.itertuples()
+                }
+            )
             for name, figure in _plots(oof, family, final.lightgbm).items():
                 mlflow.log_figure(figure, name)
             artifacts = {"recipe": str(folder / "recipe.json")}

@@ -1,5 +1,9 @@
 """Walk-forward training by season: model families and baselines scored on the same folds.
 
+Besides the results-only families, where moneylines exist a market variant (the logistic model
+with the market's logit as one more input) is scored against the market itself (`p_market`) on
+the same games; it is reported, never registered, since it needs a price at prediction time.
+
 Each fold trains on every season before its test season (an expanding window) and predicts the
 test season. Inside a fold, the latest `inner_valid_share` of the training games (by start time,
 never at random) is held out for LightGBM's early stopping and for fitting the calibration.
@@ -17,6 +21,7 @@ from pydantic import BaseModel
 
 from tasks.config import LightGBMConfig, TrainConfig
 from tasks.contracts import LABEL
+from tasks.metrics import market_probability
 
 BASELINES = ("home_rate", "elo")
 # Side-specific inputs LightGBM gets besides the home-minus-away differences.
@@ -32,15 +37,28 @@ EDGE_INPUTS = ("league_home_edge", "neutral")
 
 @dataclass(frozen=True)
 class Fold:
-    """One walk-forward fold: train on `train_seasons`, test on `test_season`."""
+    """One walk-forward fold: train on `train_seasons` (and, with date blocks, the games of the
+    test season that started `BLOCK_GAP` or more before `test_start`); test on the games of
+    `test_season` that start in [test_start, test_end)."""
 
     number: int
     test_season: int
     train_seasons: tuple[int, ...]
+    block: int = 0
+    test_start: pd.Timestamp | None = None
+    test_end: pd.Timestamp | None = None
 
 
-def season_folds(seasons: np.ndarray, cfg: TrainConfig) -> list[Fold]:
-    """Expanding-window folds: every test season with at least `min_train_seasons` before it."""
+# With date blocks, a test-season game trains a later block only if it started this long before
+# the block's first game: long enough for any game to have ended, so its result was known.
+BLOCK_GAP = pd.Timedelta(hours=12)
+
+
+def season_folds(
+    seasons: np.ndarray, cfg: TrainConfig, starts: pd.Series | None = None
+) -> list[Fold]:
+    """Expanding-window folds: every test season with at least `min_train_seasons` before it,
+    split into `cfg.date_blocks` blocks of consecutive games (needs the games' `starts`)."""
     unique = sorted({int(s) for s in seasons})
     eligible = unique[cfg.min_train_seasons :]
     tests = [
@@ -49,10 +67,36 @@ def season_folds(seasons: np.ndarray, cfg: TrainConfig) -> list[Fold]:
         if (cfg.first_test_season is None or s >= cfg.first_test_season)
         and (cfg.last_test_season is None or s <= cfg.last_test_season)
     ]
-    return [
-        Fold(number=i, test_season=s, train_seasons=tuple(t for t in unique if t < s))
-        for i, s in enumerate(tests)
-    ]
+    if cfg.date_blocks > 1 and starts is None:
+        raise ValueError("date blocks need the games' start times")
+    folds: list[Fold] = []
+    for season in tests:
+        before = tuple(t for t in unique if t < season)
+        if cfg.date_blocks == 1 or starts is None:
+            folds.append(Fold(number=len(folds), test_season=season, train_seasons=before))
+            continue
+        times = pd.Series(starts.to_numpy()[np.asarray(seasons) == season]).sort_values()
+        edges = [times.iloc[int(len(times) * b / cfg.date_blocks)] for b in range(cfg.date_blocks)]
+        for block, start in enumerate(edges):
+            end = edges[block + 1] if block + 1 < len(edges) else None
+            folds.append(
+                Fold(len(folds), season, before, block=block, test_start=start, test_end=end)
+            )
+    return folds
+
+
+def fold_frames(played: pd.DataFrame, fold: Fold) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(training games, test games) of a fold, from finished games with a label."""
+    seasons = played["season"]
+    train_mask = seasons.isin(fold.train_seasons)
+    test_mask = seasons == fold.test_season
+    if fold.test_start is not None:
+        starts = played["event_timestamp"]
+        train_mask |= test_mask & (starts <= fold.test_start - BLOCK_GAP)
+        test_mask &= starts >= fold.test_start
+        if fold.test_end is not None:
+            test_mask &= starts < fold.test_end
+    return played[train_mask], played[test_mask]
 
 
 def model_inputs(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
@@ -233,6 +277,25 @@ class FoldModels(BaseModel):
     lightgbm: str | None = None
     calibration: Calibration | None = None
     blend_weight: float
+    with_market: LogisticModel | None = None
+
+
+# The market variant needs at least this many training games with a price.
+MIN_MARKET_GAMES = 200
+
+
+def market_logit(frame: pd.DataFrame) -> np.ndarray:
+    """Logit of the market's vig-free home-win probability (NaN without both moneylines)."""
+    p = market_probability(
+        frame["home_ml"].to_numpy(dtype=float, na_value=np.nan),
+        frame["away_ml"].to_numpy(dtype=float, na_value=np.nan),
+    )
+    return np.log(p / (1 - p))
+
+
+def market_variant_inputs(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
+    """The logistic model's inputs plus the market's logit."""
+    return model_inputs(frame, features).assign(market_logit=market_logit(frame))
 
 
 def fit_models(train: pd.DataFrame, features: list[str], cfg: TrainConfig) -> FoldModels:
@@ -249,6 +312,13 @@ def fit_models(train: pd.DataFrame, features: list[str], cfg: TrainConfig) -> Fo
         logistic=fit_logistic(inputs, y, c=cfg.logistic_c, seed=cfg.seed, weights=weights),
         blend_weight=cfg.blend_weight,
     )
+    if cfg.market_variant and "home_ml" in train:
+        inputs_m = market_variant_inputs(train, features)
+        priced = inputs_m["market_logit"].notna().to_numpy()
+        if priced.sum() >= MIN_MARKET_GAMES:
+            models.with_market = fit_logistic(
+                inputs_m[priced], y[priced], cfg.logistic_c, cfg.seed, weights[priced]
+            )
     if "lightgbm" in cfg.models or "blend" in cfg.models:
         fit, valid = inner_split(train["event_timestamp"], cfg.inner_valid_share)
         booster = fit_lightgbm(
@@ -272,6 +342,11 @@ def predict_models(models: FoldModels, frame: pd.DataFrame, features: list[str])
         out["p_lightgbm"] = models.calibration.apply(predict_lightgbm(models.lightgbm, inputs))
         w = models.blend_weight
         out["p_blend"] = w * out["p_lightgbm"] + (1 - w) * out["p_logistic"]
+    if models.with_market is not None and "home_ml" in frame:
+        inputs_m = market_variant_inputs(frame, features)
+        priced = inputs_m["market_logit"].notna().to_numpy()
+        out["p_market"] = np.where(priced, 1 / (1 + np.exp(-inputs_m["market_logit"])), np.nan)
+        out["p_with_market"] = np.where(priced, models.with_market.predict(inputs_m), np.nan)
     return out
 
 
@@ -279,9 +354,8 @@ def walk_forward(frame: pd.DataFrame, features: list[str], cfg: TrainConfig) -> 
     """Out-of-fold predictions of every test season (finished games with a label only)."""
     played = frame[frame[LABEL].notna()]
     parts = []
-    for fold in season_folds(played["season"].to_numpy(), cfg):
-        train = played[played["season"].isin(fold.train_seasons)]
-        test = played[played["season"] == fold.test_season]
+    for fold in season_folds(played["season"].to_numpy(), cfg, played["event_timestamp"]):
+        train, test = fold_frames(played, fold)
         predictions = predict_models(fit_models(train, features, cfg), test, features)
         parts.append(pd.concat([oof_columns(test, fold), predictions], axis=1))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
@@ -300,6 +374,10 @@ def oof_columns(test: pd.DataFrame, fold: Fold) -> pd.DataFrame:
             LABEL: test[LABEL],
             "home_ml": test["home_ml"],
             "away_ml": test["away_ml"],
+            "playoff": test.get("playoff", False),
+            "home_back_to_back": test.get("home__back_to_back", np.nan),
+            "away_back_to_back": test.get("away__back_to_back", np.nan),
             "fold": fold.number,
+            "block": fold.block,
         }
     )

@@ -40,6 +40,14 @@ def test_train_flow_logs_folds_and_registers_a_loadable_challenger(league: Gamel
     parent = client.get_run(record.run_id)
     assert parent.data.tags["feature_service"] == "game_features_v1"
     assert len(parent.data.tags["dataset_hash"]) == 64
+    assert len(parent.data.tags["feast_definitions_sha256"]) == 64
+    assert parent.data.tags["feast_view_version"] == "v0"
+    metrics = parent.data.metrics
+    # Simulated moneylines exist: the market, the market variant and the betting rule are logged.
+    assert metrics["priced_games"] > 0 and "with_market_log_loss_priced" in metrics
+    assert metrics["market_log_loss"] < metrics["home_rate_log_loss"]
+    assert {"blend_bet_roi", "blend_bet_max_drawdown", "with_market_bet_count"} <= set(metrics)
+    assert "blend_log_loss__stage_regular" in metrics
     children = client.search_runs(
         [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{record.run_id}'"
     )
@@ -50,6 +58,7 @@ def test_train_flow_logs_folds_and_registers_a_loadable_challenger(league: Gamel
         "calibration.png",
         "metric_by_fold.png",
         "feature_importance.png",
+        "segments.csv",
     } <= artifacts
     version = client.get_model_version_by_alias(record.model_name, "challenger")
     assert str(version.version) == record.model_version

@@ -11,15 +11,17 @@ import pytest
 from tasks.metrics import (
     accuracy,
     auc,
+    betting_metrics,
     betting_results,
     brier,
     expected_calibration_error,
+    family_scores,
     implied_probability,
     log_loss,
     market_probability,
     reliability_curve,
     scores,
-    segment_scores,
+    segment_table,
 )
 
 Y = np.array([1.0, 0.0, 1.0, 1.0])
@@ -83,9 +85,53 @@ def test_betting_rule_profit_roi_and_drawdown() -> None:
     assert result.games_with_odds == 4
 
 
-def test_segment_scores() -> None:
-    frame = pd.DataFrame({"home_win": Y, "p_home": P, "season": [2020, 2020, 2021, 2021]})
-    table = segment_scores(frame, "season")
-    assert table["season"].tolist() == [2020, 2021]
-    assert table["games"].tolist() == [2.0, 2.0]
-    assert table.loc[0, "log_loss"] == pytest.approx(-(math.log(0.8) + math.log(0.6)) / 2)
+def oof_frame() -> pd.DataFrame:
+    """Four games, two with moneylines; the market and the market variant only on those."""
+    return pd.DataFrame(
+        {
+            "home_win": Y,
+            "season": [2020, 2020, 2021, 2021],
+            "event_timestamp": pd.date_range("2021-01-01", periods=4, freq="D", tz="UTC"),
+            "p_blend": P,
+            "p_elo": [0.7, 0.6, 0.4, 0.45],
+            "p_market": [0.6, np.nan, 0.5, np.nan],
+            "home_ml": [-150.0, np.nan, 100.0, np.nan],
+            "away_ml": [130.0, np.nan, -120.0, np.nan],
+            "playoff": [False, False, False, True],
+            "home_back_to_back": [1.0, 0.0, 0.0, 1.0],
+            "away_back_to_back": [0.0, 0.0, 1.0, 1.0],
+        }
+    )
+
+
+def test_family_scores_compare_models_and_market_on_the_same_priced_games() -> None:
+    metrics = family_scores(oof_frame())
+    assert metrics["games"] == 4 and metrics["priced_games"] == 2
+    assert metrics["market_games"] == 2 and "blend_games" not in metrics
+    assert metrics["blend_log_loss"] == pytest.approx(log_loss(Y, P))
+    assert metrics["blend_log_loss_priced"] == pytest.approx(-(math.log(0.8) + math.log(0.6)) / 2)
+    assert metrics["market_log_loss_priced"] == pytest.approx(-(math.log(0.6) + math.log(0.5)) / 2)
+
+
+def test_betting_metrics_per_column() -> None:
+    metrics = betting_metrics(oof_frame(), ["p_blend"], edge=0.05)
+    # Game 1: 0.8 vs market 0.6 -> home bet at -150 wins 2/3; game 3: 0.6 vs 0.5 -> home bet
+    # at +100 wins 1. Games 2 and 4 have no price.
+    assert metrics["blend_bet_count"] == 2
+    assert metrics["blend_bet_profit"] == pytest.approx(2 / 3 + 1)
+    assert metrics["blend_bet_roi"] == pytest.approx((2 / 3 + 1) / 2)
+    assert metrics["blend_bet_max_drawdown"] == 0
+
+
+def test_segment_table() -> None:
+    table = segment_table(oof_frame(), ["p_blend"]).set_index(["segment", "value"])
+    assert table.loc[("season", "2020"), "games"] == 2
+    assert table.loc[("season", "2020"), "log_loss"] == pytest.approx(
+        -(math.log(0.8) + math.log(0.6)) / 2
+    )
+    # Favourite by the market where priced (games 1, 3), else by Elo (2 yes, 4 no).
+    assert table.loc[("home_side", "favourite"), "games"] == 3
+    assert table.loc[("home_side", "underdog"), "games"] == 1
+    assert table.loc[("back_to_back", "both"), "games"] == 1
+    assert table.loc[("back_to_back", "home"), "games"] == 1
+    assert table.loc[("stage", "playoff"), "games"] == 1

@@ -11,8 +11,10 @@ from tasks.feature_store import apply_definitions, open_store, training_set
 from tasks.features import feature_columns
 from tasks.metrics import expected_calibration_error
 from tasks.train import (
+    BLOCK_GAP,
     fit_calibration,
     fit_models,
+    fold_frames,
     inner_split,
     predict_models,
     season_folds,
@@ -172,3 +174,51 @@ def test_home_edge_follows_the_leagues_recent_home_margin(
     }
     for column in ("p_elo", "p_logistic"):
         assert p[0.0][column] < p[1.5][column] < p[3.0][column]
+
+
+def test_date_blocks_train_only_on_games_that_had_ended(
+    league: tuple[GamelineConfig, pd.DataFrame],
+) -> None:
+    """With date blocks, a block trains on earlier seasons plus the test season's games that
+    started at least BLOCK_GAP before the block; each test game is predicted exactly once."""
+    config, frame = league
+    played = frame[frame["home_win"].notna()]
+    cfg = config.train.model_copy(update={"date_blocks": 3})
+    folds = season_folds(played["season"].to_numpy(), cfg, played["event_timestamp"])
+    assert len(folds) == 3 * len({f.test_season for f in folds})
+    tested: list[str] = []
+    for fold in folds:
+        train, test = fold_frames(played, fold)
+        assert len(test) > 0 and len(train) > 0
+        assert train["event_timestamp"].max() <= test["event_timestamp"].min() - BLOCK_GAP
+        assert train["season"].max() <= fold.test_season
+        if fold.block > 0:  # later blocks learn from the season's earlier games
+            assert (train["season"] == fold.test_season).any()
+        tested.extend(test["game_id"])
+    season_games = played[played["season"].isin({f.test_season for f in folds})]
+    assert sorted(tested) == sorted(season_games["game_id"])
+    oof = walk_forward(frame, feature_columns(config.features), cfg)
+    assert len(oof) == len(season_games) and oof["block"].nunique() == 3
+
+
+def test_market_variant_is_scored_only_where_there_is_a_price(
+    league: tuple[GamelineConfig, pd.DataFrame],
+) -> None:
+    from tasks.metrics import market_probability
+
+    config, frame = league
+    frame = frame.copy()
+    unpriced = frame.index[::4]
+    frame.loc[unpriced, ["home_ml", "away_ml"]] = np.nan
+    oof = walk_forward(frame, feature_columns(config.features), config.train)
+    priced = oof["home_ml"].notna()
+    assert oof.loc[priced, ["p_market", "p_with_market"]].notna().all().all()
+    assert oof.loc[~priced, ["p_market", "p_with_market"]].isna().all().all()
+    expected = market_probability(oof["home_ml"].to_numpy(float), oof["away_ml"].to_numpy(float))
+    np.testing.assert_allclose(oof.loc[priced, "p_market"], expected[priced.to_numpy()])
+    without = walk_forward(
+        frame,
+        feature_columns(config.features),
+        config.train.model_copy(update={"market_variant": False}),
+    )
+    assert "p_with_market" not in without and "p_market" not in without
