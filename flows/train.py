@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from prefect import flow, task
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from flows.ingest import IO_RETRIES
 from tasks.config import GamelineConfig, state_paths
@@ -70,9 +71,32 @@ def log_and_register(
     )
 
 
-@flow(name="train", task_runner=ThreadPoolTaskRunner(max_workers=2))
+def task_runner(config: GamelineConfig) -> TaskRunner[Any]:
+    """The configured runner for concurrent folds: threads, or a Dask cluster (prefect-dask);
+    with no address, a temporary local cluster of `workers` processes."""
+    runner = config.runner
+    if runner.kind == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        if runner.dask_address:
+            return DaskTaskRunner(address=runner.dask_address)
+        return DaskTaskRunner(cluster_kwargs={"n_workers": runner.workers, "threads_per_worker": 1})
+    return ThreadPoolTaskRunner(max_workers=runner.workers)
+
+
+@flow(name="walk-forward-folds")
+def folds_flow(config: GamelineConfig, path: Path, folds: list[Fold]) -> pd.DataFrame:
+    """Every fold at once on the configured task runner; their out-of-fold predictions."""
+    futures = [run_fold.submit(config, path, fold) for fold in folds]
+    return pd.concat([f.result() for f in futures], ignore_index=True)
+
+
+@flow(name="train")
 def train_flow(config: GamelineConfig) -> TrainingRecord:
-    """Walk-forward training by season on the Feast training set, tracked in MLflow."""
+    """Walk-forward training by season on the Feast training set, tracked in MLflow.
+
+    The folds run in a subflow whose task runner comes from the config, so a deployment
+    switches between threads and a Dask cluster without code changes."""
     path, tags = build_training_set(config)
     played = pd.read_parquet(path, columns=["season", "event_timestamp", LABEL]).dropna()
     seasons = played["season"].to_numpy()
@@ -82,6 +106,5 @@ def train_flow(config: GamelineConfig) -> TrainingRecord:
             f"no walk-forward fold: {len(set(seasons))} finished seasons, "
             f"min_train_seasons={config.train.min_train_seasons}"
         )
-    futures = [run_fold.submit(config, path, fold) for fold in folds]
-    oof = pd.concat([f.result() for f in futures], ignore_index=True)
+    oof = folds_flow.with_options(task_runner=task_runner(config))(config, path, folds)
     return log_and_register(config, path, oof, tags)

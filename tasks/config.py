@@ -21,6 +21,7 @@ ENV_OVERRIDES = {
     "GAMELINE_DATA_DIR": ("data_dir",),
     "GAMELINE_FEAST_REGISTRY_URL": ("feast", "registry_url"),
     "GAMELINE_REDIS_CONNECTION": ("feast", "redis_connection"),
+    "GAMELINE_DASK_ADDRESS": ("runner", "dask_address"),
 }
 
 
@@ -231,6 +232,20 @@ class TrainConfig(Model):
     seed: int = Field(default=7, ge=0)
 
 
+class RunnerConfig(Model):
+    """Where a flow's concurrent tasks (the walk-forward folds) run."""
+
+    kind: Literal["threads", "dask"] = Field(
+        default="threads", description="threads in the flow's process, or a Dask cluster"
+    )
+    workers: int = Field(default=2, ge=1, le=256, description="threads, or local Dask workers")
+    dask_address: str | None = Field(
+        default=None,
+        description="scheduler of a running Dask cluster (env GAMELINE_DASK_ADDRESS); "
+        "None: a temporary local cluster of `workers` processes",
+    )
+
+
 class MlflowConfig(Model):
     """Where runs and models are tracked (embedded: SQLite + files under the state folder)."""
 
@@ -252,6 +267,7 @@ class GamelineConfig(Model):
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
     feast: FeastConfig = Field(default_factory=FeastConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    runner: RunnerConfig = Field(default_factory=RunnerConfig)
     mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
 
     def source_path(self, override: Path | None = None) -> Path | None:

@@ -101,3 +101,27 @@ def test_registered_model_predicts_like_the_training_code(league: GamelineConfig
     )["p_blend"]
     np.testing.assert_allclose(np.asarray(loaded.predict(rows)), expected.to_numpy(), rtol=1e-9)
     assert record.model_version == "1"
+
+
+def test_folds_run_on_a_dask_cluster_given_its_address(league: GamelineConfig) -> None:
+    """runner.kind=dask with an address: the fold tasks run on that cluster's workers (other
+    processes) and give the same out-of-fold scores as the thread runner."""
+    from distributed import Client, LocalCluster, get_task_stream
+
+    threads = train_flow(league)
+    with (
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster,
+        Client(cluster.scheduler_address) as client,
+    ):
+        config = league.model_copy(
+            update={
+                "runner": league.runner.model_copy(
+                    update={"kind": "dask", "dask_address": cluster.scheduler_address}
+                )
+            }
+        )
+        with get_task_stream(client) as stream:
+            on_dask = train_flow(config)
+    fold_tasks = [t for t in stream.data if "fold" in str(t["key"])]
+    assert len(fold_tasks) == on_dask.folds == 2
+    assert on_dask.metrics["blend_log_loss"] == pytest.approx(threads.metrics["blend_log_loss"])

@@ -30,6 +30,12 @@ def test_env_overrides_state_and_data_dirs() -> None:
     assert config.source_path() == Path("/data/nba_games_2008_2025.csv")
 
 
+def test_env_gives_the_dask_scheduler_address() -> None:
+    config = load_config(CONFIGS / "nba.yaml", environ={"GAMELINE_DASK_ADDRESS": "tcp://h:8786"})
+    assert config.runner.dask_address == "tcp://h:8786"
+    assert config.runner.kind == "threads"  # the address alone does not switch the runner
+
+
 @pytest.mark.parametrize(
     "override",
     [
