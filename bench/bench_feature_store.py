@@ -19,9 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from common import DATA_DIR, bench_config, ingest, print_table
 
 
 def percentiles_ms(fn: Callable[[], Any], calls: int) -> tuple[float, float]:
@@ -37,23 +35,7 @@ def percentiles_ms(fn: Callable[[], Any], calls: int) -> tuple[float, float]:
 
 
 def load_nba(state: Path, data_dir: Path, production: dict[str, Any] | None) -> Any:
-    from tasks.config import load_config
-
-    overrides: dict[str, Any] = {"state_dir": str(state), "data_dir": str(data_dir)}
-    if production:
-        overrides["feast"] = production
-    return load_config(REPO / "configs" / "nba.yaml", overrides=overrides, environ={})
-
-
-def ingest(config: Any) -> None:
-    from tasks.features import write_team_features
-    from tasks.ingest import stage_input, store_input
-    from tasks.validate import check_input
-
-    now = datetime.now(UTC)
-    staged = stage_input(config)
-    store_input(config, staged, check_input(config, staged.path, staged.label, now), now)
-    write_team_features(config)
+    return bench_config("nba", state, data_dir, **({"feast": production} if production else {}))
 
 
 def raw_reader(config: Any, store: Any, home: str, away: str) -> Callable[[], Any]:
@@ -170,7 +152,7 @@ def run_store(label: str, config: Any, calls: int, rows: list[list[str]]) -> Non
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=2000)
-    parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
     args = parser.parse_args()
     if not (args.data_dir / "nba_games_2008_2025.csv").exists():
         sys.exit(f"needs {args.data_dir / 'nba_games_2008_2025.csv'}")
@@ -200,15 +182,8 @@ def main() -> None:
         finally:
             with psycopg.connect(admin, autocommit=True) as db:
                 db.execute(f'drop database "{project}" with (force)')
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"Feast on the NBA file ({args.calls} online calls per line)")
-    for col in ("measure", "time", "detail"):
-        table.add_column(col)
-    for row in rows:
-        table.add_row(*row)
-    Console(width=160).print(table)
+    title = f"Feast on the NBA file ({args.calls} online calls per line)"
+    print_table(title, ["measure", "time", "detail"], rows)
 
 
 if __name__ == "__main__":

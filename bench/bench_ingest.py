@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from common import DATA_DIR, bench_config, print_table
+
 # Simulated sizes: teams x seasons x 41 games per team per season.
 SIM_CASES = {
     "sim-100k": {"n_teams": 30, "n_seasons": 82},  # 100,860 games
@@ -31,13 +31,10 @@ AS_OF = "2026-11-23T00:00:00+00:00"
 
 
 def case_config(case: str, state_dir: Path, data_dir: Path) -> Any:
-    from tasks.config import load_config
-
-    overrides: dict[str, Any] = {"state_dir": str(state_dir), "data_dir": str(data_dir)}
     if case == "nba":
-        return load_config(REPO / "configs" / "nba.yaml", overrides=overrides, environ={})
-    overrides["source"] = {"simulator": {**SIM_CASES[case], "as_of": AS_OF}}
-    return load_config(REPO / "configs" / "default.yaml", overrides=overrides, environ={})
+        return bench_config("nba", state_dir, data_dir)
+    simulator = {**SIM_CASES[case], "as_of": AS_OF}
+    return bench_config("default", state_dir, data_dir, source={"simulator": simulator})
 
 
 def peak_rss_mb() -> float:
@@ -78,31 +75,27 @@ def run_case(case: str, data_dir: Path) -> dict[str, Any]:
     }
 
 
-def print_table(results: list[dict[str, Any]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
+def print_results(results: list[dict[str, Any]]) -> None:
     stages = ["load+stage", "validate", "store", "features", "total"]
-    table = Table(title="Ingest + validate + features (wall s, peak RSS)")
-    for col in ["case", "games", "feature rows", *stages, "µs/game", "peak MB"]:
-        table.add_column(col, justify="left" if col == "case" else "right")
-    for r in results:
-        s = r["seconds"]
-        table.add_row(
+    rows = [
+        [
             r["case"],
             f"{r['games']:,}",
             f"{r['feature_rows']:,}",
-            *(f"{s[k]:.2f}" for k in stages),
-            f"{1e6 * s['total'] / r['games']:.1f}",
+            *(f"{r['seconds'][k]:.2f}" for k in stages),
+            f"{1e6 * r['seconds']['total'] / r['games']:.1f}",
             f"{r['peak_rss_mb']:,.0f}",
-        )
-    Console(width=160).print(table)
+        ]
+        for r in results
+    ]
+    columns = ["case", "games", "feature rows", *stages, "µs/game", "peak MB"]
+    print_table("Ingest + validate + features (wall s, peak RSS)", columns, rows)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="*", default=["nba", *SIM_CASES])
-    parser.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data")
+    parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--one", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -120,7 +113,7 @@ def main() -> None:
             sys.exit(f"case {case} failed:\n{done.stderr[-3000:]}")
         results.append(json.loads(done.stdout.strip().splitlines()[-1]))
     print(json.dumps(results, indent=2) if args.json else "", end="")
-    print_table(results)
+    print_results(results)
 
 
 if __name__ == "__main__":

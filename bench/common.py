@@ -1,0 +1,49 @@
+"""Helpers the benchmarks share: load a config into a scratch state folder, ingest a source
+file the way the ingest flow does (without Prefect's overhead), print a table."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+DATA_DIR = REPO.parent / "shared" / "data"
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+
+def bench_config(name: str, state_dir: Path, data_dir: Path, **overrides: Any) -> Any:
+    """`configs/<name>.yaml` with its state in `state_dir`, reading `data_dir`."""
+    from tasks.config import load_config
+
+    values = {"state_dir": str(state_dir), "data_dir": str(data_dir), **overrides}
+    return load_config(REPO / "configs" / f"{name}.yaml", overrides=values, environ={})
+
+
+def ingest(config: Any) -> Any:
+    """Stage, validate and store the config's source, then write the team features; returns
+    the manifest."""
+    from tasks.features import write_team_features
+    from tasks.ingest import stage_input, store_input
+    from tasks.validate import check_input
+
+    now = datetime.now(UTC)
+    staged = stage_input(config)
+    manifest = store_input(config, staged, check_input(config, staged.path, staged.label, now), now)
+    write_team_features(config)
+    return manifest
+
+
+def print_table(title: str, columns: list[str], rows: list[list[str]]) -> None:
+    """A rich table: first column left-aligned, the rest right-aligned."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for i, column in enumerate(columns):
+        table.add_column(column, justify="left" if i == 0 else "right")
+    for row in rows:
+        table.add_row(*row)
+    Console(width=160).print(table)
