@@ -22,6 +22,7 @@ ENV_OVERRIDES = {
     "GAMELINE_FEAST_REGISTRY_URL": ("feast", "registry_url"),
     "GAMELINE_REDIS_CONNECTION": ("feast", "redis_connection"),
     "GAMELINE_DASK_ADDRESS": ("runner", "dask_address"),
+    "GAMELINE_MLFLOW_TRACKING_URI": ("mlflow", "tracking_uri"),
 }
 
 
@@ -249,7 +250,13 @@ class RunnerConfig(Model):
 class MlflowConfig(Model):
     """Where runs and models are tracked (embedded: SQLite + files under the state folder)."""
 
-    tracking_uri: str | None = Field(default=None, description="None: sqlite in the state dir")
+    tracking_uri: str | None = Field(
+        default=None,
+        description="None: sqlite in the state dir (env GAMELINE_MLFLOW_TRACKING_URI)",
+    )
+    artifact_location: str | None = Field(
+        default=None, description="new experiments' artifact root; None: the state dir"
+    )
     experiment: str | None = Field(default=None, description="None: gameline-<config name>")
     model_name: str | None = Field(default=None, description="None: gameline-<config name>")
     final_family: ModelFamily = Field(default="blend", description="the family registered")

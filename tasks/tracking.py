@@ -53,8 +53,8 @@ def model_name(config: GamelineConfig) -> str:
 
 
 def use_experiment(config: GamelineConfig) -> str:
-    """Point MLflow at this config's store and experiment (artifacts beside the database when
-    embedded); returns the experiment id."""
+    """Point MLflow at this config's store and experiment (a new experiment keeps its
+    artifacts at `mlflow.artifact_location`, else in the state folder); returns its id."""
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri(config))
@@ -63,9 +63,9 @@ def use_experiment(config: GamelineConfig) -> str:
     if found is not None:
         mlflow.set_experiment(name)
         return str(found.experiment_id)
-    location = None
-    if not config.mlflow.tracking_uri:
-        location = (state_paths(config).mlflow.resolve() / "artifacts").as_uri()
+    location = config.mlflow.artifact_location or (
+        (state_paths(config).mlflow.resolve() / "artifacts").as_uri()
+    )
     experiment_id = mlflow.create_experiment(name, artifact_location=location)
     mlflow.set_experiment(name)
     return str(experiment_id)

@@ -84,3 +84,33 @@ def test_feast_on_postgres_registry_and_redis_online_store(production: GamelineC
         assert later.watermark_before is not None
     finally:
         store.teardown()  # removes the project's keys from Redis
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("prefect_harness")
+def test_train_flow_tracks_and_registers_on_postgres(production: GamelineConfig) -> None:
+    """MLflow's tracking store and model registry on PostgreSQL: the train flow's runs and the
+    `challenger` alias are there for a second client."""
+    from mlflow.tracking import MlflowClient
+
+    from flows.train import train_flow
+
+    database = f"{production.feast.project}_mlflow"
+    admin(f'create database "{database}"')
+    try:
+        uri = f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}"
+        config = production.model_copy(
+            update={
+                "mlflow": production.mlflow.model_copy(update={"tracking_uri": uri}),
+                "train": production.train.model_copy(update={"min_train_seasons": 1}),
+            }
+        )
+        ingested(config)
+        record = train_flow(config)
+        client = MlflowClient(uri)
+        assert client.get_run(record.run_id).data.tags["feast_view_version"] == "v0"
+        version = client.get_model_version_by_alias(record.model_name, "challenger")
+        assert str(version.version) == record.model_version
+        assert not (state_paths(config).mlflow / "mlflow.db").exists()
+    finally:
+        admin(f'drop database "{database}" with (force)')
