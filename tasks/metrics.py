@@ -157,7 +157,10 @@ def family_scores(frame: pd.DataFrame, label: str = "home_win") -> dict[str, flo
     out: dict[str, float] = {"games": float(np.sum(~np.isnan(y)))}
     for column in prediction_columns(frame):
         name = column[2:]
-        values = scores(y, frame[column].to_numpy(dtype=float))
+        p = frame[column].to_numpy(dtype=float)
+        if np.isnan(p).all():  # no game has this prediction (the market without odds)
+            continue
+        values = scores(y, p)
         if values["games"] != out["games"]:
             out[f"{name}_games"] = values["games"]
         out.update({f"{name}_{k}": v for k, v in values.items() if k != "games"})
@@ -170,6 +173,13 @@ def family_scores(frame: pd.DataFrame, label: str = "home_win") -> dict[str, flo
                     y[priced], frame[column].to_numpy(dtype=float)[priced]
                 )
     return out
+
+
+def scores_by(frame: pd.DataFrame, by: str, label: str = "home_win") -> pd.DataFrame:
+    """`family_scores` of each value of `by` (one row each); a metric a group lacks (the
+    market in a season without odds) is NaN there."""
+    rows = {key: family_scores(part, label) for key, part in frame.groupby(by, sort=True)}
+    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 def betting_metrics(

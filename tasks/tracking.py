@@ -18,6 +18,7 @@ from tasks.metrics import (
     family_scores,
     prediction_columns,
     reliability_curve,
+    scores_by,
     segment_table,
 )
 from tasks.train import FoldModels
@@ -100,9 +101,7 @@ def _plots(oof: pd.DataFrame, family: str, booster: str | None) -> dict[str, Any
         title=f"calibration ({family}, out of fold)",
     )
     figures["calibration.png"] = fig
-    by_fold = oof.groupby("season").apply(
-        lambda g: pd.Series(family_scores(g)), include_groups=False
-    )
+    by_fold = scores_by(oof, "season")
     fig, ax = plt.subplots(figsize=(7, 4))
     for column in [c for c in by_fold.columns if c.endswith("_log_loss")]:
         ax.plot(by_fold.index, by_fold[column], marker="o", label=column[: -len("_log_loss")])

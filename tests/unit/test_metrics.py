@@ -21,6 +21,7 @@ from tasks.metrics import (
     market_probability,
     reliability_curve,
     scores,
+    scores_by,
     segment_table,
 )
 
@@ -135,3 +136,13 @@ def test_segment_table() -> None:
     assert table.loc[("back_to_back", "both"), "games"] == 1
     assert table.loc[("back_to_back", "home"), "games"] == 1
     assert table.loc[("stage", "playoff"), "games"] == 1
+
+
+def test_scores_by_season_when_only_some_seasons_have_odds() -> None:
+    frame = oof_frame()
+    frame.loc[frame["season"] == 2021, "p_market"] = np.nan
+    table = scores_by(frame, "season")
+    assert table.index.tolist() == [2020, 2021]
+    assert table.loc[2020, "market_log_loss"] == pytest.approx(-math.log(0.6))
+    assert np.isnan(table.loc[2021, "market_log_loss"])
+    assert table["blend_log_loss"].notna().all()
