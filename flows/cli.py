@@ -188,6 +188,64 @@ def print_training(record: Any) -> None:
     out.print(f"registered {record.model_name} version {record.model_version} as '{record.alias}'")
 
 
+VersionOpt = Annotated[
+    str | None, typer.Option("--version", help="model version (default: the challenger)")
+]
+
+
+@app.command()
+def gate(
+    config: ConfigOpt = DEFAULT_CONFIG, version: VersionOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Judge the challenger (or --version) against the champion; promote it if it passes."""
+    from flows.promote import gate_flow
+    from tasks.promote import PromotionError
+
+    try:
+        outcome = gate_flow(_load(config), version)
+    except PromotionError as exc:
+        _fail(exc)
+    if as_json:
+        typer.echo(outcome.model_dump_json(indent=2))
+        return
+    print_outcome(outcome)
+
+
+def print_outcome(outcome: Any) -> None:
+    """A gate outcome: the checks, the interval, what moved."""
+    d = outcome.decision
+    table = Table(title=f"Gate: v{d.challenger_version} vs champion {d.champion_version or '-'}")
+    for column in ("check", "passed", "detail"):
+        table.add_column(column)
+    for check in d.checks:
+        table.add_row(check.name, "yes" if check.passed else "[red]no[/]", escape(check.detail))
+    out.print(table)
+    out.print(f"{outcome.applied}: {escape(d.reason)}; champion now v{outcome.champion}")
+
+
+@app.command()
+def rollback(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    to: Annotated[
+        str | None, typer.Option("--to", help="version (default: previous-champion)")
+    ] = None,
+    reason: Annotated[str, typer.Option(help="why, for the audit log")] = "manual rollback",
+    as_json: JsonOpt = False,
+) -> None:
+    """Point the champion back at the previous champion (or --to VERSION)."""
+    from flows.promote import rollback_flow
+    from tasks.promote import PromotionError
+
+    try:
+        done = rollback_flow(_load(config), to, reason)
+    except PromotionError as exc:
+        _fail(exc)
+    if as_json:
+        typer.echo(done.model_dump_json(indent=2))
+        return
+    out.print(f"champion v{done.from_version} -> v{done.to_version}")
+
+
 def print_frame(frame: Any, title: str) -> None:
     """A DataFrame as a rich table."""
     table = Table(title=title)

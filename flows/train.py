@@ -22,7 +22,7 @@ from tasks.feature_store import (
 from tasks.features import feature_columns
 from tasks.ingest import code_version, content_hash, read_store
 from tasks.storage import write_parquet
-from tasks.tracking import TrainingRecord, log_training, model_example
+from tasks.tracking import TrainingRecord, log_training, model_example, recipe_tags
 from tasks.train import Fold, fit_models, fold_frames, oof_columns, predict_models, season_folds
 
 
@@ -67,7 +67,13 @@ def log_and_register(
     features = feature_columns(config.features)
     final = fit_models(played, features, config.train)
     return log_training(
-        config, oof, final, features, model_example(played.tail(200), features), tags
+        config,
+        oof,
+        final,
+        features,
+        model_example(played.tail(200), features),
+        tags,
+        recipe_tags(config, played),
     )
 
 

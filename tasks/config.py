@@ -95,6 +95,9 @@ class SimulatorConfig(Model):
     total_sd: float = Field(default=14.0, ge=0, le=100)
     neutral_share: float = Field(default=0.0, ge=0, le=1, description="games at neutral sites")
     back_to_back_share: float = Field(default=0.75, ge=0, le=1, description="share of 2-day gaps")
+    fatigue_pts: float = Field(
+        default=0.0, ge=0, le=20, description="points a team loses on a back-to-back's 2nd night"
+    )
     market_noise_sd: float = Field(default=0.25, ge=0, le=5, description="logit noise of odds")
     market_margin: float = Field(default=0.045, ge=0, le=0.3, description="bookmaker overround")
     regime_change: RegimeChange | None = None
@@ -233,6 +236,42 @@ class TrainConfig(Model):
     seed: int = Field(default=7, ge=0)
 
 
+class GateConfig(Model):
+    """Promotion gate: challenger vs champion on the same recent games neither trained on."""
+
+    window_games: int = Field(default=1000, ge=10, description="latest finished games judged")
+    min_games: int = Field(default=300, ge=1, description="fewer games in the window: reject")
+    bootstrap_samples: int = Field(default=2000, ge=100, le=100_000)
+    confidence: float = Field(default=0.9, gt=0.5, lt=1, description="two-sided interval")
+    margin: float = Field(
+        default=0.0,
+        description="promote when the interval's upper bound of challenger minus champion "
+        "log loss per game is below this (0: the challenger must be better with evidence)",
+    )
+    max_ece: float = Field(
+        default=0.06,
+        gt=0,
+        le=1,
+        description="calibration error bound (10 bins; ~0.03 is noise at 1,000 games)",
+    )
+    seed: int = Field(default=11, ge=0)
+
+    @model_validator(mode="after")
+    def _min_within_window(self) -> GateConfig:
+        if self.min_games > self.window_games:
+            raise ValueError("gate.min_games cannot exceed gate.window_games")
+        return self
+
+
+class PredictConfig(Model):
+    """Batch predictions of upcoming games."""
+
+    horizon_hours: float = Field(default=36.0, gt=0, le=24 * 60, description="games ahead")
+    challenger_share: float = Field(
+        default=0.0, ge=0, le=1, description="A/B: share of games the challenger serves"
+    )
+
+
 class RunnerConfig(Model):
     """Where a flow's concurrent tasks (the walk-forward folds) run."""
 
@@ -275,6 +314,8 @@ class GamelineConfig(Model):
     feast: FeastConfig = Field(default_factory=FeastConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
+    gate: GateConfig = Field(default_factory=GateConfig)
+    predict: PredictConfig = Field(default_factory=PredictConfig)
     mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
 
     def source_path(self, override: Path | None = None) -> Path | None:
@@ -325,6 +366,24 @@ class StatePaths(Model):
     @property
     def lock(self) -> Path:
         return self.root / "store.lock"
+
+    @property
+    def decisions(self) -> Path:
+        """Gate decisions, one JSON file each."""
+        return self.root / "registry" / "decisions"
+
+    @property
+    def audit_log(self) -> Path:
+        """Every alias move, one JSON line each."""
+        return self.root / "registry" / "audit.jsonl"
+
+    @property
+    def registry_lock(self) -> Path:
+        return self.root / "registry" / "promotion.lock"
+
+    @property
+    def predictions(self) -> Path:
+        return self.root / "predictions" / "predictions.parquet"
 
 
 def state_paths(config: GamelineConfig) -> StatePaths:

@@ -157,6 +157,7 @@ def simulate_schedule(cfg: SimulatorConfig, league: LeagueConfig) -> pd.DataFram
         if cfg.regime_change is not None:
             after = (local >= pd.Timestamp(cfg.regime_change.start)).to_numpy()
             edge[after] = cfg.regime_change.home_advantage_pts
+        edge -= cfg.fatigue_pts * (back_to_back(games, "home") - back_to_back(games, "away"))
         games["neutral"] = False
         if cfg.neutral_share > 0:  # drawn only when asked, so other seeds' games stay the same
             games["neutral"] = rng.random(len(games)) < cfg.neutral_share
@@ -164,6 +165,21 @@ def simulate_schedule(cfg: SimulatorConfig, league: LeagueConfig) -> pd.DataFram
         frames.append(pd.concat([games, _outcomes(rng, cfg, games, edge)], axis=1))
         strength = _next_season_strength(rng, cfg, end_strength)
     return pd.concat(frames, ignore_index=True)
+
+
+def back_to_back(games: pd.DataFrame, side: str) -> np.ndarray:
+    """1.0 where the `side` team played the day before (the second night of a back-to-back)."""
+    both = pd.concat(
+        [
+            pd.DataFrame({"row": games.index, "team": games["home"], "day": games["day"]}),
+            pd.DataFrame({"row": games.index, "team": games["away"], "day": games["day"]}),
+        ],
+        keys=["home", "away"],
+    )
+    both = both.sort_values(["team", "day"], kind="stable")
+    gap = both.groupby("team", sort=False)["day"].diff()
+    flags = (gap == 1).astype(float)
+    return flags.loc[side].reindex(games.index).to_numpy()
 
 
 def resolve_as_of(cfg: SimulatorConfig) -> datetime:

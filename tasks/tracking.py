@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from tasks.config import GamelineConfig, state_paths
 from tasks.contracts import LABEL
+from tasks.features import feature_columns
 from tasks.metrics import (
     betting_metrics,
     family_scores,
@@ -126,9 +127,11 @@ def log_training(
     features: list[str],
     example: pd.DataFrame,
     tags: dict[str, str],
+    version_tags: dict[str, str] | None = None,
 ) -> TrainingRecord:
     """Log params, tags, fold runs, metrics, out-of-fold predictions, plots and the final model;
-    register it and point the `challenger` alias at the new version."""
+    register it, tag the version (`version_tags`: its training window and recipe) and point the
+    `challenger` alias at it."""
     import mlflow
     from mlflow.models import infer_signature
     from mlflow.tracking import MlflowClient
@@ -198,6 +201,8 @@ def log_training(
     client = MlflowClient(tracking_uri(config))
     client.set_registered_model_alias(model_name(config), CHALLENGER, version)
     client.set_model_version_tag(model_name(config), version, "run_id", parent.info.run_id)
+    for key, value in (version_tags or {}).items():
+        client.set_model_version_tag(model_name(config), version, key, value)
     return TrainingRecord(
         run_id=parent.info.run_id,
         experiment=experiment_name(config),
@@ -207,6 +212,21 @@ def log_training(
         metrics=overall,
         folds=int(oof["fold"].nunique()),
     )
+
+
+def recipe_tags(config: GamelineConfig, played: pd.DataFrame) -> dict[str, str]:
+    """Model-version tags that let the gate judge and, if need be, retrain a version: the
+    window of games it was trained on and its recipe (train settings, features, family)."""
+    starts = played["event_timestamp"]
+    return {
+        "trained_from": starts.min().isoformat(),
+        "trained_until": starts.max().isoformat(),
+        "train_games": str(len(played)),
+        "train_config": config.train.model_dump_json(),
+        "features": ",".join(feature_columns(config.features)),
+        "family": config.mlflow.final_family,
+        "config": config.name,
+    }
 
 
 def model_example(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
