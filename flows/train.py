@@ -23,7 +23,15 @@ from tasks.features import feature_columns
 from tasks.ingest import code_version, content_hash, read_store
 from tasks.storage import write_parquet
 from tasks.tracking import TrainingRecord, log_training, model_example, recipe_tags
-from tasks.train import Fold, fit_models, fold_frames, oof_columns, predict_models, season_folds
+from tasks.train import (
+    Fold,
+    fit_models,
+    fold_frames,
+    model_features,
+    oof_columns,
+    predict_models,
+    season_folds,
+)
 
 
 @task(name="training-set", **IO_RETRIES)
@@ -38,7 +46,7 @@ def build_training_set(config: GamelineConfig) -> tuple[Path, dict[str, str]]:
         "dataset_hash": content_hash(games),
         "manifest_ids": ",".join(sorted(games["manifest_id"].dropna().astype(str).unique())),
         "feature_service": FEATURE_SERVICE,
-        "features": ",".join(feature_columns(config.features)),
+        "features": ",".join(model_features(feature_columns(config.features), config.train)),
         "code_version": code_version(),
         "config": config.name,
         **registry_version(config, store),
@@ -51,7 +59,7 @@ def run_fold(config: GamelineConfig, path: Path, fold: Fold) -> pd.DataFrame:
     """Fit one fold on the seasons before its test season; predict the test season."""
     frame = pd.read_parquet(path)
     played = frame[frame[LABEL].notna()]
-    features = feature_columns(config.features)
+    features = model_features(feature_columns(config.features), config.train)
     train, test = fold_frames(played, fold)
     models = fit_models(train, features, config.train)
     return pd.concat([oof_columns(test, fold), predict_models(models, test, features)], axis=1)
@@ -64,7 +72,7 @@ def log_and_register(
     """Fit the final model on every finished game, log everything, register the challenger."""
     frame = pd.read_parquet(path)
     played = frame[frame[LABEL].notna()]
-    features = feature_columns(config.features)
+    features = model_features(feature_columns(config.features), config.train)
     final = fit_models(played, features, config.train)
     return log_training(
         config,

@@ -221,6 +221,9 @@ class TrainConfig(Model):
     models: list[ModelFamily] = Field(default_factory=lambda: list(MODEL_FAMILIES))
     logistic_c: float = Field(default=0.05, gt=0, description="inverse L2 strength (scaled)")
     blend_weight: float = Field(default=0.5, ge=0, le=1, description="LightGBM's share")
+    features: list[str] | None = Field(
+        default=None, description="the features the models use (None: every feature)"
+    )
     market_variant: bool = Field(
         default=True, description="also score a variant with the market's price as an input"
     )

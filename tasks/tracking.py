@@ -22,7 +22,7 @@ from tasks.metrics import (
     scores_by,
     segment_table,
 )
-from tasks.train import FoldModels
+from tasks.train import FoldModels, model_features
 
 CHALLENGER = "challenger"
 MODEL_CODE = Path(__file__).with_name("model_code.py")
@@ -223,7 +223,7 @@ def recipe_tags(config: GamelineConfig, played: pd.DataFrame) -> dict[str, str]:
         "trained_until": starts.max().isoformat(),
         "train_games": str(len(played)),
         "train_config": config.train.model_dump_json(),
-        "features": ",".join(feature_columns(config.features)),
+        "features": ",".join(model_features(feature_columns(config.features), config.train)),
         "family": config.mlflow.final_family,
         "config": config.name,
     }

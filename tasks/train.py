@@ -99,6 +99,17 @@ def fold_frames(played: pd.DataFrame, fold: Fold) -> tuple[pd.DataFrame, pd.Data
     return played[train_mask], played[test_mask]
 
 
+def model_features(available: list[str], cfg: TrainConfig) -> list[str]:
+    """The features the models use: `cfg.features` (checked against what the feature store
+    has), else all of them."""
+    if cfg.features is None:
+        return available
+    unknown = [f for f in cfg.features if f not in available]
+    if unknown:
+        raise ValueError(f"train.features {unknown} are not features; known: {available}")
+    return [f for f in available if f in cfg.features]
+
+
 def model_inputs(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
     """Home-minus-away differences of every feature, season-to-date differences times season
     progress, the neutral flag, the league's home edge, and side-specific rest inputs (NaN where
@@ -119,6 +130,17 @@ def model_inputs(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
             if name in features:
                 inputs[f"{side}__{name}"] = frame[f"{side}__{name}"]
     return pd.DataFrame(inputs, index=frame.index)
+
+
+def elo_inputs(frame: pd.DataFrame) -> pd.DataFrame:
+    """The Elo baseline's inputs (Elo difference, neutral flag, the league's home edge where
+    the feature store has it), whatever features the models use."""
+    names = ["elo_pre"] + (["league_home_margin"] if "home__league_home_margin" in frame else [])
+    inputs = model_inputs(frame, names)
+    columns = ["diff__elo_pre", "neutral"] + (
+        ["league_home_edge"] if "league_home_edge" in inputs else []
+    )
+    return inputs[columns]
 
 
 def inner_split(start_times: pd.Series, share: float) -> tuple[np.ndarray, np.ndarray]:
@@ -303,12 +325,9 @@ def fit_models(train: pd.DataFrame, features: list[str], cfg: TrainConfig) -> Fo
     inputs = model_inputs(train, features)
     y = train[LABEL].to_numpy()
     weights = season_weights(train["season"].to_numpy(), cfg.season_weight_decay)
-    elo_columns = ["diff__elo_pre", "neutral"] + (
-        ["league_home_edge"] if "league_home_edge" in inputs else []
-    )
     models = FoldModels(
         home_rate=float(y[train["neutral"].to_numpy() == 0].mean()),
-        elo=fit_logistic(inputs[elo_columns], y, c=1e3, seed=cfg.seed),
+        elo=fit_logistic(elo_inputs(train), y, c=1e3, seed=cfg.seed),
         logistic=fit_logistic(inputs, y, c=cfg.logistic_c, seed=cfg.seed, weights=weights),
         blend_weight=cfg.blend_weight,
     )
@@ -336,7 +355,8 @@ def predict_models(models: FoldModels, frame: pd.DataFrame, features: list[str])
     neutral = frame["neutral"].to_numpy(dtype=bool)
     out = pd.DataFrame(index=frame.index)
     out["p_home_rate"] = np.where(neutral, 0.5, models.home_rate)
-    out["p_elo"] = models.elo.predict(inputs)
+    if "home__elo_pre" in frame:  # a model on a feature subset may be served without Elo
+        out["p_elo"] = models.elo.predict(elo_inputs(frame))
     out["p_logistic"] = models.logistic.predict(inputs)
     if models.lightgbm is not None and models.calibration is not None:
         out["p_lightgbm"] = models.calibration.apply(predict_lightgbm(models.lightgbm, inputs))

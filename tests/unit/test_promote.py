@@ -1,0 +1,124 @@
+"""The gate's decision as a pure function of an evaluation and the gate config."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from tasks.config import GateConfig
+from tasks.promote import Evaluation, decide, decision_markdown, paired_bootstrap
+
+NOW = datetime(2026, 11, 23, tzinfo=UTC)
+CFG = GateConfig(window_games=2000, min_games=500, max_ece=0.06)
+
+
+def evaluation(
+    n: int = 2000,
+    champion_shift: float | None = 0.0,
+    challenger_noise: float = 0.0,
+    elo_shrink: float = 0.5,
+    seed: int = 0,
+) -> Evaluation:
+    """Games drawn from true probabilities: the challenger knows them (plus noise); the
+    champion is the truth pushed toward 0.5 by `champion_shift`; Elo is shrunk further."""
+    rng = np.random.default_rng(seed)
+    truth = rng.uniform(0.25, 0.85, n)
+    y = (rng.random(n) < truth).astype(float)
+    challenger = np.clip(truth + rng.normal(0, challenger_noise, n), 0.02, 0.98)
+    champion = None
+    if champion_shift is not None:
+        champion = (truth + champion_shift * (0.5 - truth)).tolist()
+    return Evaluation(
+        challenger_version="2",
+        champion_version=None if champion is None else "1",
+        champion_source="none" if champion is None else "registered",
+        window_start=NOW,
+        window_end=NOW,
+        game_ids=[f"g{i}" for i in range(n)],
+        y=y.tolist(),
+        p_challenger=challenger.tolist(),
+        p_champion=champion,
+        p_elo=(truth + elo_shrink * (0.5 - truth)).tolist(),
+    )
+
+
+def test_no_champion_absolute_criteria_promote() -> None:
+    decision = decide(evaluation(champion_shift=None), CFG, NOW)
+    assert decision.promote and decision.reason.startswith("no champion yet")
+    assert [c.name for c in decision.checks] == ["games", "calibration", "beats Elo"]
+    assert decision.diff_high is None
+
+
+def test_identical_models_are_rejected_with_a_zero_interval() -> None:
+    """The same model again: the difference is exactly 0, its upper bound is not below 0."""
+    same = evaluation()
+    same = same.model_copy(update={"p_champion": same.p_challenger})
+    decision = decide(same, CFG, NOW)
+    assert not decision.promote
+    assert (decision.diff_low, decision.diff_mean, decision.diff_high) == (0.0, 0.0, 0.0)
+    assert "beats champion failed" in decision.reason
+
+
+def test_a_clearly_better_challenger_is_promoted_and_a_worse_one_rejected() -> None:
+    better = decide(evaluation(champion_shift=0.4), CFG, NOW)
+    assert better.promote and better.diff_high is not None and better.diff_high < 0
+    assert better.reason == "better than the champion with evidence"
+    worse = decide(evaluation(champion_shift=0.0, challenger_noise=0.15), CFG, NOW)
+    assert not worse.promote and worse.diff_low is not None and worse.diff_low > 0
+
+
+def test_noise_alone_does_not_promote() -> None:
+    """Two equally good models that differ by noise: rejected at a 0 margin on most seeds."""
+    promoted = 0
+    for seed in range(20):
+        noisy = evaluation(seed=seed, challenger_noise=0.01)
+        noisy = noisy.model_copy(
+            update={
+                "p_champion": np.clip(
+                    np.asarray(noisy.p_challenger)
+                    + np.random.default_rng(100 + seed).normal(0, 0.01, len(noisy.y)),
+                    0.02,
+                    0.98,
+                ).tolist()
+            }
+        )
+        promoted += decide(noisy, CFG, NOW).promote
+    assert promoted <= 3  # a 90% two-sided interval: about 5% expected by chance
+
+
+@pytest.mark.parametrize(
+    ("change", "failed"),
+    [
+        ({"n": 100}, "games"),
+        ({"elo_shrink": 0.0}, "beats Elo"),  # Elo is the truth: the challenger cannot beat it
+    ],
+)
+def test_each_absolute_criterion_can_reject(change: dict[str, float], failed: str) -> None:
+    decision = decide(evaluation(champion_shift=None, **change), CFG, NOW)  # type: ignore[arg-type]
+    assert not decision.promote
+    assert failed in [c.name for c in decision.checks if not c.passed]
+    assert f"{failed} failed" in decision.reason
+
+
+def test_miscalibrated_challenger_is_rejected() -> None:
+    base = evaluation(champion_shift=None)
+    overconfident = np.clip(np.asarray(base.p_challenger) * 1.5 - 0.25, 0.01, 0.99)
+    decision = decide(base.model_copy(update={"p_challenger": overconfident.tolist()}), CFG, NOW)
+    assert "calibration" in [c.name for c in decision.checks if not c.passed]
+
+
+def test_bootstrap_interval_is_reproducible_and_covers_the_mean() -> None:
+    diff = np.random.default_rng(1).normal(-0.01, 0.2, 3000)
+    first = paired_bootstrap(diff, 2000, 0.9, seed=5)
+    assert first == paired_bootstrap(diff, 2000, 0.9, seed=5)
+    mean, low, high = first
+    assert low < mean < high
+    assert high - low == pytest.approx(2 * 1.645 * 0.2 / np.sqrt(3000), rel=0.15)
+
+
+def test_decision_markdown_lists_every_check() -> None:
+    decision = decide(evaluation(champion_shift=0.4), CFG, NOW)
+    text = decision_markdown(decision, "gameline-default")
+    assert "v2 PROMOTED" in text and text.count("| yes |") == 4
