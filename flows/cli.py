@@ -138,7 +138,71 @@ def run(config: ConfigOpt = DEFAULT_CONFIG, file: FileOpt = None, as_json: JsonO
     """Run the whole pipeline on a config (default: the embedded simulated league)."""
     from flows.pipeline import pipeline_flow
 
-    _run_flow(pipeline_flow, config, as_json, print_ingest, file)
+    _run_flow(pipeline_flow, config, as_json, print_pipeline, file)
+
+
+def print_pipeline(summary: Any) -> None:
+    """Every stage of a pipeline run."""
+    print_ingest(summary.ingest)
+    print_training(summary.training)
+    print_outcome(summary.gate)
+    if summary.predictions is not None:
+        print_predictions(summary.predictions)
+    if summary.note:
+        out.print(summary.note)
+
+
+@app.command()
+def predict(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -> None:
+    """Score the upcoming games with the champion (the challenger in shadow)."""
+    from flows.predict import predict_flow
+    from tasks.feature_store import FeatureStoreError
+    from tasks.promote import PromotionError
+
+    try:
+        summary = predict_flow(_load(config))
+    except (PromotionError, FeatureStoreError, FileNotFoundError) as exc:
+        _fail(exc)
+    if as_json:
+        typer.echo(summary.model_dump_json(indent=2))
+        return
+    print_predictions(summary)
+
+
+def print_predictions(summary: Any) -> None:
+    """A predict run's table: served probability, shadow probability, versions."""
+    challenger = f", challenger v{summary.challenger_version} in shadow" * bool(
+        summary.challenger_version
+    )
+    table = Table(
+        title=f"{summary.games} upcoming games: champion v{summary.champion_version}{challenger}"
+    )
+    for column in (
+        "start (UTC)",
+        "home",
+        "away",
+        "p_home",
+        "served by",
+        "p champion",
+        "p challenger",
+    ):
+        table.add_column(
+            column, justify="left" if column in ("home", "away", "served by") else "right"
+        )
+    for row in summary.predictions:
+        shadow = row["p_challenger"]
+        table.add_row(
+            str(row["start_time"])[:16],
+            row["home_team"],
+            row["away_team"],
+            f"{row['p_home']:.3f}",
+            f"{row['served_by']} v{row['model_version']}",
+            f"{row['p_champion']:.3f}",
+            "-" if shadow is None else f"{shadow:.3f}",
+        )
+    out.print(table)
+    if summary.path:
+        out.print(f"predictions table: {summary.path}")
 
 
 @app.command()

@@ -1,17 +1,48 @@
-"""The whole pipeline. Today: ingest -> validate -> features. Later stages (Feast, training,
-promotion, predictions, monitoring) join here as they land."""
+"""The whole pipeline: ingest -> validate -> features -> Feast -> train -> register -> gate ->
+predict. Monitoring joins with its issue."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from prefect import flow
+from pydantic import BaseModel
 
 from flows.ingest import IngestSummary, ingest_flow
+from flows.predict import PredictSummary, predict_flow
+from flows.promote import gate_flow
+from flows.train import train_flow
 from tasks.config import GamelineConfig
+from tasks.promote import CHAMPION, Outcome, alias_version
+from tasks.tracking import TrainingRecord
+
+
+class PipelineSummary(BaseModel):
+    """What every stage of one pipeline run did."""
+
+    ingest: IngestSummary
+    training: TrainingRecord
+    gate: Outcome
+    predictions: PredictSummary | None
+    note: str | None = None
 
 
 @flow(name="pipeline")
-def pipeline_flow(config: GamelineConfig, file: Path | None = None) -> IngestSummary:
-    """Run every stage of Gameline that exists, in order."""
-    return ingest_flow(config, file)
+def pipeline_flow(config: GamelineConfig, file: Path | None = None) -> PipelineSummary:
+    """Ingest and validate the source, rebuild features and publish them to Feast, train and
+    register a challenger, gate it against the champion, and score the upcoming games."""
+    ingested = ingest_flow(config, file)
+    training = train_flow(config)
+    outcome = gate_flow(config, training.model_version)
+    if alias_version(config, CHAMPION) is None:  # the first challenger did not pass the gate
+        return PipelineSummary(
+            ingest=ingested,
+            training=training,
+            gate=outcome,
+            predictions=None,
+            note="no champion yet, so no predictions: the first challenger did not pass",
+        )
+    predictions = predict_flow(config)
+    return PipelineSummary(
+        ingest=ingested, training=training, gate=outcome, predictions=predictions
+    )

@@ -1,0 +1,213 @@
+"""Batch predictions of upcoming games from the online feature store.
+
+Feast's online store keeps one row per team: its latest materialized game. So the upcoming
+games are scored in rounds (the longest run of games, in start order, in which no team plays
+twice); before each round the online rows are rebuilt up to that round's last start, so every
+team's row is the one stamped at its game in the round. Rebuilt, not merely materialized: Feast's
+Redis store skips a row whose timestamp it already holds, so a game's row materialized before
+its teams' last results were in would never be refreshed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from feature_repo.definitions import TEAM_VIEW
+from tasks.config import GamelineConfig, state_paths
+from tasks.feature_store import online_features, open_store
+from tasks.storage import store_lock, write_parquet
+from tasks.tracking import model_example
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
+
+# Buckets of the A/B hash: the challenger serves a game when its bucket < share * BUCKETS.
+BUCKETS = 10_000
+
+
+def upcoming_games(games: pd.DataFrame, now: datetime, horizon_hours: float) -> pd.DataFrame:
+    """Scheduled games starting in [now, now + horizon), in start order."""
+    start = games["start_time"]
+    end = pd.Timestamp(now) + pd.Timedelta(hours=horizon_hours)
+    mask = (games["status"] == "scheduled") & (start >= pd.Timestamp(now)) & (start < end)
+    return games[mask].sort_values(["start_time", "game_id"], kind="stable")
+
+
+def prediction_rounds(upcoming: pd.DataFrame) -> list[pd.DataFrame]:
+    """Consecutive runs of games (in start order) in which no team appears twice."""
+    rounds: list[list[int]] = [[]]
+    seen: set[str] = set()
+    for position, (home, away) in enumerate(
+        zip(upcoming["home_team"].astype(str), upcoming["away_team"].astype(str), strict=True)
+    ):
+        if home in seen or away in seen:
+            rounds.append([])
+            seen = set()
+        rounds[-1].append(position)
+        seen |= {home, away}
+    return [upcoming.iloc[r] for r in rounds if r]
+
+
+def ab_bucket(game_id: str) -> int:
+    """A game's stable A/B bucket in [0, BUCKETS): the same game always lands in the same arm."""
+    return int.from_bytes(hashlib.sha256(game_id.encode()).digest()[:8], "big") % BUCKETS
+
+
+def challenger_serves(game_ids: pd.Series, share: float) -> np.ndarray:
+    """True for the games the challenger serves under an A/B share (0 to 1)."""
+    limit = round(share * BUCKETS)
+    return np.array([ab_bucket(str(g)) < limit for g in game_ids], dtype=bool)
+
+
+def refresh_online(
+    config: GamelineConfig, end: datetime, store: FeatureStore | None = None
+) -> None:
+    """Empty the view's online rows, then materialize one TTL up to `end`: afterwards each
+    team's online row is its latest game that starts before `end`."""
+    store = store or open_store(config)
+    view = store.get_feature_view(TEAM_VIEW)
+    online: Any = store._get_provider().online_store  # Feast 0.67; pinned by the lock
+    if config.feast.online_store == "redis":
+        online.delete_table(store.config, view)
+    else:
+        online.update(store.config, [view], [], [], [], True)
+        online.update(store.config, [], [view], [], [], True)
+    start = end - timedelta(days=config.feast.ttl_days)
+    store.materialize(start_date=start, end_date=end)
+
+
+class ServedModel:
+    """A registered version as served: its pyfunc and the features it takes."""
+
+    def __init__(self, version: str, model: Any, features: list[str]) -> None:
+        self.version = version
+        self.model = model
+        self.features = features
+
+    def predict(self, rows: pd.DataFrame) -> np.ndarray:
+        return np.asarray(self.model.predict(model_example(rows, self.features)), dtype=float)
+
+
+def score_round(
+    config: GamelineConfig,
+    games: pd.DataFrame,
+    now: datetime,
+    champion: ServedModel,
+    challenger: ServedModel | None,
+    store: FeatureStore,
+) -> pd.DataFrame:
+    """Online features of one round's games, and each model's probability."""
+    end = games["start_time"].max().to_pydatetime() + timedelta(seconds=1)
+    refresh_online(config, end, store)
+    rows = online_features(config, games, now, store=store).reset_index(drop=True)
+    rows["neutral"] = games["neutral"].to_numpy(dtype=bool)
+    rows["p_champion"] = champion.predict(rows)
+    rows["p_challenger"] = challenger.predict(rows) if challenger else np.nan
+    return rows
+
+
+def predictions_table(
+    config: GamelineConfig,
+    scored: pd.DataFrame,
+    model: str,
+    champion: ServedModel,
+    challenger: ServedModel | None,
+    now: datetime,
+    results_until: datetime | None,
+) -> pd.DataFrame:
+    """The served predictions: one row per game, the champion's (or, in the A/B arm, the
+    challenger's) probability, the shadow probability beside it, and feature provenance."""
+    arm = (
+        challenger_serves(scored["game_id"], config.predict.challenger_share)
+        if challenger
+        else np.zeros(len(scored), dtype=bool)
+    )
+    table = pd.DataFrame(
+        {
+            "game_id": scored["game_id"].astype(str),
+            "start_time": scored["event_timestamp"],
+            "home_team": scored["home_team"].astype(str),
+            "away_team": scored["away_team"].astype(str),
+            "p_home": np.where(arm, scored["p_challenger"], scored["p_champion"]),
+            "served_by": np.where(arm, "challenger", "champion"),
+            "model_name": model,
+            "model_version": np.where(
+                arm, challenger.version if challenger else "", champion.version
+            ),
+            "p_champion": scored["p_champion"],
+            "champion_version": champion.version,
+            "p_challenger": scored["p_challenger"],
+            "challenger_version": challenger.version if challenger else None,
+            "home_feature_ts": scored["home_feature_ts"],
+            "away_feature_ts": scored["away_feature_ts"],
+            "features_match_game": scored["feature_time_matches_game"],
+            "features_stale": scored["stale"],
+            "results_until": pd.Timestamp(results_until) if results_until else pd.NaT,
+            "results_age_h": (pd.Timestamp(now) - pd.Timestamp(results_until)).total_seconds()
+            / 3600
+            if results_until
+            else np.nan,
+            "predicted_at": pd.Timestamp(now),
+        }
+    )
+    return table
+
+
+def store_predictions(config: GamelineConfig, table: pd.DataFrame) -> pd.DataFrame:
+    """Append a run's predictions to the predictions table (atomically; earlier runs kept)."""
+    path = state_paths(config).predictions
+    with store_lock(path.with_suffix(".lock")):
+        existing = pd.read_parquet(path) if path.exists() else None
+        combined = table if existing is None else pd.concat([existing, table], ignore_index=True)
+        write_parquet(combined, path)
+    return combined
+
+
+def read_predictions(config: GamelineConfig) -> pd.DataFrame:
+    path = state_paths(config).predictions
+    return pd.read_parquet(path) if path.exists() else pd.DataFrame()
+
+
+def latest_predictions(predictions: pd.DataFrame) -> pd.DataFrame:
+    """Each game's latest prediction."""
+    if predictions.empty:
+        return predictions
+    ordered = predictions.sort_values("predicted_at", kind="stable")
+    return ordered.drop_duplicates("game_id", keep="last").sort_values("start_time")
+
+
+def arm_outcomes(predictions: pd.DataFrame, games: pd.DataFrame) -> pd.DataFrame:
+    """Finished predicted games scored per A/B arm (and both models on all of them): games,
+    log loss of the served probability and of each model."""
+    from tasks.metrics import log_loss
+
+    latest = latest_predictions(predictions)
+    if latest.empty:
+        return pd.DataFrame()
+    results = games[games["status"] == "final"].set_index(games["game_id"].astype(str))
+    done = latest[latest["game_id"].isin(results.index)].copy()
+    if done.empty:
+        return pd.DataFrame()
+    home = results.loc[done["game_id"], "home_score"].to_numpy(dtype=float)
+    away = results.loc[done["game_id"], "away_score"].to_numpy(dtype=float)
+    done["y"] = np.where(home > away, 1.0, np.where(home < away, 0.0, np.nan))
+    rows = []
+    for arm, part in done.groupby("served_by"):
+        y = part["y"].to_numpy()
+        rows.append(
+            {
+                "arm": arm,
+                "games": int(np.sum(~np.isnan(y))),
+                "served_log_loss": log_loss(y, part["p_home"].to_numpy()),
+                "champion_log_loss": log_loss(y, part["p_champion"].to_numpy()),
+                "challenger_log_loss": log_loss(y, part["p_challenger"].to_numpy())
+                if part["p_challenger"].notna().any()
+                else np.nan,
+            }
+        )
+    return pd.DataFrame(rows)
