@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Callable
@@ -308,6 +309,79 @@ def rollback(
         typer.echo(done.model_dump_json(indent=2))
         return
     out.print(f"champion v{done.from_version} -> v{done.to_version}")
+
+
+@app.command()
+def status(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -> None:
+    """Champion and challenger, the last gate decision, feature freshness, the latest
+    predictions and A/B outcomes, open alerts."""
+    from tasks.status import status_report
+
+    report = status_report(_load(config))
+    console = out if out.is_terminal else Console(width=200)  # piped: whole lines
+    if as_json:
+        typer.echo(report.model_dump_json(indent=2))
+        return
+    models = Table(title=f"{report.model}: registered models (scores out of fold)")
+    columns = ("alias", "version", "family", "trained from", "trained until", "games")
+    for column in (*columns, "log loss", "ECE", "Elo log loss"):
+        models.add_column(column)
+    for m in report.models:
+        metric = m.metrics.get
+        models.add_row(
+            m.alias,
+            m.version,
+            m.family or "-",
+            (m.trained_from or "-")[:16],
+            (m.trained_until or "-")[:16],
+            str(m.train_games or "-"),
+            *(
+                f"{v:.4f}" if (v := metric(k)) is not None else "-"
+                for k in (f"{m.family}_log_loss", f"{m.family}_ece", "elo_log_loss")
+            ),
+        )
+    console.print(models if report.models else "no registered model yet: run `gameline train`")
+    d = report.last_decision
+    if d:
+        verdict = "promoted" if d.promote else "rejected"
+        interval = (
+            f", interval [{d.diff_low:+.5f}, {d.diff_high:+.5f}]"
+            if d.promote and d.diff_low is not None
+            else ""
+        )
+        console.print(
+            f"last gate ({d.decided_at:%Y-%m-%d %H:%M} UTC): v{d.challenger_version} {verdict}: "
+            f"{escape(d.reason)}{interval}"
+        )
+    f = report.freshness
+    console.print(
+        f"games {f.games} ({f.finished} final, {f.scheduled} scheduled); last result "
+        f"{f.last_result_start}; feature rows until {f.feature_rows_until}; online store "
+        f"materialized to {f.online_watermark}"
+    )
+    if report.predictions:
+        table = Table(title="Latest predictions")
+        for column in ("start (UTC)", "home", "away", "p_home", "served by", "p challenger"):
+            table.add_column(column)
+        for row in report.predictions:
+            shadow = row["p_challenger"]
+            table.add_row(
+                str(row["start_time"])[:16],
+                row["home_team"],
+                row["away_team"],
+                f"{row['p_home']:.3f}",
+                f"{row['served_by']} v{row['model_version']}",
+                "-" if shadow is None else f"{shadow:.3f}",
+            )
+        console.print(table)
+    for arm in report.arms:
+        console.print(
+            f"arm {arm['arm']}: {arm['games']} finished games, served log loss "
+            f"{arm['served_log_loss']:.4f}"
+        )
+    console.print(f"open alerts: {len(report.alerts)}")
+    for alert in report.alerts:
+        console.print(f"  {escape(json.dumps(alert))}")
 
 
 def print_frame(frame: Any, title: str) -> None:

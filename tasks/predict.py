@@ -189,7 +189,8 @@ def arm_outcomes(predictions: pd.DataFrame, games: pd.DataFrame) -> pd.DataFrame
     latest = latest_predictions(predictions)
     if latest.empty:
         return pd.DataFrame()
-    results = games[games["status"] == "final"].set_index(games["game_id"].astype(str))
+    finals = games[games["status"] == "final"]
+    results = finals.set_index(finals["game_id"].astype(str))
     done = latest[latest["game_id"].isin(results.index)].copy()
     if done.empty:
         return pd.DataFrame()

@@ -1,0 +1,162 @@
+"""What `gameline status` reports: the models behind the aliases, the last gate decision, how
+fresh the features are, the latest predictions and the A/B outcomes, open alerts."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+from pydantic import BaseModel
+
+from tasks.config import GamelineConfig, state_paths
+from tasks.ingest import read_store
+from tasks.predict import arm_outcomes, latest_predictions, read_predictions
+from tasks.promote import (
+    ALIASES,
+    Decision,
+    alias_version,
+    client,
+    latest_decision,
+    version_tags,
+)
+from tasks.tracking import model_name
+
+HEADLINE_METRICS = ("log_loss", "brier", "ece")
+
+
+class ModelStatus(BaseModel):
+    """One alias: its version, training window and out-of-fold scores."""
+
+    alias: str
+    version: str
+    run_id: str | None
+    family: str | None
+    trained_from: str | None
+    trained_until: str | None
+    train_games: int | None
+    metrics: dict[str, float]
+    gate_decision: str | None
+
+
+class Freshness(BaseModel):
+    """How current the stores are."""
+
+    games: int
+    finished: int
+    scheduled: int
+    last_result_start: datetime | None
+    feature_rows_until: datetime | None
+    online_watermark: datetime | None
+
+
+class StatusReport(BaseModel):
+    """Everything `gameline status` prints."""
+
+    model: str
+    models: list[ModelStatus]
+    last_decision: Decision | None
+    freshness: Freshness
+    predictions: list[dict[str, Any]]
+    arms: list[dict[str, Any]]
+    alerts: list[dict[str, Any]]
+
+
+def model_status(config: GamelineConfig, alias: str) -> ModelStatus | None:
+    version = alias_version(config, alias)
+    if version is None:
+        return None
+    tags = version_tags(config, version)
+    run_id = tags.get("run_id")
+    family = tags.get("family")
+    metrics: dict[str, float] = {}
+    if run_id:
+        logged = client(config).get_run(run_id).data.metrics
+        for name in (family or "", "elo"):
+            for metric in HEADLINE_METRICS:
+                if f"{name}_{metric}" in logged:
+                    metrics[f"{name}_{metric}"] = logged[f"{name}_{metric}"]
+    return ModelStatus(
+        alias=alias,
+        version=version,
+        run_id=run_id,
+        family=family,
+        trained_from=tags.get("trained_from"),
+        trained_until=tags.get("trained_until"),
+        train_games=int(tags["train_games"]) if "train_games" in tags else None,
+        metrics=metrics,
+        gate_decision=tags.get("gate_decision"),
+    )
+
+
+def freshness(config: GamelineConfig, games: pd.DataFrame) -> Freshness:
+    paths = state_paths(config)
+    finals = games[games["status"] == "final"]
+    rows_until = None
+    if paths.team_features.exists():
+        stamps = pd.read_parquet(paths.team_features, columns=["event_timestamp"])
+        rows_until = stamps["event_timestamp"].max().to_pydatetime() if len(stamps) else None
+    watermark = None
+    if paths.feast.exists():
+        from feature_repo.definitions import TEAM_VIEW
+        from tasks.feature_store import open_store
+
+        try:
+            watermark = open_store(config).get_feature_view(TEAM_VIEW).most_recent_end_time
+        except Exception:  # no registry or no view yet: nothing materialized
+            watermark = None
+    return Freshness(
+        games=len(games),
+        finished=len(finals),
+        scheduled=int((games["status"] == "scheduled").sum()),
+        last_result_start=finals["start_time"].max().to_pydatetime() if len(finals) else None,
+        feature_rows_until=rows_until,
+        online_watermark=watermark,
+    )
+
+
+def open_alerts(config: GamelineConfig) -> list[dict[str, Any]]:
+    """Alerts in the state folder's alert log not marked resolved (monitoring writes them)."""
+    path = state_paths(config).root / "alerts" / "alerts.jsonl"
+    if not path.exists():
+        return []
+    alerts = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [a for a in alerts if not a.get("resolved")]
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    shown = frame.copy()
+    for column in shown.columns:
+        if pd.api.types.is_datetime64_any_dtype(shown[column]):
+            shown[column] = shown[column].astype(str)
+    return list(shown.astype(object).where(shown.notna(), None).to_dict(orient="records"))
+
+
+def status_report(config: GamelineConfig, predictions_shown: int = 10) -> StatusReport:
+    """The whole status of one config's pipeline."""
+    paths = state_paths(config)
+    games = read_store(paths.raw_games) if paths.raw_games.exists() else pd.DataFrame()
+    models = [m for alias in ALIASES if (m := model_status(config, alias)) is not None]
+    predictions = read_predictions(config)
+    latest = latest_predictions(predictions)
+    columns = ["game_id", "start_time", "home_team", "away_team", "p_home", "served_by"]
+    columns += ["model_version", "p_champion", "p_challenger", "predicted_at"]
+    return StatusReport(
+        model=model_name(config),
+        models=models,
+        last_decision=latest_decision(config),
+        freshness=freshness(config, games)
+        if len(games)
+        else Freshness(
+            games=0,
+            finished=0,
+            scheduled=0,
+            last_result_start=None,
+            feature_rows_until=None,
+            online_watermark=None,
+        ),
+        predictions=_records(latest[columns].tail(predictions_shown)) if len(latest) else [],
+        arms=_records(arm_outcomes(predictions, games)) if len(games) else [],
+        alerts=open_alerts(config),
+    )
