@@ -10,7 +10,9 @@ its teams' last results were in would never be refreshed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import sys
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -78,7 +80,8 @@ def refresh_online(
         online.update(store.config, [view], [], [], [], True)
         online.update(store.config, [], [view], [], [], True)
     start = end - timedelta(days=config.feast.ttl_days)
-    store.materialize(start_date=start, end_date=end)
+    with contextlib.redirect_stdout(sys.stderr):  # Feast prints progress; keep stdout for data
+        store.materialize(start_date=start, end_date=end)
 
 
 class ServedModel:

@@ -78,12 +78,29 @@ def write_config(config: GamelineConfig, path: Path) -> Path:
 
 
 def test_cli_run_prints_json(sim_config: Callable[..., GamelineConfig], tmp_path: Path) -> None:
-    path = write_config(sim_config(), tmp_path / "sim.yaml")
+    """`gameline run`: ingest -> features -> Feast -> train -> register -> gate -> predict."""
+    config = sim_config(
+        source={
+            "simulator": {"n_teams": 16, "n_seasons": 4, "games_per_team": 82, "fatigue_pts": 4.0}
+        },
+        train={"min_train_seasons": 3},
+        gate={"window_games": 1000, "min_games": 300},
+    )
+    path = write_config(config, tmp_path / "sim.yaml")
     result = CliRunner().invoke(app, ["run", "--config", str(path), "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
-    assert summary["manifest"]["new"] == summary["manifest"]["read"] > 0
-    assert summary["features"]["rows"] > 0
+    ingest = summary["ingest"]
+    assert ingest["manifest"]["new"] == ingest["manifest"]["read"] > 0
+    assert ingest["features"]["rows"] > 0 and ingest["feast"]["materialize"]["end"]
+    assert summary["training"]["model_version"] == "1" and summary["training"]["folds"] == 1
+    assert summary["gate"]["applied"] == "promoted" and summary["gate"]["champion"] == "1"
+    predictions = summary["predictions"]
+    assert predictions["champion_version"] == "1" and predictions["games"] > 0
+    assert predictions["challenger_version"] is None  # promoted: no challenger left
+    printed = CliRunner().invoke(app, ["run", "--config", str(path)])
+    assert printed.exit_code == 0, printed.output
+    assert "Gate: v2 vs champion 1" in printed.stdout and "upcoming games" in printed.stdout
 
 
 def test_cli_ingest_bad_file_exits_with_a_clear_message(
@@ -122,4 +139,5 @@ def test_cli_features_materializes_again(
 def test_cli_help_lists_commands() -> None:
     result = CliRunner().invoke(app, ["--help"])
     assert result.exit_code == 0
-    assert all(cmd in result.stdout for cmd in ("run", "ingest", "features"))
+    commands = ("run", "ingest", "features", "train", "gate", "rollback", "predict", "status")
+    assert all(cmd in result.stdout for cmd in commands)

@@ -1,0 +1,112 @@
+"""The predict flow for real: champion and shadow challenger from the MLflow registry, online
+features from Feast, the predictions table; the same probabilities as the offline rows."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from flows.cli import app
+from flows.predict import predict_flow, served_model
+from flows.promote import gate_flow
+from flows.train import train_flow
+from tasks.config import GamelineConfig, state_paths
+from tasks.feature_store import training_set
+from tasks.ingest import read_store
+from tasks.predict import read_predictions, upcoming_games
+from tasks.promote import CHAMPION, PromotionError
+from tasks.tracking import CHALLENGER
+from tests.conftest import AS_OF
+from tests.integration.test_ingest_flow import write_config
+from tests.integration.test_promotion import with_changes
+from tests.unit.test_feature_store import ingested
+
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
+NOW = AS_OF + timedelta(hours=1)
+
+
+@pytest.fixture
+def league(sim_config: Callable[..., GamelineConfig]) -> GamelineConfig:
+    """A champion and a challenger trained on four seasons; a week of upcoming games, so
+    teams play more than once inside a 72-hour horizon."""
+    config = sim_config(
+        source={
+            "simulator": {
+                "n_teams": 16,
+                "n_seasons": 4,
+                "games_per_team": 82,
+                "fatigue_pts": 4.0,
+                "upcoming_days": 7,
+            }
+        },
+        train={"min_train_seasons": 3},
+        gate={"window_games": 1000, "min_games": 300},
+        predict={"horizon_hours": 72},
+    )
+    ingested(config)
+    return config
+
+
+def test_no_champion_no_predictions(league: GamelineConfig) -> None:
+    with pytest.raises(PromotionError, match="no champion yet"):
+        predict_flow(league, NOW)
+
+
+def test_champion_serves_and_challenger_shadows_with_the_offline_values(
+    league: GamelineConfig, tmp_path: Path
+) -> None:
+    train_flow(league)
+    assert gate_flow(league).applied == "promoted"
+    challenger = train_flow(with_changes(league, train={"logistic_c": 0.001}))
+    summary = predict_flow(league, NOW)
+
+    games = read_store(state_paths(league).raw_games)
+    upcoming = upcoming_games(games, NOW, 72)
+    assert summary.games == len(upcoming) > 0 and summary.rounds > 1
+    table = read_predictions(league)
+    assert table["game_id"].tolist() == upcoming["game_id"].astype(str).tolist()
+    assert table["features_match_game"].all() and not table["features_stale"].any()
+    assert (table["served_by"] == "champion").all()
+    np.testing.assert_array_equal(table["p_home"], table["p_champion"])
+    assert (table["challenger_version"] == challenger.model_version).all()
+    assert table["p_challenger"].notna().all()
+    assert not np.allclose(table["p_challenger"], table["p_champion"])
+    assert (table["results_age_h"] > 0).all()
+
+    # Train/serve consistency: the online path gives what the offline training rows give.
+    offline = training_set(league, upcoming).reset_index(drop=True)
+    for alias, column in ((CHAMPION, "p_champion"), (CHALLENGER, "p_challenger")):
+        model = served_model(league, alias)
+        assert model is not None
+        np.testing.assert_allclose(model.predict(offline), table[column], rtol=1e-9)
+
+    # A/B: with a share of 1 the challenger serves every game; the table keeps both runs.
+    everyone = with_changes(league, predict={"challenger_share": 1.0})
+    predict_flow(everyone, NOW)
+    both = read_predictions(league)
+    assert len(both) == 2 * len(upcoming)
+    last = both.tail(len(upcoming))
+    assert (last["served_by"] == "challenger").all()
+    np.testing.assert_array_equal(last["p_home"], last["p_challenger"])
+
+    path = write_config(league, tmp_path / "league.yaml")
+    status = CliRunner().invoke(app, ["status", "--config", str(path), "--json"])
+    assert status.exit_code == 0, status.output
+    report = json.loads(status.stdout)
+    assert [m["alias"] for m in report["models"]] == ["champion", "challenger"]
+    assert report["last_decision"]["promote"] is True
+    assert len(report["predictions"]) == min(10, len(upcoming))
+    assert report["freshness"]["scheduled"] > 0 and report["alerts"] == []
+    printed = CliRunner().invoke(app, ["status", "--config", str(path)])
+    assert printed.exit_code == 0 and "Latest predictions" in printed.stdout
+    pd.testing.assert_series_equal(
+        pd.Series([p["game_id"] for p in report["predictions"]]),
+        pd.Series(upcoming["game_id"].astype(str).tail(10).tolist()),
+    )
