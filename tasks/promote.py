@@ -250,11 +250,12 @@ def decide(evaluation: Evaluation, cfg: GateConfig, now: datetime) -> Decision:
     failed = [c for c in checks if not c.passed]
     promote = not failed
     if promote:
-        reason = (
-            "no champion yet: absolute criteria met"
-            if evaluation.champion_version is None
-            else "better than the champion with evidence"
-        )
+        if evaluation.champion_version is None:
+            reason = "no champion yet: absolute criteria met"
+        elif high is not None and high < 0:
+            reason = "better than the champion with evidence"
+        else:
+            reason = f"not worse than the champion by more than the margin {cfg.margin:+.5f}"
     else:
         reason = "; ".join(f"{c.name} failed ({c.detail})" for c in failed)
     return Decision(
@@ -470,8 +471,9 @@ def apply_decision(config: GamelineConfig, decision: Decision, now: datetime) ->
         moves = [
             _move(config, PREVIOUS, current, reason, now) if current else None,
             _move(config, CHAMPION, new, reason, now),
-            _move(config, CHALLENGER, None, f"promoted to {CHAMPION}", now),
         ]
+        if alias_version(config, CHALLENGER) == new:  # it is the champion now, not a challenger
+            moves.append(_move(config, CHALLENGER, None, f"promoted to {CHAMPION}", now))
         return Outcome(
             decision=decision,
             applied="promoted",

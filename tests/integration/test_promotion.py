@@ -82,8 +82,10 @@ def test_promote_reject_worse_and_roll_back(league: GamelineConfig) -> None:
     # A team policy that keeps the freshest model unless it is worse by 0.002: v2 goes in.
     fresher = gate_flow(with_changes(league, gate={"margin": 0.002}), second.model_version)
     assert fresher.applied == "promoted"
+    assert fresher.decision.reason.startswith("not worse than the champion by more than")
     assert alias_version(league, CHAMPION) == second.model_version
     assert alias_version(league, PREVIOUS) == first.model_version
+    assert alias_version(league, CHALLENGER) == worse.model_version  # not the one promoted
 
     back = rollback_flow(league, reason="test rollback")
     assert (back.from_version, back.to_version) == (second.model_version, first.model_version)
@@ -97,7 +99,6 @@ def test_promote_reject_worse_and_roll_back(league: GamelineConfig) -> None:
         (CHALLENGER, v1, None),
         (PREVIOUS, None, v1),
         (CHAMPION, v1, v2),
-        (CHALLENGER, worse.model_version, None),
         (CHAMPION, v2, v1),
         (PREVIOUS, v1, v2),
     ]
