@@ -114,3 +114,33 @@ def test_train_flow_tracks_and_registers_on_postgres(production: GamelineConfig)
         assert not (state_paths(config).mlflow / "mlflow.db").exists()
     finally:
         admin(f'drop database "{database}" with (force)')
+
+
+def test_registry_lock_on_postgres_serialises_holders(production: GamelineConfig) -> None:
+    """With MLflow on PostgreSQL the promotion lock is a PostgreSQL advisory lock: a second
+    holder (another connection, as another machine would have) waits for the first."""
+    import threading
+    import time
+
+    from tasks.promote import registry_lock
+
+    uri = f"postgresql+psycopg://postgres@127.0.0.1:5432/{production.feast.project}"
+    config = production.model_copy(
+        update={"mlflow": production.mlflow.model_copy(update={"tracking_uri": uri})}
+    )
+    spans: list[tuple[str, float, float]] = []
+
+    def hold(name: str) -> None:
+        with registry_lock(config):
+            start = time.monotonic()
+            time.sleep(0.5)
+            spans.append((name, start, time.monotonic()))
+
+    threads = [threading.Thread(target=hold, args=(n,)) for n in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(spans) == 2
+    first, second = sorted(spans, key=lambda s: s[1])
+    assert second[1] >= first[2]  # the second began only after the first let go
