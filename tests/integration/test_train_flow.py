@@ -46,8 +46,11 @@ def test_train_flow_logs_folds_and_registers_a_loadable_challenger(league: Gamel
     # Simulated moneylines exist: the market, the market variant and the betting rule are logged.
     assert metrics["priced_games"] > 0 and "with_market_log_loss_priced" in metrics
     assert metrics["market_log_loss"] < metrics["home_rate_log_loss"]
-    assert {"blend_bet_roi", "blend_bet_max_drawdown", "with_market_bet_count"} <= set(metrics)
-    assert "blend_log_loss__stage_regular" in metrics
+    family = league.mlflow.final_family
+    assert {f"{family}_bet_roi", f"{family}_bet_max_drawdown", "with_market_bet_count"} <= set(
+        metrics
+    )
+    assert f"{family}_log_loss__stage_regular" in metrics
     children = client.search_runs(
         [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{record.run_id}'"
     )
@@ -98,7 +101,7 @@ def test_registered_model_predicts_like_the_training_code(league: GamelineConfig
     loaded = load_model(league, "challenger")
     expected = predict_models(
         fit_models(played, features, league.train), played.tail(50).reset_index(drop=True), features
-    )["p_blend"]
+    )[f"p_{league.mlflow.final_family}"]
     np.testing.assert_allclose(np.asarray(loaded.predict(rows)), expected.to_numpy(), rtol=1e-9)
     assert record.model_version == "1"
 
