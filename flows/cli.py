@@ -124,11 +124,14 @@ def _run_flow(
     *args: Any,
 ) -> None:
     """Run a flow on a config; print its result as JSON or through `show`; clear errors."""
+    from tasks.feature_store import FeatureStoreError
+    from tasks.promote import PromotionError
     from tasks.validate import ValidationFailed
 
+    expected = (ValidationFailed, FileNotFoundError, ValueError, PromotionError, FeatureStoreError)
     try:
         result = flow_fn(_load(config), *args)
-    except (ValidationFailed, FileNotFoundError, ValueError) as exc:  # ContractError included
+    except expected as exc:  # ContractError is a ValueError
         _fail(exc)
     if as_json:
         typer.echo(result.model_dump_json(indent=2))
@@ -159,40 +162,17 @@ def print_pipeline(summary: Any) -> None:
 def predict(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -> None:
     """Score the upcoming games with the champion (the challenger in shadow)."""
     from flows.predict import predict_flow
-    from tasks.feature_store import FeatureStoreError
-    from tasks.promote import PromotionError
 
-    try:
-        summary = predict_flow(_load(config))
-    except (PromotionError, FeatureStoreError, FileNotFoundError) as exc:
-        _fail(exc)
-    if as_json:
-        typer.echo(summary.model_dump_json(indent=2))
-        return
-    print_predictions(summary)
+    _run_flow(predict_flow, config, as_json, print_predictions)
 
 
-def print_predictions(summary: Any) -> None:
-    """A predict run's table: served probability, shadow probability, versions."""
-    challenger = f", challenger v{summary.challenger_version} in shadow" * bool(
-        summary.challenger_version
-    )
-    table = Table(
-        title=f"{summary.games} upcoming games: champion v{summary.champion_version}{challenger}"
-    )
-    for column in (
-        "start (UTC)",
-        "home",
-        "away",
-        "p_home",
-        "served by",
-        "p champion",
-        "p challenger",
-    ):
-        table.add_column(
-            column, justify="left" if column in ("home", "away", "served by") else "right"
-        )
-    for row in summary.predictions:
+def predictions_view(rows: list[dict[str, Any]], title: str) -> Table:
+    """Prediction rows as a table: served probability, both models' probabilities."""
+    table = Table(title=title)
+    labels = ("start (UTC)", "home", "away", "p_home", "served by", "p champion", "p challenger")
+    for column in labels:
+        table.add_column(column, justify="left" if column in labels[1:3] + labels[4:5] else "right")
+    for row in rows:
         shadow = row["p_challenger"]
         table.add_row(
             str(row["start_time"])[:16],
@@ -203,7 +183,16 @@ def print_predictions(summary: Any) -> None:
             f"{row['p_champion']:.3f}",
             "-" if shadow is None else f"{shadow:.3f}",
         )
-    out.print(table)
+    return table
+
+
+def print_predictions(summary: Any) -> None:
+    """A predict run's table: served probability, shadow probability, versions."""
+    shadow = f", challenger v{summary.challenger_version} in shadow" * bool(
+        summary.challenger_version
+    )
+    title = f"{summary.games} upcoming games: champion v{summary.champion_version}{shadow}"
+    out.print(predictions_view(summary.predictions, title))
     if summary.path:
         out.print(f"predictions table: {summary.path}")
 
@@ -266,16 +255,8 @@ def gate(
 ) -> None:
     """Judge the challenger (or --version) against the champion; promote it if it passes."""
     from flows.promote import gate_flow
-    from tasks.promote import PromotionError
 
-    try:
-        outcome = gate_flow(_load(config), version)
-    except PromotionError as exc:
-        _fail(exc)
-    if as_json:
-        typer.echo(outcome.model_dump_json(indent=2))
-        return
-    print_outcome(outcome)
+    _run_flow(gate_flow, config, as_json, print_outcome, version)
 
 
 def print_outcome(outcome: Any) -> None:
@@ -301,16 +282,15 @@ def rollback(
 ) -> None:
     """Point the champion back at the previous champion (or --to VERSION)."""
     from flows.promote import rollback_flow
-    from tasks.promote import PromotionError
 
-    try:
-        done = rollback_flow(_load(config), to, reason)
-    except PromotionError as exc:
-        _fail(exc)
-    if as_json:
-        typer.echo(done.model_dump_json(indent=2))
-        return
-    out.print(f"champion v{done.from_version} -> v{done.to_version}")
+    _run_flow(
+        rollback_flow,
+        config,
+        as_json,
+        lambda done: out.print(f"champion v{done.from_version} -> v{done.to_version}"),
+        to,
+        reason,
+    )
 
 
 @app.command()
@@ -362,20 +342,7 @@ def status(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -> None
         f"materialized to {f.online_watermark}"
     )
     if report.predictions:
-        table = Table(title="Latest predictions")
-        for column in ("start (UTC)", "home", "away", "p_home", "served by", "p challenger"):
-            table.add_column(column)
-        for row in report.predictions:
-            shadow = row["p_challenger"]
-            table.add_row(
-                str(row["start_time"])[:16],
-                row["home_team"],
-                row["away_team"],
-                f"{row['p_home']:.3f}",
-                f"{row['served_by']} v{row['model_version']}",
-                "-" if shadow is None else f"{shadow:.3f}",
-            )
-        console.print(table)
+        console.print(predictions_view(report.predictions, "Latest predictions"))
     for arm in report.arms:
         console.print(
             f"arm {arm['arm']}: {arm['games']} finished games, served log loss "

@@ -79,14 +79,9 @@ def write_config(config: GamelineConfig, path: Path) -> Path:
 
 def test_cli_run_prints_json(sim_config: Callable[..., GamelineConfig], tmp_path: Path) -> None:
     """`gameline run`: ingest -> features -> Feast -> train -> register -> gate -> predict."""
-    config = sim_config(
-        source={
-            "simulator": {"n_teams": 16, "n_seasons": 4, "games_per_team": 82, "fatigue_pts": 4.0}
-        },
-        train={"min_train_seasons": 3},
-        gate={"window_games": 1000, "min_games": 300},
-    )
-    path = write_config(config, tmp_path / "sim.yaml")
+    from tests.integration.test_promotion import fatigue_league
+
+    path = write_config(fatigue_league(sim_config, ingest=False), tmp_path / "sim.yaml")
     result = CliRunner().invoke(app, ["run", "--config", str(path), "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)

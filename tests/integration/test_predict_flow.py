@@ -25,8 +25,7 @@ from tasks.promote import CHAMPION, PromotionError
 from tasks.tracking import CHALLENGER
 from tests.conftest import AS_OF
 from tests.integration.test_ingest_flow import write_config
-from tests.integration.test_promotion import with_changes
-from tests.unit.test_feature_store import ingested
+from tests.integration.test_promotion import fatigue_league, with_changes
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
 NOW = AS_OF + timedelta(hours=1)
@@ -34,24 +33,8 @@ NOW = AS_OF + timedelta(hours=1)
 
 @pytest.fixture
 def league(sim_config: Callable[..., GamelineConfig]) -> GamelineConfig:
-    """A champion and a challenger trained on four seasons; a week of upcoming games, so
-    teams play more than once inside a 72-hour horizon."""
-    config = sim_config(
-        source={
-            "simulator": {
-                "n_teams": 16,
-                "n_seasons": 4,
-                "games_per_team": 82,
-                "fatigue_pts": 4.0,
-                "upcoming_days": 7,
-            }
-        },
-        train={"min_train_seasons": 3},
-        gate={"window_games": 1000, "min_games": 300},
-        predict={"horizon_hours": 72},
-    )
-    ingested(config)
-    return config
+    """A week of upcoming games, so teams play more than once inside a 72-hour horizon."""
+    return fatigue_league(sim_config, simulator={"upcoming_days": 7}, predict={"horizon_hours": 72})
 
 
 def test_no_champion_no_predictions(league: GamelineConfig) -> None:

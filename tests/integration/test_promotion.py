@@ -29,23 +29,35 @@ from tests.unit.test_feature_store import ingested
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
 
 
-@pytest.fixture
-def league(sim_config: Callable[..., GamelineConfig]) -> GamelineConfig:
-    """Four seasons of 16 teams; back-to-backs cost 4 points, which Elo cannot see."""
-    config = sim_config(
-        source={
+def fatigue_league(
+    sim_config: Callable[..., GamelineConfig],
+    ingest: bool = True,
+    **overrides: dict[str, object],
+) -> GamelineConfig:
+    """Four seasons of 16 teams (ingested unless told not to). Back-to-backs cost 4 points,
+    which Elo cannot see, so a model with the rest features beats it on a 1,000-game window."""
+    base: dict[str, object] = {
+        "source": {
             "simulator": {
                 "n_teams": 16,
                 "n_seasons": 4,
                 "games_per_team": 82,
                 "fatigue_pts": 4.0,
+                **overrides.pop("simulator", {}),
             }
         },
-        train={"min_train_seasons": 3},
-        gate={"window_games": 1000, "min_games": 300},
-    )
-    ingested(config)
+        "train": {"min_train_seasons": 3},
+        "gate": {"window_games": 1000, "min_games": 300},
+    }
+    config = sim_config(**base, **overrides)
+    if ingest:
+        ingested(config)
     return config
+
+
+@pytest.fixture
+def league(sim_config: Callable[..., GamelineConfig]) -> GamelineConfig:
+    return fatigue_league(sim_config)
 
 
 def with_changes(config: GamelineConfig, **sections: dict[str, object]) -> GamelineConfig:
