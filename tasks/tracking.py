@@ -172,8 +172,11 @@ def log_training(
                     for row in headline.itertuples()
                 }
             )
+            import matplotlib.pyplot as plt
+
             for name, figure in _plots(oof, family, final.lightgbm).items():
                 mlflow.log_figure(figure, name)
+                plt.close(figure)  # pyplot keeps every figure open until closed
             artifacts = {"recipe": str(folder / "recipe.json")}
             recipe = {
                 "models": final.model_dump(exclude={"lightgbm"}),
