@@ -83,9 +83,9 @@ def run_store(label: str, config: Any, calls: int, rows: list[list[str]]) -> Non
         OnlineReader,
         apply_definitions,
         latest_feature_time,
-        materialize_incremental,
         online_features,
         open_store,
+        rebuild_online,
         training_set,
     )
     from tasks.features import feature_columns
@@ -107,7 +107,7 @@ def run_store(label: str, config: Any, calls: int, rows: list[list[str]]) -> Non
                     ]
                 )
         end = latest_feature_time(config) + timedelta(seconds=1)
-        done = materialize_incremental(config, end=end, now=datetime.now(UTC), store=store)
+        done = rebuild_online(config, end=end, store=store)
         rows.append(
             [
                 f"materialize ({label})",

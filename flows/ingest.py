@@ -15,7 +15,7 @@ from tasks.feature_store import (
     MaterializeSummary,
     apply_definitions,
     latest_feature_time,
-    materialize_incremental,
+    rebuild_online,
 )
 from tasks.features import FeatureSummary, write_team_features
 from tasks.ingest import Manifest, StagedInput, read_store, stage_input, store_input
@@ -25,7 +25,7 @@ IO_RETRIES = {"retries": 2, "retry_delay_seconds": [2, 10]}
 
 stage_task = task(stage_input, name="stage-input", **IO_RETRIES)
 apply_task = task(apply_definitions, name="feast-apply", **IO_RETRIES)
-materialize_task = task(materialize_incremental, name="feast-materialize", **IO_RETRIES)
+materialize_task = task(rebuild_online, name="feast-materialize", **IO_RETRIES)
 check_task = task(check_input, name="validate-input")
 store_task = task(store_input, name="store-input")
 features_task = task(write_team_features, name="team-features")
@@ -92,11 +92,12 @@ def summary_markdown(summary: IngestSummary) -> str:
     )
 
 
-def publish_features(config: GamelineConfig, now: datetime) -> FeastSummary:
-    """Feast apply + materialize of every feature row (called inside a flow)."""
+def publish_features(config: GamelineConfig) -> FeastSummary:
+    """Feast apply, then the online store rebuilt with every team's latest feature row (called
+    inside a flow)."""
     applied: ApplySummary = apply_task(config)
     end = latest_feature_time(config) + timedelta(seconds=1)
-    loaded: MaterializeSummary = materialize_task(config, end, now)
+    loaded: MaterializeSummary = materialize_task(config, end)
     return FeastSummary(apply=applied, materialize=loaded)
 
 
@@ -105,7 +106,7 @@ def feature_store_flow(config: GamelineConfig) -> FeastSummary:
     """Rebuild the team features from the game store, register the Feast definitions and
     materialize every feature row (upcoming games included, so they can be scored)."""
     features_task(config)
-    return publish_features(config, datetime.now(UTC))
+    return publish_features(config)
 
 
 def repeated_manifest(earlier: Manifest) -> Manifest:
@@ -138,7 +139,7 @@ def ingest_flow(config: GamelineConfig, file: Path | None = None) -> IngestSumma
         report=report,
         features=features,
         store=store_summary(config),
-        feast=publish_features(config, now),
+        feast=publish_features(config),
     )
     create_markdown_artifact(
         summary_markdown(summary), key="ingest-summary", description="Gameline ingest"

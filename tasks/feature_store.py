@@ -123,22 +123,29 @@ class MaterializeSummary(BaseModel):
     seconds: float
 
 
-def materialize_incremental(
-    config: GamelineConfig, end: datetime, now: datetime, store: FeatureStore | None = None
+def rebuild_online(
+    config: GamelineConfig, end: datetime, store: FeatureStore | None = None
 ) -> MaterializeSummary:
-    """Load feature rows up to `end` into the online store, from the registry's watermark on.
+    """Empty the view's online rows, then materialize one TTL up to `end`: afterwards each
+    team's online row is its latest feature row that starts before `end`, with today's values.
 
-    The watermark lives in the registry (it survives a re-apply). Rows of games that have not
-    started yet still change as results come in, so the window reaches back to `now` minus a
-    day when the watermark is later; the first load starts one TTL before `end`.
+    Rebuilt rather than materialized incrementally: an upcoming game's row keeps its timestamp
+    (the game's start) while its values change as results come in, and Feast's Redis store
+    skips a row whose timestamp it already holds, so an incremental load would leave it stale.
+    The registry's watermark (`most_recent_end_time`) still advances; the view is empty for the
+    moment of the rebuild (about 0.1 s).
     """
     started = time.perf_counter()
     store = store or open_store(config)
-    watermark = store.get_feature_view(TEAM_VIEW).most_recent_end_time
-    if watermark is None:
-        start = end - timedelta(days=config.feast.ttl_days)
+    view = store.get_feature_view(TEAM_VIEW)
+    watermark = view.most_recent_end_time
+    online: Any = store._get_provider().online_store  # Feast 0.67; pinned by the lock
+    if config.feast.online_store == "redis":
+        online.delete_table(store.config, view)
     else:
-        start = min(watermark, now - timedelta(days=1))
+        online.update(store.config, [view], [], [], [], True)  # drop the view's table
+        online.update(store.config, [], [view], [], [], True)  # and create it empty
+    start = end - timedelta(days=config.feast.ttl_days)
     with contextlib.redirect_stdout(sys.stderr):  # Feast prints progress; keep stdout for data
         store.materialize(start_date=start, end_date=end)
     return MaterializeSummary(

@@ -3,25 +3,20 @@
 Feast's online store keeps one row per team: its latest materialized game. So the upcoming
 games are scored in rounds (the longest run of games, in start order, in which no team plays
 twice); before each round the online rows are rebuilt up to that round's last start, so every
-team's row is the one stamped at its game in the round. Rebuilt, not merely materialized: Feast's
-Redis store skips a row whose timestamp it already holds, so a game's row materialized before
-its teams' last results were in would never be refreshed.
+team's row is the one stamped at its game in the round (`feature_store.rebuild_online`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import sys
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from feature_repo.definitions import TEAM_VIEW
 from tasks.config import GamelineConfig, state_paths
-from tasks.feature_store import online_features, open_store
+from tasks.feature_store import online_features, rebuild_online
 from tasks.storage import store_lock, write_parquet
 from tasks.tracking import model_example
 
@@ -66,24 +61,6 @@ def challenger_serves(game_ids: pd.Series, share: float) -> np.ndarray:
     return np.array([ab_bucket(str(g)) < limit for g in game_ids], dtype=bool)
 
 
-def refresh_online(
-    config: GamelineConfig, end: datetime, store: FeatureStore | None = None
-) -> None:
-    """Empty the view's online rows, then materialize one TTL up to `end`: afterwards each
-    team's online row is its latest game that starts before `end`."""
-    store = store or open_store(config)
-    view = store.get_feature_view(TEAM_VIEW)
-    online: Any = store._get_provider().online_store  # Feast 0.67; pinned by the lock
-    if config.feast.online_store == "redis":
-        online.delete_table(store.config, view)
-    else:
-        online.update(store.config, [view], [], [], [], True)
-        online.update(store.config, [], [view], [], [], True)
-    start = end - timedelta(days=config.feast.ttl_days)
-    with contextlib.redirect_stdout(sys.stderr):  # Feast prints progress; keep stdout for data
-        store.materialize(start_date=start, end_date=end)
-
-
 class ServedModel:
     """A registered version as served: its pyfunc and the features it takes."""
 
@@ -106,7 +83,7 @@ def score_round(
 ) -> pd.DataFrame:
     """Online features of one round's games, and each model's probability."""
     end = games["start_time"].max().to_pydatetime() + timedelta(seconds=1)
-    refresh_online(config, end, store)
+    rebuild_online(config, end, store)
     rows = online_features(config, games, now, store=store).reset_index(drop=True)
     rows["neutral"] = games["neutral"].to_numpy(dtype=bool)
     rows["p_champion"] = champion.predict(rows)

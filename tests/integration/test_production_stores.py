@@ -6,20 +6,22 @@ from __future__ import annotations
 import socket
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pandas as pd
 import pytest
 
 from tasks.config import GamelineConfig, state_paths
 from tasks.feature_store import (
+    OnlineReader,
     apply_definitions,
     latest_feature_time,
-    materialize_incremental,
     online_features,
     open_store,
+    rebuild_online,
     training_set,
 )
+from tasks.features import feature_columns
 from tests.unit.test_feature_store import ingested
 
 pytestmark = pytest.mark.services
@@ -67,9 +69,7 @@ def test_feast_on_postgres_registry_and_redis_online_store(production: GamelineC
         assert not (state_paths(production).feast / "registry.db").exists()
         upcoming = games[games["status"] == "scheduled"].head(1)
         start = upcoming["start_time"].iloc[0].to_pydatetime()
-        materialize_incremental(
-            production, end=start + timedelta(seconds=1), now=start, store=store
-        )
+        rebuild_online(production, end=start + timedelta(seconds=1), store=store)
         online = online_features(production, upcoming, now=start, store=store)
         offline = training_set(production, upcoming, store=store)
         columns = [c for c in offline.columns if "__" in c]
@@ -80,8 +80,22 @@ def test_feast_on_postgres_registry_and_redis_online_store(production: GamelineC
         keys = redis.Redis(host="127.0.0.1", port=6379).keys(f"*{production.feast.project}*")
         assert len(keys) == 8  # one hash per team
         end = latest_feature_time(production) + timedelta(seconds=1)
-        later = materialize_incremental(production, end=end, now=datetime.now(UTC), store=store)
+        later = rebuild_online(production, end=end, store=store)
         assert later.watermark_before is not None
+        # A team's latest row changes value but keeps its timestamp (a result came in before
+        # its next game): Redis skips a row with a timestamp it holds; the rebuild does not.
+        path = state_paths(production).team_features
+        features = pd.read_parquet(path)
+        team = str(upcoming["home_team"].iloc[0])
+        latest = features[features["team"] == team]["event_timestamp"].idxmax()
+        features.loc[latest, "elo_pre"] += 50.0
+        features.to_parquet(path, index=False)
+        rebuild_online(production, end=end, store=store)
+        reader = OnlineReader(store, feature_columns(production.features))
+        stamp, values = reader.read([team])[0]
+        assert pd.Timestamp(stamp) == features.loc[latest, "event_timestamp"]
+        position = feature_columns(production.features).index("elo_pre")
+        assert values[position] == pytest.approx(features.loc[latest, "elo_pre"])
     finally:
         store.teardown()  # removes the project's keys from Redis
 

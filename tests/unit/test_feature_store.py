@@ -17,10 +17,10 @@ from tasks.config import GamelineConfig, state_paths
 from tasks.feature_store import (
     FeatureStoreError,
     apply_definitions,
-    materialize_incremental,
     online_features,
     open_store,
     point_in_time_join,
+    rebuild_online,
     training_set,
 )
 from tasks.features import feature_columns, write_team_features
@@ -113,7 +113,7 @@ def test_online_features_right_before_a_game_equal_its_training_row(config: Game
     apply_definitions(config, store)
     upcoming = games[games["status"] == "scheduled"].head(1)
     start = upcoming["start_time"].iloc[0].to_pydatetime()
-    materialize_incremental(config, end=start + timedelta(seconds=1), now=start, store=store)
+    rebuild_online(config, end=start + timedelta(seconds=1), store=store)
     online = online_features(config, upcoming, now=start, store=store)
     offline = training_set(config, upcoming, store=store)
     columns = [c for c in offline.columns if "__" in c]
@@ -126,7 +126,7 @@ def test_stale_values_are_flagged_and_unknown_teams_refused(config: GamelineConf
     games = ingested(config)
     store = open_store(config)
     apply_definitions(config, store)
-    materialize_incremental(config, end=NOW + timedelta(days=8), now=NOW, store=store)
+    rebuild_online(config, end=NOW + timedelta(days=8), store=store)
     upcoming = games[games["status"] == "scheduled"].head(2)
     later = NOW + timedelta(days=config.feast.ttl_days + 30)
     assert online_features(config, upcoming, now=later, store=store)["stale"].all()
@@ -140,12 +140,10 @@ def test_watermark_survives_a_re_apply(config: GamelineConfig) -> None:
     ingested(config)
     store = open_store(config)
     apply_definitions(config, store)
-    first = materialize_incremental(config, end=NOW, now=NOW, store=store)
+    first = rebuild_online(config, end=NOW, store=store)
     assert first.watermark_before is None
     apply_definitions(config, open_store(config))
-    second = materialize_incremental(
-        config, end=NOW + timedelta(days=1), now=NOW, store=open_store(config)
-    )
+    second = rebuild_online(config, end=NOW + timedelta(days=1), store=open_store(config))
     assert second.watermark_before == NOW
 
 
@@ -156,7 +154,7 @@ def test_online_reader_serves_what_feast_serves(config: GamelineConfig) -> None:
     games = ingested(config)
     store = open_store(config)
     apply_definitions(config, store)
-    materialize_incremental(config, end=NOW + timedelta(days=8), now=NOW, store=store)
+    rebuild_online(config, end=NOW + timedelta(days=8), store=store)
     game = games[games["status"] == "scheduled"].iloc[0]
     names = feature_columns(config.features)
     ours = OnlineReader(store, names).game(game["home_team"], game["away_team"])
