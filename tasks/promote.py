@@ -81,8 +81,6 @@ def gate_window(frame: pd.DataFrame, cfg: GateConfig) -> tuple[pd.DataFrame, pd.
 class Evaluation(BaseModel):
     """Per-game probabilities of the challenger, the champion and Elo on the same window."""
 
-    model_config = {"arbitrary_types_allowed": True}
-
     challenger_version: str
     champion_version: str | None
     champion_source: Literal["registered", "retrained", "none"]
