@@ -16,7 +16,9 @@ from tasks.config import GamelineConfig, state_paths
 from tasks.feature_store import open_store
 from tasks.ingest import read_store
 from tasks.predict import (
+    SHOWN_COLUMNS,
     ServedModel,
+    json_records,
     prediction_rounds,
     predictions_table,
     score_round,
@@ -25,18 +27,6 @@ from tasks.predict import (
 )
 from tasks.promote import CHAMPION, PromotionError, alias_version, version_tags
 from tasks.tracking import CHALLENGER, model_name, tracking_uri
-
-ARTIFACT_COLUMNS = [
-    "game_id",
-    "start_time",
-    "home_team",
-    "away_team",
-    "p_home",
-    "served_by",
-    "model_version",
-    "p_champion",
-    "p_challenger",
-]
 
 
 class PredictSummary(BaseModel):
@@ -115,17 +105,11 @@ def predict_flow(config: GamelineConfig, now: datetime | None = None) -> Predict
     if len(table):
         store_predictions(config, table)
         path = state_paths(config).predictions
-        shown = table[ARTIFACT_COLUMNS].copy()
-        shown["start_time"] = shown["start_time"].astype(str)
         create_table_artifact(
             key=f"predictions-{config.name}".lower().replace("_", "-"),
-            table=shown.round(4).to_dict(orient="records"),
+            table=json_records(table[SHOWN_COLUMNS].round(4)),
             description=f"{len(table)} games, champion v{champion.version}",
         )
-    preview = table.head(50).copy()
-    for column in preview.columns:
-        if pd.api.types.is_datetime64_any_dtype(preview[column]):
-            preview[column] = preview[column].astype(str)
     return PredictSummary(
         games=len(table),
         rounds=rounds,
@@ -133,5 +117,5 @@ def predict_flow(config: GamelineConfig, now: datetime | None = None) -> Predict
         challenger_version=challenger.version if challenger else None,
         served_by_challenger=int((table["served_by"] == "challenger").sum()) if len(table) else 0,
         path=path,
-        predictions=preview.astype(object).where(preview.notna(), None).to_dict(orient="records"),
+        predictions=json_records(table.head(50)),
     )

@@ -148,6 +148,29 @@ def store_predictions(config: GamelineConfig, table: pd.DataFrame) -> pd.DataFra
     return combined
 
 
+# The columns shown of a predictions table (artifact, CLI, status).
+SHOWN_COLUMNS = [
+    "game_id",
+    "start_time",
+    "home_team",
+    "away_team",
+    "p_home",
+    "served_by",
+    "model_version",
+    "p_champion",
+    "p_challenger",
+]
+
+
+def json_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as JSON-ready dicts: timestamps as ISO-like strings, missing values as None."""
+    shown = frame.copy()
+    for column in shown.columns:
+        if pd.api.types.is_datetime64_any_dtype(shown[column]):
+            shown[column] = shown[column].astype(str)
+    return list(shown.astype(object).where(shown.notna(), None).to_dict(orient="records"))
+
+
 def read_predictions(config: GamelineConfig) -> pd.DataFrame:
     path = state_paths(config).predictions
     return pd.read_parquet(path) if path.exists() else pd.DataFrame()

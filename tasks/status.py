@@ -12,7 +12,13 @@ from pydantic import BaseModel
 
 from tasks.config import GamelineConfig, state_paths
 from tasks.ingest import read_store
-from tasks.predict import arm_outcomes, latest_predictions, read_predictions
+from tasks.predict import (
+    SHOWN_COLUMNS,
+    arm_outcomes,
+    json_records,
+    latest_predictions,
+    read_predictions,
+)
 from tasks.promote import (
     ALIASES,
     Decision,
@@ -125,14 +131,6 @@ def open_alerts(config: GamelineConfig) -> list[dict[str, Any]]:
     return [a for a in alerts if not a.get("resolved")]
 
 
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    shown = frame.copy()
-    for column in shown.columns:
-        if pd.api.types.is_datetime64_any_dtype(shown[column]):
-            shown[column] = shown[column].astype(str)
-    return list(shown.astype(object).where(shown.notna(), None).to_dict(orient="records"))
-
-
 def status_report(config: GamelineConfig, predictions_shown: int = 10) -> StatusReport:
     """The whole status of one config's pipeline."""
     paths = state_paths(config)
@@ -140,8 +138,7 @@ def status_report(config: GamelineConfig, predictions_shown: int = 10) -> Status
     models = [m for alias in ALIASES if (m := model_status(config, alias)) is not None]
     predictions = read_predictions(config)
     latest = latest_predictions(predictions)
-    columns = ["game_id", "start_time", "home_team", "away_team", "p_home", "served_by"]
-    columns += ["model_version", "p_champion", "p_challenger", "predicted_at"]
+    columns = [*SHOWN_COLUMNS, "predicted_at"]
     return StatusReport(
         model=model_name(config),
         models=models,
@@ -156,7 +153,7 @@ def status_report(config: GamelineConfig, predictions_shown: int = 10) -> Status
             feature_rows_until=None,
             online_watermark=None,
         ),
-        predictions=_records(latest[columns].tail(predictions_shown)) if len(latest) else [],
-        arms=_records(arm_outcomes(predictions, games)) if len(games) else [],
+        predictions=json_records(latest[columns].tail(predictions_shown)) if len(latest) else [],
+        arms=json_records(arm_outcomes(predictions, games)) if len(games) else [],
         alerts=open_alerts(config),
     )
