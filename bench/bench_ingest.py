@@ -43,9 +43,9 @@ def peak_rss_mb() -> float:
 
 def run_case(case: str, data_dir: Path) -> dict[str, Any]:
     """Run one case in this process; return stage timings, counts and peak RSS."""
-    from tasks.features import write_team_features
-    from tasks.ingest import stage_input, store_input
-    from tasks.validate import check_input
+    from gameline.tasks.features import write_team_features
+    from gameline.tasks.ingest import stage_input, store_input
+    from gameline.tasks.validate import check_input
 
     timings: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -16,7 +16,7 @@ if str(REPO) not in sys.path:
 
 def bench_config(name: str, state_dir: Path, data_dir: Path, **overrides: Any) -> Any:
     """`configs/<name>.yaml` with its state in `state_dir`, reading `data_dir`."""
-    from tasks.config import load_config
+    from gameline.tasks.config import load_config
 
     values = {"state_dir": str(state_dir), "data_dir": str(data_dir), **overrides}
     return load_config(REPO / "configs" / f"{name}.yaml", overrides=values, environ={})
@@ -25,9 +25,9 @@ def bench_config(name: str, state_dir: Path, data_dir: Path, **overrides: Any) -
 def ingest(config: Any) -> Any:
     """Stage, validate and store the config's source, then write the team features; returns
     the manifest."""
-    from tasks.features import write_team_features
-    from tasks.ingest import stage_input, store_input
-    from tasks.validate import check_input
+    from gameline.tasks.features import write_team_features
+    from gameline.tasks.ingest import stage_input, store_input
+    from gameline.tasks.validate import check_input
 
     now = datetime.now(UTC)
     staged = stage_input(config)

@@ -50,7 +50,7 @@ def _setup() -> None:
 
 
 def _load(config: Path) -> Any:
-    from tasks.config import load_config
+    from gameline.tasks.config import load_config
 
     return load_config(config)
 
@@ -124,9 +124,9 @@ def _run_flow(
     *args: Any,
 ) -> None:
     """Run a flow on a config; print its result as JSON or through `show`; clear errors."""
-    from tasks.feature_store import FeatureStoreError
-    from tasks.promote import PromotionError
-    from tasks.validate import ValidationFailed
+    from gameline.tasks.feature_store import FeatureStoreError
+    from gameline.tasks.promote import PromotionError
+    from gameline.tasks.validate import ValidationFailed
 
     expected = (ValidationFailed, FileNotFoundError, ValueError, PromotionError, FeatureStoreError)
     try:
@@ -142,7 +142,7 @@ def _run_flow(
 @app.command()
 def run(config: ConfigOpt = DEFAULT_CONFIG, file: FileOpt = None, as_json: JsonOpt = False) -> None:
     """Run the whole pipeline on a config (default: the embedded simulated league)."""
-    from flows.pipeline import pipeline_flow
+    from gameline.flows.pipeline import pipeline_flow
 
     _run_flow(pipeline_flow, config, as_json, print_pipeline, file)
 
@@ -161,7 +161,7 @@ def print_pipeline(summary: Any) -> None:
 @app.command()
 def predict(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -> None:
     """Score the upcoming games with the champion (the challenger in shadow)."""
-    from flows.predict import predict_flow
+    from gameline.flows.predict import predict_flow
 
     _run_flow(predict_flow, config, as_json, print_predictions)
 
@@ -202,7 +202,7 @@ def ingest(
     config: ConfigOpt = DEFAULT_CONFIG, file: FileOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Ingest the configured source (or --file), validate it and rebuild team features."""
-    from flows.ingest import ingest_flow
+    from gameline.flows.ingest import ingest_flow
 
     _run_flow(ingest_flow, config, as_json, print_ingest, file)
 
@@ -210,7 +210,7 @@ def ingest(
 @app.command()
 def features(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -> None:
     """Rebuild the team features, register them in Feast and materialize the online store."""
-    from flows.ingest import feature_store_flow
+    from gameline.flows.ingest import feature_store_flow
 
     _run_flow(feature_store_flow, config, as_json, lambda summary: out.print(feast_line(summary)))
 
@@ -218,7 +218,7 @@ def features(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -> No
 @app.command()
 def train(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -> None:
     """Walk-forward training, MLflow tracking, registration as `challenger`."""
-    from flows.train import train_flow
+    from gameline.flows.train import train_flow
 
     _run_flow(train_flow, config, as_json, print_training)
 
@@ -254,7 +254,7 @@ def gate(
     config: ConfigOpt = DEFAULT_CONFIG, version: VersionOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Judge the challenger (or --version) against the champion; promote it if it passes."""
-    from flows.promote import gate_flow
+    from gameline.flows.promote import gate_flow
 
     _run_flow(gate_flow, config, as_json, print_outcome, version)
 
@@ -281,7 +281,7 @@ def rollback(
     as_json: JsonOpt = False,
 ) -> None:
     """Point the champion back at the previous champion (or --to VERSION)."""
-    from flows.promote import rollback_flow
+    from gameline.flows.promote import rollback_flow
 
     _run_flow(
         rollback_flow,
@@ -297,7 +297,7 @@ def rollback(
 def status(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -> None:
     """Champion and challenger, the last gate decision, feature freshness, the latest
     predictions and A/B outcomes, open alerts."""
-    from tasks.status import status_report
+    from gameline.tasks.status import status_report
 
     report = status_report(_load(config))
     console = out if out.is_terminal else Console(width=200)  # piped: whole lines
@@ -371,7 +371,7 @@ def compare(
     config: ConfigOpt = DEFAULT_CONFIG,
 ) -> None:
     """Show training runs side by side: params, metrics, features."""
-    from tasks.tracking import compare_runs
+    from gameline.tasks.tracking import compare_runs
 
     print_frame(compare_runs(_load(config), run_ids), "Runs compared")
 
@@ -383,7 +383,7 @@ def runs(
     limit: Annotated[int, typer.Option(min=1)] = 10,
 ) -> None:
     """List the best training runs of the config's experiment by a metric."""
-    from tasks.tracking import best_runs
+    from gameline.tasks.tracking import best_runs
 
     try:
         ranked = best_runs(_load(config), best, limit)

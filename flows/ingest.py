@@ -9,17 +9,17 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel
 
-from tasks.config import GamelineConfig, state_paths
-from tasks.feature_store import (
+from gameline.tasks.config import GamelineConfig, state_paths
+from gameline.tasks.feature_store import (
     ApplySummary,
     MaterializeSummary,
     apply_definitions,
     latest_feature_time,
     rebuild_online,
 )
-from tasks.features import FeatureSummary, write_team_features
-from tasks.ingest import Manifest, StagedInput, read_store, stage_input, store_input
-from tasks.validate import CheckedInput, check_input
+from gameline.tasks.features import FeatureSummary, write_team_features
+from gameline.tasks.ingest import Manifest, StagedInput, read_store, stage_input, store_input
+from gameline.tasks.validate import CheckedInput, check_input
 
 IO_RETRIES = {"retries": 2, "retry_delay_seconds": [2, 10]}
 

@@ -8,13 +8,13 @@ from pathlib import Path
 from prefect import flow
 from pydantic import BaseModel
 
-from flows.ingest import IngestSummary, ingest_flow
-from flows.predict import PredictSummary, predict_flow
-from flows.promote import gate_flow
-from flows.train import train_flow
-from tasks.config import GamelineConfig
-from tasks.promote import CHAMPION, Outcome, alias_version
-from tasks.tracking import TrainingRecord
+from gameline.flows.ingest import IngestSummary, ingest_flow
+from gameline.flows.predict import PredictSummary, predict_flow
+from gameline.flows.promote import gate_flow
+from gameline.flows.train import train_flow
+from gameline.tasks.config import GamelineConfig
+from gameline.tasks.promote import CHAMPION, Outcome, alias_version
+from gameline.tasks.tracking import TrainingRecord
 
 
 class PipelineSummary(BaseModel):

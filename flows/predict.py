@@ -11,11 +11,11 @@ from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 from pydantic import BaseModel
 
-from flows.ingest import IO_RETRIES
-from tasks.config import GamelineConfig, state_paths
-from tasks.feature_store import open_store
-from tasks.ingest import read_store
-from tasks.predict import (
+from gameline.flows.ingest import IO_RETRIES
+from gameline.tasks.config import GamelineConfig, state_paths
+from gameline.tasks.feature_store import open_store
+from gameline.tasks.ingest import read_store
+from gameline.tasks.predict import (
     SHOWN_COLUMNS,
     ServedModel,
     json_records,
@@ -25,8 +25,8 @@ from tasks.predict import (
     store_predictions,
     upcoming_games,
 )
-from tasks.promote import CHAMPION, PromotionError, alias_version, version_tags
-from tasks.tracking import CHALLENGER, model_name, tracking_uri
+from gameline.tasks.promote import CHAMPION, PromotionError, alias_version, version_tags
+from gameline.tasks.tracking import CHALLENGER, model_name, tracking_uri
 
 
 class PredictSummary(BaseModel):

@@ -8,10 +8,10 @@ import pandas as pd
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 
-from flows.ingest import IO_RETRIES
-from flows.train import build_training_set
-from tasks.config import GamelineConfig
-from tasks.promote import (
+from gameline.flows.ingest import IO_RETRIES
+from gameline.flows.train import build_training_set
+from gameline.tasks.config import GamelineConfig
+from gameline.tasks.promote import (
     CHAMPION,
     Evaluation,
     Outcome,
@@ -26,7 +26,7 @@ from tasks.promote import (
     rollback,
     version_recipe,
 )
-from tasks.tracking import CHALLENGER, model_name
+from gameline.tasks.tracking import CHALLENGER, model_name
 
 
 def _key(name: str) -> str:

@@ -9,21 +9,21 @@ import pandas as pd
 from prefect import flow, task
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from flows.ingest import IO_RETRIES
-from tasks.config import GamelineConfig, state_paths
-from tasks.contracts import LABEL
-from tasks.feature_store import (
+from gameline.flows.ingest import IO_RETRIES
+from gameline.tasks.config import GamelineConfig, state_paths
+from gameline.tasks.contracts import LABEL
+from gameline.tasks.feature_store import (
     FEATURE_SERVICE,
     apply_definitions,
     open_store,
     registry_version,
     training_set,
 )
-from tasks.features import feature_columns
-from tasks.ingest import code_version, content_hash, read_store
-from tasks.storage import write_parquet
-from tasks.tracking import TrainingRecord, log_training, model_example, recipe_tags
-from tasks.train import (
+from gameline.tasks.features import feature_columns
+from gameline.tasks.ingest import code_version, content_hash, read_store
+from gameline.tasks.storage import write_parquet
+from gameline.tasks.tracking import TrainingRecord, log_training, model_example, recipe_tags
+from gameline.tasks.train import (
     Fold,
     fit_models,
     fold_frames,

@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tasks.config import LeagueConfig
+from gameline.tasks.config import LeagueConfig
 
 # Strings are Arrow-backed: parquet round trips and string operations stay in Arrow.
 STRING = "string[pyarrow]"

@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
-from feature_repo.definitions import FEATURE_SERVICE, TEAM_VIEW, feature_objects
-from tasks.config import GamelineConfig, state_paths
-from tasks.contracts import LABEL
-from tasks.features import feature_columns
+from gameline.feature_repo.definitions import FEATURE_SERVICE, TEAM_VIEW, feature_objects
+from gameline.tasks.config import GamelineConfig, state_paths
+from gameline.tasks.contracts import LABEL
+from gameline.tasks.features import feature_columns
 
 if TYPE_CHECKING:
     from feast import FeatureStore

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
-from tasks.config import (
+from gameline.tasks.config import (
     EloConfig,
     FeaturesConfig,
     GamelineConfig,
@@ -25,8 +25,8 @@ from tasks.config import (
     LeagueHomeConfig,
     state_paths,
 )
-from tasks.ingest import read_store
-from tasks.storage import write_parquet
+from gameline.tasks.ingest import read_store
+from gameline.tasks.storage import write_parquet
 
 MOV_KINDS = {"none": 0, "fivethirtyeight_nba": 1, "fivethirtyeight_nfl": 2}
 

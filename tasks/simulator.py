@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr
 
-from tasks.config import LeagueConfig, SimulatorConfig
-from tasks.contracts import conform, status_from_scores
+from gameline.tasks.config import LeagueConfig, SimulatorConfig
+from gameline.tasks.contracts import conform, status_from_scores
 
 # Local tip-off times and how often each is used.
 TIP_TIMES_LOCAL = np.array([19 * 60, 19 * 60 + 30, 20 * 60, 22 * 60], dtype=np.int64)

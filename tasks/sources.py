@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tasks.config import GamelineConfig, LeagueConfig
-from tasks.contracts import (
+from gameline.tasks.config import GamelineConfig, LeagueConfig
+from gameline.tasks.contracts import (
     PARSE_ERROR,
     REQUIRED_COLUMNS,
     SOURCE_LINE,
@@ -22,7 +22,7 @@ from tasks.contracts import (
     local_start_times,
     neutral_by_period,
 )
-from tasks.simulator import simulate_games
+from gameline.tasks.simulator import simulate_games
 
 TRUE_WORDS = {"1", "true", "t", "yes", "y"}
 FALSE_WORDS = {"0", "false", "f", "no", "n", ""}

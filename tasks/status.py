@@ -10,16 +10,16 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel
 
-from tasks.config import GamelineConfig, state_paths
-from tasks.ingest import read_store
-from tasks.predict import (
+from gameline.tasks.config import GamelineConfig, state_paths
+from gameline.tasks.ingest import read_store
+from gameline.tasks.predict import (
     SHOWN_COLUMNS,
     arm_outcomes,
     json_records,
     latest_predictions,
     read_predictions,
 )
-from tasks.promote import (
+from gameline.tasks.promote import (
     ALIASES,
     Decision,
     alias_version,
@@ -27,7 +27,7 @@ from tasks.promote import (
     latest_decision,
     version_tags,
 )
-from tasks.tracking import model_name
+from gameline.tasks.tracking import model_name
 
 HEADLINE_METRICS = ("log_loss", "brier", "ece")
 
@@ -105,8 +105,8 @@ def freshness(config: GamelineConfig, games: pd.DataFrame) -> Freshness:
         rows_until = stamps["event_timestamp"].max().to_pydatetime() if len(stamps) else None
     watermark = None
     if paths.feast.exists():
-        from feature_repo.definitions import TEAM_VIEW
-        from tasks.feature_store import open_store
+        from gameline.feature_repo.definitions import TEAM_VIEW
+        from gameline.tasks.feature_store import open_store
 
         try:
             watermark = open_store(config).get_feature_view(TEAM_VIEW).most_recent_end_time

@@ -11,10 +11,10 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel
 
-from tasks.config import GamelineConfig, state_paths
-from tasks.contracts import LABEL
-from tasks.features import feature_columns
-from tasks.metrics import (
+from gameline.tasks.config import GamelineConfig, state_paths
+from gameline.tasks.contracts import LABEL
+from gameline.tasks.features import feature_columns
+from gameline.tasks.metrics import (
     betting_metrics,
     family_scores,
     prediction_columns,
@@ -22,7 +22,7 @@ from tasks.metrics import (
     scores_by,
     segment_table,
 )
-from tasks.train import FoldModels, model_features
+from gameline.tasks.train import FoldModels, model_features
 
 CHALLENGER = "challenger"
 MODEL_CODE = Path(__file__).with_name("model_code.py")
@@ -187,7 +187,7 @@ def log_training(
             if final.lightgbm:
                 (folder / "model.lgb").write_text(final.lightgbm)
                 artifacts["booster"] = str(folder / "model.lgb")
-            from tasks.train import predict_models
+            from gameline.tasks.train import predict_models
 
             output = predict_models(final, example, features)[f"p_{family}"].to_numpy()
             info = mlflow.pyfunc.log_model(
@@ -197,7 +197,6 @@ def log_training(
                 signature=infer_signature(example, output),
                 input_example=example.head(3),
                 pip_requirements=PIP_REQUIREMENTS,
-                code_paths=[str(MODEL_CODE.parent)],
                 registered_model_name=model_name(config),
             )
     version = str(info.registered_model_version)

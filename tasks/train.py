@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
-from tasks.config import LightGBMConfig, TrainConfig
-from tasks.contracts import LABEL
-from tasks.metrics import market_probability
+from gameline.tasks.config import LightGBMConfig, TrainConfig
+from gameline.tasks.contracts import LABEL
+from gameline.tasks.metrics import market_probability
 
 BASELINES = ("home_rate", "elo")
 # Side-specific inputs LightGBM gets besides the home-minus-away differences.

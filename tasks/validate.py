@@ -13,10 +13,10 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
-from tasks.config import GamelineConfig, LeagueConfig, ValidationConfig, state_paths
-from tasks.contracts import CONTENT_COLUMNS, PARSE_ERROR, SOURCE_LINE, STATUSES
-from tasks.simulator import team_codes
-from tasks.storage import write_parquet, write_text
+from gameline.tasks.config import GamelineConfig, LeagueConfig, ValidationConfig, state_paths
+from gameline.tasks.contracts import CONTENT_COLUMNS, PARSE_ERROR, SOURCE_LINE, STATUSES
+from gameline.tasks.simulator import team_codes
+from gameline.tasks.storage import write_parquet, write_text
 
 ROW = "row_index"
 RULES = "rules"

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tasks.config import GamelineConfig, deep_update, load_config
+from gameline.tasks.config import GamelineConfig, deep_update, load_config
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"

@@ -10,12 +10,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from flows.ingest import ingest_flow
-from tasks.config import GamelineConfig, state_paths
-from tasks.features import team_features
-from tasks.ingest import read_store
-from tasks.sources import load_games
-from tasks.validate import validate_games
+from gameline.flows.ingest import ingest_flow
+from gameline.tasks.config import GamelineConfig, state_paths
+from gameline.tasks.features import team_features
+from gameline.tasks.ingest import read_store
+from gameline.tasks.sources import load_games
+from gameline.tasks.validate import validate_games
 
 pytestmark = pytest.mark.real_data
 NBA_ROWS = 23_118
@@ -23,7 +23,7 @@ NBA_ROWS = 23_118
 
 @pytest.fixture(scope="module")
 def nba_games(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
-    from tasks.config import load_config
+    from gameline.tasks.config import load_config
     from tests.conftest import CONFIGS, real_data_dir
 
     if not (real_data_dir() / "nba_games_2008_2025.csv").exists():

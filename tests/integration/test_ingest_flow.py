@@ -11,11 +11,11 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from flows.cli import app
-from flows.ingest import ingest_flow
-from tasks.config import GamelineConfig, state_paths
-from tasks.ingest import list_manifests, read_store
-from tasks.validate import ValidationFailed
+from gameline.flows.cli import app
+from gameline.flows.ingest import ingest_flow
+from gameline.tasks.config import GamelineConfig, state_paths
+from gameline.tasks.ingest import list_manifests, read_store
+from gameline.tasks.validate import ValidationFailed
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
 

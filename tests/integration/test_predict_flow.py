@@ -13,16 +13,16 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import app
-from flows.predict import predict_flow, served_model
-from flows.promote import gate_flow
-from flows.train import train_flow
-from tasks.config import GamelineConfig, state_paths
-from tasks.feature_store import training_set
-from tasks.ingest import read_store
-from tasks.predict import read_predictions, upcoming_games
-from tasks.promote import CHAMPION, PromotionError
-from tasks.tracking import CHALLENGER
+from gameline.flows.cli import app
+from gameline.flows.predict import predict_flow, served_model
+from gameline.flows.promote import gate_flow
+from gameline.flows.train import train_flow
+from gameline.tasks.config import GamelineConfig, state_paths
+from gameline.tasks.feature_store import training_set
+from gameline.tasks.ingest import read_store
+from gameline.tasks.predict import read_predictions, upcoming_games
+from gameline.tasks.promote import CHAMPION, PromotionError
+from gameline.tasks.tracking import CHALLENGER
 from tests.conftest import AS_OF
 from tests.integration.test_ingest_flow import write_config
 from tests.integration.test_promotion import fatigue_league, with_changes

@@ -11,8 +11,8 @@ from datetime import timedelta
 import pandas as pd
 import pytest
 
-from tasks.config import GamelineConfig, state_paths
-from tasks.feature_store import (
+from gameline.tasks.config import GamelineConfig, state_paths
+from gameline.tasks.feature_store import (
     OnlineReader,
     apply_definitions,
     latest_feature_time,
@@ -21,7 +21,7 @@ from tasks.feature_store import (
     rebuild_online,
     training_set,
 )
-from tasks.features import feature_columns
+from gameline.tasks.features import feature_columns
 from tests.unit.test_feature_store import ingested
 
 pytestmark = pytest.mark.services
@@ -107,7 +107,7 @@ def test_train_flow_tracks_and_registers_on_postgres(production: GamelineConfig)
     `challenger` alias are there for a second client."""
     from mlflow.tracking import MlflowClient
 
-    from flows.train import train_flow
+    from gameline.flows.train import train_flow
 
     database = f"{production.feast.project}_mlflow"
     admin(f'create database "{database}"')
@@ -136,7 +136,7 @@ def test_registry_lock_on_postgres_serialises_holders(production: GamelineConfig
     import threading
     import time
 
-    from tasks.promote import registry_lock
+    from gameline.tasks.promote import registry_lock
 
     uri = f"postgresql+psycopg://postgres@127.0.0.1:5432/{production.feast.project}"
     config = production.model_copy(

@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flows.train import train_flow
-from tasks.config import GamelineConfig, state_paths
-from tasks.contracts import LABEL
-from tasks.features import feature_columns
-from tasks.tracking import load_model, model_example, tracking_uri
-from tasks.train import fit_models, predict_models
+from gameline.flows.train import train_flow
+from gameline.tasks.config import GamelineConfig, state_paths
+from gameline.tasks.contracts import LABEL
+from gameline.tasks.features import feature_columns
+from gameline.tasks.tracking import load_model, model_example, tracking_uri
+from gameline.tasks.train import fit_models, predict_models
 from tests.unit.test_feature_store import ingested
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
@@ -74,7 +74,7 @@ def test_train_flow_logs_folds_and_registers_a_loadable_challenger(league: Gamel
 def test_cli_lists_and_compares_runs(league: GamelineConfig, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from flows.cli import app
+    from gameline.flows.cli import app
     from tests.integration.test_ingest_flow import write_config
 
     first = train_flow(league)

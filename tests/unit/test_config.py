@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from tasks.config import load_config
+from gameline.tasks.config import load_config
 from tests.conftest import CONFIGS
 
 

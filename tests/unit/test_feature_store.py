@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tasks.config import GamelineConfig, state_paths
-from tasks.feature_store import (
+from gameline.tasks.config import GamelineConfig, state_paths
+from gameline.tasks.feature_store import (
     FeatureStoreError,
     apply_definitions,
     online_features,
@@ -23,9 +23,9 @@ from tasks.feature_store import (
     rebuild_online,
     training_set,
 )
-from tasks.features import feature_columns, write_team_features
-from tasks.ingest import read_store, stage_input, store_input
-from tasks.validate import check_input
+from gameline.tasks.features import feature_columns, write_team_features
+from gameline.tasks.ingest import read_store, stage_input, store_input
+from gameline.tasks.validate import check_input
 from tests.conftest import REPO
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
@@ -148,8 +148,8 @@ def test_watermark_survives_a_re_apply(config: GamelineConfig) -> None:
 
 
 def test_online_reader_serves_what_feast_serves(config: GamelineConfig) -> None:
-    from tasks.feature_store import FEATURE_SERVICE, OnlineReader
-    from tasks.features import feature_columns
+    from gameline.tasks.feature_store import FEATURE_SERVICE, OnlineReader
+    from gameline.tasks.features import feature_columns
 
     games = ingested(config)
     store = open_store(config)

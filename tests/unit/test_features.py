@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tasks.config import EloConfig, FeaturesConfig, LeagueConfig
-from tasks.contracts import conform
-from tasks.features import feature_columns, team_features
-from tasks.simulator import simulate_games
+from gameline.tasks.config import EloConfig, FeaturesConfig, LeagueConfig
+from gameline.tasks.contracts import conform
+from gameline.tasks.features import feature_columns, team_features
+from gameline.tasks.simulator import simulate_games
 
 LEAGUE = LeagueConfig(name="T", games_per_season=4, game_duration_hours=2.0)
 FEATURES = FeaturesConfig(
@@ -141,7 +141,7 @@ def test_new_season_regresses_elo() -> None:
 def simulated(seed: int = 3) -> tuple[pd.DataFrame, LeagueConfig]:
     from datetime import datetime
 
-    from tasks.config import SimulatorConfig
+    from gameline.tasks.config import SimulatorConfig
 
     league = LeagueConfig(name="SIM")
     cfg = SimulatorConfig(
@@ -186,7 +186,7 @@ def test_features_are_stamped_at_game_start() -> None:
 
 
 def test_feast_default_definitions_list_every_feature() -> None:
-    from feature_repo.definitions import DEFAULT_FEATURES
+    from gameline.feature_repo.definitions import DEFAULT_FEATURES
 
     assert feature_columns(FeaturesConfig()) == DEFAULT_FEATURES
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tasks.metrics import (
+from gameline.tasks.metrics import (
     accuracy,
     auc,
     betting_metrics,

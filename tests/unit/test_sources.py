@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tasks.config import LeagueConfig
-from tasks.contracts import GAME_COLUMNS, ContractError
-from tasks.sources import read_contract_file, read_fivethirtyeight_nfl, read_nba_odds
+from gameline.tasks.config import LeagueConfig
+from gameline.tasks.contracts import GAME_COLUMNS, ContractError
+from gameline.tasks.sources import read_contract_file, read_fivethirtyeight_nfl, read_nba_odds
 
 NBA = LeagueConfig(name="NBA", timezone="America/New_York", default_start_local="19:00")
 NFL = LeagueConfig(name="NFL", default_start_local="13:00", allow_ties=True)
@@ -77,7 +77,7 @@ def test_nba_odds_adapter(tmp_path: Path) -> None:
 
 
 def test_nba_bubble_games_are_neutral(tmp_path: Path) -> None:
-    from tasks.config import DateRange
+    from gameline.tasks.config import DateRange
 
     league = NBA.model_copy(
         update={

@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tasks.config import GamelineConfig, TrainConfig
-from tasks.feature_store import apply_definitions, open_store, training_set
-from tasks.features import feature_columns
-from tasks.metrics import expected_calibration_error
-from tasks.train import (
+from gameline.tasks.config import GamelineConfig, TrainConfig
+from gameline.tasks.feature_store import apply_definitions, open_store, training_set
+from gameline.tasks.features import feature_columns
+from gameline.tasks.metrics import expected_calibration_error
+from gameline.tasks.train import (
     BLOCK_GAP,
     fit_calibration,
     fit_models,
@@ -55,7 +55,7 @@ def test_inner_split_holds_out_the_latest_games() -> None:
 @pytest.fixture(scope="module")
 def league(tmp_path_factory: pytest.TempPathFactory) -> tuple[GamelineConfig, pd.DataFrame]:
     """Four seasons of a 12-team league with its training set."""
-    from tasks.config import load_config
+    from gameline.tasks.config import load_config
     from tests.conftest import AS_OF, CONFIGS
 
     config = load_config(
@@ -84,7 +84,7 @@ def league(tmp_path_factory: pytest.TempPathFactory) -> tuple[GamelineConfig, pd
 def test_no_test_season_game_reaches_training(
     league: tuple[GamelineConfig, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import tasks.train as train
+    import gameline.tasks.train as train
 
     config, frame = league
     seen: list[tuple[set[int], int]] = []
@@ -105,7 +105,7 @@ def test_no_test_season_game_reaches_training(
 
 
 def test_walk_forward_beats_the_home_rate(league: tuple[GamelineConfig, pd.DataFrame]) -> None:
-    from tasks.metrics import log_loss
+    from gameline.tasks.metrics import log_loss
 
     config, frame = league
     oof = walk_forward(frame, feature_columns(config.features), config.train)
@@ -204,7 +204,7 @@ def test_date_blocks_train_only_on_games_that_had_ended(
 def test_market_variant_is_scored_only_where_there_is_a_price(
     league: tuple[GamelineConfig, pd.DataFrame],
 ) -> None:
-    from tasks.metrics import market_probability
+    from gameline.tasks.metrics import market_probability
 
     config, frame = league
     frame = frame.copy()

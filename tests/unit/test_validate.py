@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import pandas as pd
 import pytest
 
-from tasks.config import GamelineConfig
-from tasks.contracts import conform
-from tasks.validate import ValidationFailed, check_bad_share, validate_games
+from gameline.tasks.config import GamelineConfig
+from gameline.tasks.contracts import conform
+from gameline.tasks.validate import ValidationFailed, check_bad_share, validate_games
 
 NOW = datetime(2025, 3, 1, tzinfo=UTC)
 
