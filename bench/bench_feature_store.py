@@ -78,7 +78,8 @@ def raw_reader(config: Any, store: Any, home: str, away: str) -> Callable[[], An
 
 def run_store(label: str, config: Any, calls: int, rows: list[list[str]]) -> None:
     from gameline.tasks.config import state_paths
-    from gameline.tasks.feature_store import (
+    from gameline.tasks.data.ingest import read_store
+    from gameline.tasks.features.store import (
         FEATURE_SERVICE,
         OnlineReader,
         apply_definitions,
@@ -88,8 +89,7 @@ def run_store(label: str, config: Any, calls: int, rows: list[list[str]]) -> Non
         rebuild_online,
         training_set,
     )
-    from gameline.tasks.features import feature_columns
-    from gameline.tasks.ingest import read_store
+    from gameline.tasks.features.team import feature_columns
 
     store = open_store(config)
     try:

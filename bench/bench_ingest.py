@@ -43,9 +43,9 @@ def peak_rss_mb() -> float:
 
 def run_case(case: str, data_dir: Path) -> dict[str, Any]:
     """Run one case in this process; return stage timings, counts and peak RSS."""
-    from gameline.tasks.features import write_team_features
-    from gameline.tasks.ingest import stage_input, store_input
-    from gameline.tasks.validate import check_input
+    from gameline.tasks.data.ingest import stage_input, store_input
+    from gameline.tasks.data.validate import check_input
+    from gameline.tasks.features.team import write_team_features
 
     timings: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -42,7 +42,7 @@ def oof_predictions(run_id: str, config: Any) -> pd.DataFrame:
     """The out-of-fold predictions the train flow logged to MLflow for `run_id`."""
     import mlflow
 
-    from gameline.tasks.tracking import tracking_uri
+    from gameline.tasks.registry.tracking import tracking_uri
 
     mlflow.set_tracking_uri(tracking_uri(config))
     path = mlflow.artifacts.download_artifacts(
@@ -54,7 +54,7 @@ def oof_predictions(run_id: str, config: Any) -> pd.DataFrame:
 def quality_rows(oof: pd.DataFrame, games: pd.DataFrame) -> list[list[str]]:
     """One row per model on every anchor game, then every model and the market on the games
     with odds (when some have them)."""
-    from gameline.tasks.metrics import accuracy, brier, log_loss
+    from gameline.tasks.model.metrics import accuracy, brier, log_loss
 
     reference = games.set_index("game_id")["ref_p_home"].astype("float64")
     oof = oof.assign(p_fivethirtyeight=reference.reindex(oof["game_id"]).to_numpy())
@@ -92,7 +92,7 @@ def quality_rows(oof: pd.DataFrame, games: pd.DataFrame) -> list[list[str]]:
 def run_league(league: str, data_dir: Path) -> tuple[list[list[str]], dict[str, Any]]:
     from gameline.flows.train import train_flow
     from gameline.tasks.config import state_paths
-    from gameline.tasks.ingest import read_store
+    from gameline.tasks.data.ingest import read_store
 
     name, _, first, last = LEAGUES[league]
     with tempfile.TemporaryDirectory() as tmp:

@@ -25,9 +25,9 @@ def bench_config(name: str, state_dir: Path, data_dir: Path, **overrides: Any) -
 def ingest(config: Any) -> Any:
     """Stage, validate and store the config's source, then write the team features; returns
     the manifest."""
-    from gameline.tasks.features import write_team_features
-    from gameline.tasks.ingest import stage_input, store_input
-    from gameline.tasks.validate import check_input
+    from gameline.tasks.data.ingest import stage_input, store_input
+    from gameline.tasks.data.validate import check_input
+    from gameline.tasks.features.team import write_team_features
 
     now = datetime.now(UTC)
     staged = stage_input(config)

@@ -124,9 +124,9 @@ def _run_flow(
     *args: Any,
 ) -> None:
     """Run a flow on a config; print its result as JSON or through `show`; clear errors."""
-    from gameline.tasks.feature_store import FeatureStoreError
-    from gameline.tasks.promote import PromotionError
-    from gameline.tasks.validate import ValidationFailed
+    from gameline.tasks.data.validate import ValidationFailed
+    from gameline.tasks.features.store import FeatureStoreError
+    from gameline.tasks.registry.promote import PromotionError
 
     expected = (ValidationFailed, FileNotFoundError, ValueError, PromotionError, FeatureStoreError)
     try:
@@ -297,7 +297,7 @@ def rollback(
 def status(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -> None:
     """Champion and challenger, the last gate decision, feature freshness, the latest
     predictions and A/B outcomes, open alerts."""
-    from gameline.tasks.status import status_report
+    from gameline.tasks.ops.status import status_report
 
     report = status_report(_load(config))
     console = out if out.is_terminal else Console(width=200)  # piped: whole lines
@@ -371,7 +371,7 @@ def compare(
     config: ConfigOpt = DEFAULT_CONFIG,
 ) -> None:
     """Show training runs side by side: params, metrics, features."""
-    from gameline.tasks.tracking import compare_runs
+    from gameline.tasks.registry.tracking import compare_runs
 
     print_frame(compare_runs(_load(config), run_ids), "Runs compared")
 
@@ -383,7 +383,7 @@ def runs(
     limit: Annotated[int, typer.Option(min=1)] = 10,
 ) -> None:
     """List the best training runs of the config's experiment by a metric."""
-    from gameline.tasks.tracking import best_runs
+    from gameline.tasks.registry.tracking import best_runs
 
     try:
         ranked = best_runs(_load(config), best, limit)

@@ -10,16 +10,16 @@ from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel
 
 from gameline.tasks.config import GamelineConfig, state_paths
-from gameline.tasks.feature_store import (
+from gameline.tasks.data.ingest import Manifest, StagedInput, read_store, stage_input, store_input
+from gameline.tasks.data.validate import CheckedInput, check_input
+from gameline.tasks.features.store import (
     ApplySummary,
     MaterializeSummary,
     apply_definitions,
     latest_feature_time,
     rebuild_online,
 )
-from gameline.tasks.features import FeatureSummary, write_team_features
-from gameline.tasks.ingest import Manifest, StagedInput, read_store, stage_input, store_input
-from gameline.tasks.validate import CheckedInput, check_input
+from gameline.tasks.features.team import FeatureSummary, write_team_features
 
 IO_RETRIES = {"retries": 2, "retry_delay_seconds": [2, 10]}
 

@@ -13,8 +13,8 @@ from gameline.flows.predict import PredictSummary, predict_flow
 from gameline.flows.promote import gate_flow
 from gameline.flows.train import train_flow
 from gameline.tasks.config import GamelineConfig
-from gameline.tasks.promote import CHAMPION, Outcome, alias_version
-from gameline.tasks.tracking import TrainingRecord
+from gameline.tasks.registry.promote import CHAMPION, Outcome, alias_version
+from gameline.tasks.registry.tracking import TrainingRecord
 
 
 class PipelineSummary(BaseModel):

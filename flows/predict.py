@@ -13,9 +13,11 @@ from pydantic import BaseModel
 
 from gameline.flows.ingest import IO_RETRIES
 from gameline.tasks.config import GamelineConfig, state_paths
-from gameline.tasks.feature_store import open_store
-from gameline.tasks.ingest import read_store
-from gameline.tasks.predict import (
+from gameline.tasks.data.ingest import read_store
+from gameline.tasks.features.store import open_store
+from gameline.tasks.registry.promote import CHAMPION, PromotionError, alias_version, version_tags
+from gameline.tasks.registry.tracking import CHALLENGER, model_name, tracking_uri
+from gameline.tasks.serving.predict import (
     SHOWN_COLUMNS,
     ServedModel,
     json_records,
@@ -25,8 +27,6 @@ from gameline.tasks.predict import (
     store_predictions,
     upcoming_games,
 )
-from gameline.tasks.promote import CHAMPION, PromotionError, alias_version, version_tags
-from gameline.tasks.tracking import CHALLENGER, model_name, tracking_uri
 
 
 class PredictSummary(BaseModel):

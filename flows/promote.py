@@ -11,7 +11,7 @@ from prefect.artifacts import create_markdown_artifact
 from gameline.flows.ingest import IO_RETRIES
 from gameline.flows.train import build_training_set
 from gameline.tasks.config import GamelineConfig
-from gameline.tasks.promote import (
+from gameline.tasks.registry.promote import (
     CHAMPION,
     Evaluation,
     Outcome,
@@ -26,7 +26,7 @@ from gameline.tasks.promote import (
     rollback,
     version_recipe,
 )
-from gameline.tasks.tracking import CHALLENGER, model_name
+from gameline.tasks.registry.tracking import CHALLENGER, model_name
 
 
 def _key(name: str) -> str:

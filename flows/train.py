@@ -12,18 +12,16 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from gameline.flows.ingest import IO_RETRIES
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.contracts import LABEL
-from gameline.tasks.feature_store import (
+from gameline.tasks.data.ingest import code_version, content_hash, read_store
+from gameline.tasks.features.store import (
     FEATURE_SERVICE,
     apply_definitions,
     open_store,
     registry_version,
     training_set,
 )
-from gameline.tasks.features import feature_columns
-from gameline.tasks.ingest import code_version, content_hash, read_store
-from gameline.tasks.storage import write_parquet
-from gameline.tasks.tracking import TrainingRecord, log_training, model_example, recipe_tags
-from gameline.tasks.train import (
+from gameline.tasks.features.team import feature_columns
+from gameline.tasks.model.train import (
     Fold,
     fit_models,
     fold_frames,
@@ -32,6 +30,13 @@ from gameline.tasks.train import (
     predict_models,
     season_folds,
 )
+from gameline.tasks.registry.tracking import (
+    TrainingRecord,
+    log_training,
+    model_example,
+    recipe_tags,
+)
+from gameline.tasks.storage import write_parquet
 
 
 @task(name="training-set", **IO_RETRIES)

@@ -12,10 +12,10 @@ import pytest
 
 from gameline.flows.ingest import ingest_flow
 from gameline.tasks.config import GamelineConfig, state_paths
-from gameline.tasks.features import team_features
-from gameline.tasks.ingest import read_store
-from gameline.tasks.sources import load_games
-from gameline.tasks.validate import validate_games
+from gameline.tasks.data.ingest import read_store
+from gameline.tasks.data.sources import load_games
+from gameline.tasks.data.validate import validate_games
+from gameline.tasks.features.team import team_features
 
 pytestmark = pytest.mark.real_data
 NBA_ROWS = 23_118

@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from gameline.flows.cli import app
 from gameline.flows.ingest import ingest_flow
 from gameline.tasks.config import GamelineConfig, state_paths
-from gameline.tasks.ingest import list_manifests, read_store
-from gameline.tasks.validate import ValidationFailed
+from gameline.tasks.data.ingest import list_manifests, read_store
+from gameline.tasks.data.validate import ValidationFailed
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
 

@@ -18,11 +18,11 @@ from gameline.flows.predict import predict_flow, served_model
 from gameline.flows.promote import gate_flow
 from gameline.flows.train import train_flow
 from gameline.tasks.config import GamelineConfig, state_paths
-from gameline.tasks.feature_store import training_set
-from gameline.tasks.ingest import read_store
-from gameline.tasks.predict import read_predictions, upcoming_games
-from gameline.tasks.promote import CHAMPION, PromotionError
-from gameline.tasks.tracking import CHALLENGER
+from gameline.tasks.data.ingest import read_store
+from gameline.tasks.features.store import training_set
+from gameline.tasks.registry.promote import CHAMPION, PromotionError
+from gameline.tasks.registry.tracking import CHALLENGER
+from gameline.tasks.serving.predict import read_predictions, upcoming_games
 from tests.conftest import AS_OF
 from tests.integration.test_ingest_flow import write_config
 from tests.integration.test_promotion import fatigue_league, with_changes

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from gameline.tasks.config import GamelineConfig, state_paths
-from gameline.tasks.feature_store import (
+from gameline.tasks.features.store import (
     OnlineReader,
     apply_definitions,
     latest_feature_time,
@@ -21,7 +21,7 @@ from gameline.tasks.feature_store import (
     rebuild_online,
     training_set,
 )
-from gameline.tasks.features import feature_columns
+from gameline.tasks.features.team import feature_columns
 from tests.unit.test_feature_store import ingested
 
 pytestmark = pytest.mark.services
@@ -136,7 +136,7 @@ def test_registry_lock_on_postgres_serialises_holders(production: GamelineConfig
     import threading
     import time
 
-    from gameline.tasks.promote import registry_lock
+    from gameline.tasks.registry.promote import registry_lock
 
     uri = f"postgresql+psycopg://postgres@127.0.0.1:5432/{production.feast.project}"
     config = production.model_copy(

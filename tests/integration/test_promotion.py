@@ -12,7 +12,7 @@ import pytest
 from gameline.flows.promote import gate_flow, rollback_flow
 from gameline.flows.train import train_flow
 from gameline.tasks.config import GamelineConfig
-from gameline.tasks.promote import (
+from gameline.tasks.registry.promote import (
     CHAMPION,
     PREVIOUS,
     Decision,
@@ -23,7 +23,7 @@ from gameline.tasks.promote import (
     read_audit_log,
     version_tags,
 )
-from gameline.tasks.tracking import CHALLENGER, model_name, tracking_uri
+from gameline.tasks.registry.tracking import CHALLENGER, model_name, tracking_uri
 from tests.unit.test_feature_store import ingested
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]

@@ -12,9 +12,9 @@ import pytest
 from gameline.flows.train import train_flow
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.contracts import LABEL
-from gameline.tasks.features import feature_columns
-from gameline.tasks.tracking import load_model, model_example, tracking_uri
-from gameline.tasks.train import fit_models, predict_models
+from gameline.tasks.features.team import feature_columns
+from gameline.tasks.model.train import fit_models, predict_models
+from gameline.tasks.registry.tracking import load_model, model_example, tracking_uri
 from tests.unit.test_feature_store import ingested
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]

@@ -14,7 +14,9 @@ import pandas as pd
 import pytest
 
 from gameline.tasks.config import GamelineConfig, state_paths
-from gameline.tasks.feature_store import (
+from gameline.tasks.data.ingest import read_store, stage_input, store_input
+from gameline.tasks.data.validate import check_input
+from gameline.tasks.features.store import (
     FeatureStoreError,
     apply_definitions,
     online_features,
@@ -23,9 +25,7 @@ from gameline.tasks.feature_store import (
     rebuild_online,
     training_set,
 )
-from gameline.tasks.features import feature_columns, write_team_features
-from gameline.tasks.ingest import read_store, stage_input, store_input
-from gameline.tasks.validate import check_input
+from gameline.tasks.features.team import feature_columns, write_team_features
 from tests.conftest import REPO
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
@@ -148,8 +148,8 @@ def test_watermark_survives_a_re_apply(config: GamelineConfig) -> None:
 
 
 def test_online_reader_serves_what_feast_serves(config: GamelineConfig) -> None:
-    from gameline.tasks.feature_store import FEATURE_SERVICE, OnlineReader
-    from gameline.tasks.features import feature_columns
+    from gameline.tasks.features.store import FEATURE_SERVICE, OnlineReader
+    from gameline.tasks.features.team import feature_columns
 
     games = ingested(config)
     store = open_store(config)

@@ -8,8 +8,8 @@ import pytest
 
 from gameline.tasks.config import EloConfig, FeaturesConfig, LeagueConfig
 from gameline.tasks.contracts import conform
-from gameline.tasks.features import feature_columns, team_features
-from gameline.tasks.simulator import simulate_games
+from gameline.tasks.data.simulator import simulate_games
+from gameline.tasks.features.team import feature_columns, team_features
 
 LEAGUE = LeagueConfig(name="T", games_per_season=4, game_duration_hours=2.0)
 FEATURES = FeaturesConfig(

@@ -11,9 +11,9 @@ import pytest
 
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.contracts import conform
-from gameline.tasks.ingest import content_hash, read_store, stage_input, upsert_games
+from gameline.tasks.data.ingest import content_hash, read_store, stage_input, upsert_games
+from gameline.tasks.data.validate import check_input
 from gameline.tasks.storage import write_parquet
-from gameline.tasks.validate import check_input
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gameline.tasks.metrics import (
+from gameline.tasks.model.metrics import (
     accuracy,
     auc,
     betting_metrics,

@@ -7,7 +7,12 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
-from gameline.tasks.predict import ab_bucket, challenger_serves, prediction_rounds, upcoming_games
+from gameline.tasks.serving.predict import (
+    ab_bucket,
+    challenger_serves,
+    prediction_rounds,
+    upcoming_games,
+)
 
 NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 

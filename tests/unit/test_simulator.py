@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from gameline.tasks.config import LeagueConfig, RegimeChange, SimulatorConfig
-from gameline.tasks.simulator import round_robin, simulate_games
+from gameline.tasks.data.simulator import round_robin, simulate_games
 
 AS_OF = datetime.fromisoformat("2026-11-23T00:00:00+00:00")
 LEAGUE = LeagueConfig(name="SIM")

@@ -9,7 +9,7 @@ import pytest
 
 from gameline.tasks.config import LeagueConfig
 from gameline.tasks.contracts import GAME_COLUMNS, ContractError
-from gameline.tasks.sources import read_contract_file, read_fivethirtyeight_nfl, read_nba_odds
+from gameline.tasks.data.sources import read_contract_file, read_fivethirtyeight_nfl, read_nba_odds
 
 NBA = LeagueConfig(name="NBA", timezone="America/New_York", default_start_local="19:00")
 NFL = LeagueConfig(name="NFL", default_start_local="13:00", allow_ties=True)

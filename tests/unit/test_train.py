@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 
 from gameline.tasks.config import GamelineConfig, TrainConfig
-from gameline.tasks.feature_store import apply_definitions, open_store, training_set
-from gameline.tasks.features import feature_columns
-from gameline.tasks.metrics import expected_calibration_error
-from gameline.tasks.train import (
+from gameline.tasks.features.store import apply_definitions, open_store, training_set
+from gameline.tasks.features.team import feature_columns
+from gameline.tasks.model.metrics import expected_calibration_error
+from gameline.tasks.model.train import (
     BLOCK_GAP,
     fit_calibration,
     fit_models,
@@ -84,7 +84,7 @@ def league(tmp_path_factory: pytest.TempPathFactory) -> tuple[GamelineConfig, pd
 def test_no_test_season_game_reaches_training(
     league: tuple[GamelineConfig, pd.DataFrame], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import gameline.tasks.train as train
+    import gameline.tasks.model.train as train
 
     config, frame = league
     seen: list[tuple[set[int], int]] = []
@@ -105,7 +105,7 @@ def test_no_test_season_game_reaches_training(
 
 
 def test_walk_forward_beats_the_home_rate(league: tuple[GamelineConfig, pd.DataFrame]) -> None:
-    from gameline.tasks.metrics import log_loss
+    from gameline.tasks.model.metrics import log_loss
 
     config, frame = league
     oof = walk_forward(frame, feature_columns(config.features), config.train)
@@ -204,7 +204,7 @@ def test_date_blocks_train_only_on_games_that_had_ended(
 def test_market_variant_is_scored_only_where_there_is_a_price(
     league: tuple[GamelineConfig, pd.DataFrame],
 ) -> None:
-    from gameline.tasks.metrics import market_probability
+    from gameline.tasks.model.metrics import market_probability
 
     config, frame = league
     frame = frame.copy()

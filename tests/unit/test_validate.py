@@ -10,7 +10,7 @@ import pytest
 
 from gameline.tasks.config import GamelineConfig
 from gameline.tasks.contracts import conform
-from gameline.tasks.validate import ValidationFailed, check_bad_share, validate_games
+from gameline.tasks.data.validate import ValidationFailed, check_bad_share, validate_games
 
 NOW = datetime(2025, 3, 1, tzinfo=UTC)
 

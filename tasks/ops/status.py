@@ -11,15 +11,8 @@ import pandas as pd
 from pydantic import BaseModel
 
 from gameline.tasks.config import GamelineConfig, state_paths
-from gameline.tasks.ingest import read_store
-from gameline.tasks.predict import (
-    SHOWN_COLUMNS,
-    arm_outcomes,
-    json_records,
-    latest_predictions,
-    read_predictions,
-)
-from gameline.tasks.promote import (
+from gameline.tasks.data.ingest import read_store
+from gameline.tasks.registry.promote import (
     ALIASES,
     Decision,
     alias_version,
@@ -27,7 +20,14 @@ from gameline.tasks.promote import (
     latest_decision,
     version_tags,
 )
-from gameline.tasks.tracking import model_name
+from gameline.tasks.registry.tracking import model_name
+from gameline.tasks.serving.predict import (
+    SHOWN_COLUMNS,
+    arm_outcomes,
+    json_records,
+    latest_predictions,
+    read_predictions,
+)
 
 HEADLINE_METRICS = ("log_loss", "brier", "ece")
 
@@ -106,7 +106,7 @@ def freshness(config: GamelineConfig, games: pd.DataFrame) -> Freshness:
     watermark = None
     if paths.feast.exists():
         from gameline.feature_repo.definitions import TEAM_VIEW
-        from gameline.tasks.feature_store import open_store
+        from gameline.tasks.features.store import open_store
 
         try:
             watermark = open_store(config).get_feature_view(TEAM_VIEW).most_recent_end_time

@@ -13,8 +13,8 @@ from pydantic import BaseModel
 
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.contracts import LABEL
-from gameline.tasks.features import feature_columns
-from gameline.tasks.metrics import (
+from gameline.tasks.features.team import feature_columns
+from gameline.tasks.model.metrics import (
     betting_metrics,
     family_scores,
     prediction_columns,
@@ -22,10 +22,10 @@ from gameline.tasks.metrics import (
     scores_by,
     segment_table,
 )
-from gameline.tasks.train import FoldModels, model_features
+from gameline.tasks.model.train import FoldModels, model_features
 
 CHALLENGER = "challenger"
-MODEL_CODE = Path(__file__).with_name("model_code.py")
+MODEL_CODE = Path(__file__).parents[1] / "model" / "pyfunc.py"
 PIP_REQUIREMENTS = [
     "lightgbm==4.7.0",
     "pandas==2.3.3",
@@ -187,7 +187,7 @@ def log_training(
             if final.lightgbm:
                 (folder / "model.lgb").write_text(final.lightgbm)
                 artifacts["booster"] = str(folder / "model.lgb")
-            from gameline.tasks.train import predict_models
+            from gameline.tasks.model.train import predict_models
 
             output = predict_models(final, example, features)[f"p_{family}"].to_numpy()
             info = mlflow.pyfunc.log_model(

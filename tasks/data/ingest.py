@@ -16,10 +16,16 @@ import pyarrow.compute as pc
 from pydantic import BaseModel
 
 from gameline.tasks.config import GamelineConfig, state_paths
-from gameline.tasks.contracts import CONTENT_COLUMNS, GAME_COLUMNS, GAME_DTYPES, SOURCE_LINE, empty_games
-from gameline.tasks.sources import load_games
+from gameline.tasks.contracts import (
+    CONTENT_COLUMNS,
+    GAME_COLUMNS,
+    GAME_DTYPES,
+    SOURCE_LINE,
+    empty_games,
+)
+from gameline.tasks.data.sources import load_games
+from gameline.tasks.data.validate import ACTION, RULES, CheckedInput, check_bad_share, rule_counts
 from gameline.tasks.storage import store_lock, write_json, write_parquet
-from gameline.tasks.validate import ACTION, RULES, CheckedInput, check_bad_share, rule_counts
 
 CONFLICT_RULE = "a stored final game may not change"
 

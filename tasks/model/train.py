@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from gameline.tasks.config import LightGBMConfig, TrainConfig
 from gameline.tasks.contracts import LABEL
-from gameline.tasks.metrics import market_probability
+from gameline.tasks.model.metrics import market_probability
 
 BASELINES = ("home_rate", "elo")
 # Side-specific inputs LightGBM gets besides the home-minus-away differences.

@@ -29,10 +29,10 @@ from pydantic import BaseModel
 
 from gameline.tasks.config import GamelineConfig, GateConfig, TrainConfig, state_paths
 from gameline.tasks.contracts import LABEL
-from gameline.tasks.metrics import expected_calibration_error, log_loss
+from gameline.tasks.model.metrics import expected_calibration_error, log_loss
+from gameline.tasks.model.train import BLOCK_GAP, fit_models, predict_models
+from gameline.tasks.registry.tracking import CHALLENGER, model_example, model_name, tracking_uri
 from gameline.tasks.storage import store_lock, write_json
-from gameline.tasks.tracking import CHALLENGER, model_example, model_name, tracking_uri
-from gameline.tasks.train import BLOCK_GAP, fit_models, predict_models
 
 CHAMPION = "champion"
 PREVIOUS = "previous-champion"

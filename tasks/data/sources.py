@@ -22,7 +22,7 @@ from gameline.tasks.contracts import (
     local_start_times,
     neutral_by_period,
 )
-from gameline.tasks.simulator import simulate_games
+from gameline.tasks.data.simulator import simulate_games
 
 TRUE_WORDS = {"1", "true", "t", "yes", "y"}
 FALSE_WORDS = {"0", "false", "f", "no", "n", ""}

@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from gameline.tasks.config import GamelineConfig, state_paths
-from gameline.tasks.feature_store import online_features, rebuild_online
+from gameline.tasks.features.store import online_features, rebuild_online
+from gameline.tasks.registry.tracking import model_example
 from gameline.tasks.storage import store_lock, write_parquet
-from gameline.tasks.tracking import model_example
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -187,7 +187,7 @@ def latest_predictions(predictions: pd.DataFrame) -> pd.DataFrame:
 def arm_outcomes(predictions: pd.DataFrame, games: pd.DataFrame) -> pd.DataFrame:
     """Finished predicted games scored per A/B arm (and both models on all of them): games,
     log loss of the served probability and of each model."""
-    from gameline.tasks.metrics import log_loss
+    from gameline.tasks.model.metrics import log_loss
 
     latest = latest_predictions(predictions)
     if latest.empty:

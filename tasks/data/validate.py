@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from gameline.tasks.config import GamelineConfig, LeagueConfig, ValidationConfig, state_paths
 from gameline.tasks.contracts import CONTENT_COLUMNS, PARSE_ERROR, SOURCE_LINE, STATUSES
-from gameline.tasks.simulator import team_codes
+from gameline.tasks.data.simulator import team_codes
 from gameline.tasks.storage import write_parquet, write_text
 
 ROW = "row_index"

@@ -25,7 +25,7 @@ from gameline.tasks.config import (
     LeagueHomeConfig,
     state_paths,
 )
-from gameline.tasks.ingest import read_store
+from gameline.tasks.data.ingest import read_store
 from gameline.tasks.storage import write_parquet
 
 MOV_KINDS = {"none": 0, "fivethirtyeight_nba": 1, "fivethirtyeight_nfl": 2}

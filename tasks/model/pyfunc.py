@@ -21,7 +21,7 @@ class GamePredictor(PythonModel):
     """P(home win) for games given their home__*/away__* features and the neutral flag."""
 
     def load_context(self, context: Any) -> None:
-        from gameline.tasks.train import FoldModels
+        from gameline.tasks.model.train import FoldModels
 
         recipe = json.loads(Path(context.artifacts["recipe"]).read_text())
         booster = context.artifacts.get("booster")
@@ -32,7 +32,7 @@ class GamePredictor(PythonModel):
         self.family: str = recipe["family"]
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> np.ndarray:
-        from gameline.tasks.train import predict_models
+        from gameline.tasks.model.train import predict_models
 
         return predict_models(self.models, model_input, self.features)[
             f"p_{self.family}"

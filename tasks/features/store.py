@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from gameline.feature_repo.definitions import FEATURE_SERVICE, TEAM_VIEW, feature_objects
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.contracts import LABEL
-from gameline.tasks.features import feature_columns
+from gameline.tasks.features.team import feature_columns
 
 if TYPE_CHECKING:
     from feast import FeatureStore
