@@ -77,28 +77,20 @@ def raw_reader(config: Any, store: Any, home: str, away: str) -> Callable[[], An
 
 
 def run_store(label: str, config: Any, calls: int, rows: list[list[str]]) -> None:
+    from gameline.feature_repo.definitions import FEATURE_SERVICE
     from gameline.tasks.config import state_paths
     from gameline.tasks.data.ingest import read_store
-    from gameline.tasks.features.store import (
-        FEATURE_SERVICE,
-        OnlineReader,
-        apply_definitions,
-        latest_feature_time,
-        online_features,
-        open_store,
-        rebuild_online,
-        training_set,
-    )
-    from gameline.tasks.features.team import feature_columns
+    from gameline.tasks.features.store import TeamFeatureStore, latest_feature_time
 
-    store = open_store(config)
+    adapter = TeamFeatureStore.from_config(config)
+    store = adapter.store
     try:
-        apply_definitions(config, store)
+        adapter.apply()
         games = read_store(state_paths(config).raw_games)
         if label == "SQLite":
             for engine in ("asof", "feast"):
                 start = time.perf_counter()
-                frame = training_set(config, games, engine=engine, store=store)
+                frame = adapter.training_set(games, engine=engine)
                 rows.append(
                     [
                         f"training set ({engine})",
@@ -106,8 +98,8 @@ def run_store(label: str, config: Any, calls: int, rows: list[list[str]]) -> Non
                         f"{len(frame):,} games x {frame.shape[1]} columns",
                     ]
                 )
-        end = latest_feature_time(config) + timedelta(seconds=1)
-        done = rebuild_online(config, end=end, store=store)
+        end = latest_feature_time(state_paths(config).team_features) + timedelta(seconds=1)
+        done = adapter.rebuild_online(end=end)
         rows.append(
             [
                 f"materialize ({label})",
@@ -129,11 +121,9 @@ def run_store(label: str, config: Any, calls: int, rows: list[list[str]]) -> Non
 
         floor = percentiles_ms(raw_reader(config, store, home, away), calls)
         plain = percentiles_ms(feast_lookup, calls)
-        reader = OnlineReader(store, feature_columns(config.features))
+        reader = adapter.reader()
         lean = percentiles_ms(lambda: reader.game(home, away), calls)
-        batch = percentiles_ms(
-            lambda: online_features(config, last, datetime.now(UTC), reader=reader), calls
-        )
+        batch = percentiles_ms(lambda: adapter.online_features(last, datetime.now(UTC)), calls)
         for name, (p50, p99) in (
             ("raw read of the 2 keys (floor)", floor),
             (f"Feast get_online_features, {n_features} features", plain),

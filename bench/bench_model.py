@@ -40,15 +40,9 @@ MARKET = "market (closing, vig removed)"
 
 def oof_predictions(run_id: str, config: Any) -> pd.DataFrame:
     """The out-of-fold predictions the train flow logged to MLflow for `run_id`."""
-    import mlflow
+    from gameline.tasks.registry.mlflow_registry import Registry
 
-    from gameline.tasks.registry.tracking import tracking_uri
-
-    mlflow.set_tracking_uri(tracking_uri(config))
-    path = mlflow.artifacts.download_artifacts(
-        run_id=run_id, artifact_path="oof_predictions.parquet"
-    )
-    return pd.read_parquet(path)
+    return pd.read_parquet(Registry.from_config(config).download(run_id, "oof_predictions.parquet"))
 
 
 def quality_rows(oof: pd.DataFrame, games: pd.DataFrame) -> list[list[str]]:

@@ -126,9 +126,9 @@ def _run_flow(
     """Run a flow on a config; print its result as JSON or through `show`; clear errors."""
     from gameline.tasks.data.validate import ValidationFailed
     from gameline.tasks.features.store import FeatureStoreError
-    from gameline.tasks.registry.promote import PromotionError
+    from gameline.tasks.registry.mlflow_registry import RegistryError
 
-    expected = (ValidationFailed, FileNotFoundError, ValueError, PromotionError, FeatureStoreError)
+    expected = (ValidationFailed, FileNotFoundError, ValueError, RegistryError, FeatureStoreError)
     try:
         result = flow_fn(_load(config), *args)
     except expected as exc:  # ContractError is a ValueError
@@ -254,7 +254,7 @@ def gate(
     config: ConfigOpt = DEFAULT_CONFIG, version: VersionOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Judge the challenger (or --version) against the champion; promote it if it passes."""
-    from gameline.flows.promote import gate_flow
+    from gameline.flows.gate import gate_flow
 
     _run_flow(gate_flow, config, as_json, print_outcome, version)
 
@@ -281,7 +281,7 @@ def rollback(
     as_json: JsonOpt = False,
 ) -> None:
     """Point the champion back at the previous champion (or --to VERSION)."""
-    from gameline.flows.promote import rollback_flow
+    from gameline.flows.gate import rollback_flow
 
     _run_flow(
         rollback_flow,
@@ -371,9 +371,10 @@ def compare(
     config: ConfigOpt = DEFAULT_CONFIG,
 ) -> None:
     """Show training runs side by side: params, metrics, features."""
+    from gameline.tasks.registry.mlflow_registry import Registry
     from gameline.tasks.registry.tracking import compare_runs
 
-    print_frame(compare_runs(_load(config), run_ids), "Runs compared")
+    print_frame(compare_runs(Registry.from_config(_load(config)), run_ids), "Runs compared")
 
 
 @app.command()
@@ -383,10 +384,11 @@ def runs(
     limit: Annotated[int, typer.Option(min=1)] = 10,
 ) -> None:
     """List the best training runs of the config's experiment by a metric."""
+    from gameline.tasks.registry.mlflow_registry import Registry
     from gameline.tasks.registry.tracking import best_runs
 
     try:
-        ranked = best_runs(_load(config), best, limit)
+        ranked = best_runs(Registry.from_config(_load(config)), best, limit)
     except ValueError as exc:
         _fail(exc)
     print_frame(ranked.reset_index(drop=True), f"Best runs by {best}")

@@ -9,26 +9,34 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel
 
+from gameline.flows.common import ADAPTER_TASK, IO_RETRIES
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.data.ingest import Manifest, StagedInput, read_store, stage_input, store_input
 from gameline.tasks.data.validate import CheckedInput, check_input
 from gameline.tasks.features.store import (
     ApplySummary,
     MaterializeSummary,
-    apply_definitions,
+    TeamFeatureStore,
     latest_feature_time,
-    rebuild_online,
 )
 from gameline.tasks.features.team import FeatureSummary, write_team_features
 
-IO_RETRIES = {"retries": 2, "retry_delay_seconds": [2, 10]}
-
 stage_task = task(stage_input, name="stage-input", **IO_RETRIES)
-apply_task = task(apply_definitions, name="feast-apply", **IO_RETRIES)
-materialize_task = task(rebuild_online, name="feast-materialize", **IO_RETRIES)
 check_task = task(check_input, name="validate-input")
 store_task = task(store_input, name="store-input")
 features_task = task(write_team_features, name="team-features")
+
+
+@task(name="feast-apply", **IO_RETRIES, **ADAPTER_TASK)
+def apply_task(store: TeamFeatureStore) -> ApplySummary:
+    """Register the Feast definitions (idempotent)."""
+    return store.apply()
+
+
+@task(name="feast-materialize", **IO_RETRIES, **ADAPTER_TASK)
+def materialize_task(store: TeamFeatureStore, end: datetime) -> MaterializeSummary:
+    """Rebuild the online store up to `end` (the same end twice gives the same rows)."""
+    return store.rebuild_online(end)
 
 
 class StoreSummary(BaseModel):
@@ -95,9 +103,10 @@ def summary_markdown(summary: IngestSummary) -> str:
 def publish_features(config: GamelineConfig) -> FeastSummary:
     """Feast apply, then the online store rebuilt with every team's latest feature row (called
     inside a flow)."""
-    applied: ApplySummary = apply_task(config)
-    end = latest_feature_time(config) + timedelta(seconds=1)
-    loaded: MaterializeSummary = materialize_task(config, end)
+    store = TeamFeatureStore.from_config(config)
+    applied: ApplySummary = apply_task(store)
+    end = latest_feature_time(state_paths(config).team_features) + timedelta(seconds=1)
+    loaded: MaterializeSummary = materialize_task(store, end)
     return FeastSummary(apply=applied, materialize=loaded)
 
 

@@ -8,12 +8,13 @@ from pathlib import Path
 from prefect import flow
 from pydantic import BaseModel
 
+from gameline.flows.gate import gate_flow
 from gameline.flows.ingest import IngestSummary, ingest_flow
 from gameline.flows.predict import PredictSummary, predict_flow
-from gameline.flows.promote import gate_flow
 from gameline.flows.train import train_flow
 from gameline.tasks.config import GamelineConfig
-from gameline.tasks.registry.promote import CHAMPION, Outcome, alias_version
+from gameline.tasks.registry.aliases import CHAMPION, Outcome
+from gameline.tasks.registry.mlflow_registry import Registry
 from gameline.tasks.registry.tracking import TrainingRecord
 
 
@@ -34,7 +35,7 @@ def pipeline_flow(config: GamelineConfig, file: Path | None = None) -> PipelineS
     ingested = ingest_flow(config, file)
     training = train_flow(config)
     outcome = gate_flow(config, training.model_version)
-    if alias_version(config, CHAMPION) is None:  # the first challenger did not pass the gate
+    if Registry.from_config(config).alias_version(CHAMPION) is None:  # the first one failed
         return PipelineSummary(
             ingest=ingested,
             training=training,

@@ -1,5 +1,5 @@
-"""Predict flow: upcoming games -> online features (Feast) -> champion probabilities, the
-challenger beside it in shadow (or serving its A/B share) -> the predictions table."""
+"""Predict flow: the champion (and the challenger in shadow) scores the upcoming games from the
+online feature store; the predictions table and a Prefect table artifact."""
 
 from __future__ import annotations
 
@@ -11,22 +11,20 @@ from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 from pydantic import BaseModel
 
-from gameline.flows.ingest import IO_RETRIES
+from gameline.flows.common import ADAPTER_TASK, IO_RETRIES, artifact_key
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.data.ingest import read_store
-from gameline.tasks.features.store import open_store
-from gameline.tasks.registry.promote import CHAMPION, PromotionError, alias_version, version_tags
-from gameline.tasks.registry.tracking import CHALLENGER, model_name, tracking_uri
+from gameline.tasks.features.store import TeamFeatureStore
+from gameline.tasks.registry.aliases import CHALLENGER, CHAMPION, PromotionError
+from gameline.tasks.registry.mlflow_registry import Registry
 from gameline.tasks.serving.predict import (
-    SHOWN_COLUMNS,
     ServedModel,
-    json_records,
     prediction_rounds,
     predictions_table,
     score_round,
-    store_predictions,
     upcoming_games,
 )
+from gameline.tasks.serving.predictions import SHOWN_COLUMNS, json_records, store_predictions
 
 
 class PredictSummary(BaseModel):
@@ -41,32 +39,30 @@ class PredictSummary(BaseModel):
     predictions: list[dict[str, object]]
 
 
-def served_model(config: GamelineConfig, alias: str) -> ServedModel | None:
+def served_model(registry: Registry, alias: str) -> ServedModel | None:
     """The version behind an alias, loaded as it is served (None without that alias)."""
-    import mlflow
-
-    version = alias_version(config, alias)
+    version = registry.alias_version(alias)
     if version is None:
         return None
-    mlflow.set_tracking_uri(tracking_uri(config))
-    model = mlflow.pyfunc.load_model(f"models:/{model_name(config)}/{version}")
-    features = version_tags(config, version)["features"].split(",")
-    return ServedModel(version, model, features)
+    features = registry.version_tags(version)["features"].split(",")
+    return ServedModel(version, registry.load_version(version), features)
 
 
-@task(name="load-models", **IO_RETRIES)
-def load_models(config: GamelineConfig) -> tuple[ServedModel, ServedModel | None]:
-    champion = served_model(config, CHAMPION)
+@task(name="load-models", **IO_RETRIES, **ADAPTER_TASK)
+def load_models(registry: Registry) -> tuple[ServedModel, ServedModel | None]:
+    champion = served_model(registry, CHAMPION)
     if champion is None:
         raise PromotionError(
-            f"{model_name(config)} has no {CHAMPION} yet: train, then `gameline gate`"
+            f"{registry.model_name} has no {CHAMPION} yet: train, then `gameline gate`"
         )
-    return champion, served_model(config, CHALLENGER)
+    return champion, served_model(registry, CHALLENGER)
 
 
-@task(name="score-upcoming", **IO_RETRIES)
+@task(name="score-upcoming", **IO_RETRIES, **ADAPTER_TASK)
 def score_upcoming(
     config: GamelineConfig,
+    store: TeamFeatureStore,
+    model_name: str,
     now: datetime,
     champion: ServedModel,
     challenger: ServedModel | None,
@@ -78,16 +74,15 @@ def score_upcoming(
     duration = pd.Timedelta(hours=config.league.game_duration_hours)
     results_until = (finals["start_time"].max() + duration).to_pydatetime() if len(finals) else None
     rounds = prediction_rounds(upcoming)
-    store = open_store(config)
-    scored = [score_round(config, r, now, champion, challenger, store) for r in rounds]
+    scored = [score_round(store, r, now, champion, challenger) for r in rounds]
     if not scored:
         return pd.DataFrame(), 0
     table = predictions_table(
-        config,
         pd.concat(scored, ignore_index=True),
-        model_name(config),
+        model_name,
         champion,
         challenger,
+        config.predict.challenger_share,
         now,
         results_until,
     )
@@ -99,14 +94,16 @@ def predict_flow(config: GamelineConfig, now: datetime | None = None) -> Predict
     """Score the games of the next `predict.horizon_hours` with the champion (the challenger in
     shadow, or serving its A/B share); append them to the predictions table."""
     now = now or datetime.now(UTC)
-    champion, challenger = load_models(config)
-    table, rounds = score_upcoming(config, now, champion, challenger)
+    registry = Registry.from_config(config)
+    champion, challenger = load_models(registry)
+    store = TeamFeatureStore.from_config(config)
+    table, rounds = score_upcoming(config, store, registry.model_name, now, champion, challenger)
     path = None
     if len(table):
-        store_predictions(config, table)
         path = state_paths(config).predictions
+        store_predictions(path, table)
         create_table_artifact(
-            key=f"predictions-{config.name}".lower().replace("_", "-"),
+            key=artifact_key(f"predictions-{config.name}"),
             table=json_records(table[SHOWN_COLUMNS].round(4)),
             description=f"{len(table)} games, champion v{champion.version}",
         )

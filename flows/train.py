@@ -9,91 +9,87 @@ import pandas as pd
 from prefect import flow, task
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from gameline.flows.ingest import IO_RETRIES
-from gameline.tasks.config import GamelineConfig, state_paths
+from gameline.feature_repo.definitions import FEATURE_SERVICE
+from gameline.flows.common import ADAPTER_TASK, IO_RETRIES
+from gameline.tasks.config import GamelineConfig, RunnerConfig, TrainConfig, state_paths
 from gameline.tasks.contracts import LABEL
 from gameline.tasks.data.ingest import code_version, content_hash, read_store
-from gameline.tasks.features.store import (
-    FEATURE_SERVICE,
-    apply_definitions,
-    open_store,
-    registry_version,
-    training_set,
-)
-from gameline.tasks.features.team import feature_columns
-from gameline.tasks.model.train import (
-    Fold,
-    fit_models,
-    fold_frames,
-    model_features,
-    oof_columns,
-    predict_models,
-    season_folds,
-)
-from gameline.tasks.registry.tracking import (
-    TrainingRecord,
-    log_training,
-    model_example,
-    recipe_tags,
-)
-from gameline.tasks.storage import write_parquet
+from gameline.tasks.features.store import TeamFeatureStore
+from gameline.tasks.model.dataset import write_training_set
+from gameline.tasks.model.folds import Fold, fold_frames, oof_columns, season_folds
+from gameline.tasks.model.inputs import model_example, selected_features
+from gameline.tasks.model.train import fit_models, predict_models
+from gameline.tasks.registry.mlflow_registry import Registry
+from gameline.tasks.registry.tracking import TrainingRecord, log_training, recipe_tags
+
+
+def training_set_tags(
+    games: pd.DataFrame, store: TeamFeatureStore, features: list[str], config_name: str
+) -> dict[str, str]:
+    """What a training run was built from: the games' hash and manifests, the FeatureService,
+    the features, the code and the Feast registry's version of the definitions."""
+    return {
+        "dataset_hash": content_hash(games),
+        "manifest_ids": ",".join(sorted(games["manifest_id"].dropna().astype(str).unique())),
+        "feature_service": FEATURE_SERVICE,
+        "features": ",".join(features),
+        "code_version": code_version(),
+        "config": config_name,
+        **store.registry_version(),
+    }
 
 
 @task(name="training-set", **IO_RETRIES)
 def build_training_set(config: GamelineConfig) -> tuple[Path, dict[str, str]]:
-    """Write the point-in-time training set of every finished game; return it and its tags."""
-    games = read_store(state_paths(config).raw_games)
-    store = open_store(config)
-    apply_definitions(config, store)
-    frame = training_set(config, games, store=store)
-    path = write_parquet(frame, state_paths(config).root / "training" / "training_set.parquet")
-    tags = {
-        "dataset_hash": content_hash(games),
-        "manifest_ids": ",".join(sorted(games["manifest_id"].dropna().astype(str).unique())),
-        "feature_service": FEATURE_SERVICE,
-        "features": ",".join(model_features(feature_columns(config.features), config.train)),
-        "code_version": code_version(),
-        "config": config.name,
-        **registry_version(config, store),
-    }
-    return path, tags
+    """Write the point-in-time training set of every finished game, named by its content;
+    return its path and its tags."""
+    paths = state_paths(config)
+    games = read_store(paths.raw_games)
+    store = TeamFeatureStore.from_config(config)
+    store.apply()
+    path = write_training_set(store.training_set(games), paths.training)
+    return path, training_set_tags(games, store, selected_features(config), config.name)
 
 
 @task(name="fold")
-def run_fold(config: GamelineConfig, path: Path, fold: Fold) -> pd.DataFrame:
+def run_fold(train_cfg: TrainConfig, features: list[str], path: Path, fold: Fold) -> pd.DataFrame:
     """Fit one fold on the seasons before its test season; predict the test season."""
     frame = pd.read_parquet(path)
     played = frame[frame[LABEL].notna()]
-    features = model_features(feature_columns(config.features), config.train)
     train, test = fold_frames(played, fold)
-    models = fit_models(train, features, config.train)
+    models = fit_models(train, features, train_cfg)
     return pd.concat([oof_columns(test, fold), predict_models(models, test, features)], axis=1)
 
 
-@task(name="log-and-register", **IO_RETRIES)
+# No retries: a retry after the registration would register a second version.
+@task(name="log-and-register", **ADAPTER_TASK)
 def log_and_register(
-    config: GamelineConfig, path: Path, oof: pd.DataFrame, tags: dict[str, str]
+    registry: Registry,
+    config: GamelineConfig,
+    path: Path,
+    oof: pd.DataFrame,
+    tags: dict[str, str],
 ) -> TrainingRecord:
     """Fit the final model on every finished game, log everything, register the challenger."""
     frame = pd.read_parquet(path)
     played = frame[frame[LABEL].notna()]
-    features = model_features(feature_columns(config.features), config.train)
+    features = selected_features(config)
     final = fit_models(played, features, config.train)
     return log_training(
+        registry,
         config,
         oof,
         final,
         features,
         model_example(played.tail(200), features),
         tags,
-        recipe_tags(config, played),
+        recipe_tags(config, played, features),
     )
 
 
-def task_runner(config: GamelineConfig) -> TaskRunner[Any]:
+def task_runner(runner: RunnerConfig) -> TaskRunner[Any]:
     """The configured runner for concurrent folds: threads, or a Dask cluster (prefect-dask);
     with no address, a temporary local cluster of `workers` processes."""
-    runner = config.runner
     if runner.kind == "dask":
         from prefect_dask import DaskTaskRunner
 
@@ -104,9 +100,11 @@ def task_runner(config: GamelineConfig) -> TaskRunner[Any]:
 
 
 @flow(name="walk-forward-folds")
-def folds_flow(config: GamelineConfig, path: Path, folds: list[Fold]) -> pd.DataFrame:
+def folds_flow(
+    train_cfg: TrainConfig, features: list[str], path: Path, folds: list[Fold]
+) -> pd.DataFrame:
     """Every fold at once on the configured task runner; their out-of-fold predictions."""
-    futures = [run_fold.submit(config, path, fold) for fold in folds]
+    futures = [run_fold.submit(train_cfg, features, path, fold) for fold in folds]
     return pd.concat([f.result() for f in futures], ignore_index=True)
 
 
@@ -125,5 +123,6 @@ def train_flow(config: GamelineConfig) -> TrainingRecord:
             f"no walk-forward fold: {len(set(seasons))} finished seasons, "
             f"min_train_seasons={config.train.min_train_seasons}"
         )
-    oof = folds_flow.with_options(task_runner=task_runner(config))(config, path, folds)
-    return log_and_register(config, path, oof, tags)
+    folds_run = folds_flow.with_options(task_runner=task_runner(config.runner))
+    oof = folds_run(config.train, selected_features(config), path, folds)
+    return log_and_register(Registry.from_config(config), config, path, oof, tags)

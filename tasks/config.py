@@ -388,6 +388,16 @@ class StatePaths(Model):
     def predictions(self) -> Path:
         return self.root / "predictions" / "predictions.parquet"
 
+    @property
+    def training(self) -> Path:
+        """Training sets, each named by its content hash."""
+        return self.root / "training"
+
+    @property
+    def alert_log(self) -> Path:
+        """Alerts, one JSON line each (monitoring writes them, status reads them)."""
+        return self.root / "alerts" / "alerts.jsonl"
+
 
 def state_paths(config: GamelineConfig) -> StatePaths:
     """The store layout of a config's state folder."""

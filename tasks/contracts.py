@@ -41,8 +41,16 @@ STATUSES = ("scheduled", "final")
 # Bookkeeping column carried next to a normalised frame: the line of the source file.
 SOURCE_LINE = "source_line"
 PARSE_ERROR = "parse_error"
-# The label of a training row: 1 home win, 0 home loss, NaN tie or unplayed.
+# The label of a training row: 1 home win, 0 home loss, NaN tie or unplayed (`home_win`).
 LABEL = "home_win"
+
+
+def home_win(home_score: pd.Series | np.ndarray, away_score: pd.Series | np.ndarray) -> np.ndarray:
+    """The label from final scores: 1.0 home win, 0.0 home loss, NaN for a tie or no score."""
+    home = np.asarray(home_score, dtype="float64")
+    away = np.asarray(away_score, dtype="float64")
+    with np.errstate(invalid="ignore"):
+        return np.where(home > away, 1.0, np.where(home < away, 0.0, np.nan))
 
 
 class ContractError(ValueError):

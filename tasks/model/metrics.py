@@ -22,10 +22,17 @@ def _clean(y: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return y[keep], np.clip(p[keep], EPS, 1 - EPS)
 
 
+def per_game_log_loss(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Each game's negative log-likelihood (probabilities clipped to [EPS, 1 - EPS]); NaN where
+    the label or the probability is missing."""
+    y, p = np.asarray(y, dtype=float), np.clip(np.asarray(p, dtype=float), EPS, 1 - EPS)
+    return -(y * np.log(p) + (1 - y) * np.log(1 - p))
+
+
 def log_loss(y: np.ndarray, p: np.ndarray) -> float:
-    """Mean negative log-likelihood of the outcomes."""
-    y, p = _clean(y, p)
-    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+    """Mean negative log-likelihood of the outcomes (games without a label or probability
+    left out)."""
+    return float(np.mean(per_game_log_loss(*_clean(y, p))))
 
 
 def brier(y: np.ndarray, p: np.ndarray) -> float:

@@ -13,141 +13,21 @@ native text model: nothing is pickled.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
 from gameline.tasks.config import LightGBMConfig, TrainConfig
 from gameline.tasks.contracts import LABEL
-from gameline.tasks.model.metrics import market_probability
+from gameline.tasks.model.folds import fold_frames, inner_split, oof_columns, season_folds
+from gameline.tasks.model.inputs import (
+    EDGE_INPUTS,
+    elo_inputs,
+    market_variant_inputs,
+    model_inputs,
+)
 
 BASELINES = ("home_rate", "elo")
-# Side-specific inputs LightGBM gets besides the home-minus-away differences.
-SIDE_INPUTS = ("rest_days", "back_to_back")
-# Differences the logistic model also gets multiplied by how far the season is (0 to 1).
-PROGRESS_INTERACTIONS = ("elo_pre", "win_pct_season", "margin_season")
-# Inputs whose zero means "no home edge" (a neutral site): the logistic models keep them
-# uncentred and fit no intercept when the league's point-in-time home edge is an input, so the
-# home advantage moves with the league's recent home margin instead of sitting in a constant
-# learnt from older seasons (the NBA's shrank by half in 2020-21).
-EDGE_INPUTS = ("league_home_edge", "neutral")
-
-
-@dataclass(frozen=True)
-class Fold:
-    """One walk-forward fold: train on `train_seasons` (and, with date blocks, the games of the
-    test season that started `BLOCK_GAP` or more before `test_start`); test on the games of
-    `test_season` that start in [test_start, test_end)."""
-
-    number: int
-    test_season: int
-    train_seasons: tuple[int, ...]
-    block: int = 0
-    test_start: pd.Timestamp | None = None
-    test_end: pd.Timestamp | None = None
-
-
-# With date blocks, a test-season game trains a later block only if it started this long before
-# the block's first game: long enough for any game to have ended, so its result was known.
-BLOCK_GAP = pd.Timedelta(hours=12)
-
-
-def season_folds(
-    seasons: np.ndarray, cfg: TrainConfig, starts: pd.Series | None = None
-) -> list[Fold]:
-    """Expanding-window folds: every test season with at least `min_train_seasons` before it,
-    split into `cfg.date_blocks` blocks of consecutive games (needs the games' `starts`)."""
-    unique = sorted({int(s) for s in seasons})
-    eligible = unique[cfg.min_train_seasons :]
-    tests = [
-        s
-        for s in eligible
-        if (cfg.first_test_season is None or s >= cfg.first_test_season)
-        and (cfg.last_test_season is None or s <= cfg.last_test_season)
-    ]
-    if cfg.date_blocks > 1 and starts is None:
-        raise ValueError("date blocks need the games' start times")
-    folds: list[Fold] = []
-    for season in tests:
-        before = tuple(t for t in unique if t < season)
-        if cfg.date_blocks == 1 or starts is None:
-            folds.append(Fold(number=len(folds), test_season=season, train_seasons=before))
-            continue
-        times = pd.Series(starts.to_numpy()[np.asarray(seasons) == season]).sort_values()
-        edges = [times.iloc[int(len(times) * b / cfg.date_blocks)] for b in range(cfg.date_blocks)]
-        for block, start in enumerate(edges):
-            end = edges[block + 1] if block + 1 < len(edges) else None
-            folds.append(
-                Fold(len(folds), season, before, block=block, test_start=start, test_end=end)
-            )
-    return folds
-
-
-def fold_frames(played: pd.DataFrame, fold: Fold) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(training games, test games) of a fold, from finished games with a label."""
-    seasons = played["season"]
-    train_mask = seasons.isin(fold.train_seasons)
-    test_mask = seasons == fold.test_season
-    if fold.test_start is not None:
-        starts = played["event_timestamp"]
-        train_mask |= test_mask & (starts <= fold.test_start - BLOCK_GAP)
-        test_mask &= starts >= fold.test_start
-        if fold.test_end is not None:
-            test_mask &= starts < fold.test_end
-    return played[train_mask], played[test_mask]
-
-
-def model_features(available: list[str], cfg: TrainConfig) -> list[str]:
-    """The features the models use: `cfg.features` (checked against what the feature store
-    has), else all of them."""
-    if cfg.features is None:
-        return available
-    unknown = [f for f in cfg.features if f not in available]
-    if unknown:
-        raise ValueError(f"train.features {unknown} are not features; known: {available}")
-    return [f for f in available if f in cfg.features]
-
-
-def model_inputs(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
-    """Home-minus-away differences of every feature, season-to-date differences times season
-    progress, the neutral flag, the league's home edge, and side-specific rest inputs (NaN where
-    a team has no history yet)."""
-    inputs = {f"diff__{f}": frame[f"home__{f}"] - frame[f"away__{f}"] for f in features}
-    if "season_progress" in features:  # season-to-date numbers deserve more trust as it goes on
-        progress = ((frame["home__season_progress"] + frame["away__season_progress"]) / 2).clip(
-            upper=1.0
-        )
-        for name in PROGRESS_INTERACTIONS:
-            if name in features:
-                inputs[f"{name}_x_progress"] = inputs[f"diff__{name}"].fillna(0.0) * progress
-    inputs["neutral"] = frame["neutral"].astype(float)
-    if "league_home_margin" in features:  # the home edge the league shows lately, if not neutral
-        inputs["league_home_edge"] = frame["home__league_home_margin"] * (1 - inputs["neutral"])
-    for side in ("home", "away"):
-        for name in SIDE_INPUTS:
-            if name in features:
-                inputs[f"{side}__{name}"] = frame[f"{side}__{name}"]
-    return pd.DataFrame(inputs, index=frame.index)
-
-
-def elo_inputs(frame: pd.DataFrame) -> pd.DataFrame:
-    """The Elo baseline's inputs (Elo difference, neutral flag, the league's home edge where
-    the feature store has it), whatever features the models use."""
-    names = ["elo_pre"] + (["league_home_margin"] if "home__league_home_margin" in frame else [])
-    inputs = model_inputs(frame, names)
-    columns = ["diff__elo_pre", "neutral"] + (
-        ["league_home_edge"] if "league_home_edge" in inputs else []
-    )
-    return inputs[columns]
-
-
-def inner_split(start_times: pd.Series, share: float) -> tuple[np.ndarray, np.ndarray]:
-    """(fit, validation) boolean masks: the latest `share` of games by start time validates."""
-    cutoff = start_times.quantile(1 - share)
-    valid = (start_times > cutoff).to_numpy()
-    return ~valid, valid
 
 
 class LogisticModel(BaseModel):
@@ -306,20 +186,6 @@ class FoldModels(BaseModel):
 MIN_MARKET_GAMES = 200
 
 
-def market_logit(frame: pd.DataFrame) -> np.ndarray:
-    """Logit of the market's vig-free home-win probability (NaN without both moneylines)."""
-    p = market_probability(
-        frame["home_ml"].to_numpy(dtype=float, na_value=np.nan),
-        frame["away_ml"].to_numpy(dtype=float, na_value=np.nan),
-    )
-    return np.log(p / (1 - p))
-
-
-def market_variant_inputs(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
-    """The logistic model's inputs plus the market's logit."""
-    return model_inputs(frame, features).assign(market_logit=market_logit(frame))
-
-
 def fit_models(train: pd.DataFrame, features: list[str], cfg: TrainConfig) -> FoldModels:
     """Baselines and model families on one fold's training games (label present)."""
     inputs = model_inputs(train, features)
@@ -379,25 +245,3 @@ def walk_forward(frame: pd.DataFrame, features: list[str], cfg: TrainConfig) -> 
         predictions = predict_models(fit_models(train, features, cfg), test, features)
         parts.append(pd.concat([oof_columns(test, fold), predictions], axis=1))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
-
-
-def oof_columns(test: pd.DataFrame, fold: Fold) -> pd.DataFrame:
-    """The identifying columns of out-of-fold predictions."""
-    return pd.DataFrame(
-        {
-            "game_id": test["game_id"],
-            "season": test["season"],
-            "event_timestamp": test["event_timestamp"],
-            "home_team": test["home_team"],
-            "away_team": test["away_team"],
-            "neutral": test["neutral"],
-            LABEL: test[LABEL],
-            "home_ml": test["home_ml"],
-            "away_ml": test["away_ml"],
-            "playoff": test.get("playoff", False),
-            "home_back_to_back": test.get("home__back_to_back", np.nan),
-            "away_back_to_back": test.get("away__back_to_back", np.nan),
-            "fold": fold.number,
-            "block": fold.block,
-        }
-    )

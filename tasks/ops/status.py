@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -12,16 +13,11 @@ from pydantic import BaseModel
 
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.data.ingest import read_store
-from gameline.tasks.registry.promote import (
-    ALIASES,
-    Decision,
-    alias_version,
-    client,
-    latest_decision,
-    version_tags,
-)
-from gameline.tasks.registry.tracking import model_name
-from gameline.tasks.serving.predict import (
+from gameline.tasks.features.store import TeamFeatureStore
+from gameline.tasks.registry.aliases import ALIASES, latest_decision
+from gameline.tasks.registry.gate import Decision
+from gameline.tasks.registry.mlflow_registry import Registry
+from gameline.tasks.serving.predictions import (
     SHOWN_COLUMNS,
     arm_outcomes,
     json_records,
@@ -69,16 +65,16 @@ class StatusReport(BaseModel):
     alerts: list[dict[str, Any]]
 
 
-def model_status(config: GamelineConfig, alias: str) -> ModelStatus | None:
-    version = alias_version(config, alias)
+def model_status(registry: Registry, alias: str) -> ModelStatus | None:
+    version = registry.alias_version(alias)
     if version is None:
         return None
-    tags = version_tags(config, version)
+    tags = registry.version_tags(version)
     run_id = tags.get("run_id")
     family = tags.get("family")
     metrics: dict[str, float] = {}
     if run_id:
-        logged = client(config).get_run(run_id).data.metrics
+        logged = registry.run_metrics(run_id)
         for name in (family or "", "elo"):
             for metric in HEADLINE_METRICS:
                 if f"{name}_{metric}" in logged:
@@ -105,13 +101,7 @@ def freshness(config: GamelineConfig, games: pd.DataFrame) -> Freshness:
         rows_until = stamps["event_timestamp"].max().to_pydatetime() if len(stamps) else None
     watermark = None
     if paths.feast.exists():
-        from gameline.feature_repo.definitions import TEAM_VIEW
-        from gameline.tasks.features.store import open_store
-
-        try:
-            watermark = open_store(config).get_feature_view(TEAM_VIEW).most_recent_end_time
-        except Exception:  # no registry or no view yet: nothing materialized
-            watermark = None
+        watermark = TeamFeatureStore.from_config(config).watermark()
     return Freshness(
         games=len(games),
         finished=len(finals),
@@ -122,9 +112,8 @@ def freshness(config: GamelineConfig, games: pd.DataFrame) -> Freshness:
     )
 
 
-def open_alerts(config: GamelineConfig) -> list[dict[str, Any]]:
+def open_alerts(path: Path) -> list[dict[str, Any]]:
     """Alerts in the state folder's alert log not marked resolved (monitoring writes them)."""
-    path = state_paths(config).root / "alerts" / "alerts.jsonl"
     if not path.exists():
         return []
     alerts = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -134,15 +123,16 @@ def open_alerts(config: GamelineConfig) -> list[dict[str, Any]]:
 def status_report(config: GamelineConfig, predictions_shown: int = 10) -> StatusReport:
     """The whole status of one config's pipeline."""
     paths = state_paths(config)
+    registry = Registry.from_config(config)
     games = read_store(paths.raw_games) if paths.raw_games.exists() else pd.DataFrame()
-    models = [m for alias in ALIASES if (m := model_status(config, alias)) is not None]
-    predictions = read_predictions(config)
+    models = [m for alias in ALIASES if (m := model_status(registry, alias)) is not None]
+    predictions = read_predictions(paths.predictions)
     latest = latest_predictions(predictions)
     columns = [*SHOWN_COLUMNS, "predicted_at"]
     return StatusReport(
-        model=model_name(config),
+        model=registry.model_name,
         models=models,
-        last_decision=latest_decision(config),
+        last_decision=latest_decision(paths.decisions),
         freshness=freshness(config, games)
         if len(games)
         else Freshness(
@@ -155,5 +145,5 @@ def status_report(config: GamelineConfig, predictions_shown: int = 10) -> Status
         ),
         predictions=json_records(latest[columns].tail(predictions_shown)) if len(latest) else [],
         arms=json_records(arm_outcomes(predictions, games)) if len(games) else [],
-        alerts=open_alerts(config),
+        alerts=open_alerts(paths.alert_log),
     )

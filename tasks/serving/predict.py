@@ -10,18 +10,13 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from gameline.tasks.config import GamelineConfig, state_paths
-from gameline.tasks.features.store import online_features, rebuild_online
-from gameline.tasks.registry.tracking import model_example
-from gameline.tasks.storage import store_lock, write_parquet
-
-if TYPE_CHECKING:
-    from feast import FeatureStore
+from gameline.tasks.features.store import TeamFeatureStore
+from gameline.tasks.model.inputs import model_example
 
 # Buckets of the A/B hash: the challenger serves a game when its bucket < share * BUCKETS.
 BUCKETS = 10_000
@@ -74,17 +69,16 @@ class ServedModel:
 
 
 def score_round(
-    config: GamelineConfig,
+    store: TeamFeatureStore,
     games: pd.DataFrame,
     now: datetime,
     champion: ServedModel,
     challenger: ServedModel | None,
-    store: FeatureStore,
 ) -> pd.DataFrame:
     """Online features of one round's games, and each model's probability."""
     end = games["start_time"].max().to_pydatetime() + timedelta(seconds=1)
-    rebuild_online(config, end, store)
-    rows = online_features(config, games, now, store=store).reset_index(drop=True)
+    store.rebuild_online(end)
+    rows = store.online_features(games, now).reset_index(drop=True)
     rows["neutral"] = games["neutral"].to_numpy(dtype=bool)
     rows["p_champion"] = champion.predict(rows)
     rows["p_challenger"] = challenger.predict(rows) if challenger else np.nan
@@ -92,18 +86,18 @@ def score_round(
 
 
 def predictions_table(
-    config: GamelineConfig,
     scored: pd.DataFrame,
     model: str,
     champion: ServedModel,
     challenger: ServedModel | None,
+    challenger_share: float,
     now: datetime,
     results_until: datetime | None,
 ) -> pd.DataFrame:
     """The served predictions: one row per game, the champion's (or, in the A/B arm, the
     challenger's) probability, the shadow probability beside it, and feature provenance."""
     arm = (
-        challenger_serves(scored["game_id"], config.predict.challenger_share)
+        challenger_serves(scored["game_id"], challenger_share)
         if challenger
         else np.zeros(len(scored), dtype=bool)
     )
@@ -136,82 +130,3 @@ def predictions_table(
         }
     )
     return table
-
-
-def store_predictions(config: GamelineConfig, table: pd.DataFrame) -> pd.DataFrame:
-    """Append a run's predictions to the predictions table (atomically; earlier runs kept)."""
-    path = state_paths(config).predictions
-    with store_lock(path.with_suffix(".lock")):
-        existing = pd.read_parquet(path) if path.exists() else None
-        combined = table if existing is None else pd.concat([existing, table], ignore_index=True)
-        write_parquet(combined, path)
-    return combined
-
-
-# The columns shown of a predictions table (artifact, CLI, status).
-SHOWN_COLUMNS = [
-    "game_id",
-    "start_time",
-    "home_team",
-    "away_team",
-    "p_home",
-    "served_by",
-    "model_version",
-    "p_champion",
-    "p_challenger",
-]
-
-
-def json_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as JSON-ready dicts: timestamps as ISO-like strings, missing values as None."""
-    shown = frame.copy()
-    for column in shown.columns:
-        if pd.api.types.is_datetime64_any_dtype(shown[column]):
-            shown[column] = shown[column].astype(str)
-    return list(shown.astype(object).where(shown.notna(), None).to_dict(orient="records"))
-
-
-def read_predictions(config: GamelineConfig) -> pd.DataFrame:
-    path = state_paths(config).predictions
-    return pd.read_parquet(path) if path.exists() else pd.DataFrame()
-
-
-def latest_predictions(predictions: pd.DataFrame) -> pd.DataFrame:
-    """Each game's latest prediction."""
-    if predictions.empty:
-        return predictions
-    ordered = predictions.sort_values("predicted_at", kind="stable")
-    return ordered.drop_duplicates("game_id", keep="last").sort_values("start_time")
-
-
-def arm_outcomes(predictions: pd.DataFrame, games: pd.DataFrame) -> pd.DataFrame:
-    """Finished predicted games scored per A/B arm (and both models on all of them): games,
-    log loss of the served probability and of each model."""
-    from gameline.tasks.model.metrics import log_loss
-
-    latest = latest_predictions(predictions)
-    if latest.empty:
-        return pd.DataFrame()
-    finals = games[games["status"] == "final"]
-    results = finals.set_index(finals["game_id"].astype(str))
-    done = latest[latest["game_id"].isin(results.index)].copy()
-    if done.empty:
-        return pd.DataFrame()
-    home = results.loc[done["game_id"], "home_score"].to_numpy(dtype=float)
-    away = results.loc[done["game_id"], "away_score"].to_numpy(dtype=float)
-    done["y"] = np.where(home > away, 1.0, np.where(home < away, 0.0, np.nan))
-    rows = []
-    for arm, part in done.groupby("served_by"):
-        y = part["y"].to_numpy()
-        rows.append(
-            {
-                "arm": arm,
-                "games": int(np.sum(~np.isnan(y))),
-                "served_log_loss": log_loss(y, part["p_home"].to_numpy()),
-                "champion_log_loss": log_loss(y, part["p_champion"].to_numpy()),
-                "challenger_log_loss": log_loss(y, part["p_challenger"].to_numpy())
-                if part["p_challenger"].notna().any()
-                else np.nan,
-            }
-        )
-    return pd.DataFrame(rows)

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from gameline.flows.cli import app
@@ -16,6 +15,7 @@ from gameline.flows.ingest import ingest_flow
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.data.ingest import list_manifests, read_store
 from gameline.tasks.data.validate import ValidationFailed
+from tests.conftest import fatigue_league, write_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
 
@@ -72,15 +72,8 @@ def test_too_many_bad_rows_fail_and_store_nothing(
     assert len(list_manifests(state_paths(config).manifests)) == 1
 
 
-def write_config(config: GamelineConfig, path: Path) -> Path:
-    path.write_text(yaml.safe_dump(config.model_dump(mode="json")))
-    return path
-
-
 def test_cli_run_prints_json(sim_config: Callable[..., GamelineConfig], tmp_path: Path) -> None:
     """`gameline run`: ingest -> features -> Feast -> train -> register -> gate -> predict."""
-    from tests.integration.test_promotion import fatigue_league
-
     path = write_config(fatigue_league(sim_config, ingest=False), tmp_path / "sim.yaml")
     result = CliRunner().invoke(app, ["run", "--config", str(path), "--json"])
     assert result.exit_code == 0, result.output

@@ -14,20 +14,19 @@ import pytest
 from typer.testing import CliRunner
 
 from gameline.flows.cli import app
+from gameline.flows.gate import gate_flow
 from gameline.flows.predict import predict_flow, served_model
-from gameline.flows.promote import gate_flow
 from gameline.flows.train import train_flow
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.data.ingest import read_store
-from gameline.tasks.features.store import training_set
-from gameline.tasks.registry.promote import CHAMPION, PromotionError
-from gameline.tasks.registry.tracking import CHALLENGER
-from gameline.tasks.serving.predict import read_predictions, upcoming_games
-from tests.conftest import AS_OF
-from tests.integration.test_ingest_flow import write_config
-from tests.integration.test_promotion import fatigue_league, with_changes
+from gameline.tasks.features.store import TeamFeatureStore
+from gameline.tasks.registry.aliases import CHALLENGER, CHAMPION, PromotionError
+from gameline.tasks.registry.mlflow_registry import Registry
+from gameline.tasks.serving.predict import upcoming_games
+from gameline.tasks.serving.predictions import read_predictions
+from tests.conftest import AS_OF, fatigue_league, with_changes, write_config
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 NOW = AS_OF + timedelta(hours=1)
 
 
@@ -53,7 +52,7 @@ def test_champion_serves_and_challenger_shadows_with_the_offline_values(
     games = read_store(state_paths(league).raw_games)
     upcoming = upcoming_games(games, NOW, 72)
     assert summary.games == len(upcoming) > 0 and summary.rounds > 1
-    table = read_predictions(league)
+    table = read_predictions(state_paths(league).predictions)
     assert table["game_id"].tolist() == upcoming["game_id"].astype(str).tolist()
     assert table["features_match_game"].all() and not table["features_stale"].any()
     assert (table["served_by"] == "champion").all()
@@ -64,16 +63,17 @@ def test_champion_serves_and_challenger_shadows_with_the_offline_values(
     assert (table["results_age_h"] > 0).all()
 
     # Train/serve consistency: the online path gives what the offline training rows give.
-    offline = training_set(league, upcoming).reset_index(drop=True)
+    offline = TeamFeatureStore.from_config(league).training_set(upcoming)
+    registry = Registry.from_config(league)
     for alias, column in ((CHAMPION, "p_champion"), (CHALLENGER, "p_challenger")):
-        model = served_model(league, alias)
+        model = served_model(registry, alias)
         assert model is not None
         np.testing.assert_allclose(model.predict(offline), table[column], rtol=1e-9)
 
     # A/B: with a share of 1 the challenger serves every game; the table keeps both runs.
     everyone = with_changes(league, predict={"challenger_share": 1.0})
     predict_flow(everyone, NOW)
-    both = read_predictions(league)
+    both = read_predictions(state_paths(league).predictions)
     assert len(both) == 2 * len(upcoming)
     last = both.tail(len(upcoming))
     assert (last["served_by"] == "challenger").all()

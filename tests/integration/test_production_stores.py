@@ -12,17 +12,8 @@ import pandas as pd
 import pytest
 
 from gameline.tasks.config import GamelineConfig, state_paths
-from gameline.tasks.features.store import (
-    OnlineReader,
-    apply_definitions,
-    latest_feature_time,
-    online_features,
-    open_store,
-    rebuild_online,
-    training_set,
-)
-from gameline.tasks.features.team import feature_columns
-from tests.unit.test_feature_store import ingested
+from gameline.tasks.features.store import TeamFeatureStore, latest_feature_time
+from tests.conftest import ingested
 
 pytestmark = pytest.mark.services
 
@@ -60,18 +51,19 @@ def production(sim_config: Callable[..., GamelineConfig]) -> Iterator[GamelineCo
 
 def test_feast_on_postgres_registry_and_redis_online_store(production: GamelineConfig) -> None:
     games = ingested(production)
-    store = open_store(production)
+    store = TeamFeatureStore.from_config(production)
     try:
-        applied = apply_definitions(production, store)
+        applied = store.apply()
         assert applied.project.startswith("gl_test_")
         # A second client reads the definitions from PostgreSQL, not from a local file.
-        assert open_store(production).get_feature_service("game_features_v1").name
+        second = TeamFeatureStore.from_config(production)
+        assert second.store.get_feature_service("game_features_v1").name
         assert not (state_paths(production).feast / "registry.db").exists()
         upcoming = games[games["status"] == "scheduled"].head(1)
         start = upcoming["start_time"].iloc[0].to_pydatetime()
-        rebuild_online(production, end=start + timedelta(seconds=1), store=store)
-        online = online_features(production, upcoming, now=start, store=store)
-        offline = training_set(production, upcoming, store=store)
+        store.rebuild_online(end=start + timedelta(seconds=1))
+        online = store.online_features(upcoming, now=start)
+        offline = store.training_set(upcoming)
         columns = [c for c in offline.columns if "__" in c]
         pd.testing.assert_frame_equal(online[columns], offline[columns], check_dtype=False)
         # The rows really are in Redis.
@@ -79,8 +71,8 @@ def test_feast_on_postgres_registry_and_redis_online_store(production: GamelineC
 
         keys = redis.Redis(host="127.0.0.1", port=6379).keys(f"*{production.feast.project}*")
         assert len(keys) == 8  # one hash per team
-        end = latest_feature_time(production) + timedelta(seconds=1)
-        later = rebuild_online(production, end=end, store=store)
+        end = latest_feature_time(state_paths(production).team_features) + timedelta(seconds=1)
+        later = store.rebuild_online(end=end)
         assert later.watermark_before is not None
         # A team's latest row changes value but keeps its timestamp (a result came in before
         # its next game): Redis skips a row with a timestamp it holds; the rebuild does not.
@@ -90,14 +82,13 @@ def test_feast_on_postgres_registry_and_redis_online_store(production: GamelineC
         latest = features[features["team"] == team]["event_timestamp"].idxmax()
         features.loc[latest, "elo_pre"] += 50.0
         features.to_parquet(path, index=False)
-        rebuild_online(production, end=end, store=store)
-        reader = OnlineReader(store, feature_columns(production.features))
-        stamp, values = reader.read([team])[0]
+        store.rebuild_online(end=end)
+        stamp, values = store.reader().read([team])[0]
         assert pd.Timestamp(stamp) == features.loc[latest, "event_timestamp"]
-        position = feature_columns(production.features).index("elo_pre")
+        position = store.features.index("elo_pre")
         assert values[position] == pytest.approx(features.loc[latest, "elo_pre"])
     finally:
-        store.teardown()  # removes the project's keys from Redis
+        store.store.teardown()  # removes the project's keys from Redis
 
 
 @pytest.mark.integration
@@ -105,9 +96,8 @@ def test_feast_on_postgres_registry_and_redis_online_store(production: GamelineC
 def test_train_flow_tracks_and_registers_on_postgres(production: GamelineConfig) -> None:
     """MLflow's tracking store and model registry on PostgreSQL: the train flow's runs and the
     `challenger` alias are there for a second client."""
-    from mlflow.tracking import MlflowClient
-
     from gameline.flows.train import train_flow
+    from gameline.tasks.registry.mlflow_registry import Registry
 
     database = f"{production.feast.project}_mlflow"
     admin(f'create database "{database}"')
@@ -121,7 +111,7 @@ def test_train_flow_tracks_and_registers_on_postgres(production: GamelineConfig)
         )
         ingested(config)
         record = train_flow(config)
-        client = MlflowClient(uri)
+        client = Registry.from_config(config).client
         assert client.get_run(record.run_id).data.tags["feast_view_version"] == "v0"
         version = client.get_model_version_by_alias(record.model_name, "challenger")
         assert str(version.version) == record.model_version
@@ -136,7 +126,7 @@ def test_registry_lock_on_postgres_serialises_holders(production: GamelineConfig
     import threading
     import time
 
-    from gameline.tasks.registry.promote import registry_lock
+    from gameline.tasks.registry.mlflow_registry import Registry
 
     uri = f"postgresql+psycopg://postgres@127.0.0.1:5432/{production.feast.project}"
     config = production.model_copy(
@@ -145,7 +135,7 @@ def test_registry_lock_on_postgres_serialises_holders(production: GamelineConfig
     spans: list[tuple[str, float, float]] = []
 
     def hold(name: str) -> None:
-        with registry_lock(config):
+        with Registry.from_config(config).lock():
             start = time.monotonic()
             time.sleep(0.5)
             spans.append((name, start, time.monotonic()))

@@ -9,50 +9,25 @@ from datetime import UTC, datetime
 
 import pytest
 
-from gameline.flows.promote import gate_flow, rollback_flow
+from gameline.flows.gate import gate_flow, rollback_flow
 from gameline.flows.train import train_flow
-from gameline.tasks.config import GamelineConfig
-from gameline.tasks.registry.promote import (
+from gameline.tasks.config import GamelineConfig, state_paths
+from gameline.tasks.registry.aliases import (
+    CHALLENGER,
     CHAMPION,
     PREVIOUS,
-    Decision,
+    AliasBook,
+    AliasMove,
     PromotionError,
-    alias_version,
     apply_decision,
     latest_decision,
     read_audit_log,
-    version_tags,
 )
-from gameline.tasks.registry.tracking import CHALLENGER, model_name, tracking_uri
-from tests.unit.test_feature_store import ingested
+from gameline.tasks.registry.gate import Decision
+from gameline.tasks.registry.mlflow_registry import Registry
+from tests.conftest import fatigue_league, with_changes
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
-
-
-def fatigue_league(
-    sim_config: Callable[..., GamelineConfig],
-    ingest: bool = True,
-    **overrides: dict[str, object],
-) -> GamelineConfig:
-    """Four seasons of 16 teams (ingested unless told not to). Back-to-backs cost 4 points,
-    which Elo cannot see, so a model with the rest features beats it on a 1,000-game window."""
-    base: dict[str, object] = {
-        "source": {
-            "simulator": {
-                "n_teams": 16,
-                "n_seasons": 4,
-                "games_per_team": 82,
-                "fatigue_pts": 4.0,
-                **overrides.pop("simulator", {}),
-            }
-        },
-        "train": {"min_train_seasons": 3},
-        "gate": {"window_games": 1000, "min_games": 300},
-    }
-    config = sim_config(**base, **overrides)
-    if ingest:
-        ingested(config)
-    return config
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 
 
 @pytest.fixture
@@ -60,20 +35,23 @@ def league(sim_config: Callable[..., GamelineConfig]) -> GamelineConfig:
     return fatigue_league(sim_config)
 
 
-def with_changes(config: GamelineConfig, **sections: dict[str, object]) -> GamelineConfig:
-    updates = {
-        name: getattr(config, name).model_copy(update=values) for name, values in sections.items()
-    }
-    return config.model_copy(update=updates)
+def audit(config: GamelineConfig) -> list[AliasMove]:
+    return read_audit_log(state_paths(config).audit_log)
+
+
+def book(config: GamelineConfig) -> AliasBook:
+    return AliasBook(Registry.from_config(config), state_paths(config).audit_log, None)
 
 
 def test_promote_reject_worse_and_roll_back(league: GamelineConfig) -> None:
+    registry = Registry.from_config(league)
+    alias_version = registry.alias_version
     first = train_flow(league)
     promoted = gate_flow(league)
     assert promoted.applied == "promoted" and promoted.decision.champion_version is None
-    assert alias_version(league, CHAMPION) == first.model_version
-    assert alias_version(league, CHALLENGER) is None  # the challenger became the champion
-    tags = version_tags(league, first.model_version)
+    assert alias_version(CHAMPION) == first.model_version
+    assert alias_version(CHALLENGER) is None  # the challenger became the champion
+    tags = registry.version_tags(first.model_version)
     assert tags["gate_decision"] == "promote" and tags["gate_interval"] == ""
 
     # The same data again: no evidence of an improvement, the interval says so.
@@ -82,29 +60,29 @@ def test_promote_reject_worse_and_roll_back(league: GamelineConfig) -> None:
     assert same.applied == "rejected" and same.champion == first.model_version
     assert same.decision.diff_high is not None and same.decision.diff_high >= 0
     assert same.decision.champion_source == "retrained"  # v1 trained on the window's games
-    assert alias_version(league, CHALLENGER) == second.model_version
+    assert alias_version(CHALLENGER) == second.model_version
 
     # Most features removed: worse than the champion and than Elo.
     worse = train_flow(with_changes(league, train={"features": ["games_played", "rest_days"]}))
     rejected = gate_flow(league, worse.model_version)
     failed = {c.name for c in rejected.decision.checks if not c.passed}
     assert rejected.applied == "rejected" and {"beats Elo", "beats champion"} <= failed
-    assert alias_version(league, CHAMPION) == first.model_version
+    assert alias_version(CHAMPION) == first.model_version
 
     # A team policy that keeps the freshest model unless it is worse by 0.002: v2 goes in.
     fresher = gate_flow(with_changes(league, gate={"margin": 0.002}), second.model_version)
     assert fresher.applied == "promoted"
     assert fresher.decision.reason.startswith("not worse than the champion by more than")
-    assert alias_version(league, CHAMPION) == second.model_version
-    assert alias_version(league, PREVIOUS) == first.model_version
-    assert alias_version(league, CHALLENGER) == worse.model_version  # not the one promoted
+    assert alias_version(CHAMPION) == second.model_version
+    assert alias_version(PREVIOUS) == first.model_version
+    assert alias_version(CHALLENGER) == worse.model_version  # not the one promoted
 
     back = rollback_flow(league, reason="test rollback")
     assert (back.from_version, back.to_version) == (second.model_version, first.model_version)
-    assert alias_version(league, CHAMPION) == first.model_version
-    assert alias_version(league, PREVIOUS) == second.model_version
+    assert alias_version(CHAMPION) == first.model_version
+    assert alias_version(PREVIOUS) == second.model_version
 
-    moves = [(m.alias, m.from_version, m.to_version) for m in read_audit_log(league)]
+    moves = [(m.alias, m.from_version, m.to_version) for m in audit(league)]
     v1, v2 = first.model_version, second.model_version
     assert moves == [
         (CHAMPION, None, v1),
@@ -114,10 +92,10 @@ def test_promote_reject_worse_and_roll_back(league: GamelineConfig) -> None:
         (CHAMPION, v2, v1),
         (PREVIOUS, v1, v2),
     ]
-    log = read_audit_log(league)
+    log = audit(league)
     assert all(m.reason and m.time and m.run_id for m in log if m.to_version)
     assert log[-1].reason == "rollback: test rollback"
-    assert latest_decision(league) is not None
+    assert latest_decision(state_paths(league).decisions) is not None
 
     with pytest.raises(PromotionError, match="already the champion"):
         rollback_flow(league, to=first.model_version)
@@ -125,11 +103,11 @@ def test_promote_reject_worse_and_roll_back(league: GamelineConfig) -> None:
         rollback_flow(league, to="99")
 
 
-def _promote_in_process(config_json: str, version: str, champion: str, queue: object) -> None:
-    """Apply a passing decision for `version` against `champion` (run in a child process)."""
-    config = GamelineConfig.model_validate_json(config_json)
+def passing(version: str, champion: str | None, decision_id: str = "") -> Decision:
+    """A passing decision for `version` against `champion`."""
     now = datetime.now(UTC)
-    decision = Decision(
+    return Decision(
+        decision_id=decision_id,
         promote=True,
         reason="test",
         challenger_version=version,
@@ -150,22 +128,29 @@ def _promote_in_process(config_json: str, version: str, champion: str, queue: ob
         checks=[],
         decided_at=now,
     )
-    queue.put((version, apply_decision(config, decision, now).applied))  # type: ignore[attr-defined]
+
+
+def _promote_in_process(config_json: str, version: str, champion: str, queue: object) -> None:
+    """Apply a passing decision for `version` against `champion` (run in a child process)."""
+    config = GamelineConfig.model_validate_json(config_json)
+    outcome = apply_decision(book(config), passing(version, champion), datetime.now(UTC))
+    queue.put((version, outcome.applied))  # type: ignore[attr-defined]
+
+
+def copies(registry: Registry, version: str, n: int) -> list[str]:
+    """`n` new versions registered from the same run as `version`, with its run id tag."""
+    made = [registry.register_again(version) for _ in range(n)]
+    run_id = registry.version_tags(version)["run_id"]
+    for copy in made:
+        registry.set_version_tags(copy, {"run_id": run_id})
+    return made
 
 
 def test_two_promotions_at_once_leave_exactly_one_champion(league: GamelineConfig) -> None:
-    from mlflow.tracking import MlflowClient
-
+    registry = Registry.from_config(league)
     record = train_flow(league)
     gate_flow(league)  # v1 champion
-    client = MlflowClient(tracking_uri(league))
-    source = client.get_model_version(model_name(league), record.model_version)
-    extra = [
-        client.create_model_version(model_name(league), source.source, source.run_id).version
-        for _ in range(2)
-    ]
-    for version in extra:
-        client.set_model_version_tag(model_name(league), str(version), "run_id", source.run_id)
+    extra = copies(registry, record.model_version, 2)
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     racers = [
@@ -183,10 +168,51 @@ def test_two_promotions_at_once_leave_exactly_one_champion(league: GamelineConfi
     results = dict(queue.get(timeout=5) for _ in racers)
     assert sorted(results.values()) == ["promoted", "superseded"]
     winner = next(v for v, applied in results.items() if applied == "promoted")
-    assert alias_version(league, CHAMPION) == winner
-    assert alias_version(league, PREVIOUS) == record.model_version
-    champion_moves = [m for m in read_audit_log(league) if m.alias == CHAMPION]
+    assert registry.alias_version(CHAMPION) == winner
+    assert registry.alias_version(PREVIOUS) == record.model_version
+    champion_moves = [m for m in audit(league) if m.alias == CHAMPION]
     assert [(m.from_version, m.to_version) for m in champion_moves] == [
         (None, record.model_version),
         (record.model_version, winner),
     ]
+
+
+def test_applying_a_decision_again_finishes_it_and_logs_nothing_twice(
+    league: GamelineConfig,
+) -> None:
+    """A retry of the gate's apply step after a failure half-way (the audit line written, the
+    alias not moved yet) finishes the promotion; a retry after it finished changes nothing."""
+    registry = Registry.from_config(league)
+    record = train_flow(league)
+    gate_flow(league)  # v1 champion
+    (new,) = copies(registry, record.model_version, 1)
+    decision = passing(new, record.model_version, decision_id="d-retry")
+    moves: list[str] = []
+
+    class FailingOnce(Registry):
+        def set_alias(self, alias: str, version: str | None) -> None:
+            moves.append(alias)
+            if alias == CHAMPION and moves.count(CHAMPION) == 1:
+                raise ConnectionError("registry went away")
+            super().set_alias(alias, version)
+
+    flaky = FailingOnce(
+        registry.tracking_uri,
+        registry.model_name,
+        registry.experiment,
+        registry.artifact_location,
+        registry.lock_path,
+    )
+    retried = AliasBook(flaky, state_paths(league).audit_log, None)
+    with pytest.raises(ConnectionError):
+        apply_decision(retried, decision, datetime.now(UTC))
+    assert registry.alias_version(CHAMPION) == record.model_version  # not moved yet
+    first = apply_decision(retried, decision, datetime.now(UTC))
+    again = apply_decision(retried, decision, datetime.now(UTC))
+    assert first.applied == again.applied == "promoted" and again.moves == []
+    assert registry.alias_version(CHAMPION) == new
+    assert registry.alias_version(PREVIOUS) == record.model_version
+    logged = [
+        (m.alias, m.from_version, m.to_version) for m in audit(league) if m.decision_id == "d-retry"
+    ]
+    assert logged == [(PREVIOUS, None, record.model_version), (CHAMPION, record.model_version, new)]

@@ -13,11 +13,12 @@ from gameline.flows.train import train_flow
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.contracts import LABEL
 from gameline.tasks.features.team import feature_columns
+from gameline.tasks.model.inputs import model_example
 from gameline.tasks.model.train import fit_models, predict_models
-from gameline.tasks.registry.tracking import load_model, model_example, tracking_uri
-from tests.unit.test_feature_store import ingested
+from gameline.tasks.registry.mlflow_registry import Registry
+from tests.conftest import ingested, write_config
 
-pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 
 
 @pytest.fixture
@@ -31,12 +32,10 @@ def league(sim_config: Callable[..., GamelineConfig]) -> GamelineConfig:
 
 
 def test_train_flow_logs_folds_and_registers_a_loadable_challenger(league: GamelineConfig) -> None:
-    from mlflow.tracking import MlflowClient
-
     record = train_flow(league)
     assert record.folds == 2 and record.alias == "challenger"
     assert record.metrics["blend_log_loss"] < record.metrics["home_rate_log_loss"]
-    client = MlflowClient(tracking_uri(league))
+    client = Registry.from_config(league).client
     parent = client.get_run(record.run_id)
     assert parent.data.tags["feature_service"] == "game_features_v1"
     assert len(parent.data.tags["dataset_hash"]) == 64
@@ -75,7 +74,6 @@ def test_cli_lists_and_compares_runs(league: GamelineConfig, tmp_path: Path) -> 
     from typer.testing import CliRunner
 
     from gameline.flows.cli import app
-    from tests.integration.test_ingest_flow import write_config
 
     first = train_flow(league)
     second = train_flow(
@@ -94,11 +92,12 @@ def test_cli_lists_and_compares_runs(league: GamelineConfig, tmp_path: Path) -> 
 
 def test_registered_model_predicts_like_the_training_code(league: GamelineConfig) -> None:
     record = train_flow(league)
-    frame = pd.read_parquet(state_paths(league).root / "training" / "training_set.parquet")
+    (path,) = state_paths(league).training.glob("training_set-*.parquet")  # named by content
+    frame = pd.read_parquet(path)
     played = frame[frame[LABEL].notna()]
     features = feature_columns(league.features)
     rows = model_example(played.tail(50), features)
-    loaded = load_model(league, "challenger")
+    loaded = Registry.from_config(league).load_version(record.model_version)
     expected = predict_models(
         fit_models(played, features, league.train), played.tail(50).reset_index(drop=True), features
     )[f"p_{league.mlflow.final_family}"]

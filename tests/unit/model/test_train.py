@@ -7,21 +7,17 @@ import pandas as pd
 import pytest
 
 from gameline.tasks.config import GamelineConfig, TrainConfig
-from gameline.tasks.features.store import apply_definitions, open_store, training_set
 from gameline.tasks.features.team import feature_columns
+from gameline.tasks.model.folds import BLOCK_GAP, fold_frames, inner_split, season_folds
 from gameline.tasks.model.metrics import expected_calibration_error
 from gameline.tasks.model.train import (
-    BLOCK_GAP,
     fit_calibration,
     fit_models,
-    fold_frames,
-    inner_split,
     predict_models,
-    season_folds,
     season_weights,
     walk_forward,
 )
-from tests.unit.test_feature_store import ingested
+from tests.conftest import ingested, training_frame
 
 
 @pytest.mark.parametrize(
@@ -75,10 +71,7 @@ def league(tmp_path_factory: pytest.TempPathFactory) -> tuple[GamelineConfig, pd
             "train": {"min_train_seasons": 2, "lightgbm": {"min_child_samples": 30}},
         },
     )
-    games = ingested(config)
-    store = open_store(config)
-    apply_definitions(config, store)
-    return config, training_set(config, games, store=store)
+    return config, training_frame(config, ingested(config))
 
 
 def test_no_test_season_game_reaches_training(

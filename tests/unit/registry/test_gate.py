@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from gameline.tasks.config import GateConfig
-from gameline.tasks.registry.promote import Evaluation, decide, decision_markdown, paired_bootstrap
+from gameline.tasks.registry.evaluation import Evaluation
+from gameline.tasks.registry.gate import decide, decision_markdown, paired_bootstrap
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
 CFG = GateConfig(window_games=2000, min_games=500, max_ece=0.06)

@@ -1,0 +1,27 @@
+"""What every flow shares: the retry policy for steps that are safe to repeat, artifact keys,
+and the current flow run's id (for the audit log)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect.cache_policies import NO_CACHE
+
+# Only for steps that are safe to run twice (reads, idempotent writes); a retry of anything
+# else could do its work twice.
+IO_RETRIES: dict[str, Any] = {"retries": 2, "retry_delay_seconds": [2, 10]}
+# Tasks that take an adapter (a registry or feature store): nothing to hash, nothing to cache.
+ADAPTER_TASK: dict[str, Any] = {"cache_policy": NO_CACHE}
+
+
+def artifact_key(name: str) -> str:
+    """A Prefect artifact key (lowercase letters, digits, dashes)."""
+    return "".join(c if c.isalnum() else "-" for c in name.lower())
+
+
+def flow_run_id() -> str | None:
+    """The id of the flow run this is called in (None outside one)."""
+    from prefect.runtime import flow_run
+
+    value = flow_run.id
+    return str(value) if value else None

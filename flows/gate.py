@@ -1,0 +1,101 @@
+"""Gate and rollback flows: judge the challenger against the champion, move the aliases."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pandas as pd
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+
+from gameline.flows.common import ADAPTER_TASK, IO_RETRIES, artifact_key, flow_run_id
+from gameline.flows.train import build_training_set
+from gameline.tasks.config import GamelineConfig, state_paths
+from gameline.tasks.registry.aliases import (
+    CHALLENGER,
+    CHAMPION,
+    AliasBook,
+    Outcome,
+    PromotionError,
+    Rollback,
+    apply_decision,
+    record_decision,
+    rollback,
+)
+from gameline.tasks.registry.evaluation import Evaluation, evaluate, version_recipe
+from gameline.tasks.registry.gate import Decision, decide, decision_markdown
+from gameline.tasks.registry.mlflow_registry import Registry
+
+
+@task(name="gate-evaluate", **IO_RETRIES, **ADAPTER_TASK)
+def evaluate_versions(
+    registry: Registry, config: GamelineConfig, version: str | None
+) -> Evaluation:
+    """Score the challenger (default: the `challenger` alias) and the champion on the gate
+    window of the current training set."""
+    challenger = version or registry.alias_version(CHALLENGER)
+    if challenger is None:
+        raise PromotionError(f"{registry.model_name} has no {CHALLENGER} to judge; train first")
+    champion = registry.alias_version(CHAMPION)
+    path, _ = build_training_set.fn(config)
+    return evaluate(
+        registry,
+        pd.read_parquet(path),
+        config.gate,
+        version_recipe(registry, challenger),
+        version_recipe(registry, champion) if champion and champion != challenger else None,
+    )
+
+
+# Both steps are idempotent (keyed by the decision), so they are safe to retry.
+@task(name="gate-record", **IO_RETRIES, **ADAPTER_TASK)
+def record_task(registry: Registry, config: GamelineConfig, decision: Decision) -> str:
+    """The decision as version tags and a JSON file."""
+    return record_decision(registry, decision, state_paths(config).decisions)
+
+
+@task(name="gate-apply", **IO_RETRIES, **ADAPTER_TASK)
+def apply_task(book: AliasBook, decision: Decision) -> Outcome:
+    """Move the aliases for the decision under the registry lock."""
+    return apply_decision(book, decision, datetime.now(UTC))
+
+
+@flow(name="gate")
+def gate_flow(config: GamelineConfig, version: str | None = None) -> Outcome:
+    """Judge a registered version (default: the challenger) against the champion and promote
+    it if it passes."""
+    registry = Registry.from_config(config)
+    evaluation = evaluate_versions(registry, config, version)
+    decision = decide(evaluation, config.gate, datetime.now(UTC))
+    record_task(registry, config, decision)
+    book = AliasBook(registry, state_paths(config).audit_log, flow_run_id())
+    outcome = apply_task(book, decision)
+    markdown = decision_markdown(decision, registry.model_name)
+    if outcome.applied == "superseded":
+        markdown += (
+            f"\nNot applied: the champion changed to v{outcome.champion} while this was judged.\n"
+        )
+    create_markdown_artifact(
+        key=artifact_key(f"gate-{config.name}"),
+        markdown=markdown,
+        description=decision.reason[:200],
+    )
+    return outcome
+
+
+@flow(name="rollback")
+def rollback_flow(
+    config: GamelineConfig, to: str | None = None, reason: str = "manual rollback"
+) -> Rollback:
+    """Point `champion` back at a version (default: `previous-champion`); audit-logged."""
+    registry = Registry.from_config(config)
+    book = AliasBook(registry, state_paths(config).audit_log, flow_run_id())
+    done = rollback(book, to, reason, datetime.now(UTC))
+    create_markdown_artifact(
+        key=artifact_key(f"rollback-{config.name}"),
+        markdown=(
+            f"# Rollback of {registry.model_name}\n\nchampion v{done.from_version} -> "
+            f"v{done.to_version} ({reason}).\n"
+        ),
+    )
+    return done

@@ -1,0 +1,93 @@
+"""The model's inputs, built the same way for training, the gate and serving: which features a
+model uses, the home-minus-away differences and side inputs derived from them, the Elo
+baseline's and the market variant's inputs, and the frame the registered pyfunc takes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from gameline.tasks.config import GamelineConfig, TrainConfig
+from gameline.tasks.features.team import feature_columns
+from gameline.tasks.model.metrics import market_probability
+
+# Side-specific inputs LightGBM gets besides the home-minus-away differences.
+SIDE_INPUTS = ("rest_days", "back_to_back")
+# Differences the logistic model also gets multiplied by how far the season is (0 to 1).
+PROGRESS_INTERACTIONS = ("elo_pre", "win_pct_season", "margin_season")
+# Inputs whose zero means "no home edge" (a neutral site): the logistic models keep them
+# uncentred and fit no intercept when the league's point-in-time home edge is an input, so the
+# home advantage moves with the league's recent home margin instead of sitting in a constant
+# learnt from older seasons (the NBA's shrank by half in 2020-21).
+EDGE_INPUTS = ("league_home_edge", "neutral")
+
+
+def model_features(available: list[str], cfg: TrainConfig) -> list[str]:
+    """The features the models use: `cfg.features` (checked against what the feature store
+    has), else all of them."""
+    if cfg.features is None:
+        return available
+    unknown = [f for f in cfg.features if f not in available]
+    if unknown:
+        raise ValueError(f"train.features {unknown} are not features; known: {available}")
+    return [f for f in available if f in cfg.features]
+
+
+def model_inputs(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
+    """Home-minus-away differences of every feature, season-to-date differences times season
+    progress, the neutral flag, the league's home edge, and side-specific rest inputs (NaN where
+    a team has no history yet)."""
+    inputs = {f"diff__{f}": frame[f"home__{f}"] - frame[f"away__{f}"] for f in features}
+    if "season_progress" in features:  # season-to-date numbers deserve more trust as it goes on
+        progress = ((frame["home__season_progress"] + frame["away__season_progress"]) / 2).clip(
+            upper=1.0
+        )
+        for name in PROGRESS_INTERACTIONS:
+            if name in features:
+                inputs[f"{name}_x_progress"] = inputs[f"diff__{name}"].fillna(0.0) * progress
+    inputs["neutral"] = frame["neutral"].astype(float)
+    if "league_home_margin" in features:  # the home edge the league shows lately, if not neutral
+        inputs["league_home_edge"] = frame["home__league_home_margin"] * (1 - inputs["neutral"])
+    for side in ("home", "away"):
+        for name in SIDE_INPUTS:
+            if name in features:
+                inputs[f"{side}__{name}"] = frame[f"{side}__{name}"]
+    return pd.DataFrame(inputs, index=frame.index)
+
+
+def elo_inputs(frame: pd.DataFrame) -> pd.DataFrame:
+    """The Elo baseline's inputs (Elo difference, neutral flag, the league's home edge where
+    the feature store has it), whatever features the models use."""
+    names = ["elo_pre"] + (["league_home_margin"] if "home__league_home_margin" in frame else [])
+    inputs = model_inputs(frame, names)
+    columns = ["diff__elo_pre", "neutral"] + (
+        ["league_home_edge"] if "league_home_edge" in inputs else []
+    )
+    return inputs[columns]
+
+
+def market_logit(frame: pd.DataFrame) -> np.ndarray:
+    """Logit of the market's vig-free home-win probability (NaN without both moneylines)."""
+    p = market_probability(
+        frame["home_ml"].to_numpy(dtype=float, na_value=np.nan),
+        frame["away_ml"].to_numpy(dtype=float, na_value=np.nan),
+    )
+    return np.log(p / (1 - p))
+
+
+def market_variant_inputs(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
+    """The logistic model's inputs plus the market's logit."""
+    return model_inputs(frame, features).assign(market_logit=market_logit(frame))
+
+
+def selected_features(config: GamelineConfig) -> list[str]:
+    """The features a model trained on this config uses (the one place this is decided)."""
+    return model_features(feature_columns(config.features), config.train)
+
+
+def model_example(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
+    """The registered pyfunc's input for some games: home__*/away__* features and `neutral`."""
+    columns = [f"{side}__{f}" for side in ("home", "away") for f in features]
+    example = frame[columns].astype("float64").copy()
+    example["neutral"] = frame["neutral"].to_numpy(dtype=bool)
+    return example.reset_index(drop=True)

@@ -1,0 +1,46 @@
+"""Training plots: calibration (out of fold), log loss by fold, LightGBM feature importance.
+Figures are returned for the caller to log, then closed (pyplot keeps every figure open)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from gameline.tasks.contracts import LABEL
+from gameline.tasks.model.metrics import reliability_curve, scores_by
+
+
+def training_plots(oof: pd.DataFrame, family: str, booster: str | None) -> dict[str, Any]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figures: dict[str, Any] = {}
+    curve = reliability_curve(oof[LABEL].to_numpy(), oof[f"p_{family}"].to_numpy())
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--")
+    ax.plot(curve["p_mean"], curve["y_rate"], marker="o")
+    ax.set(
+        xlabel="predicted P(home win)",
+        ylabel="observed home win rate",
+        title=f"calibration ({family}, out of fold)",
+    )
+    figures["calibration.png"] = fig
+    by_fold = scores_by(oof, "season")
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for column in [c for c in by_fold.columns if c.endswith("_log_loss")]:
+        ax.plot(by_fold.index, by_fold[column], marker="o", label=column[: -len("_log_loss")])
+    ax.set(xlabel="test season", ylabel="log loss", title="log loss by fold")
+    ax.legend()
+    figures["metric_by_fold.png"] = fig
+    if booster:
+        import lightgbm as lgb
+
+        model = lgb.Booster(model_str=booster)
+        gain = pd.Series(model.feature_importance("gain"), index=model.feature_name())
+        fig, ax = plt.subplots(figsize=(7, 6))
+        gain.sort_values().plot.barh(ax=ax, title="LightGBM feature importance (gain)")
+        figures["feature_importance.png"] = fig
+    return figures

@@ -1,0 +1,204 @@
+"""Aliases, decisions and the audit log: what the gate's decisions and rollbacks do.
+
+The aliases are `champion`, `challenger` and `previous-champion`. Every move happens under the
+registry's lock (so two promotions never interleave) and is written to the audit log before the
+alias moves, keyed by the decision it carries out: applying a decision again (a retry after a
+failure half-way) finishes what is left and logs nothing twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel
+
+from gameline.tasks.registry.gate import Decision
+from gameline.tasks.registry.mlflow_registry import Registry, RegistryError
+from gameline.tasks.storage import write_json
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+PREVIOUS = "previous-champion"
+ALIASES = (CHAMPION, CHALLENGER, PREVIOUS)
+
+
+class PromotionError(RegistryError):
+    """A promotion or rollback cannot be done (no such version, nothing to roll back to)."""
+
+
+class AliasMove(BaseModel):
+    """One line of the audit log."""
+
+    time: datetime
+    model: str
+    alias: str
+    from_version: str | None
+    to_version: str | None
+    reason: str
+    run_id: str | None
+    flow_run_id: str | None
+    decision_id: str | None = None
+
+
+def read_audit_log(path: Path) -> list[AliasMove]:
+    if not path.exists():
+        return []
+    return [AliasMove.model_validate_json(line) for line in path.read_text().splitlines() if line]
+
+
+def _append(path: Path, move: AliasMove) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as log:
+        log.write(move.model_dump_json() + "\n")
+        log.flush()
+        os.fsync(log.fileno())
+
+
+def _logged(path: Path, decision_id: str, alias: str) -> bool:
+    """Whether the audit log already holds this decision's move of `alias`."""
+    return bool(decision_id) and any(
+        m.decision_id == decision_id and m.alias == alias for m in read_audit_log(path)
+    )
+
+
+class AliasBook:
+    """The aliases of one registered model and their audit log; moves only under `lock`."""
+
+    def __init__(self, registry: Registry, audit_path: Path, flow_run_id: str | None) -> None:
+        self.registry = registry
+        self.audit_path = audit_path
+        self.flow_run_id = flow_run_id
+
+    def move(
+        self, alias: str, to: str | None, reason: str, now: datetime, decision_id: str = ""
+    ) -> AliasMove | None:
+        """Point `alias` at `to` (None: remove it), logging the move first; no move, no line.
+        A move this decision already logged is carried out without a second line."""
+        before = self.registry.alias_version(alias)
+        if before == to:
+            return None
+        run_id = self.registry.version_tags(to).get("run_id") if to else None
+        move = AliasMove(
+            time=now,
+            model=self.registry.model_name,
+            alias=alias,
+            from_version=before,
+            to_version=to,
+            reason=reason,
+            run_id=run_id,
+            flow_run_id=self.flow_run_id,
+            decision_id=decision_id or None,
+        )
+        if not _logged(self.audit_path, decision_id, alias):
+            _append(self.audit_path, move)
+        self.registry.set_alias(alias, to)
+        return move
+
+
+class Outcome(BaseModel):
+    """What applying a decision did."""
+
+    decision: Decision
+    applied: Literal["promoted", "rejected", "superseded"]
+    champion: str | None
+    moves: list[AliasMove]
+
+
+def record_decision(registry: Registry, decision: Decision, folder: Path) -> str:
+    """Store the decision as tags on the challenger's version and a JSON file named by its time
+    and id (the same decision twice writes the same file); returns its path."""
+    tags = {
+        "gate_decision": "promote" if decision.promote else "reject",
+        "gate_reason": decision.reason[:4000],
+        "gate_games": str(decision.games),
+        "gate_decided_at": decision.decided_at.isoformat(),
+        "gate_champion_version": decision.champion_version or "",
+        "gate_diff_mean": "" if decision.diff_mean is None else f"{decision.diff_mean:.6f}",
+        "gate_interval": ""
+        if decision.diff_low is None
+        else f"[{decision.diff_low:.6f}, {decision.diff_high:.6f}]",
+        "gate_challenger_log_loss": f"{decision.challenger_log_loss or float('nan'):.6f}",
+    }
+    registry.set_version_tags(decision.challenger_version, tags)
+    stamp = decision.decided_at.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    path = folder / f"{stamp}-v{decision.challenger_version}.json"
+    write_json(json.loads(decision.model_dump_json()), path)
+    return str(path)
+
+
+def latest_decision(folder: Path) -> Decision | None:
+    files = sorted(folder.glob("*.json")) if folder.exists() else []
+    return Decision.model_validate_json(files[-1].read_text()) if files else None
+
+
+def apply_decision(book: AliasBook, decision: Decision, now: datetime) -> Outcome:
+    """Move the aliases for a decision, under the registry lock. A promotion judged against a
+    champion that changed since (another retrain promoted first) is not applied. Idempotent:
+    a decision whose champion move is already logged is finished, not judged superseded."""
+    registry = book.registry
+    with registry.lock():
+        current = registry.alias_version(CHAMPION)
+        new = decision.challenger_version
+        resumed = (
+            decision.promote
+            and current == new
+            and _logged(book.audit_path, decision.decision_id, CHAMPION)
+        )
+        if not resumed and current != decision.champion_version:
+            return Outcome(decision=decision, applied="superseded", champion=current, moves=[])
+        if not decision.promote:
+            return Outcome(decision=decision, applied="rejected", champion=current, moves=[])
+        reason, key = f"gate: {decision.reason}", decision.decision_id
+        old = decision.champion_version
+        moves = [
+            book.move(PREVIOUS, old, reason, now, key) if old else None,
+            book.move(CHAMPION, new, reason, now, key),
+        ]
+        if registry.alias_version(CHALLENGER) == new:  # the champion now, not a challenger
+            moves.append(book.move(CHALLENGER, None, f"promoted to {CHAMPION}", now, key))
+        return Outcome(
+            decision=decision,
+            applied="promoted",
+            champion=new,
+            moves=[m for m in moves if m is not None],
+        )
+
+
+class Rollback(BaseModel):
+    """What a rollback did."""
+
+    from_version: str
+    to_version: str
+    moves: list[AliasMove]
+
+
+def rollback(book: AliasBook, to: str | None, reason: str, now: datetime) -> Rollback:
+    """Point `champion` back at `to` (default: the `previous-champion`); the replaced champion
+    becomes `previous-champion`, so a second rollback undoes the first."""
+    registry = book.registry
+    name = registry.model_name
+    with registry.lock():
+        current = registry.alias_version(CHAMPION)
+        if current is None:
+            raise PromotionError(f"{name} has no champion to roll back")
+        target = to or registry.alias_version(PREVIOUS)
+        if target is None:
+            raise PromotionError(f"{name} has no {PREVIOUS}; pass --to VERSION to choose one")
+        try:
+            registry.version_tags(target)
+        except RegistryError as error:
+            raise PromotionError(str(error)) from error
+        if target == current:
+            raise PromotionError(f"v{target} is already the champion")
+        text = f"rollback: {reason}"
+        moves = [
+            book.move(CHAMPION, target, text, now),
+            book.move(PREVIOUS, current, text, now),
+        ]
+        return Rollback(
+            from_version=current, to_version=target, moves=[m for m in moves if m is not None]
+        )

@@ -1,0 +1,137 @@
+"""Challenger and champion scored on the same recent games, which neither trained on.
+
+- `gate_window` picks the latest finished games; only games that started at least `BLOCK_GAP`
+  before the window may train a model judged on it.
+- `evaluate` scores the challenger (its recipe retrained up to the window) and the champion (as
+  registered when its training ended before the window, else its recipe retrained up to it) and
+  the Elo baseline on those games.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel
+
+from gameline.tasks.config import GateConfig, TrainConfig
+from gameline.tasks.contracts import LABEL
+from gameline.tasks.model.folds import BLOCK_GAP
+from gameline.tasks.model.inputs import model_example
+from gameline.tasks.model.train import fit_models, predict_models
+from gameline.tasks.registry.mlflow_registry import Registry, RegistryError
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a registered version was trained: enough to retrain it on other games."""
+
+    version: str
+    train: TrainConfig
+    features: list[str]
+    family: str
+    trained_until: pd.Timestamp
+
+
+def recipe(tags: dict[str, str], version: str) -> Recipe:
+    """The recipe recorded in a model version's tags (see `tracking.recipe_tags`)."""
+    missing = [k for k in ("train_config", "features", "family", "trained_until") if k not in tags]
+    if missing:
+        raise RegistryError(f"model version {version} has no recipe tags {missing}")
+    return Recipe(
+        version=version,
+        train=TrainConfig.model_validate_json(tags["train_config"]),
+        features=tags["features"].split(","),
+        family=tags["family"],
+        trained_until=pd.Timestamp(tags["trained_until"]),
+    )
+
+
+def gate_window(frame: pd.DataFrame, cfg: GateConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(games a model may train on, the window of latest finished games it is judged on)."""
+    played = frame[frame[LABEL].notna()].sort_values("event_timestamp", kind="stable")
+    window = played.tail(cfg.window_games)
+    if window.empty:
+        return played, window
+    start = window["event_timestamp"].min()
+    return played[played["event_timestamp"] <= start - BLOCK_GAP], window
+
+
+class Evaluation(BaseModel):
+    """Per-game probabilities of the challenger, the champion and Elo on the same window."""
+
+    challenger_version: str
+    champion_version: str | None
+    champion_source: Literal["registered", "retrained", "none"]
+    window_start: datetime | None
+    window_end: datetime | None
+    game_ids: list[str]
+    y: list[float]
+    p_challenger: list[float]
+    p_champion: list[float] | None
+    p_elo: list[float]
+
+
+def _retrained(
+    recipe_: Recipe, train: pd.DataFrame, window: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray]:
+    """(family, Elo) probabilities for the window from the recipe retrained on `train`."""
+    models = fit_models(train, recipe_.features, recipe_.train)
+    predicted = predict_models(models, window, recipe_.features)
+    return predicted[f"p_{recipe_.family}"].to_numpy(), predicted["p_elo"].to_numpy()
+
+
+def _registered(registry: Registry, recipe_: Recipe, window: pd.DataFrame) -> np.ndarray:
+    """The registered version's own probabilities for the window (its pyfunc, as served)."""
+    model = registry.load_version(recipe_.version)
+    return np.asarray(model.predict(model_example(window, recipe_.features)), dtype=float)
+
+
+def version_recipe(registry: Registry, version: str) -> Recipe:
+    """The recipe in a registered version's tags."""
+    return recipe(registry.version_tags(version), version)
+
+
+def evaluate(
+    registry: Registry,
+    frame: pd.DataFrame,
+    gate: GateConfig,
+    challenger: Recipe,
+    champion: Recipe | None,
+) -> Evaluation:
+    """Score challenger, champion and Elo on the gate window of `frame` (the training set)."""
+    train, window = gate_window(frame, gate)
+    if window.empty or train.empty:
+        p_challenger = p_elo = np.array([])
+        p_champion = None if champion is None else np.array([])
+        source: Literal["registered", "retrained", "none"] = "none"
+    else:
+        p_challenger, p_elo = _retrained(challenger, train, window)
+        p_champion, source = None, "none"
+        if champion is not None:
+            missing = [f for f in champion.features if f"home__{f}" not in window]
+            if missing:
+                raise RegistryError(
+                    f"champion v{champion.version} needs features {missing} that the feature "
+                    "store no longer has"
+                )
+            if champion.trained_until <= window["event_timestamp"].min() - BLOCK_GAP:
+                p_champion, source = _registered(registry, champion, window), "registered"
+            else:
+                p_champion, source = _retrained(champion, train, window)[0], "retrained"
+    starts = window["event_timestamp"]
+    return Evaluation(
+        challenger_version=challenger.version,
+        champion_version=champion.version if champion else None,
+        champion_source=source,
+        window_start=starts.min().to_pydatetime() if len(window) else None,
+        window_end=starts.max().to_pydatetime() if len(window) else None,
+        game_ids=window["game_id"].astype(str).tolist(),
+        y=window[LABEL].astype(float).tolist(),
+        p_challenger=[float(v) for v in p_challenger],
+        p_champion=None if p_champion is None else [float(v) for v in p_champion],
+        p_elo=[float(v) for v in p_elo],
+    )

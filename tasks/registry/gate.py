@@ -1,0 +1,164 @@
+"""The promotion gate: a pure function from an evaluation to a decision.
+
+`decide` requires at least `min_games` games, a calibration error within the bound, a lower log
+loss than the Elo baseline on the same games, and, when there is a champion, the upper bound of
+a seeded paired bootstrap interval of the per-game log-loss difference (challenger minus
+champion) below the margin. With no champion, the absolute criteria alone decide.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+import numpy as np
+from pydantic import BaseModel
+
+from gameline.tasks.config import GateConfig
+from gameline.tasks.model.metrics import expected_calibration_error, log_loss, per_game_log_loss
+from gameline.tasks.registry.evaluation import Evaluation
+
+
+def paired_bootstrap(
+    diff: np.ndarray, samples: int, confidence: float, seed: int
+) -> tuple[float, float, float]:
+    """Mean of the per-game differences and its percentile bootstrap interval (games resampled
+    with replacement, the same games for both models in every resample)."""
+    rng = np.random.default_rng(seed)
+    index = rng.integers(0, diff.size, size=(samples, diff.size))
+    means = diff[index].mean(axis=1)
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(means, [tail, 1 - tail])
+    return float(diff.mean()), float(low), float(high)
+
+
+class Check(BaseModel):
+    """One gate criterion."""
+
+    name: str
+    passed: bool
+    detail: str
+
+
+class Decision(BaseModel):
+    """A gate decision and its evidence. `decision_id` keys everything done for it (the alias
+    moves and their audit lines), so applying the same decision twice moves nothing twice."""
+
+    decision_id: str = ""
+    promote: bool
+    reason: str
+    challenger_version: str
+    champion_version: str | None
+    champion_source: str
+    games: int
+    window_start: datetime | None
+    window_end: datetime | None
+    challenger_log_loss: float | None
+    champion_log_loss: float | None
+    elo_log_loss: float | None
+    challenger_ece: float | None
+    diff_mean: float | None
+    diff_low: float | None
+    diff_high: float | None
+    confidence: float
+    margin: float
+    checks: list[Check]
+    decided_at: datetime
+
+
+def decide(evaluation: Evaluation, cfg: GateConfig, now: datetime) -> Decision:
+    """The gate: pure, deterministic (seeded bootstrap) and explained check by check."""
+    y = np.asarray(evaluation.y, dtype=float)
+    p_new = np.asarray(evaluation.p_challenger, dtype=float)
+    n = int(y.size)
+    checks = [Check(name="games", passed=n >= cfg.min_games, detail=f"{n} >= {cfg.min_games}")]
+    new_ll = log_loss(y, p_new) if n else None
+    elo_ll = log_loss(y, np.asarray(evaluation.p_elo)) if n else None
+    ece = expected_calibration_error(y, p_new) if n else None
+    old_ll = diff_mean = low = high = None
+    if n:
+        checks.append(
+            Check(
+                name="calibration",
+                passed=bool(ece is not None and ece <= cfg.max_ece),
+                detail=f"ECE {ece:.4f} <= {cfg.max_ece}",
+            )
+        )
+        checks.append(
+            Check(
+                name="beats Elo",
+                passed=bool(new_ll is not None and elo_ll is not None and new_ll < elo_ll),
+                detail=f"log loss {new_ll:.4f} < Elo {elo_ll:.4f}",
+            )
+        )
+        if evaluation.p_champion is not None:
+            p_old = np.asarray(evaluation.p_champion, dtype=float)
+            old_ll = log_loss(y, p_old)
+            diff = per_game_log_loss(y, p_new) - per_game_log_loss(y, p_old)
+            diff_mean, low, high = paired_bootstrap(
+                diff, cfg.bootstrap_samples, cfg.confidence, cfg.seed
+            )
+            checks.append(
+                Check(
+                    name="beats champion",
+                    passed=high < cfg.margin,
+                    detail=(
+                        f"challenger - champion log loss per game {diff_mean:+.5f}, "
+                        f"{cfg.confidence:.0%} interval [{low:+.5f}, {high:+.5f}]; "
+                        f"upper bound < {cfg.margin:+.5f}"
+                    ),
+                )
+            )
+    failed = [c for c in checks if not c.passed]
+    promote = not failed
+    if promote:
+        if evaluation.champion_version is None:
+            reason = "no champion yet: absolute criteria met"
+        elif high is not None and high < 0:
+            reason = "better than the champion with evidence"
+        else:
+            reason = f"not worse than the champion by more than the margin {cfg.margin:+.5f}"
+    else:
+        reason = "; ".join(f"{c.name} failed ({c.detail})" for c in failed)
+    key = f"{evaluation.challenger_version}|{evaluation.champion_version}|{now.isoformat()}"
+    return Decision(
+        decision_id=hashlib.sha256(key.encode()).hexdigest()[:16],
+        promote=promote,
+        reason=reason,
+        challenger_version=evaluation.challenger_version,
+        champion_version=evaluation.champion_version,
+        champion_source=evaluation.champion_source,
+        games=n,
+        window_start=evaluation.window_start,
+        window_end=evaluation.window_end,
+        challenger_log_loss=new_ll,
+        champion_log_loss=old_ll,
+        elo_log_loss=elo_ll,
+        challenger_ece=ece,
+        diff_mean=diff_mean,
+        diff_low=low,
+        diff_high=high,
+        confidence=cfg.confidence,
+        margin=cfg.margin,
+        checks=checks,
+        decided_at=now,
+    )
+
+
+def decision_markdown(decision: Decision, name: str) -> str:
+    """The decision as a markdown report (Prefect artifact, status)."""
+    verdict = "PROMOTED" if decision.promote else "REJECTED"
+    lines = [
+        f"# Gate: {name} v{decision.challenger_version} {verdict}",
+        "",
+        f"{decision.reason}.",
+        "",
+        f"Champion: {('v' + decision.champion_version) if decision.champion_version else 'none'}"
+        f" ({decision.champion_source}); {decision.games} games "
+        f"{decision.window_start} .. {decision.window_end}.",
+        "",
+        "| check | passed | detail |",
+        "|---|---|---|",
+        *(f"| {c.name} | {'yes' if c.passed else 'no'} | {c.detail} |" for c in decision.checks),
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,256 @@
+"""The one adapter over MLflow: experiment runs (params, metrics, artifacts, the pyfunc) and
+the model registry (versions, their tags, aliases, loading a version, the promotion lock).
+
+Nothing else in Gameline imports mlflow (the registered pyfunc, `model.pyfunc`, is MLflow's
+own "models from code" file). A flow builds one `Registry` per run and passes it in. MLflow's
+fluent calls (a run, `log_model`, `load_model`) read a process-wide tracking URI; the adapter
+sets it only around its own calls (`_active`), so two registries in one process do not mix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from gameline.tasks.config import GamelineConfig, state_paths
+from gameline.tasks.storage import store_lock
+
+if TYPE_CHECKING:
+    from mlflow.tracking import MlflowClient
+
+
+class RegistryError(RuntimeError):
+    """The registry cannot give what was asked (no such model version)."""
+
+
+def tracking_uri(config: GamelineConfig) -> str:
+    """The configured tracking URI, else a SQLite store in the state folder."""
+    if config.mlflow.tracking_uri:
+        return config.mlflow.tracking_uri
+    folder = state_paths(config).mlflow.resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{folder / 'mlflow.db'}"
+
+
+class Registry:
+    """MLflow tracking and registry for one model of one config."""
+
+    def __init__(
+        self,
+        tracking_uri: str,
+        model_name: str,
+        experiment: str,
+        artifact_location: str,
+        lock_path: Path,
+    ) -> None:
+        self.tracking_uri = tracking_uri
+        self.model_name = model_name
+        self.experiment = experiment
+        self.artifact_location = artifact_location
+        self.lock_path = lock_path
+        self._client: MlflowClient | None = None
+        self._experiment_id: str | None = None
+        self._loaded: dict[str, Any] = {}
+
+    @classmethod
+    def from_config(cls, config: GamelineConfig) -> Registry:
+        """The registry of a config: its tracking URI, model and experiment names."""
+        paths = state_paths(config)
+        return cls(
+            tracking_uri=tracking_uri(config),
+            model_name=config.mlflow.model_name or f"gameline-{config.name}",
+            experiment=config.mlflow.experiment or f"gameline-{config.name}",
+            artifact_location=config.mlflow.artifact_location
+            or (paths.mlflow.resolve() / "artifacts").as_uri(),
+            lock_path=paths.registry_lock,
+        )
+
+    @property
+    def client(self) -> MlflowClient:
+        """One MlflowClient for this registry (built on first use)."""
+        if self._client is None:
+            from mlflow.tracking import MlflowClient
+
+            self._client = MlflowClient(self.tracking_uri, registry_uri=self.tracking_uri)
+        return self._client
+
+    @contextmanager
+    def _active(self) -> Iterator[None]:
+        """MLflow's fluent calls pointed at this registry, only for the block's duration."""
+        from mlflow.tracking._tracking_service.utils import _use_tracking_uri  # MLflow 3.17
+
+        with _use_tracking_uri(self.tracking_uri):
+            yield
+
+    # --- registry ---------------------------------------------------------------------------
+
+    def alias_version(self, alias: str) -> str | None:
+        """The version an alias points at, or None."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return str(self.client.get_model_version_by_alias(self.model_name, alias).version)
+        except MlflowException:
+            return None
+
+    def version_tags(self, version: str) -> dict[str, str]:
+        """A version's tags; RegistryError for an unknown version."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return dict(self.client.get_model_version(self.model_name, version).tags)
+        except MlflowException as error:
+            raise RegistryError(f"{self.model_name} has no version {version}") from error
+
+    def set_version_tags(self, version: str, tags: dict[str, str]) -> None:
+        for key, value in tags.items():
+            self.client.set_model_version_tag(self.model_name, version, key, value)
+
+    def set_alias(self, alias: str, version: str | None) -> None:
+        """Point `alias` at `version` (None: remove the alias)."""
+        if version is None:
+            self.client.delete_registered_model_alias(self.model_name, alias)
+        else:
+            self.client.set_registered_model_alias(self.model_name, alias, version)
+
+    def register_again(self, version: str) -> str:
+        """A new version of the model logged for `version` (same run, same files); its
+        number. MLflow resolves the logged model through the process-wide URI, hence
+        `_active`."""
+        source = self.client.get_model_version(self.model_name, version)
+        with self._active():
+            made = self.client.create_model_version(self.model_name, source.source, source.run_id)
+        return str(made.version)
+
+    def load_version(self, version: str) -> Any:
+        """A registered version as its pyfunc (loaded once per registry)."""
+        if version not in self._loaded:
+            import mlflow
+
+            with self._active():
+                self._loaded[version] = mlflow.pyfunc.load_model(
+                    f"models:/{self.model_name}/{version}"
+                )
+        return self._loaded[version]
+
+    def run_metrics(self, run_id: str) -> dict[str, float]:
+        return dict(self.client.get_run(run_id).data.metrics)
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Serialise alias moves: a PostgreSQL advisory lock when the tracking store is on
+        PostgreSQL (every machine sharing the registry), else a file lock in the state folder."""
+        if not self.tracking_uri.startswith("postgresql"):
+            with store_lock(self.lock_path):
+                yield
+            return
+        import psycopg
+
+        url = self.tracking_uri.replace("postgresql+psycopg://", "postgresql://", 1)
+        key = int.from_bytes(self.model_name.encode()[:8].ljust(8, b"\0"), "big") >> 1
+        with psycopg.connect(url, autocommit=True) as db:
+            db.execute("select pg_advisory_lock(%s)", (key,))
+            try:
+                yield
+            finally:
+                db.execute("select pg_advisory_unlock(%s)", (key,))
+
+    # --- tracking ---------------------------------------------------------------------------
+
+    def experiment_id(self) -> str:
+        """The experiment's id; created on first use with its artifact location."""
+        if self._experiment_id is None:
+            found = self.client.get_experiment_by_name(self.experiment)
+            self._experiment_id = str(
+                found.experiment_id
+                if found is not None
+                else self.client.create_experiment(
+                    self.experiment, artifact_location=self.artifact_location
+                )
+            )
+        return self._experiment_id
+
+    @contextmanager
+    def run(self, name: str, nested: bool = False) -> Iterator[str]:
+        """A run of the experiment (nested in the active one when `nested`); yields its id."""
+        import mlflow
+
+        experiment_id = self.experiment_id()
+        with (
+            self._active(),
+            mlflow.start_run(run_name=name, nested=nested, experiment_id=experiment_id) as active,
+        ):
+            yield active.info.run_id
+
+    def log(
+        self,
+        params: dict[str, Any] | None = None,
+        metrics: dict[str, float] | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> None:
+        """Params, metrics and tags of the active run."""
+        import mlflow
+
+        with self._active():
+            if params:
+                mlflow.log_params(params)
+            if metrics:
+                mlflow.log_metrics(metrics)
+            if tags:
+                mlflow.set_tags(tags)
+
+    def log_file(self, path: Path) -> None:
+        import mlflow
+
+        with self._active():
+            mlflow.log_artifact(str(path))
+
+    def log_figure(self, figure: Any, name: str) -> None:
+        import mlflow
+
+        with self._active():
+            mlflow.log_figure(figure, name)
+
+    def log_pyfunc(
+        self,
+        code: Path,
+        artifacts: dict[str, str],
+        example: pd.DataFrame,
+        output: Any,
+        pip_requirements: list[str],
+    ) -> str:
+        """Log a "models from code" pyfunc in the active run and register it; its version."""
+        import mlflow
+        from mlflow.models import infer_signature
+
+        with self._active():
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=str(code),
+                artifacts=artifacts,
+                signature=infer_signature(example, output),
+                input_example=example.head(3),
+                pip_requirements=pip_requirements,
+                registered_model_name=self.model_name,
+            )
+        return str(info.registered_model_version)
+
+    def search_runs(self) -> pd.DataFrame:
+        """Every run of the experiment, newest first."""
+        import mlflow
+
+        with self._active():
+            return mlflow.search_runs(
+                experiment_ids=[self.experiment_id()], order_by=["attributes.start_time DESC"]
+            )
+
+    def run_data(self, run_id: str) -> Any:
+        return self.client.get_run(run_id).data
+
+    def download(self, run_id: str, artifact: str) -> Path:
+        """A run's artifact, downloaded to a local temporary folder."""
+        return Path(self.client.download_artifacts(run_id, artifact))

@@ -1,0 +1,88 @@
+"""The predictions table: served and shadow predictions appended run by run, each game's
+latest prediction, and the A/B arms scored once their games are final."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gameline.tasks.contracts import home_win
+from gameline.tasks.model.metrics import log_loss
+from gameline.tasks.storage import store_lock, write_parquet
+
+
+def store_predictions(path: Path, table: pd.DataFrame) -> pd.DataFrame:
+    """Append a run's predictions to the predictions table (atomically; earlier runs kept)."""
+    with store_lock(path.with_suffix(".lock")):
+        existing = pd.read_parquet(path) if path.exists() else None
+        combined = table if existing is None else pd.concat([existing, table], ignore_index=True)
+        write_parquet(combined, path)
+    return combined
+
+
+# The columns shown of a predictions table (artifact, CLI, status).
+SHOWN_COLUMNS = [
+    "game_id",
+    "start_time",
+    "home_team",
+    "away_team",
+    "p_home",
+    "served_by",
+    "model_version",
+    "p_champion",
+    "p_challenger",
+]
+
+
+def json_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as JSON-ready dicts: timestamps as ISO-like strings, missing values as None."""
+    shown = frame.copy()
+    for column in shown.columns:
+        if pd.api.types.is_datetime64_any_dtype(shown[column]):
+            shown[column] = shown[column].astype(str)
+    return list(shown.astype(object).where(shown.notna(), None).to_dict(orient="records"))
+
+
+def read_predictions(path: Path) -> pd.DataFrame:
+    return pd.read_parquet(path) if path.exists() else pd.DataFrame()
+
+
+def latest_predictions(predictions: pd.DataFrame) -> pd.DataFrame:
+    """Each game's latest prediction."""
+    if predictions.empty:
+        return predictions
+    ordered = predictions.sort_values("predicted_at", kind="stable")
+    return ordered.drop_duplicates("game_id", keep="last").sort_values("start_time")
+
+
+def arm_outcomes(predictions: pd.DataFrame, games: pd.DataFrame) -> pd.DataFrame:
+    """Finished predicted games scored per A/B arm (and both models on all of them): games,
+    log loss of the served probability and of each model."""
+    latest = latest_predictions(predictions)
+    if latest.empty:
+        return pd.DataFrame()
+    finals = games[games["status"] == "final"]
+    results = finals.set_index(finals["game_id"].astype(str))
+    done = latest[latest["game_id"].isin(results.index)].copy()
+    if done.empty:
+        return pd.DataFrame()
+    finished = results.loc[done["game_id"]]
+    done["y"] = home_win(finished["home_score"], finished["away_score"])
+    rows = []
+    for arm, part in done.groupby("served_by"):
+        y = part["y"].to_numpy()
+        rows.append(
+            {
+                "arm": arm,
+                "games": int(np.sum(~np.isnan(y))),
+                "served_log_loss": log_loss(y, part["p_home"].to_numpy()),
+                "champion_log_loss": log_loss(y, part["p_champion"].to_numpy()),
+                "challenger_log_loss": log_loss(y, part["p_challenger"].to_numpy())
+                if part["p_challenger"].notna().any()
+                else np.nan,
+            }
+        )
+    return pd.DataFrame(rows)
