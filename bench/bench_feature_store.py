@@ -66,7 +66,7 @@ def raw_reader(config: Any, store: Any, home: str, away: str) -> Callable[[], An
     conn = sqlite3.connect(db, check_same_thread=False)
     table = conn.execute(
         "select name from sqlite_master where type='table' and name like ?",
-        (f"{config.feast.project}%team_form%",),
+        (f"{config.feast.project}%team_state%",),
     ).fetchone()[0]
     blobs = [serialize_entity_key(k, entity_key_serialization_version=3) for k in keys]
     sql = (
@@ -81,16 +81,18 @@ def run_store(label: str, config: Any, calls: int, rows: list[list[str]]) -> Non
     from gameline.tasks.config import state_paths
     from gameline.tasks.data.ingest import read_store
     from gameline.tasks.features.store import TeamFeatureStore, latest_feature_time
+    from gameline.tasks.features.team import game_context
 
     adapter = TeamFeatureStore.from_config(config)
     store = adapter.store
     try:
         adapter.apply()
         games = read_store(state_paths(config).raw_games)
+        context = game_context(games, config.features, config.league)
         if label == "SQLite":
             for engine in ("asof", "feast"):
                 start = time.perf_counter()
-                frame = adapter.training_set(games, engine=engine)
+                frame = adapter.training_set(games, context, engine=engine)
                 rows.append(
                     [
                         f"training set ({engine})",
@@ -98,8 +100,8 @@ def run_store(label: str, config: Any, calls: int, rows: list[list[str]]) -> Non
                         f"{len(frame):,} games x {frame.shape[1]} columns",
                     ]
                 )
-        end = latest_feature_time(state_paths(config).team_features) + timedelta(seconds=1)
-        done = adapter.rebuild_online(end=end)
+        end = latest_feature_time(state_paths(config).team_states) + timedelta(seconds=1)
+        done = adapter.refresh_online(end=end)
         rows.append(
             [
                 f"materialize ({label})",
@@ -123,7 +125,9 @@ def run_store(label: str, config: Any, calls: int, rows: list[list[str]]) -> Non
         plain = percentiles_ms(feast_lookup, calls)
         reader = adapter.reader()
         lean = percentiles_ms(lambda: reader.game(home, away), calls)
-        batch = percentiles_ms(lambda: adapter.online_features(last, datetime.now(UTC)), calls)
+        batch = percentiles_ms(
+            lambda: adapter.online_features(last, context, datetime.now(UTC)), calls
+        )
         for name, (p50, p99) in (
             ("raw read of the 2 keys (floor)", floor),
             (f"Feast get_online_features, {n_features} features", plain),

@@ -7,9 +7,26 @@ from typing import Any
 
 from prefect.cache_policies import NO_CACHE
 
+from gameline.tasks.data.validate import ValidationFailed
+from gameline.tasks.features.store import FeatureStoreError
+from gameline.tasks.registry.mlflow_registry import RegistryError
+
+# Failures a second try cannot mend: bad input or config, an unknown team or model version.
+NOT_TRANSIENT = (ValidationFailed, FeatureStoreError, RegistryError, ValueError, FileNotFoundError)
+
+
+def transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Prefect's retry condition: retry unless the failure is one a retry cannot mend."""
+    return not isinstance(state.data, NOT_TRANSIENT)
+
+
 # Only for steps that are safe to run twice (reads, idempotent writes); a retry of anything
 # else could do its work twice.
-IO_RETRIES: dict[str, Any] = {"retries": 2, "retry_delay_seconds": [2, 10]}
+IO_RETRIES: dict[str, Any] = {
+    "retries": 2,
+    "retry_delay_seconds": [2, 10],
+    "retry_condition_fn": transient,
+}
 # Tasks that take an adapter (a registry or feature store): nothing to hash, nothing to cache.
 ADAPTER_TASK: dict[str, Any] = {"cache_policy": NO_CACHE}
 

@@ -35,8 +35,8 @@ def apply_task(store: TeamFeatureStore) -> ApplySummary:
 
 @task(name="feast-materialize", **IO_RETRIES, **ADAPTER_TASK)
 def materialize_task(store: TeamFeatureStore, end: datetime) -> MaterializeSummary:
-    """Rebuild the online store up to `end` (the same end twice gives the same rows)."""
-    return store.rebuild_online(end)
+    """Load the team states up to `end` into the online store and check it (idempotent)."""
+    return store.refresh_online(end)
 
 
 class StoreSummary(BaseModel):
@@ -101,19 +101,20 @@ def summary_markdown(summary: IngestSummary) -> str:
 
 
 def publish_features(config: GamelineConfig) -> FeastSummary:
-    """Feast apply, then the online store rebuilt with every team's latest feature row (called
+    """Feast apply, then every team's current state loaded into the online store (called
     inside a flow)."""
     store = TeamFeatureStore.from_config(config)
     applied: ApplySummary = apply_task(store)
-    end = latest_feature_time(state_paths(config).team_features) + timedelta(seconds=1)
+    latest = latest_feature_time(state_paths(config).team_states)
+    end = (latest or datetime.now(UTC)) + timedelta(seconds=1)
     loaded: MaterializeSummary = materialize_task(store, end)
     return FeastSummary(apply=applied, materialize=loaded)
 
 
 @flow(name="features")
 def feature_store_flow(config: GamelineConfig) -> FeastSummary:
-    """Rebuild the team features from the game store, register the Feast definitions and
-    materialize every feature row (upcoming games included, so they can be scored)."""
+    """Rebuild the team features and states from the game store, register the Feast
+    definitions and load every team's current state into the online store."""
     features_task(config)
     return publish_features(config)
 

@@ -15,13 +15,13 @@ from gameline.flows.common import ADAPTER_TASK, IO_RETRIES, artifact_key
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.data.ingest import read_store
 from gameline.tasks.features.store import TeamFeatureStore
+from gameline.tasks.features.team import game_context
 from gameline.tasks.registry.aliases import CHALLENGER, CHAMPION, PromotionError
 from gameline.tasks.registry.mlflow_registry import Registry
 from gameline.tasks.serving.predict import (
     ServedModel,
-    prediction_rounds,
     predictions_table,
-    score_round,
+    score_games,
     upcoming_games,
 )
 from gameline.tasks.serving.predictions import SHOWN_COLUMNS, json_records, store_predictions
@@ -31,7 +31,6 @@ class PredictSummary(BaseModel):
     """What a predict run scored and where it went."""
 
     games: int
-    rounds: int
     champion_version: str | None
     challenger_version: str | None
     served_by_challenger: int
@@ -58,6 +57,7 @@ def load_models(registry: Registry) -> tuple[ServedModel, ServedModel | None]:
     return champion, served_model(registry, CHALLENGER)
 
 
+# A read: safe to retry.
 @task(name="score-upcoming", **IO_RETRIES, **ADAPTER_TASK)
 def score_upcoming(
     config: GamelineConfig,
@@ -66,19 +66,19 @@ def score_upcoming(
     now: datetime,
     champion: ServedModel,
     challenger: ServedModel | None,
-) -> tuple[pd.DataFrame, int]:
-    """Every upcoming game in the horizon, round by round; the predictions table rows."""
+) -> pd.DataFrame:
+    """Every upcoming game in the horizon, from the online store; the predictions table rows."""
     games = read_store(state_paths(config).raw_games)
     upcoming = upcoming_games(games, now, config.predict.horizon_hours)
+    if upcoming.empty:
+        return pd.DataFrame()
     finals = games[games["status"] == "final"]
     duration = pd.Timedelta(hours=config.league.game_duration_hours)
     results_until = (finals["start_time"].max() + duration).to_pydatetime() if len(finals) else None
-    rounds = prediction_rounds(upcoming)
-    scored = [score_round(store, r, now, champion, challenger) for r in rounds]
-    if not scored:
-        return pd.DataFrame(), 0
-    table = predictions_table(
-        pd.concat(scored, ignore_index=True),
+    context = game_context(games, config.features, config.league)
+    scored = score_games(store, upcoming, context, now, champion, challenger)
+    return predictions_table(
+        scored,
         model_name,
         champion,
         challenger,
@@ -86,7 +86,6 @@ def score_upcoming(
         now,
         results_until,
     )
-    return table, len(rounds)
 
 
 @flow(name="predict")
@@ -97,7 +96,7 @@ def predict_flow(config: GamelineConfig, now: datetime | None = None) -> Predict
     registry = Registry.from_config(config)
     champion, challenger = load_models(registry)
     store = TeamFeatureStore.from_config(config)
-    table, rounds = score_upcoming(config, store, registry.model_name, now, champion, challenger)
+    table = score_upcoming(config, store, registry.model_name, now, champion, challenger)
     path = None
     if len(table):
         path = state_paths(config).predictions
@@ -109,7 +108,6 @@ def predict_flow(config: GamelineConfig, now: datetime | None = None) -> Predict
         )
     return PredictSummary(
         games=len(table),
-        rounds=rounds,
         champion_version=champion.version,
         challenger_version=challenger.version if challenger else None,
         served_by_challenger=int((table["served_by"] == "challenger").sum()) if len(table) else 0,

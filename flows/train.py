@@ -15,6 +15,7 @@ from gameline.tasks.config import GamelineConfig, RunnerConfig, TrainConfig, sta
 from gameline.tasks.contracts import LABEL
 from gameline.tasks.data.ingest import code_version, content_hash, read_store
 from gameline.tasks.features.store import TeamFeatureStore
+from gameline.tasks.features.team import game_context
 from gameline.tasks.model.dataset import write_training_set
 from gameline.tasks.model.folds import Fold, fold_frames, oof_columns, season_folds
 from gameline.tasks.model.inputs import model_example, selected_features
@@ -47,7 +48,8 @@ def build_training_set(config: GamelineConfig) -> tuple[Path, dict[str, str]]:
     games = read_store(paths.raw_games)
     store = TeamFeatureStore.from_config(config)
     store.apply()
-    path = write_training_set(store.training_set(games), paths.training)
+    context = game_context(games, config.features, config.league)
+    path = write_training_set(store.training_set(games, context), paths.training)
     return path, training_set_tags(games, store, selected_features(config), config.name)
 
 

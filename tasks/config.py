@@ -355,6 +355,11 @@ class StatePaths(Model):
         return self.root / "features" / "team_features.parquet"
 
     @property
+    def team_states(self) -> Path:
+        """Each team's state after each of its final games (Feast's source)."""
+        return self.root / "features" / "team_states.parquet"
+
+    @property
     def reports(self) -> Path:
         return self.root / "reports"
 

@@ -1,12 +1,17 @@
-"""The one adapter over Feast: apply the definitions, rebuild the online store, build
+"""The one adapter over Feast: apply the definitions, keep the online store current, build
 point-in-time training sets, read online features, and report the registry's version.
 
-Feast is the one definition of the model's features (feature_repo/definitions.py). Training sets
-are built by an exact re-implementation of Feast's point-in-time join on the same parquet, led by
-the registry's FeatureService (Feast's own `get_historical_features` takes 3-4 s for the NBA file,
-this 0.1 s); a test proves both give the same values. Feast's private provider API is used here
-and nowhere else (`_provider`); `tests/unit/features/test_store.py` fails loudly if a Feast
-upgrade changes it.
+Feast stores each team's state after each of its final games (feature_repo/definitions.py).
+A game's model features are its teams' latest states before it plus the game's context from the
+schedule, turned "pregame" by `features.team.pregame`, the same code for training and serving:
+- training sets: Feast's point-in-time join of the states (an exact re-implementation on the
+  same parquet, led by the registry's FeatureService: Feast's own `get_historical_features`
+  takes seconds, this a fraction; a test proves both give the same values);
+- serving: each team's online row is its current state, so any upcoming game, however far ahead
+  and whichever other games its teams play first, is scored from one read, and serving never
+  writes to the store. Only ingest writes it (`refresh_online`).
+Feast's private provider API is used here and nowhere else (`_provider`); a test fails loudly
+if a Feast upgrade moves it.
 """
 
 from __future__ import annotations
@@ -24,14 +29,14 @@ import pandas as pd
 from pydantic import BaseModel
 
 from gameline.feature_repo.definitions import FEATURE_SERVICE, TEAM_VIEW, feature_objects
-from gameline.tasks.config import FeastConfig, GamelineConfig, state_paths
+from gameline.tasks.config import FeastConfig, FeaturesConfig, GamelineConfig, state_paths
 from gameline.tasks.features.point_in_time import (
     entity_frame,
     in_game_order,
     labels,
     point_in_time_join,
 )
-from gameline.tasks.features.team import feature_columns
+from gameline.tasks.features.team import CONTEXT_COLUMNS, feature_columns, pregame, state_columns
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -58,6 +63,7 @@ class MaterializeSummary(BaseModel):
     end: datetime
     watermark_before: datetime | None
     seconds: float
+    rebuilt: bool = False
 
 
 def repo_config(feast: FeastConfig, folder: Path) -> RepoConfig:
@@ -84,13 +90,18 @@ def repo_config(feast: FeastConfig, folder: Path) -> RepoConfig:
 
 
 class TeamFeatureStore:
-    """Feast for one config: its registry, online store, team-features parquet and features."""
+    """Feast for one config: its registry, online store and team-states parquet, and the
+    model's features turned pregame from the states."""
 
-    def __init__(self, feast: FeastConfig, folder: Path, source: Path, features: list[str]):
+    def __init__(
+        self, feast: FeastConfig, folder: Path, source: Path, features_cfg: FeaturesConfig
+    ) -> None:
         self.feast = feast
         self.folder = folder
         self.source = source
-        self.features = features
+        self.features_cfg = features_cfg
+        self.states = state_columns(features_cfg)
+        self.features = feature_columns(features_cfg)
         self.ttl = timedelta(days=feast.ttl_days)
         self._store: FeatureStore | None = None
         self._reader: OnlineReader | None = None
@@ -99,10 +110,7 @@ class TeamFeatureStore:
     def from_config(cls, config: GamelineConfig) -> TeamFeatureStore:
         paths = state_paths(config)
         return cls(
-            config.feast,
-            paths.feast.resolve(),
-            paths.team_features.resolve(),
-            feature_columns(config.features),
+            config.feast, paths.feast.resolve(), paths.team_states.resolve(), config.features
         )
 
     @property
@@ -120,8 +128,8 @@ class TeamFeatureStore:
         return self.store._get_provider()
 
     def definitions(self) -> list[Any]:
-        """The entity, source, view and service for this parquet, feature list and TTL."""
-        return feature_objects(self.source, self.features, self.ttl)
+        """The entity, source, view and service for this parquet, state columns and TTL."""
+        return feature_objects(self.source, self.states, self.ttl)
 
     def apply(self) -> ApplySummary:
         """Register (or update) the entity, source, view and service; idempotent."""
@@ -131,7 +139,7 @@ class TeamFeatureStore:
         return ApplySummary(
             project=self.feast.project,
             objects=[getattr(o, "name", "") for o in objects],
-            features=self.features,
+            features=self.states,
             seconds=time.perf_counter() - start,
         )
 
@@ -159,16 +167,33 @@ class TeamFeatureStore:
         except Exception:  # no registry or no view yet: nothing materialized
             return None
 
-    def rebuild_online(self, end: datetime) -> MaterializeSummary:
-        """Empty the view's online rows, then materialize one TTL up to `end`: afterwards each
-        team's online row is its latest feature row that starts before `end`.
+    def refresh_online(self, end: datetime) -> MaterializeSummary:
+        """Load the states up to `end` into the online store, from the watermark on, then check
+        that every team's online row is its latest state; rebuild the view if one is not.
 
-        Rebuilt rather than materialized incrementally: an upcoming game's row keeps its
-        timestamp (the game's start) while its values change as results come in, and Feast's
-        Redis store skips a row whose timestamp it already holds, so an incremental load would
-        leave it stale. The registry's watermark still advances; the view is empty for the
-        moment of the rebuild (about 0.1 s).
-        """
+        States only ever get later timestamps as results come in, so loading from the watermark
+        is enough, except when a result arrives late (after a later game of its team): that
+        team's latest state then changes its values but not its timestamp, Feast's Redis store
+        skips a row whose timestamp it already holds, the check sees it, and the view is
+        rebuilt."""
+        started = time.perf_counter()
+        watermark = self.watermark()
+        start = min(watermark, end) if watermark else end - self.ttl
+        self._materialize(start, end)
+        rebuilt = not self.online_is_current(end)
+        if rebuilt:
+            self.rebuild_online(end)
+        return MaterializeSummary(
+            start=start,
+            end=end,
+            watermark_before=watermark,
+            seconds=time.perf_counter() - started,
+            rebuilt=rebuilt,
+        )
+
+    def rebuild_online(self, end: datetime) -> MaterializeSummary:
+        """Empty the view's online rows, then materialize one TTL up to `end` (the repair for
+        rows an incremental load cannot change; the view is empty for about 0.1 s)."""
         started = time.perf_counter()
         view = self.store.get_feature_view(TEAM_VIEW)
         watermark = view.most_recent_end_time
@@ -179,11 +204,40 @@ class TeamFeatureStore:
             online.update(self.store.config, [view], [], [], [], True)  # drop the view's table
             online.update(self.store.config, [], [view], [], [], True)  # and create it empty
         start = end - self.ttl
+        self._materialize(start, end)
+        return MaterializeSummary(
+            start=start,
+            end=end,
+            watermark_before=watermark,
+            seconds=time.perf_counter() - started,
+            rebuilt=True,
+        )
+
+    def _materialize(self, start: datetime, end: datetime) -> None:
         with contextlib.redirect_stdout(sys.stderr):  # Feast prints progress; stdout is data
             self.store.materialize(start_date=start, end_date=end)
-        return MaterializeSummary(
-            start=start, end=end, watermark_before=watermark, seconds=time.perf_counter() - started
-        )
+
+    def latest_states(self, end: datetime) -> pd.DataFrame:
+        """Each team's latest state before `end` in the states parquet (indexed by team)."""
+        states = pd.read_parquet(self.source)
+        states = states[states["event_timestamp"] < pd.Timestamp(end)]
+        latest = states.sort_values("event_timestamp", kind="stable").groupby("team").tail(1)
+        return latest.set_index("team")
+
+    def online_is_current(self, end: datetime) -> bool:
+        """Whether every team's online row is its latest state before `end` (time and values)."""
+        expected = self.latest_states(end)
+        teams = expected.index.astype(str).tolist()
+        if not teams:
+            return True
+        rows = self.reader().read(teams)
+        if any(ts is None for ts, _ in rows):
+            return False
+        stamps = pd.to_datetime([ts for ts, _ in rows], utc=True)
+        if not (stamps == pd.DatetimeIndex(expected["event_timestamp"])).all():
+            return False
+        values = np.array([v for _, v in rows], dtype=float)
+        return bool(np.allclose(values, expected[self.states].to_numpy(float), equal_nan=True))
 
     def service_projections(self) -> list[tuple[str, str, list[str]]]:
         """(projection name, entity join key, feature names) of the registered FeatureService."""
@@ -194,11 +248,16 @@ class TeamFeatureStore:
         ]
 
     def training_set(
-        self, games: pd.DataFrame, engine: Literal["asof", "feast"] = "asof"
+        self,
+        games: pd.DataFrame,
+        context: pd.DataFrame,
+        engine: Literal["asof", "feast"] = "asof",
     ) -> pd.DataFrame:
-        """Point-in-time features of every game (home__*, away__*) plus its label, in game
-        order. `asof` (default) joins the feature parquet exactly as Feast does; `feast` asks
-        Feast's offline store (`get_historical_features`), slower, kept to prove they agree."""
+        """Point-in-time features of games (home__*, away__*) plus the label, in game order:
+        each team's latest state before the game, within the TTL, turned pregame with the
+        game's `context` (`features.team.game_context` of the whole schedule). `asof`
+        (default) joins the states parquet exactly as Feast does; `feast` asks Feast's offline
+        store (`get_historical_features`), slower, kept to prove they agree."""
         entities = entity_frame(games)
         if engine == "feast":
             joined = self.store.get_historical_features(
@@ -212,71 +271,120 @@ class TeamFeatureStore:
             parquet = pd.read_parquet(self.source, columns=["team", "event_timestamp", *names])
             ttl = self.store.get_feature_view(TEAM_VIEW).ttl or self.ttl
             joined = point_in_time_join(entities, parquet, projections, ttl)
-        ordered = in_game_order(joined, entities)
-        return ordered.merge(labels(games), on="game_id", how="left").reset_index(drop=True)
+        ordered = in_game_order(joined, entities).reset_index(drop=True)
+        features = self.game_features(ordered, context)
+        return features.merge(labels(games), on="game_id", how="left").reset_index(drop=True)
+
+    def game_features(self, joined: pd.DataFrame, context: pd.DataFrame) -> pd.DataFrame:
+        """Games' model features (home__*, away__*) from each side's state columns
+        (home__<state>, away__<state>) and the games' context; the same code offline and
+        online. FeatureStoreError for a game the context does not hold."""
+        out = joined[["game_id", "home_team", "away_team", "event_timestamp"]].copy()
+        for side in ("home", "away"):
+            keys = pd.MultiIndex.from_arrays(
+                [joined["game_id"].astype(str), joined[f"{side}_team"].astype(str)]
+            )
+            unknown = keys.difference(context.index)
+            if len(unknown):
+                raise FeatureStoreError(
+                    f"no schedule context for (game, team) {list(unknown)[:5]}: unknown team, "
+                    "or a game that is not in the game store"
+                )
+            rows = context.reindex(keys)[CONTEXT_COLUMNS].reset_index(drop=True)
+            for state in self.states:
+                rows[state] = joined[f"{side}__{state}"].to_numpy(dtype="float64")
+            features = pregame(rows, self.features_cfg)
+            for name in self.features:
+                out[f"{side}__{name}"] = features[name].to_numpy(dtype="float64")
+        return out
 
     def reader(self) -> OnlineReader:
         """The online reader of this store's view (planned once)."""
         if self._reader is None:
             view = self.store.get_feature_view(TEAM_VIEW)
-            self._reader = OnlineReader(self.store.config, view, self._provider(), self.features)
+            self._reader = OnlineReader(self.store.config, view, self._provider(), self.states)
         return self._reader
 
-    def online_features(self, games: pd.DataFrame, now: datetime) -> pd.DataFrame:
-        """Online features for upcoming games, with each side's feature time and age.
+    def online_features(
+        self, games: pd.DataFrame, context: pd.DataFrame, now: datetime
+    ) -> pd.DataFrame:
+        """Online features of upcoming games: each team's current state from the online store,
+        turned pregame with the game's context, with each side's state time and age.
 
-        Raises FeatureStoreError for a team the store does not hold (Feast itself answers
-        None). Feast does not apply the TTL online, so rows older than the TTL are flagged
-        `stale`; rows stamped at another game's start than this one are flagged
-        `feature_time_matches_game` = False (a team's online row is its latest materialized
-        game)."""
+        A team with no finished game yet has no state (NaN, as in training). Feast does not
+        apply the TTL online, so states older than the TTL are flagged `stale`; a state that is
+        not the team's latest final game before this one per the schedule (the online store
+        behind the game store) is flagged `feature_time_matches_game` = False."""
         entities = entity_frame(games)
         teams = sorted(set(entities["home_team"]) | set(entities["away_team"]))
         found = dict(zip(teams, self.reader().read(teams), strict=True))
-        missing = [team for team, (ts, _) in found.items() if ts is None]
-        if missing:
-            raise FeatureStoreError(
-                f"no online features for team(s) {missing} in project {self.feast.project!r}: "
-                "unknown team, or features not materialized yet (run `gameline features`)"
+        joined = entities.copy()
+        blank = [np.nan] * len(self.states)
+        for side in ("home", "away"):
+            side_teams = joined[f"{side}_team"]
+            values = pd.DataFrame(
+                [found[t][1] or blank for t in side_teams],
+                index=joined.index,
+                columns=[f"{side}__{s}" for s in self.states],
+                dtype="float64",
             )
-        return online_frame(entities, found, self.features, now, self.ttl)
+            joined = pd.concat([joined, values], axis=1)
+            joined[f"{side}_feature_ts"] = pd.to_datetime(
+                [found[t][0] for t in side_teams], utc=True
+            )
+        out = self.game_features(joined, context)
+        self._refuse_missing_states(joined, context)
+        return with_checks(out, joined, context, now, self.ttl)
+
+    def _refuse_missing_states(self, joined: pd.DataFrame, context: pd.DataFrame) -> None:
+        """FeatureStoreError when a team the schedule has results for has no online state: the
+        online store was never loaded (or was emptied), and serving would see a blank team."""
+        for side in ("home", "away"):
+            expected = expected_state_ends(joined, context, side)
+            missing = joined[f"{side}_feature_ts"].isna().to_numpy() & ~expected.isna()
+            if missing.any():
+                teams = sorted(set(joined.loc[missing, f"{side}_team"].astype(str)))
+                raise FeatureStoreError(
+                    f"no online state for team(s) {teams[:10]} in project "
+                    f"{self.feast.project!r}, though they have finished games: the online store "
+                    "is not loaded (run `gameline features`)"
+                )
 
 
-def online_frame(
-    entities: pd.DataFrame,
-    found: dict[str, tuple[datetime | None, list[float | None]]],
-    features: list[str],
+def expected_state_ends(joined: pd.DataFrame, context: pd.DataFrame, side: str) -> pd.DatetimeIndex:
+    """When each game's `side` team's latest final game before it ended, per the schedule."""
+    keys = pd.MultiIndex.from_arrays(
+        [joined["game_id"].astype(str), joined[f"{side}_team"].astype(str)]
+    )
+    return pd.DatetimeIndex(context.reindex(keys)["state_end"].array).tz_convert("UTC")
+
+
+def with_checks(
+    out: pd.DataFrame,
+    joined: pd.DataFrame,
+    context: pd.DataFrame,
     now: datetime,
     ttl: timedelta,
 ) -> pd.DataFrame:
-    """Entity rows with each side's online values, feature time and age, and the flags."""
-    out = entities.copy()
+    """Each side's state time and age, and the `stale` and `feature_time_matches_game` flags."""
     stale = np.zeros(len(out), dtype=bool)
     matches = np.ones(len(out), dtype=bool)
     for side in ("home", "away"):
-        teams_side = out[f"{side}_team"]
-        values = pd.DataFrame(
-            [found[t][1] for t in teams_side],
-            index=out.index,
-            columns=[f"{side}__{f}" for f in features],
-            dtype="float64",
-        )
-        feature_ts = pd.Series(
-            pd.to_datetime([found[t][0] for t in teams_side], utc=True), index=out.index
-        )
-        age = pd.Timestamp(now) - feature_ts
-        out = pd.concat([out, values], axis=1)
-        out[f"{side}_feature_ts"] = feature_ts
+        stamps = joined[f"{side}_feature_ts"]
+        expected = pd.Series(expected_state_ends(joined, context, side), index=out.index)
+        age = pd.Timestamp(now) - stamps
+        out[f"{side}_feature_ts"] = stamps
         out[f"{side}_feature_age_h"] = age.dt.total_seconds() / 3600
-        stale |= (age > pd.Timedelta(ttl)).to_numpy()
-        matches &= (feature_ts == out["event_timestamp"]).to_numpy()
+        stale |= (age > pd.Timedelta(ttl)).fillna(False).to_numpy(dtype=bool)
+        same = (stamps == expected) | (stamps.isna() & expected.isna())
+        matches &= same.to_numpy(dtype=bool)
     out["stale"] = stale
     out["feature_time_matches_game"] = matches
     return out
 
 
 class OnlineReader:
-    """Reads teams' latest feature rows straight from Feast's online store.
+    """Reads teams' current states straight from Feast's online store.
 
     It goes through the provider's `online_read` on the registered view (the same rows, keys and
     values Feast's `get_online_features` serves; a test proves they agree) but plans the request
@@ -314,7 +422,7 @@ class OnlineReader:
         ]
 
     def game(self, home: str, away: str) -> dict[str, Any]:
-        """One game's feature vector (home__*, away__*) and each side's feature time."""
+        """Both teams' states (home__*, away__*) and each side's state time."""
         out: dict[str, Any] = {}
         for side, (ts, values) in zip(("home", "away"), self.read([home, away]), strict=True):
             out[f"{side}_feature_ts"] = ts
@@ -329,7 +437,7 @@ def _number(value: Any) -> float | None:
     return float(getattr(value, value.WhichOneof("val")))
 
 
-def latest_feature_time(path: Path) -> datetime:
-    """The newest event timestamp in a team-features parquet (upcoming games included)."""
-    stamps = pd.read_parquet(path, columns=["event_timestamp"])
-    return stamps["event_timestamp"].max().to_pydatetime()
+def latest_feature_time(path: Path) -> datetime | None:
+    """The newest event timestamp in a features or states parquet (None when it is empty)."""
+    stamps = pd.read_parquet(path, columns=["event_timestamp"])["event_timestamp"]
+    return stamps.max().to_pydatetime() if len(stamps) else None

@@ -1,10 +1,18 @@
 """Point-in-time team features: one row per (team, game), from games that ended before it started.
 
-How it stays leak-free: a team's *state* (ratings, rolling sums) is computed after each of its
-final games and stamped with that game's end time. Every feature row takes the latest state of
-its team whose end time is at or before the row's start time (`merge_asof`), so a game's own
-result, and any game still in progress at its start, can never reach it. Everything is
-vectorised; the one inherently sequential part, Elo, is a compiled (numba) loop.
+A game's features have two parts, computed by the same code for training and for serving:
+- a team's *state* after each of its final games (Elo, rolling and season-to-date form, home and
+  away form), stamped with that game's end time (`team_states`): what Feast stores, offline and
+  online;
+- the game's *context*, from the schedule and the league's finished games (`game_context`):
+  rest days, back-to-back, season progress, the league's recent home margin.
+`pregame` turns a team's latest state before a game plus the game's context into the model's
+features (a new season resets the season-to-date form and regresses Elo).
+
+How it stays leak-free: every game takes the latest state of its team whose end time is at or
+before the game's start (`merge_asof`), so a game's own result, and any game still in progress
+at its start, can never reach it. Everything is vectorised; the one inherently sequential part,
+Elo, is a compiled (numba) loop.
 """
 
 from __future__ import annotations
@@ -183,8 +191,35 @@ def _window_sums(values: pd.Series, team: pd.Series, window: int) -> pd.Series:
     return total - earlier
 
 
-def history_states(tg: pd.DataFrame, cfg: FeaturesConfig) -> pd.DataFrame:
-    """A team's state after each of its final games, stamped with that game's end time."""
+def split_states(tg: pd.DataFrame, window: int, home: bool) -> pd.Series:
+    """Win share over a team's last `window` finished home (or away) games, on those games'
+    rows of `tg` (by end time)."""
+    mask = tg["final"] & ~tg["neutral"] & (tg["is_home"] == home)
+    hist = tg[mask].sort_values(["team", "end_time", "game"], kind="stable")
+    count = hist.groupby("team", sort=False).cumcount() + 1
+    wins = _window_sums(hist["win"], hist["team"], window)
+    side = "home" if home else "away"
+    return (wins / np.minimum(count, window)).rename(f"{side}_win_pct_{window}")
+
+
+def state_columns(cfg: FeaturesConfig) -> list[str]:
+    """What a team's state holds after a game (every value Float64 in Feast)."""
+    rolling = [f"{kind}_{w}" for w in cfg.windows for kind in ("win_pct", "margin")]
+    split = [f"home_win_pct_{cfg.split_window}", f"away_win_pct_{cfg.split_window}"]
+    return [
+        "state_season",
+        "elo_post",
+        "games_played",
+        "win_pct_season",
+        "margin_season",
+        *rolling,
+        *split,
+    ]
+
+
+def team_states(tg: pd.DataFrame, cfg: FeaturesConfig) -> pd.DataFrame:
+    """A team's state after each of its final games, stamped with that game's end time
+    (`state_end`); home and away form carry over the games of the other kind."""
     hist = tg[tg["final"]].sort_values(["team", "end_time", "game"], kind="stable")
     team = hist["team"]
     count = hist.groupby("team", sort=False).cumcount() + 1
@@ -208,23 +243,9 @@ def history_states(tg: pd.DataFrame, cfg: FeaturesConfig) -> pd.DataFrame:
     state["margin_season"] = (
         hist["margin"].groupby(by_season, sort=False).cumsum() / state["games_played"]
     )
-    return state.sort_values("state_end", kind="stable")
-
-
-def split_states(tg: pd.DataFrame, window: int, home: bool) -> pd.DataFrame:
-    """Win share over a team's last `window` finished home (or away) games, by end time."""
-    side = "home" if home else "away"
-    mask = tg["final"] & ~tg["neutral"] & (tg["is_home"] == home)
-    hist = tg[mask].sort_values(["team", "end_time", "game"], kind="stable")
-    count = hist.groupby("team", sort=False).cumcount() + 1
-    wins = _window_sums(hist["win"], hist["team"], window)
-    state = pd.DataFrame(
-        {
-            "team": hist["team"],
-            "state_end": hist["end_time"],
-            f"{side}_win_pct_{window}": wins / np.minimum(count, window),
-        }
-    )
+    for home in (True, False):
+        split = split_states(tg, cfg.split_window, home)
+        state[split.name] = split.reindex(state.index).groupby(team, sort=False).ffill()
     return state.sort_values("state_end", kind="stable")
 
 
@@ -266,22 +287,80 @@ def pregame_elo(joined: pd.DataFrame, cfg: EloConfig) -> pd.Series:
     return post.where(~new_season, carried).fillna(cfg.initial)
 
 
-def team_features(games: pd.DataFrame, cfg: FeaturesConfig, league: LeagueConfig) -> pd.DataFrame:
-    """One row per (team, game), every feature computed from games that ended before it."""
+# What `game_context` gives each team-game besides its keys.
+CONTEXT_COLUMNS = ["season", "rest_days", "back_to_back", "season_progress", "league_home_margin"]
+
+
+def pregame(rows: pd.DataFrame, cfg: FeaturesConfig) -> pd.DataFrame:
+    """The model's features of team-games from each one's context (`CONTEXT_COLUMNS`) and its
+    team's latest state before it (`state_columns`, NaN where the team has none): the same code
+    for training rows and for serving."""
+    out = rows.copy()
+    season_cols = ["games_played", "win_pct_season", "margin_season"]
+    same_season = out["state_season"] == out["season"]
+    out[season_cols] = out[season_cols].where(same_season)
+    out["games_played"] = out["games_played"].fillna(0)
+    out["elo_pre"] = pregame_elo(out, cfg.elo)
+    return out[feature_columns(cfg)]
+
+
+def _team_games_with_results(
+    games: pd.DataFrame, cfg: FeaturesConfig, league: LeagueConfig
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """`team_games` with the league's home margin, Elo after each game and the schedule
+    features."""
     tg, names = team_games(games, league)
     home_margin = league_home_margin(tg, cfg.league_home)
     tg["league_home_margin"] = np.concatenate([home_margin, home_margin])
     tg["elo_post"] = elo_after_games(tg, cfg.elo, home_margin)
-    tg = tg.join(schedule_features(tg, cfg, league))
+    return tg.join(schedule_features(tg, cfg, league)), names
+
+
+def game_context(games: pd.DataFrame, cfg: FeaturesConfig, league: LeagueConfig) -> pd.DataFrame:
+    """Every team-game's context from the schedule and the league's finished games: its
+    season, rest days, back-to-back, season progress, the league's recent home margin, and the
+    end of its team's latest final game before it (`state_end`, NaT if none). Indexed by
+    (game_id, team)."""
+    tg, names = _team_games_with_results(games, cfg, league)
+    ends = tg.loc[tg["final"], ["team", "end_time"]].sort_values("end_time", kind="stable")
+    joined = pd.merge_asof(
+        tg[["team", "game", "start_time", *CONTEXT_COLUMNS]].sort_values(
+            "start_time", kind="stable"
+        ),
+        ends.assign(state_end=ends["end_time"]),
+        left_on="start_time",
+        right_on="end_time",
+        by="team",
+        allow_exact_matches=True,
+    )
+    keyed = joined.assign(
+        team=names[joined["team"].to_numpy()],
+        game_id=games["game_id"].to_numpy()[joined["game"].to_numpy()],
+    )
+    return keyed.set_index(["game_id", "team"])[[*CONTEXT_COLUMNS, "state_end"]]
+
+
+def states_table(games: pd.DataFrame, cfg: FeaturesConfig, league: LeagueConfig) -> pd.DataFrame:
+    """Every team's state after each of its final games (what Feast stores): team name,
+    `event_timestamp` (the game's end) and the state columns."""
+    tg, names = _team_games_with_results(games, cfg, league)
+    states = team_states(tg, cfg)
+    out = pd.DataFrame(
+        {
+            "team": names[states["team"].to_numpy()],
+            "event_timestamp": states["state_end"].astype("datetime64[us, UTC]").array,
+        }
+    )
+    for column in state_columns(cfg):
+        out[column] = states[column].to_numpy(dtype="float64")
+    return out
+
+
+def team_features(games: pd.DataFrame, cfg: FeaturesConfig, league: LeagueConfig) -> pd.DataFrame:
+    """One row per (team, game), every feature computed from games that ended before it."""
+    tg, names = _team_games_with_results(games, cfg, league)
     rows = tg.drop(columns=["elo_post", "margin", "win"])
-    joined = as_of_join(rows, history_states(tg, cfg))
-    season_cols = ["games_played", "win_pct_season", "margin_season"]
-    same_season = joined["state_season"] == joined["season"]
-    joined[season_cols] = joined[season_cols].where(same_season)
-    joined["games_played"] = joined["games_played"].fillna(0)
-    joined["elo_pre"] = pregame_elo(joined, cfg.elo)
-    for home in (True, False):
-        joined = as_of_join(joined, split_states(tg, cfg.split_window, home))
+    joined = as_of_join(rows, team_states(tg, cfg))
     joined = joined.sort_values(
         ["start_time", "game", "is_home"], ascending=[True, True, False], kind="stable"
     )
@@ -296,8 +375,9 @@ def team_features(games: pd.DataFrame, cfg: FeaturesConfig, league: LeagueConfig
             "opponent": names[joined["opponent"].to_numpy()],
         }
     )
+    features = pregame(joined, cfg)
     for column in feature_columns(cfg):
-        out[column] = joined[column].to_numpy()
+        out[column] = features[column].to_numpy()
     return out
 
 
@@ -310,13 +390,18 @@ class FeatureSummary(BaseModel):
     teams: int
     features: list[str]
     latest_event: datetime | None
+    states_path: Path | None = None
+    states: int = 0
 
 
 def write_team_features(config: GamelineConfig) -> FeatureSummary:
-    """Recompute team features from the whole raw store and write them atomically."""
+    """Recompute the team features and the team states from the whole raw store and write
+    them atomically."""
     paths = state_paths(config)
     games = read_store(paths.raw_games)
     features = team_features(games, config.features, config.league)
+    states = states_table(games, config.features, config.league)
+    write_parquet(states, paths.team_states)
     write_parquet(features, paths.team_features)
     latest = features["event_timestamp"].max() if len(features) else None
     return FeatureSummary(
@@ -326,4 +411,6 @@ def write_team_features(config: GamelineConfig) -> FeatureSummary:
         teams=features["team"].nunique(),
         features=feature_columns(config.features),
         latest_event=latest.to_pydatetime() if latest is not None else None,
+        states_path=paths.team_states,
+        states=len(states),
     )

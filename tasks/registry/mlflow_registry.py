@@ -123,7 +123,9 @@ class Registry:
         `_active`."""
         source = self.client.get_model_version(self.model_name, version)
         with self._active():
-            made = self.client.create_model_version(self.model_name, source.source, source.run_id)
+            made = self.client.create_model_version(
+                self.model_name, str(source.source), source.run_id
+            )
         return str(made.version)
 
     def load_version(self, version: str) -> Any:

@@ -1,15 +1,15 @@
 """Batch predictions of upcoming games from the online feature store.
 
-Feast's online store keeps one row per team: its latest materialized game. So the upcoming
-games are scored in rounds (the longest run of games, in start order, in which no team plays
-twice); before each round the online rows are rebuilt up to that round's last start, so every
-team's row is the one stamped at its game in the round (`feature_store.rebuild_online`).
+Feast's online store keeps each team's current state; a game's features are both teams' states
+turned pregame with the game's context from the schedule (`TeamFeatureStore.online_features`).
+So every upcoming game, even one whose teams play other games first, is scored in one read,
+and serving never writes to the store.
 """
 
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -28,21 +28,6 @@ def upcoming_games(games: pd.DataFrame, now: datetime, horizon_hours: float) -> 
     end = pd.Timestamp(now) + pd.Timedelta(hours=horizon_hours)
     mask = (games["status"] == "scheduled") & (start >= pd.Timestamp(now)) & (start < end)
     return games[mask].sort_values(["start_time", "game_id"], kind="stable")
-
-
-def prediction_rounds(upcoming: pd.DataFrame) -> list[pd.DataFrame]:
-    """Consecutive runs of games (in start order) in which no team appears twice."""
-    rounds: list[list[int]] = [[]]
-    seen: set[str] = set()
-    for position, (home, away) in enumerate(
-        zip(upcoming["home_team"].astype(str), upcoming["away_team"].astype(str), strict=True)
-    ):
-        if home in seen or away in seen:
-            rounds.append([])
-            seen = set()
-        rounds[-1].append(position)
-        seen |= {home, away}
-    return [upcoming.iloc[r] for r in rounds if r]
 
 
 def ab_bucket(game_id: str) -> int:
@@ -68,17 +53,16 @@ class ServedModel:
         return np.asarray(self.model.predict(model_example(rows, self.features)), dtype=float)
 
 
-def score_round(
+def score_games(
     store: TeamFeatureStore,
     games: pd.DataFrame,
+    context: pd.DataFrame,
     now: datetime,
     champion: ServedModel,
     challenger: ServedModel | None,
 ) -> pd.DataFrame:
-    """Online features of one round's games, and each model's probability."""
-    end = games["start_time"].max().to_pydatetime() + timedelta(seconds=1)
-    store.rebuild_online(end)
-    rows = store.online_features(games, now).reset_index(drop=True)
+    """Online features of the games, and each model's probability."""
+    rows = store.online_features(games, context, now).reset_index(drop=True)
     rows["neutral"] = games["neutral"].to_numpy(dtype=bool)
     rows["p_champion"] = champion.predict(rows)
     rows["p_challenger"] = challenger.predict(rows) if challenger else np.nan

@@ -26,7 +26,7 @@ def test_ingest_twice_is_a_no_op(sim_config: Callable[..., GamelineConfig]) -> N
     assert not first.skipped
     assert first.manifest.new == first.manifest.read > 0
     assert first.features is not None and first.features.rows == 2 * first.manifest.read
-    assert first.feast is not None and first.feast.apply.objects[-1] == "game_features_v1"
+    assert first.feast is not None and first.feast.apply.objects[-1] == "game_features_v2"
     assert first.feast.materialize.watermark_before is None
     stored = read_store(state_paths(config).raw_games)
     second = ingest_flow(config)
@@ -107,20 +107,23 @@ def test_cli_features_materializes_again(
 ) -> None:
     config = sim_config()
     ingest_flow(config)
-    # A features file from an older Gameline, without a feature the definitions now list.
+    # Feature files from an older Gameline, without a column the definitions now list.
     features_path = state_paths(config).team_features
     pd.read_parquet(features_path).drop(columns="league_home_margin").to_parquet(features_path)
+    states_path = state_paths(config).team_states
+    pd.read_parquet(states_path).drop(columns="elo_post").to_parquet(states_path)
     path = write_config(config, tmp_path / "sim.yaml")
     result = CliRunner().invoke(app, ["features", "--config", str(path), "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["materialize"]["watermark_before"] is not None
     assert "league_home_margin" in pd.read_parquet(features_path).columns
+    assert "elo_post" in pd.read_parquet(states_path).columns
     assert summary["apply"]["objects"] == [
         "team",
-        "team_features_source",
-        "team_form",
-        "game_features_v1",
+        "team_states_source",
+        "team_state",
+        "game_features_v2",
     ]
 
 
@@ -129,3 +132,16 @@ def test_cli_help_lists_commands() -> None:
     assert result.exit_code == 0
     commands = ("run", "ingest", "features", "train", "gate", "rollback", "predict", "status")
     assert all(cmd in result.stdout for cmd in commands)
+
+
+def test_retries_only_for_failures_a_second_try_can_mend() -> None:
+    from prefect.states import Failed
+
+    from gameline.flows.common import transient
+    from gameline.tasks.features.store import FeatureStoreError
+    from gameline.tasks.registry.mlflow_registry import RegistryError
+
+    for error in (FeatureStoreError("unknown team"), RegistryError("no version 9"), ValueError()):
+        assert not transient(None, None, Failed(data=error))
+    assert transient(None, None, Failed(data=ConnectionError("redis went away")))
+    assert transient(None, None, Failed(data=TimeoutError()))

@@ -15,11 +15,13 @@ from typer.testing import CliRunner
 
 from gameline.flows.cli import app
 from gameline.flows.gate import gate_flow
+from gameline.flows.ingest import feature_store_flow
 from gameline.flows.predict import predict_flow, served_model
 from gameline.flows.train import train_flow
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.data.ingest import read_store
-from gameline.tasks.features.store import TeamFeatureStore
+from gameline.tasks.features.store import FeatureStoreError, TeamFeatureStore
+from gameline.tasks.features.team import game_context
 from gameline.tasks.registry.aliases import CHALLENGER, CHAMPION, PromotionError
 from gameline.tasks.registry.mlflow_registry import Registry
 from gameline.tasks.serving.predict import upcoming_games
@@ -47,11 +49,16 @@ def test_champion_serves_and_challenger_shadows_with_the_offline_values(
     train_flow(league)
     assert gate_flow(league).applied == "promoted"
     challenger = train_flow(with_changes(league, train={"logistic_c": 0.001}))
+    with pytest.raises(FeatureStoreError, match="online store is not loaded"):
+        predict_flow(league, NOW)  # ingested without Feast: nothing online to serve from
+    feature_store_flow(league)  # `gameline features`: the one writer of the online store
     summary = predict_flow(league, NOW)
 
     games = read_store(state_paths(league).raw_games)
     upcoming = upcoming_games(games, NOW, 72)
-    assert summary.games == len(upcoming) > 0 and summary.rounds > 1
+    assert summary.games == len(upcoming) > 0
+    playing = pd.concat([upcoming["home_team"], upcoming["away_team"]])
+    assert playing.value_counts().max() > 1  # teams play twice in the horizon: one read serves all
     table = read_predictions(state_paths(league).predictions)
     assert table["game_id"].tolist() == upcoming["game_id"].astype(str).tolist()
     assert table["features_match_game"].all() and not table["features_stale"].any()
@@ -63,7 +70,8 @@ def test_champion_serves_and_challenger_shadows_with_the_offline_values(
     assert (table["results_age_h"] > 0).all()
 
     # Train/serve consistency: the online path gives what the offline training rows give.
-    offline = TeamFeatureStore.from_config(league).training_set(upcoming)
+    context = game_context(games, league.features, league.league)
+    offline = TeamFeatureStore.from_config(league).training_set(upcoming, context)
     registry = Registry.from_config(league)
     for alias, column in ((CHAMPION, "p_champion"), (CHALLENGER, "p_challenger")):
         model = served_model(registry, alias)

@@ -13,6 +13,7 @@ import pytest
 
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.features.store import TeamFeatureStore, latest_feature_time
+from gameline.tasks.features.team import game_context
 from tests.conftest import ingested
 
 pytestmark = pytest.mark.services
@@ -57,36 +58,36 @@ def test_feast_on_postgres_registry_and_redis_online_store(production: GamelineC
         assert applied.project.startswith("gl_test_")
         # A second client reads the definitions from PostgreSQL, not from a local file.
         second = TeamFeatureStore.from_config(production)
-        assert second.store.get_feature_service("game_features_v1").name
+        assert second.store.get_feature_service("game_features_v2").name
         assert not (state_paths(production).feast / "registry.db").exists()
-        upcoming = games[games["status"] == "scheduled"].head(1)
-        start = upcoming["start_time"].iloc[0].to_pydatetime()
-        store.rebuild_online(end=start + timedelta(seconds=1))
-        online = store.online_features(upcoming, now=start)
-        offline = store.training_set(upcoming)
+        end = latest_feature_time(state_paths(production).team_states) + timedelta(seconds=1)
+        assert not store.refresh_online(end=end).rebuilt
+        upcoming = games[games["status"] == "scheduled"]
+        context = game_context(games, production.features, production.league)
+        now = upcoming["start_time"].min().to_pydatetime()
+        online = store.online_features(upcoming, context, now=now)
+        offline = store.training_set(upcoming, context)
         columns = [c for c in offline.columns if "__" in c]
         pd.testing.assert_frame_equal(online[columns], offline[columns], check_dtype=False)
+        assert online["feature_time_matches_game"].all()
         # The rows really are in Redis.
         import redis
 
         keys = redis.Redis(host="127.0.0.1", port=6379).keys(f"*{production.feast.project}*")
         assert len(keys) == 8  # one hash per team
-        end = latest_feature_time(state_paths(production).team_features) + timedelta(seconds=1)
-        later = store.rebuild_online(end=end)
-        assert later.watermark_before is not None
-        # A team's latest row changes value but keeps its timestamp (a result came in before
-        # its next game): Redis skips a row with a timestamp it holds; the rebuild does not.
-        path = state_paths(production).team_features
-        features = pd.read_parquet(path)
+        # A team's latest state changes value but keeps its timestamp (a late result): Redis
+        # skips a row with a timestamp it holds, so the check sees it and the view is rebuilt.
+        path = state_paths(production).team_states
+        states = pd.read_parquet(path)
         team = str(upcoming["home_team"].iloc[0])
-        latest = features[features["team"] == team]["event_timestamp"].idxmax()
-        features.loc[latest, "elo_pre"] += 50.0
-        features.to_parquet(path, index=False)
-        store.rebuild_online(end=end)
+        latest = states[states["team"] == team]["event_timestamp"].idxmax()
+        states.loc[latest, "elo_post"] += 50.0
+        states.to_parquet(path, index=False)
+        assert store.refresh_online(end=end).rebuilt
         stamp, values = store.reader().read([team])[0]
-        assert pd.Timestamp(stamp) == features.loc[latest, "event_timestamp"]
-        position = store.features.index("elo_pre")
-        assert values[position] == pytest.approx(features.loc[latest, "elo_pre"])
+        assert pd.Timestamp(stamp) == states.loc[latest, "event_timestamp"]
+        position = store.states.index("elo_post")
+        assert values[position] == pytest.approx(states.loc[latest, "elo_post"])
     finally:
         store.store.teardown()  # removes the project's keys from Redis
 

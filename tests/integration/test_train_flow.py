@@ -37,7 +37,7 @@ def test_train_flow_logs_folds_and_registers_a_loadable_challenger(league: Gamel
     assert record.metrics["blend_log_loss"] < record.metrics["home_rate_log_loss"]
     client = Registry.from_config(league).client
     parent = client.get_run(record.run_id)
-    assert parent.data.tags["feature_service"] == "game_features_v1"
+    assert parent.data.tags["feature_service"] == "game_features_v2"
     assert len(parent.data.tags["dataset_hash"]) == 64
     assert len(parent.data.tags["feast_definitions_sha256"]) == 64
     assert parent.data.tags["feast_view_version"] == "v0"

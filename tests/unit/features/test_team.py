@@ -9,7 +9,14 @@ import pytest
 from gameline.tasks.config import EloConfig, FeaturesConfig, LeagueConfig
 from gameline.tasks.contracts import conform
 from gameline.tasks.data.simulator import simulate_games
-from gameline.tasks.features.team import feature_columns, team_features
+from gameline.tasks.features.team import (
+    feature_columns,
+    game_context,
+    pregame,
+    state_columns,
+    states_table,
+    team_features,
+)
 
 LEAGUE = LeagueConfig(name="T", games_per_season=4, game_duration_hours=2.0)
 FEATURES = FeaturesConfig(
@@ -185,10 +192,52 @@ def test_features_are_stamped_at_game_start() -> None:
     assert not feats.duplicated(["team", "event_timestamp"]).any()
 
 
-def test_feast_default_definitions_list_every_feature() -> None:
-    from gameline.feature_repo.definitions import DEFAULT_FEATURES
+def test_feast_definitions_take_the_state_columns_from_the_code() -> None:
+    from gameline.feature_repo.definitions import team_state_fv
 
-    assert feature_columns(FeaturesConfig()) == DEFAULT_FEATURES
+    assert sorted(f.name for f in team_state_fv.schema) == sorted(state_columns(FeaturesConfig()))
+
+
+@pytest.mark.parametrize("which", ["hand", "simulated"])
+def test_latest_state_plus_context_gives_the_team_features(which: str) -> None:
+    """What serving does (a team's latest state before the game, from the states table, turned
+    pregame with the game's context) equals every training row of the team features."""
+    if which == "hand":
+        games, cfg, league = six_games(), FEATURES, LEAGUE
+    else:
+        (games, league), cfg = simulated(), FeaturesConfig()
+    expected = team_features(games, cfg, league).set_index(["game_id", "team"])
+    context = game_context(games, cfg, league)
+    states = states_table(games, cfg, league).sort_values("event_timestamp", kind="stable")
+    starts = games.set_index("game_id")["start_time"].astype("datetime64[us, UTC]")
+    rows = context.reset_index()
+    rows["start"] = starts.loc[rows["game_id"]].array
+    joined = pd.merge_asof(
+        rows.sort_values("start", kind="stable"),
+        states,
+        left_on="start",
+        right_on="event_timestamp",
+        by="team",
+        allow_exact_matches=True,
+    )
+    # The state a game takes is its team's latest final game before it, per the schedule.
+    stamped = joined["event_timestamp"].astype("datetime64[us, UTC]")
+    expected_end = joined["state_end"].astype("datetime64[us, UTC]")
+    assert (stamped.isna() == expected_end.isna()).all()
+    assert (stamped.dropna() == expected_end.dropna()).all()
+    served = pregame(joined, cfg).set_index(pd.MultiIndex.from_frame(joined[["game_id", "team"]]))
+    pd.testing.assert_frame_equal(
+        served.loc[expected.index], expected[feature_columns(cfg)], check_dtype=False
+    )
+
+
+def test_states_are_stamped_at_the_end_of_final_games_only() -> None:
+    games = six_games()
+    states = states_table(games, FEATURES, LEAGUE)
+    assert len(states) == 2 * 5  # two teams per final game; the scheduled one has none
+    ends = games["start_time"] + pd.Timedelta(hours=LEAGUE.game_duration_hours)
+    assert set(states["event_timestamp"]) <= set(ends)
+    assert list(states.columns) == ["team", "event_timestamp", *state_columns(FEATURES)]
 
 
 def test_league_home_margin_uses_only_finished_home_games() -> None:

@@ -10,7 +10,6 @@ import pandas as pd
 from gameline.tasks.serving.predict import (
     ab_bucket,
     challenger_serves,
-    prediction_rounds,
     upcoming_games,
 )
 
@@ -41,21 +40,6 @@ def test_upcoming_games_are_scheduled_and_inside_the_horizon() -> None:
         ]
     )
     assert upcoming_games(frame, NOW, 36)["game_id"].tolist() == ["g1", "g0"]
-
-
-def test_rounds_never_hold_a_team_twice() -> None:
-    frame = games(
-        [
-            ("A", "B", "scheduled", 1),
-            ("C", "D", "scheduled", 2),
-            ("A", "C", "scheduled", 24),  # A and C again: a new round
-            ("E", "F", "scheduled", 25),
-            ("B", "E", "scheduled", 48),  # E again
-        ]
-    )
-    rounds = prediction_rounds(frame)
-    assert [r["game_id"].tolist() for r in rounds] == [["g0", "g1"], ["g2", "g3"], ["g4"]]
-    assert prediction_rounds(frame.iloc[:0]) == []
 
 
 def test_ab_split_is_stable_and_close_to_the_share() -> None:
