@@ -275,28 +275,31 @@ class TeamFeatureStore:
         features = self.game_features(ordered, context)
         return features.merge(labels(games), on="game_id", how="left").reset_index(drop=True)
 
-    def game_features(self, joined: pd.DataFrame, context: pd.DataFrame) -> pd.DataFrame:
+    def game_features(
+        self,
+        joined: pd.DataFrame,
+        context: pd.DataFrame,
+        sides: dict[str, pd.DataFrame] | None = None,
+    ) -> pd.DataFrame:
         """Games' model features (home__*, away__*) from each side's state columns
-        (home__<state>, away__<state>) and the games' context; the same code offline and
-        online. FeatureStoreError for a game the context does not hold."""
-        out = joined[["game_id", "home_team", "away_team", "event_timestamp"]].copy()
-        for side in ("home", "away"):
-            keys = pd.MultiIndex.from_arrays(
-                [joined["game_id"].astype(str), joined[f"{side}_team"].astype(str)]
+        (home__<state>, away__<state>) and the games' context (`sides`: each side's context
+        rows, when already looked up); the same code offline and online. FeatureStoreError for
+        a game the context does not hold."""
+        sides = sides or {s: side_context(joined, context, s) for s in ("home", "away")}
+        columns = {c: joined[c].to_numpy() for c in ("game_id", "home_team", "away_team")}
+        columns["event_timestamp"] = joined["event_timestamp"].array
+        for side, found in sides.items():
+            rows = pd.DataFrame(
+                {
+                    **{c: found[c].to_numpy() for c in CONTEXT_COLUMNS},
+                    **{s: joined[f"{side}__{s}"].to_numpy(dtype="float64") for s in self.states},
+                }
             )
-            unknown = keys.difference(context.index)
-            if len(unknown):
-                raise FeatureStoreError(
-                    f"no schedule context for (game, team) {list(unknown)[:5]}: unknown team, "
-                    "or a game that is not in the game store"
-                )
-            rows = context.reindex(keys)[CONTEXT_COLUMNS].reset_index(drop=True)
-            for state in self.states:
-                rows[state] = joined[f"{side}__{state}"].to_numpy(dtype="float64")
             features = pregame(rows, self.features_cfg)
-            for name in self.features:
-                out[f"{side}__{name}"] = features[name].to_numpy(dtype="float64")
-        return out
+            columns.update(
+                {f"{side}__{n}": features[n].to_numpy(dtype="float64") for n in self.features}
+            )
+        return pd.DataFrame(columns, index=joined.index)
 
     def reader(self) -> OnlineReader:
         """The online reader of this store's view (planned once)."""
@@ -318,29 +321,32 @@ class TeamFeatureStore:
         entities = entity_frame(games)
         teams = sorted(set(entities["home_team"]) | set(entities["away_team"]))
         found = dict(zip(teams, self.reader().read(teams), strict=True))
-        joined = entities.copy()
         blank = [np.nan] * len(self.states)
+        parts = [entities]
         for side in ("home", "away"):
-            side_teams = joined[f"{side}_team"]
+            side_teams = entities[f"{side}_team"]
             values = pd.DataFrame(
                 [found[t][1] or blank for t in side_teams],
-                index=joined.index,
+                index=entities.index,
                 columns=[f"{side}__{s}" for s in self.states],
                 dtype="float64",
             )
-            joined = pd.concat([joined, values], axis=1)
-            joined[f"{side}_feature_ts"] = pd.to_datetime(
-                [found[t][0] for t in side_teams], utc=True
-            )
-        out = self.game_features(joined, context)
-        self._refuse_missing_states(joined, context)
-        return with_checks(out, joined, context, now, self.ttl)
+            stamps = pd.to_datetime([found[t][0] for t in side_teams], utc=True)
+            values[f"{side}_feature_ts"] = stamps
+            parts.append(values)
+        joined = pd.concat(parts, axis=1)
+        sides = {side: side_context(joined, context, side) for side in ("home", "away")}
+        out = self.game_features(joined, context, sides)
+        ends = {side: state_ends(found) for side, found in sides.items()}
+        self._refuse_missing_states(joined, ends)
+        return with_checks(out, joined, ends, now, self.ttl)
 
-    def _refuse_missing_states(self, joined: pd.DataFrame, context: pd.DataFrame) -> None:
+    def _refuse_missing_states(
+        self, joined: pd.DataFrame, ends: dict[str, pd.DatetimeIndex]
+    ) -> None:
         """FeatureStoreError when a team the schedule has results for has no online state: the
         online store was never loaded (or was emptied), and serving would see a blank team."""
-        for side in ("home", "away"):
-            expected = expected_state_ends(joined, context, side)
+        for side, expected in ends.items():
             missing = joined[f"{side}_feature_ts"].isna().to_numpy() & ~expected.isna()
             if missing.any():
                 teams = sorted(set(joined.loc[missing, f"{side}_team"].astype(str)))
@@ -351,36 +357,48 @@ class TeamFeatureStore:
                 )
 
 
-def expected_state_ends(joined: pd.DataFrame, context: pd.DataFrame, side: str) -> pd.DatetimeIndex:
-    """When each game's `side` team's latest final game before it ended, per the schedule."""
+def side_context(joined: pd.DataFrame, context: pd.DataFrame, side: str) -> pd.DataFrame:
+    """The context rows of each game's `side` team, in the games' order; FeatureStoreError for
+    a (game, team) the schedule does not hold."""
     keys = pd.MultiIndex.from_arrays(
         [joined["game_id"].astype(str), joined[f"{side}_team"].astype(str)]
     )
-    return pd.DatetimeIndex(context.reindex(keys)["state_end"].array).tz_convert("UTC")
+    positions = context.index.get_indexer(keys)
+    if (positions < 0).any():
+        unknown = list(keys[positions < 0])[:5]
+        raise FeatureStoreError(
+            f"no schedule context for (game, team) {unknown}: unknown team, or a game that is "
+            "not in the game store"
+        )
+    return context.iloc[positions]
+
+
+def state_ends(found: pd.DataFrame) -> pd.DatetimeIndex:
+    """When each team's latest final game before the game ended, per the schedule (NaT: none)."""
+    return pd.DatetimeIndex(found["state_end"].array).tz_convert("UTC")
 
 
 def with_checks(
     out: pd.DataFrame,
     joined: pd.DataFrame,
-    context: pd.DataFrame,
+    ends: dict[str, pd.DatetimeIndex],
     now: datetime,
     ttl: timedelta,
 ) -> pd.DataFrame:
     """Each side's state time and age, and the `stale` and `feature_time_matches_game` flags."""
     stale = np.zeros(len(out), dtype=bool)
     matches = np.ones(len(out), dtype=bool)
-    for side in ("home", "away"):
-        stamps = joined[f"{side}_feature_ts"]
-        expected = pd.Series(expected_state_ends(joined, context, side), index=out.index)
+    extra = {}
+    for side, expected in ends.items():
+        stamps = pd.DatetimeIndex(joined[f"{side}_feature_ts"].array)
         age = pd.Timestamp(now) - stamps
-        out[f"{side}_feature_ts"] = stamps
-        out[f"{side}_feature_age_h"] = age.dt.total_seconds() / 3600
-        stale |= (age > pd.Timedelta(ttl)).fillna(False).to_numpy(dtype=bool)
-        same = (stamps == expected) | (stamps.isna() & expected.isna())
-        matches &= same.to_numpy(dtype=bool)
-    out["stale"] = stale
-    out["feature_time_matches_game"] = matches
-    return out
+        extra[f"{side}_feature_ts"] = stamps
+        extra[f"{side}_feature_age_h"] = age.total_seconds() / 3600
+        stale |= np.asarray(age > pd.Timedelta(ttl), dtype=bool)
+        matches &= np.asarray((stamps == expected) | (stamps.isna() & expected.isna()), dtype=bool)
+    extra["stale"] = stale
+    extra["feature_time_matches_game"] = matches
+    return pd.concat([out, pd.DataFrame(extra, index=out.index)], axis=1)
 
 
 class OnlineReader:
