@@ -39,17 +39,20 @@ from gameline.tasks.storage import write_parquet
 MOV_KINDS = {"none": 0, "fivethirtyeight_nba": 1, "fivethirtyeight_nfl": 2}
 
 
+def form_columns(cfg: FeaturesConfig) -> list[str]:
+    """Rolling form per window, then home and away form: in both the state and the features."""
+    rolling = [f"{kind}_{w}" for w in cfg.windows for kind in ("win_pct", "margin")]
+    return [*rolling, f"home_win_pct_{cfg.split_window}", f"away_win_pct_{cfg.split_window}"]
+
+
 def feature_columns(cfg: FeaturesConfig) -> list[str]:
     """The model-facing feature names, in order."""
-    rolling = [f"{kind}_{w}" for w in cfg.windows for kind in ("win_pct", "margin")]
-    split = [f"home_win_pct_{cfg.split_window}", f"away_win_pct_{cfg.split_window}"]
     return [
         "elo_pre",
         "games_played",
         "win_pct_season",
         "margin_season",
-        *rolling,
-        *split,
+        *form_columns(cfg),
         "rest_days",
         "back_to_back",
         "season_progress",
@@ -204,17 +207,8 @@ def split_states(tg: pd.DataFrame, window: int, home: bool) -> pd.Series:
 
 def state_columns(cfg: FeaturesConfig) -> list[str]:
     """What a team's state holds after a game (every value Float64 in Feast)."""
-    rolling = [f"{kind}_{w}" for w in cfg.windows for kind in ("win_pct", "margin")]
-    split = [f"home_win_pct_{cfg.split_window}", f"away_win_pct_{cfg.split_window}"]
-    return [
-        "state_season",
-        "elo_post",
-        "games_played",
-        "win_pct_season",
-        "margin_season",
-        *rolling,
-        *split,
-    ]
+    season = ["games_played", "win_pct_season", "margin_season"]
+    return ["state_season", "elo_post", *season, *form_columns(cfg)]
 
 
 def team_states(tg: pd.DataFrame, cfg: FeaturesConfig) -> pd.DataFrame:
