@@ -140,22 +140,74 @@ def _run_flow(
 
 
 @app.command()
-def run(config: ConfigOpt = DEFAULT_CONFIG, file: FileOpt = None, as_json: JsonOpt = False) -> None:
-    """Run the whole pipeline on a config (default: the embedded simulated league)."""
+def run(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    file: FileOpt = None,
+    retrain: Annotated[
+        bool, typer.Option("--retrain", help="retrain (through the gate) whatever the monitor says")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """The daily loop: ingest, features, monitor, retrain and gate only on a trigger, predict."""
     from gameline.flows.pipeline import pipeline_flow
 
-    _run_flow(pipeline_flow, config, as_json, print_pipeline, file)
+    _run_flow(pipeline_flow, config, as_json, print_pipeline, file, retrain)
 
 
 def print_pipeline(summary: Any) -> None:
-    """Every stage of a pipeline run."""
+    """Every stage of a daily run."""
     print_ingest(summary.ingest)
-    print_training(summary.training)
-    print_outcome(summary.gate)
+    print_monitor(summary.monitor)
+    decision = summary.retrain
+    verdict = f"retrain ({decision.trigger})" if decision.retrain else "no retrain"
+    out.print(f"{verdict}: {escape(decision.detail)}")
+    if summary.training is not None:
+        print_training(summary.training)
+    if summary.gate is not None:
+        print_outcome(summary.gate)
     if summary.predictions is not None:
         print_predictions(summary.predictions)
     if summary.note:
         out.print(summary.note)
+
+
+@app.command()
+def monitor(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -> None:
+    """Drift of the champion's inputs and predictions, its live performance; alerts."""
+    from gameline.flows.monitor import monitor_flow
+
+    _run_flow(monitor_flow, config, as_json, print_monitor)
+
+
+def print_monitor(summary: Any) -> None:
+    """A monitor run: drift, live performance, the alerts it opened or resolved."""
+    result = summary.result
+    table = Table(title=f"Monitor: {result.model} champion v{result.champion_version or '-'}")
+    for column in ("measure", "value", "threshold", "detail"):
+        table.add_column(column)
+    for drift in (result.data_drift, result.prediction_drift):
+        if drift is None:
+            continue
+        value = "-" if drift.drifted_share is None else f"{drift.drifted_share:.2f} drifted"
+        detail = str(drift.report) if drift.report else drift.detail
+        table.add_row(f"{drift.kind} drift", value, f">= {drift.share_threshold:g}", detail)
+    perf = result.performance
+    if perf is not None and perf.status == "ok":
+        table.add_row(
+            "served log loss",
+            f"{perf.served_log_loss:.4f}",
+            f"promised {perf.promised_log_loss or float('nan'):.4f}",
+            f"Elo {perf.elo_log_loss:.4f} on the same {perf.games} games; ECE {perf.ece:.3f}",
+        )
+    elif perf is not None:
+        table.add_row("live performance", "-", "-", perf.detail)
+    out.print(table if result.status == "ok" else f"monitor: {result.status}")
+    for alert in summary.opened:
+        out.print(f"[bold red]alert[/] {alert.kind}: {escape(alert.summary)}")
+    for alert in summary.resolved:
+        out.print(f"resolved {alert.kind} ({alert.alert_id})")
+    if summary.continuing:
+        out.print(f"ongoing alerts: {', '.join(a.kind for a in summary.continuing)}")
 
 
 @app.command()
@@ -347,6 +399,12 @@ def status(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -> None
         console.print(
             f"arm {arm['arm']}: {arm['games']} finished games, served log loss "
             f"{arm['served_log_loss']:.4f}"
+        )
+    r = report.last_retrain_decision
+    if r:
+        verdict = f"retrain on {r.trigger}" if r.retrain else "no retrain"
+        console.print(
+            f"last daily run ({r.decided_at:%Y-%m-%d %H:%M} UTC): {verdict}: {escape(r.detail)}"
         )
     console.print(f"open alerts: {len(report.alerts)}")
     for alert in report.alerts:

@@ -3,10 +3,12 @@ and the current flow run's id (for the audit log)."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from prefect.cache_policies import NO_CACHE
 
+from gameline.tasks.config import AlertsConfig
 from gameline.tasks.data.validate import ValidationFailed
 from gameline.tasks.features.store import FeatureStoreError
 from gameline.tasks.registry.mlflow_registry import RegistryError
@@ -29,6 +31,18 @@ IO_RETRIES: dict[str, Any] = {
 }
 # Tasks that take an adapter (a registry or feature store): nothing to hash, nothing to cache.
 ADAPTER_TASK: dict[str, Any] = {"cache_policy": NO_CACHE}
+
+
+def alert_url(alerts: AlertsConfig) -> str | None:
+    """The alert target (a secret): from the environment variable the config names, else from
+    the Prefect Secret block it names; None turns notifications off. Read at run time, never
+    stored, logged or passed as a flow parameter."""
+    url = os.environ.get(alerts.url_env)
+    if url or not alerts.secret_block:
+        return url or None
+    from prefect.blocks.system import Secret
+
+    return str(Secret.load(alerts.secret_block).get())
 
 
 def artifact_key(name: str) -> str:

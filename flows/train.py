@@ -111,12 +111,14 @@ def folds_flow(
 
 
 @flow(name="train")
-def train_flow(config: GamelineConfig) -> TrainingRecord:
-    """Walk-forward training by season on the Feast training set, tracked in MLflow.
+def train_flow(config: GamelineConfig, reason: dict[str, str] | None = None) -> TrainingRecord:
+    """Walk-forward training by season on the Feast training set, tracked in MLflow; `reason`
+    (why it runs: the retrain trigger) goes into the run's tags.
 
     The folds run in a subflow whose task runner comes from the config, so a deployment
     switches between threads and a Dask cluster without code changes."""
     path, tags = build_training_set(config)
+    tags = {**tags, **(reason or {})}
     played = pd.read_parquet(path, columns=["season", "event_timestamp", LABEL]).dropna()
     seasons = played["season"].to_numpy()
     folds = season_folds(seasons, config.train, played["event_timestamp"])

@@ -275,6 +275,71 @@ class PredictConfig(Model):
     )
 
 
+class MonitorConfig(Model):
+    """Watching the champion: input and prediction drift, live performance of what it served."""
+
+    window_days: int = Field(
+        default=14, ge=1, le=365, description="served games of the last N days are 'current'"
+    )
+    min_games: int = Field(
+        default=100, ge=10, description="fewer current (or finished) games: not enough data"
+    )
+    phase_band: float = Field(
+        default=0.02,
+        ge=0,
+        le=1.5,
+        description="reference rows: earlier seasons' games within this much season progress "
+        "of the current window (like is compared with like)",
+    )
+    drift_share: float = Field(
+        default=0.5, gt=0, le=1, description="data drift when this share of inputs drifted"
+    )
+    cusum_k: float = Field(
+        default=0.15,
+        ge=0,
+        le=5,
+        description="calibration CUSUM allowance, in standard deviations of a game's residual",
+    )
+    cusum_h: float = Field(
+        default=25.0, gt=0, le=1000, description="calibration CUSUM alarm threshold"
+    )
+    loss_k: float = Field(
+        default=0.05, ge=0, le=5, description="log-loss CUSUM allowance over the promised loss"
+    )
+    loss_h: float = Field(default=5.0, gt=0, le=1000, description="log-loss CUSUM alarm threshold")
+
+
+class RetrainConfig(Model):
+    """When the daily run retrains: only on a reason, never in a loop."""
+
+    on_drift: bool = Field(default=True, description="retrain on data or prediction drift")
+    on_degradation: bool = Field(default=True, description="retrain on a live-performance alarm")
+    max_champion_age_days: int | None = Field(
+        default=28, ge=1, description="retrain when the champion's training data is older"
+    )
+    cooldown_days: float = Field(
+        default=3.0, ge=0, description="no retrain within this long of the last one"
+    )
+    min_new_games: int = Field(
+        default=50, ge=0, description="finished games since the champion's training, at least"
+    )
+
+
+class AlertsConfig(Model):
+    """Where alert notifications go. The target URL is a secret: it is read at run time from
+    the environment variable named here (or the Prefect Secret block), never written down."""
+
+    url_env: str = Field(
+        default="GAMELINE_ALERT_URL",
+        pattern=r"^[A-Z_][A-Z0-9_]*$",
+        description="environment variable holding an apprise URL (slack://, mailto://, json://)",
+    )
+    secret_block: str | None = Field(
+        default=None,
+        description="Prefect Secret block holding the URL (used when the env is unset)",
+    )
+
+
 class RunnerConfig(Model):
     """Where a flow's concurrent tasks (the walk-forward folds) run."""
 
@@ -319,6 +384,9 @@ class GamelineConfig(Model):
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
     gate: GateConfig = Field(default_factory=GateConfig)
     predict: PredictConfig = Field(default_factory=PredictConfig)
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig)
+    retrain: RetrainConfig = Field(default_factory=RetrainConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
 
     def source_path(self, override: Path | None = None) -> Path | None:
@@ -402,6 +470,16 @@ class StatePaths(Model):
     def alert_log(self) -> Path:
         """Alerts, one JSON line each (monitoring writes them, status reads them)."""
         return self.root / "alerts" / "alerts.jsonl"
+
+    @property
+    def monitor_reports(self) -> Path:
+        """Evidently drift reports (HTML) and each monitor run's result (JSON)."""
+        return self.root / "reports" / "monitor"
+
+    @property
+    def retrain_log(self) -> Path:
+        """Every daily run's retrain decision, one JSON line each."""
+        return self.root / "registry" / "retrains.jsonl"
 
 
 def state_paths(config: GamelineConfig) -> StatePaths:

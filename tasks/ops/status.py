@@ -14,6 +14,7 @@ from pydantic import BaseModel
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.data.ingest import read_store
 from gameline.tasks.features.store import TeamFeatureStore
+from gameline.tasks.monitoring.triggers import RetrainDecision, read_retrains
 from gameline.tasks.registry.aliases import ALIASES, latest_decision
 from gameline.tasks.registry.gate import Decision
 from gameline.tasks.registry.mlflow_registry import Registry
@@ -63,6 +64,7 @@ class StatusReport(BaseModel):
     predictions: list[dict[str, Any]]
     arms: list[dict[str, Any]]
     alerts: list[dict[str, Any]]
+    last_retrain_decision: RetrainDecision | None = None
 
 
 def model_status(registry: Registry, alias: str) -> ModelStatus | None:
@@ -146,4 +148,5 @@ def status_report(config: GamelineConfig, predictions_shown: int = 10) -> Status
         predictions=json_records(latest[columns].tail(predictions_shown)) if len(latest) else [],
         arms=json_records(arm_outcomes(predictions, games)) if len(games) else [],
         alerts=open_alerts(paths.alert_log),
+        last_retrain_decision=next(iter(read_retrains(paths.retrain_log)[-1:]), None),
     )

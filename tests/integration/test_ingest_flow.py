@@ -86,9 +86,15 @@ def test_cli_run_prints_json(sim_config: Callable[..., GamelineConfig], tmp_path
     predictions = summary["predictions"]
     assert predictions["champion_version"] == "1" and predictions["games"] > 0
     assert predictions["challenger_version"] is None  # promoted: no challenger left
-    printed = CliRunner().invoke(app, ["run", "--config", str(path)])
+    assert summary["retrain"]["trigger"] == "no_champion"
+    again = CliRunner().invoke(app, ["run", "--config", str(path)])  # nothing to retrain on
+    assert again.exit_code == 0, again.output
+    assert "no retrain: no trigger" in again.stdout and "Gate:" not in again.stdout
+    assert "Monitor: gameline-default champion v1" in again.stdout
+    printed = CliRunner().invoke(app, ["run", "--config", str(path), "--retrain"])
     assert printed.exit_code == 0, printed.output
-    assert "Gate: v2 vs champion 1" in printed.stdout and "upcoming games" in printed.stdout
+    assert "retrain (manual)" in printed.stdout and "Gate: v2 vs champion 1" in printed.stdout
+    assert "upcoming games" in printed.stdout
 
 
 def test_cli_ingest_bad_file_exits_with_a_clear_message(
@@ -130,7 +136,17 @@ def test_cli_features_materializes_again(
 def test_cli_help_lists_commands() -> None:
     result = CliRunner().invoke(app, ["--help"])
     assert result.exit_code == 0
-    commands = ("run", "ingest", "features", "train", "gate", "rollback", "predict", "status")
+    commands = (
+        "run",
+        "ingest",
+        "features",
+        "train",
+        "gate",
+        "rollback",
+        "predict",
+        "status",
+        "monitor",
+    )
     assert all(cmd in result.stdout for cmd in commands)
 
 

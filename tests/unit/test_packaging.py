@@ -21,6 +21,8 @@ ADAPTERS = {
     "feast": {"tasks/features/store.py"},
     "prefect": set(),
     "psycopg": {"tasks/registry/mlflow_registry.py"},
+    "evidently": {"tasks/monitoring/drift.py"},
+    "apprise": {"tasks/monitoring/notify.py"},
 }
 
 

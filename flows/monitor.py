@@ -1,0 +1,192 @@
+"""Monitor flow: the champion's drift and live performance, alerts by episode (notification and
+the local alert log), a report and an artifact, and the `gameline.drift.detected` event."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+from pydantic import BaseModel
+
+from gameline.flows.common import ADAPTER_TASK, IO_RETRIES, alert_url, artifact_key
+from gameline.flows.train import build_training_set
+from gameline.tasks.config import GamelineConfig, state_paths
+from gameline.tasks.data.ingest import read_store
+from gameline.tasks.monitoring.alerts import (
+    DEGRADATION_KINDS,
+    DRIFT_KINDS,
+    Alert,
+    AlertChanges,
+    alert_message,
+    read_alerts,
+    update_alerts,
+    write_alerts,
+)
+from gameline.tasks.monitoring.monitor import Champion, MonitorResult, monitor
+from gameline.tasks.monitoring.notify import Delivery, Notifier
+from gameline.tasks.registry.aliases import CHAMPION
+from gameline.tasks.registry.mlflow_registry import Registry
+from gameline.tasks.serving.predictions import read_predictions
+from gameline.tasks.storage import write_json
+
+DRIFT_EVENT = "gameline.drift.detected"
+
+
+class MonitorSummary(BaseModel):
+    """A monitor run: what it measured and found, and what it did to the alerts."""
+
+    result: MonitorResult
+    opened: list[Alert]
+    continuing: list[Alert]
+    resolved: list[Alert]
+    deliveries: list[Delivery]
+    result_path: Path
+    event: str | None = None
+
+
+@task(name="load-champion", **IO_RETRIES, **ADAPTER_TASK)
+def load_champion(registry: Registry) -> Champion | None:
+    """The champion's version, features, training end, promised log loss and out-of-fold
+    predictions (None without a champion)."""
+    version = registry.alias_version(CHAMPION)
+    if version is None:
+        return None
+    tags = registry.version_tags(version)
+    family, run_id = tags.get("family", "blend"), tags["run_id"]
+    oof = pd.read_parquet(registry.download(run_id, "oof_predictions.parquet"))
+    return Champion(
+        version=version,
+        features=tags["features"].split(","),
+        trained_until=pd.Timestamp(tags["trained_until"]).to_pydatetime(),
+        promised_log_loss=registry.run_metrics(run_id).get(f"{family}_log_loss"),
+        oof=pd.DataFrame({"game_id": oof["game_id"].astype(str), "p": oof[f"p_{family}"]}),
+    )
+
+
+@task(name="measure", **ADAPTER_TASK)
+def measure(
+    config: GamelineConfig, champion: Champion | None, model: str, now: datetime
+) -> MonitorResult:
+    """Drift and live performance of the champion (a read of the stores; writes reports)."""
+    paths = state_paths(config)
+    path, _ = build_training_set.fn(config)
+    return monitor(
+        pd.read_parquet(path),
+        read_store(paths.raw_games),
+        read_predictions(paths.predictions),
+        champion,
+        model,
+        config.monitor,
+        config.features.elo,
+        now,
+        paths.monitor_reports,
+    )
+
+
+@task(name="alerts", **ADAPTER_TASK)
+def keep_alerts(
+    config: GamelineConfig, result: MonitorResult, notifier: Notifier, now: datetime
+) -> tuple[AlertChanges, list[Delivery]]:
+    """Open, update or resolve the alert episodes; notify new and resolved ones."""
+    path = state_paths(config).alert_log
+    changes = update_alerts(
+        read_alerts(path),
+        result.findings,
+        set(result.checked),
+        result.model,
+        result.champion_version,
+        now,
+    )
+    write_alerts(path, changes.alerts)
+    deliveries = [notifier.send(*alert_message(a)) for a in [*changes.opened, *changes.resolved]]
+    return changes, deliveries
+
+
+def monitor_markdown(result: MonitorResult, changes: AlertChanges) -> str:
+    """The key figures of a monitor run as a Prefect markdown artifact, with the reports."""
+    rows = []
+    for drift in (result.data_drift, result.prediction_drift):
+        if drift is None:
+            continue
+        value = "-" if drift.drifted_share is None else f"{drift.drifted_share:.2f}"
+        report = f"`{drift.report}`" if drift.report else drift.detail
+        rows.append(
+            f"| {drift.kind} drift | {value} drifted | >= {drift.share_threshold:g} | "
+            f"{drift.current_rows} vs {drift.reference_rows} rows | {report} |"
+        )
+    perf = result.performance
+    if perf is not None and perf.status == "ok":
+        worst = max(
+            (t for t in (perf.over_prediction, perf.under_prediction) if t),
+            key=lambda t: t.statistic,
+        )
+        rows.append(
+            f"| live log loss | {perf.served_log_loss:.4f} | promised "
+            f"{perf.promised_log_loss or float('nan'):.4f}, Elo {perf.elo_log_loss:.4f} | "
+            f"{perf.games} games | ECE {perf.ece:.3f} |"
+        )
+        rows.append(
+            f"| calibration CUSUM | {worst.statistic:.2f} | > {worst.h:g} | {perf.games} games "
+            f"| mean residual {perf.mean_residual:+.3f} |"
+        )
+    elif perf is not None:
+        rows.append(f"| live performance | - | - | - | {perf.detail} |")
+    alerts = "\n".join(f"- **{a.kind}**: {a.summary}" for a in changes.opened) or "- none new"
+    return (
+        f"# Monitor {result.model} v{result.champion_version} ({result.status})\n\n"
+        "| measure | value | threshold | data | detail |\n|---|---|---|---|---|\n"
+        + "\n".join(rows)
+        + f"\n\nNew alerts:\n{alerts}\n\nResolved: {len(changes.resolved)}; ongoing: "
+        f"{len(changes.continuing)}.\n"
+    )
+
+
+def emit_drift_event(result: MonitorResult, opened: list[Alert]) -> str | None:
+    """With new drift or degradation, a `gameline.drift.detected` event carrying the reason (a
+    deployment trigger can start the retrain on it)."""
+    kinds = [a.kind for a in opened if a.kind in (*DRIFT_KINDS, *DEGRADATION_KINDS)]
+    if not kinds:
+        return None
+    from prefect.events import emit_event
+
+    emit_event(
+        event=DRIFT_EVENT,
+        resource={"prefect.resource.id": f"gameline.model.{result.model}"},
+        payload={
+            "model": result.model,
+            "champion_version": result.champion_version,
+            "kinds": kinds,
+            "reason": "; ".join(a.summary for a in opened),
+        },
+    )
+    return DRIFT_EVENT
+
+
+@flow(name="monitor")
+def monitor_flow(config: GamelineConfig, now: datetime | None = None) -> MonitorSummary:
+    """Watch the champion: drift of its inputs and predictions, live performance of what it
+    served; alert a person once per episode; emit `gameline.drift.detected`."""
+    now = now or datetime.now(UTC)
+    registry = Registry.from_config(config)
+    champion = load_champion(registry)
+    result = measure(config, champion, registry.model_name, now)
+    changes, deliveries = keep_alerts(config, result, Notifier(alert_url(config.alerts)), now)
+    path = state_paths(config).monitor_reports / f"{now:%Y%m%dT%H%M%SZ}-result.json"
+    write_json(result.model_dump(mode="json"), path)
+    create_markdown_artifact(
+        key=artifact_key(f"monitor-{config.name}"),
+        markdown=monitor_markdown(result, changes),
+        description=f"{len(result.findings)} findings",
+    )
+    return MonitorSummary(
+        result=result,
+        opened=changes.opened,
+        continuing=changes.continuing,
+        resolved=changes.resolved,
+        deliveries=deliveries,
+        result_path=path,
+        event=emit_drift_event(result, changes.opened),
+    )

@@ -1,0 +1,140 @@
+"""Drift of the champion's inputs and predictions, measured with Evidently, against a reference
+that compares like with like.
+
+The season calendar moves feature distributions with no drift at all: early in a season games
+played and season-to-date form are small and noisy, late in it they are not. So the reference
+is the champion's training rows from the *same phase of earlier seasons*: games whose season
+progress lies within `phase_band` of the current window's. Evidently's results are read by
+metric type and column, never by position, into typed values. This is the one module that
+imports evidently.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel
+
+from gameline.tasks.storage import atomic_write
+
+VALUE_DRIFT = "evidently:metric_v2:ValueDrift"
+
+
+class ColumnDrift(BaseModel):
+    """One column's drift score, the method and threshold Evidently used, and the verdict."""
+
+    column: str
+    score: float
+    method: str
+    threshold: float
+    drifted: bool
+
+
+class DriftResult(BaseModel):
+    """Drift of one kind (model inputs, or served probabilities) in the current window."""
+
+    kind: Literal["data", "prediction"]
+    status: Literal["ok", "not enough data"]
+    detail: str = ""
+    current_rows: int
+    reference_rows: int
+    window_start: datetime | None = None
+    window_end: datetime | None = None
+    phase: tuple[float, float] | None = None
+    drifted_share: float | None = None
+    share_threshold: float
+    drifted: bool = False
+    columns: list[ColumnDrift] = []
+    report: Path | None = None
+
+
+def season_phase(frame: pd.DataFrame) -> pd.Series:
+    """A game's place in its season, 0 to about 1 (the mean of both teams' progress)."""
+    return (frame["home__season_progress"] + frame["away__season_progress"]) / 2
+
+
+def phase_reference(
+    reference: pd.DataFrame, current: pd.DataFrame, band: float
+) -> tuple[pd.DataFrame, tuple[float, float]]:
+    """Rows of `reference` from seasons before the current window's, whose season phase lies
+    within `band` of the current window's phase range; and that range, widened."""
+    phase = season_phase(current)
+    low, high = float(phase.min()) - band, float(phase.max()) + band
+    ref_phase = season_phase(reference)
+    earlier = reference["season"] < current["season"].min()
+    return reference[earlier & ref_phase.between(low, high)], (low, high)
+
+
+def _verdict(score: float, method: str, threshold: float) -> bool:
+    """Evidently's rule: a p-value test drifts below its threshold, a distance at or above."""
+    return score < threshold if "p_value" in method else score >= threshold
+
+
+def column_drifts(snapshot: Any) -> list[ColumnDrift]:
+    """Every ValueDrift metric of an Evidently snapshot, by its type and column."""
+    out = []
+    for metric in snapshot.dict()["metrics"]:
+        config = metric["config"]
+        if config.get("type") != VALUE_DRIFT:
+            continue
+        score, threshold = float(metric["value"]), float(config["threshold"])
+        method = str(config.get("method", ""))
+        out.append(
+            ColumnDrift(
+                column=str(config["column"]),
+                score=score,
+                method=method,
+                threshold=threshold,
+                drifted=_verdict(score, method, threshold),
+            )
+        )
+    return out
+
+
+def measure_drift(
+    kind: Literal["data", "prediction"],
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    columns: list[str],
+    share_threshold: float,
+    min_rows: int,
+    report: Path,
+) -> DriftResult:
+    """Evidently's drift of `columns` between the two frames; the HTML report at `report`.
+    Too few rows on either side: 'not enough data', never an alarm."""
+    base = DriftResult(
+        kind=kind,
+        status="not enough data",
+        current_rows=len(current),
+        reference_rows=len(reference),
+        share_threshold=share_threshold,
+    )
+    missing = [c for c in columns if c not in current or c not in reference]
+    if missing:
+        return base.model_copy(update={"detail": f"columns missing from the data: {missing}"})
+    if len(current) < min_rows or len(reference) < min_rows:
+        detail = f"{len(current)} current and {len(reference)} reference rows; need {min_rows}"
+        return base.model_copy(update={"detail": detail})
+    from evidently import Report
+    from evidently.presets import DataDriftPreset
+
+    snapshot = Report([DataDriftPreset(columns=columns, drift_share=share_threshold)]).run(
+        current_data=current[columns].astype("float64"),
+        reference_data=reference[columns].astype("float64"),
+    )
+    atomic_write(report, lambda tmp: snapshot.save_html(str(tmp)))
+    drifts = column_drifts(snapshot)
+    share = float(np.mean([d.drifted for d in drifts])) if drifts else 0.0
+    return base.model_copy(
+        update={
+            "status": "ok",
+            "drifted_share": share,
+            "drifted": share >= share_threshold,
+            "columns": drifts,
+            "report": report,
+        }
+    )

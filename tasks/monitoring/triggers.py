@@ -1,0 +1,110 @@
+"""Retraining only on a reason: a pure decision from what the monitor found, the champion's age
+and the history of retrains. A cooldown and a minimum number of newly finished games keep an
+ongoing problem from retraining in a loop; a manual request or a missing champion skip both."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel
+
+from gameline.tasks.config import RetrainConfig
+from gameline.tasks.monitoring.alerts import DEGRADATION_KINDS, DRIFT_KINDS
+
+Trigger = Literal["manual", "no_champion", "degradation", "drift", "schedule"]
+
+
+class RetrainDecision(BaseModel):
+    """Whether this run retrains, on which trigger (or why not), with every reason found."""
+
+    retrain: bool
+    trigger: Trigger | None
+    reasons: list[str]
+    blocked_by: str | None = None
+    detail: str
+    decided_at: datetime
+    data_until: datetime | None = None
+
+
+def decide_retrain(
+    *,
+    manual: bool,
+    champion: str | None,
+    trained_until: datetime | None,
+    active_kinds: set[str],
+    last_retrain: datetime | None,
+    new_games: int,
+    data_until: datetime | None,
+    now: datetime,
+    cfg: RetrainConfig,
+) -> RetrainDecision:
+    """The first trigger that holds, in the order manual, no champion, degradation, drift,
+    schedule; then the cooldown and the minimum of new games (not for manual / no champion)."""
+    reasons: list[tuple[Trigger, str]] = []
+    if manual:
+        reasons.append(("manual", "retrain asked for by hand"))
+    if champion is None:
+        reasons.append(("no_champion", "no champion yet"))
+    degraded = sorted(active_kinds & set(DEGRADATION_KINDS))
+    if cfg.on_degradation and degraded:
+        reasons.append(("degradation", f"live performance alarm: {', '.join(degraded)}"))
+    drifted = sorted(active_kinds & set(DRIFT_KINDS))
+    if cfg.on_drift and drifted:
+        reasons.append(("drift", f"drift: {', '.join(drifted)}"))
+    age = now - trained_until if trained_until else None
+    if cfg.max_champion_age_days and age and age > timedelta(days=cfg.max_champion_age_days):
+        reasons.append(
+            ("schedule", f"champion's data is {age.days} days old (> {cfg.max_champion_age_days})")
+        )
+    base = RetrainDecision(
+        retrain=False,
+        trigger=None,
+        reasons=[text for _, text in reasons],
+        detail="no trigger: no alarm, no drift, champion fresh enough",
+        decided_at=now,
+        data_until=data_until,
+    )
+    if not reasons:
+        return base
+    trigger, text = reasons[0]
+    if trigger not in ("manual", "no_champion"):
+        if last_retrain and now - last_retrain < timedelta(days=cfg.cooldown_days):
+            return base.model_copy(
+                update={
+                    "blocked_by": "cooldown",
+                    "detail": f"{text}, but the last retrain was {last_retrain:%Y-%m-%d %H:%M} "
+                    f"UTC (cooldown {cfg.cooldown_days:g} days)",
+                }
+            )
+        if new_games < cfg.min_new_games:
+            return base.model_copy(
+                update={
+                    "blocked_by": "too few new games",
+                    "detail": f"{text}, but only {new_games} games finished since the last "
+                    f"training (need {cfg.min_new_games})",
+                }
+            )
+    return base.model_copy(update={"retrain": True, "trigger": trigger, "detail": text})
+
+
+def read_retrains(path: Path) -> list[RetrainDecision]:
+    if not path.exists():
+        return []
+    return [
+        RetrainDecision.model_validate_json(line) for line in path.read_text().splitlines() if line
+    ]
+
+
+def append_retrain(path: Path, decision: RetrainDecision) -> None:
+    """One line per daily decision (the cooldown reads the last retrain from it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as log:
+        log.write(json.dumps(json.loads(decision.model_dump_json())) + "\n")
+
+
+def last_retrain(decisions: list[RetrainDecision]) -> RetrainDecision | None:
+    done = [d for d in decisions if d.retrain]
+    return done[-1] if done else None
