@@ -1,0 +1,230 @@
+"""Benchmark: the monitor and the daily loop.
+
+1. One monitor run (Evidently data and prediction drift, live performance, findings) on a
+   simulated league with a 20k-game reference x every model input.
+2. A daily `gameline run` on the embedded default with nothing to retrain on, next to the same
+   run with `--retrain` (what every run did before monitoring), as a user runs them (each CLI
+   call starts a temporary Prefect server).
+3. The same daily run in one warm Python process: through the Prefect flows, and through the
+   same task functions called bare; the ratio is Prefect's overhead.
+
+    python bench/bench_monitor.py [--skip-cli]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from common import DATA_DIR, REPO, bench_config, ingest, print_table
+
+AS_OF = "2026-11-23T00:00:00+00:00"
+
+
+def timed(fn: Any) -> tuple[float, Any]:
+    start = time.perf_counter()
+    value = fn()
+    return time.perf_counter() - start, value
+
+
+def monitor_case(folder: Path) -> list[list[str]]:
+    """A 17-season league: the reference is every earlier season's game (phase band 1.5)."""
+    from gameline.tasks.contracts import LABEL
+    from gameline.tasks.features.store import TeamFeatureStore
+    from gameline.tasks.features.team import game_context
+    from gameline.tasks.model.inputs import selected_features
+    from gameline.tasks.model.train import fit_models, predict_models
+    from gameline.tasks.monitoring.monitor import Champion, monitor
+
+    config = bench_config(
+        "default",
+        folder,
+        DATA_DIR,
+        source={"simulator": {"n_seasons": 17, "as_of": AS_OF}},
+        monitor={"phase_band": 1.5, "window_days": 60},
+    )
+    ingest(config)
+    store = TeamFeatureStore.from_config(config)
+    store.apply()
+    games = pd.read_parquet(folder / "raw" / "games.parquet")
+    frame = store.training_set(games, game_context(games, config.features, config.league))
+    played = frame[frame[LABEL].notna()]
+    last = played["season"].max()
+    train, serve = played[played["season"] < last], played[played["season"] == last]
+    features = selected_features(config)
+    family = f"p_{config.mlflow.final_family}"
+    models = fit_models(train, features, config.train)
+    p_train = predict_models(models, train, features)[family]
+    p_serve = predict_models(models, serve, features)[family]
+    champion = Champion(
+        version="1",
+        features=features,
+        trained_until=train["event_timestamp"].max().to_pydatetime(),
+        promised_log_loss=0.6,
+        oof=pd.DataFrame({"game_id": train["game_id"], "p": p_train.to_numpy()}),
+    )
+    predictions = pd.DataFrame(
+        {
+            "game_id": serve["game_id"],
+            "start_time": serve["event_timestamp"],
+            "p_home": p_serve.to_numpy(),
+            "model_version": "1",
+            "served_by": "champion",
+            "predicted_at": serve["event_timestamp"],
+        }
+    )
+    now = serve["event_timestamp"].max().to_pydatetime() + timedelta(hours=3)
+    seconds_import, _ = timed(lambda: __import__("evidently.presets"))
+
+    def run() -> Any:
+        return monitor(
+            frame, games, predictions, champion, "bench", config.monitor,
+            config.features.elo, now, folder / "reports",
+        )  # fmt: skip
+
+    seconds, result = timed(run)
+    data = result.data_drift
+    return [
+        [
+            "monitor run (data + prediction drift, live performance)",
+            f"{seconds:.2f} s",
+            f"{data.reference_rows:,} reference x {len(data.columns)} inputs; "
+            f"{data.current_rows} current; {result.performance.games} finished games",
+        ],
+        ["  import evidently (once per process)", f"{seconds_import:.2f} s", ""],
+    ]
+
+
+def cli_case(folder: Path) -> list[list[str]]:
+    """`gameline run` as a user runs it: a bootstrap run, a day with no trigger, a retrain."""
+    config = folder / "bench.yaml"
+    config.write_text(
+        (REPO / "configs" / "default.yaml").read_text() + f"state_dir: {folder / 'state'}\n"
+    )
+    env = {**os.environ, "GAMELINE_ALERT_URL": ""}
+    gameline = REPO / ".venv" / "bin" / "gameline"
+    rows = []
+    for label, extra in (
+        ("first run (no champion: trains)", []),
+        ("daily run, no trigger", []),
+        ("daily run with --retrain (always retrain)", ["--retrain"]),
+    ):
+        seconds, done = timed(
+            lambda extra=extra: subprocess.run(
+                [str(gameline), "run", "--config", str(config), "--json", *extra],
+                capture_output=True,
+                text=True,
+                env=env,
+                check=False,
+            )
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        rows.append([f"gameline run: {label}", f"{seconds:.1f} s", "temporary Prefect server"])
+    return rows
+
+
+def bare_daily(config: Any, now: datetime) -> int:
+    """The no-trigger daily run through the same task functions, without Prefect."""
+    from gameline.tasks.data.ingest import find_manifest, read_store, stage_input
+    from gameline.tasks.features.store import TeamFeatureStore, latest_feature_time
+    from gameline.tasks.features.team import game_context, write_team_features
+    from gameline.tasks.model.dataset import write_training_set
+    from gameline.tasks.monitoring.alerts import read_alerts, update_alerts, write_alerts
+    from gameline.tasks.monitoring.monitor import Champion, monitor
+    from gameline.tasks.monitoring.triggers import decide_retrain
+    from gameline.tasks.registry.aliases import CHAMPION
+    from gameline.tasks.registry.mlflow_registry import Registry
+    from gameline.tasks.serving.predict import (
+        ServedModel,
+        predictions_table,
+        score_games,
+        upcoming_games,
+    )
+    from gameline.tasks.serving.predictions import read_predictions, store_predictions
+
+    paths = config.state_dir
+    staged = stage_input(config)
+    assert staged.earlier is not None or find_manifest(paths / "manifests", staged.content_hash)
+    write_team_features(config)
+    store = TeamFeatureStore.from_config(config)
+    store.apply()
+    store.refresh_online(latest_feature_time(paths / "features" / "team_states.parquet"))
+    games = read_store(paths / "raw" / "games.parquet")
+    context = game_context(games, config.features, config.league)
+    frame_path = write_training_set(store.training_set(games, context), paths / "training")
+    registry = Registry.from_config(config)
+    version = registry.alias_version(CHAMPION)
+    tags = registry.version_tags(version)
+    oof = pd.read_parquet(registry.download(tags["run_id"], "oof_predictions.parquet"))
+    family = tags["family"]
+    champion = Champion(
+        version, tags["features"].split(","), pd.Timestamp(tags["trained_until"]),
+        registry.run_metrics(tags["run_id"]).get(f"{family}_log_loss"),
+        pd.DataFrame({"game_id": oof["game_id"], "p": oof[f"p_{family}"]}),
+    )  # fmt: skip
+    predictions = read_predictions(paths / "predictions" / "predictions.parquet")
+    result = monitor(
+        pd.read_parquet(frame_path), games, predictions, champion, registry.model_name,
+        config.monitor, config.features.elo, now, paths / "reports" / "monitor",
+    )  # fmt: skip
+    alerts = update_alerts(
+        read_alerts(paths / "alerts" / "alerts.jsonl"), result.findings, set(result.checked),
+        registry.model_name, version, now,
+    )  # fmt: skip
+    write_alerts(paths / "alerts" / "alerts.jsonl", alerts.alerts)
+    decision = decide_retrain(
+        manual=False, champion=version, trained_until=champion.trained_until,
+        active_kinds={a.kind for a in alerts.opened}, last_retrain=None, new_games=0,
+        data_until=None, now=now, cfg=config.retrain,
+    )  # fmt: skip
+    assert not decision.retrain
+    served = ServedModel(version, registry.load_version(version), champion.features)
+    upcoming = upcoming_games(games, now, config.predict.horizon_hours)
+    if len(upcoming):
+        scored = score_games(store, upcoming, context, now, served, None)
+        table = predictions_table(scored, registry.model_name, served, None, 0.0, now, None)
+        store_predictions(paths / "predictions" / "predictions.parquet", table)
+    return len(upcoming)
+
+
+def in_process_case(folder: Path) -> list[list[str]]:
+    """The no-trigger daily run in one warm process: the flows vs the bare task functions."""
+    from gameline.flows.pipeline import pipeline_flow
+
+    config = bench_config("default", folder / "state", DATA_DIR)
+    now = datetime.now(UTC).replace(hour=0, minute=30, second=0, microsecond=0)
+    pipeline_flow(config, now=now)  # bootstrap: trains the champion; starts Prefect's server
+    pipeline_flow(config, now=now)  # warm-up of the no-trigger path
+    flows, summary = timed(lambda: pipeline_flow(config, now=now))
+    assert not summary.retrain.retrain
+    bare_daily(config, now)  # warm-up
+    bare, games = timed(lambda: bare_daily(config, now))
+    return [
+        [f"daily run in-process, Prefect flows ({games} games predicted)", f"{flows:.2f} s", ""],
+        ["daily run in-process, bare task functions", f"{bare:.2f} s", ""],
+        ["Prefect's overhead (flows / bare)", f"{flows / bare:.2f}x", ""],
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--skip-cli", action="store_true", help="skip the `gameline run` calls")
+    args = parser.parse_args()
+    rows: list[list[str]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        rows += monitor_case(Path(tmp) / "monitor")
+        if not args.skip_cli:
+            rows += cli_case(Path(tmp) / "cli")
+        rows += in_process_case(Path(tmp) / "inproc")
+    print_table("Monitor and daily run (2-core machine)", ["measure", "time", "detail"], rows)
+
+
+if __name__ == "__main__":
+    main()
