@@ -104,11 +104,8 @@ def monitor_case(folder: Path) -> list[list[str]]:
 
 def cli_case(folder: Path) -> list[list[str]]:
     """`gameline run` as a user runs it: a bootstrap run, a day with no trigger, a retrain."""
-    config = folder / "bench.yaml"
-    config.write_text(
-        (REPO / "configs" / "default.yaml").read_text() + f"state_dir: {folder / 'state'}\n"
-    )
-    env = {**os.environ, "GAMELINE_ALERT_URL": ""}
+    config = REPO / "configs" / "default.yaml"
+    env = {**os.environ, "GAMELINE_STATE_DIR": str(folder / "state"), "GAMELINE_ALERT_URL": ""}
     gameline = REPO / ".venv" / "bin" / "gameline"
     rows = []
     for label, extra in (

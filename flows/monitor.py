@@ -169,7 +169,11 @@ def emit_drift_event(result: MonitorResult, opened: list[Alert]) -> str | None:
 def monitor_flow(config: GamelineConfig, now: datetime | None = None) -> MonitorSummary:
     """Watch the champion: drift of its inputs and predictions, live performance of what it
     served; alert a person once per episode; emit `gameline.drift.detected`."""
-    now = now or datetime.now(UTC)
+    return monitor_stage(config, now or datetime.now(UTC))
+
+
+def monitor_stage(config: GamelineConfig, now: datetime) -> MonitorSummary:
+    """The monitor flow's tasks, run inside whichever flow calls this."""
     registry = Registry.from_config(config)
     champion = load_champion(registry)
     result = measure(config, champion, registry.model_name, now)

@@ -12,9 +12,9 @@ from pydantic import BaseModel
 
 from gameline.flows.common import ADAPTER_TASK, IO_RETRIES
 from gameline.flows.gate import gate_flow
-from gameline.flows.ingest import IngestSummary, ingest_flow
-from gameline.flows.monitor import MonitorSummary, monitor_flow
-from gameline.flows.predict import PredictSummary, predict_flow
+from gameline.flows.ingest import IngestSummary, ingest_stage
+from gameline.flows.monitor import MonitorSummary, monitor_stage
+from gameline.flows.predict import PredictSummary, predict_stage
 from gameline.flows.train import train_flow
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.data.ingest import read_store
@@ -93,8 +93,9 @@ def pipeline_flow(
     champion, retrain and gate only when a trigger fires (`retrain`: by hand), and score the
     upcoming games."""
     now = now or datetime.now(UTC)
-    ingested = ingest_flow(config, file)
-    monitored = monitor_flow(config, now)
+    # The stages run as this flow's tasks; train and gate are subflows (only when retraining).
+    ingested = ingest_stage(config, file)
+    monitored = monitor_stage(config, now)
     registry = Registry.from_config(config)
     decision = retrain_decision(config, registry, monitored, retrain, now)
     summary = PipelineSummary(ingest=ingested, monitor=monitored, retrain=decision)
@@ -105,5 +106,5 @@ def pipeline_flow(
     if registry.alias_version(CHAMPION) is None:
         summary.note = "no champion yet, so no predictions: the first challenger did not pass"
         return summary
-    summary.predictions = predict_flow(config, now)
+    summary.predictions = predict_stage(config, now)
     return summary

@@ -92,7 +92,11 @@ def score_upcoming(
 def predict_flow(config: GamelineConfig, now: datetime | None = None) -> PredictSummary:
     """Score the games of the next `predict.horizon_hours` with the champion (the challenger in
     shadow, or serving its A/B share); append them to the predictions table."""
-    now = now or datetime.now(UTC)
+    return predict_stage(config, now or datetime.now(UTC))
+
+
+def predict_stage(config: GamelineConfig, now: datetime) -> PredictSummary:
+    """The predict flow's tasks, run inside whichever flow calls this."""
     registry = Registry.from_config(config)
     champion, challenger = load_models(registry)
     store = TeamFeatureStore.from_config(config)

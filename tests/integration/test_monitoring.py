@@ -137,6 +137,15 @@ def test_a_regime_change_is_alerted_retrained_and_gated(
     logged = read_alerts(state_paths(after).alert_log)
     assert sorted(a.kind for a in logged if not a.resolved) == ["excess_loss", "miscalibration"]
 
+    decided = daily.gate.decision
+    print(  # the evidence, with `pytest -s -k regime`
+        f"\nchange {CHANGE:%Y-%m-%d}; calibration alarm at the game of "
+        f"{alert.detected_at:%Y-%m-%d} (run-up since {alert.since:%Y-%m-%d}); alert raised by "
+        f"the run of {end:%Y-%m-%d}\nnotifications received: {receiver.bodies}\nretrain: "
+        f"{daily.retrain.trigger} ({daily.retrain.detail}) -> v{daily.training.model_version}; "
+        f"gate: {daily.gate.applied}: {decided.reason}"
+    )
+
     # The next day: the episode goes on, nobody is notified again, the cooldown holds.
     next_day = pipeline_flow(after, now=end + timedelta(days=1))
     assert not next_day.monitor.opened and len(receiver.bodies) == 2
