@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import tempfile
 import time
@@ -24,6 +25,10 @@ from typing import Any
 
 import pandas as pd
 from common import DATA_DIR, REPO, bench_config, ingest, print_table
+
+for _key, _value in {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
+                     "MLFLOW_DISABLE_TELEMETRY": "true"}.items():  # fmt: skip
+    os.environ.setdefault(_key, _value)  # offline machine: no telemetry look-ups
 
 AS_OF = "2026-11-23T00:00:00+00:00"
 
@@ -127,6 +132,59 @@ def cli_case(folder: Path) -> list[list[str]]:
     return rows
 
 
+def running_server(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A Prefect server of its own (SQLite in `folder`), as production runs one."""
+    import socket
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/api"
+    folder.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PREFECT_HOME": str(folder), "PREFECT_API_URL": url}
+    prefect = REPO / ".venv" / "bin" / "prefect"
+    server = subprocess.Popen(
+        [str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    for _ in range(120):
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=1):
+                return server, url
+        except OSError:
+            time.sleep(0.5)
+    os.killpg(server.pid, signal.SIGKILL)
+    raise RuntimeError("the Prefect server did not start in 60 s")
+
+
+def cli_with_server_case(folder: Path) -> list[list[str]]:
+    """The no-trigger daily run against a running Prefect server (no temporary one)."""
+    server, url = running_server(folder / "prefect")
+    try:
+        config = REPO / "configs" / "default.yaml"
+        env = {**os.environ, "GAMELINE_STATE_DIR": str(folder / "state"),
+               "GAMELINE_ALERT_URL": "", "PREFECT_API_URL": url}  # fmt: skip
+        gameline = REPO / ".venv" / "bin" / "gameline"
+        rows = []
+        for label, extra in (("first run", []), ("daily run, no trigger", []),
+                             ("daily run with --retrain", ["--retrain"])):  # fmt: skip
+            seconds, done = timed(
+                lambda extra=extra: subprocess.run(
+                    [str(gameline), "run", "--config", str(config), "--json", *extra],
+                    capture_output=True,
+                    text=True,
+                    env=env,
+                    check=False,
+                )
+            )
+            assert done.returncode == 0, done.stderr[-2000:]
+            rows.append([f"gameline run: {label}", f"{seconds:.1f} s", "running Prefect server"])
+        return rows[1:]
+    finally:
+        os.killpg(server.pid, signal.SIGKILL)  # the server and its uvicorn child
+
+
 def bare_daily(config: Any, now: datetime) -> int:
     """The no-trigger daily run through the same task functions, without Prefect."""
     from gameline.tasks.data.ingest import find_manifest, read_store, stage_input
@@ -219,6 +277,7 @@ def main() -> None:
         rows += monitor_case(Path(tmp) / "monitor")
         if not args.skip_cli:
             rows += cli_case(Path(tmp) / "cli")
+            rows += cli_with_server_case(Path(tmp) / "server")
         rows += in_process_case(Path(tmp) / "inproc")
     print_table("Monitor and daily run (2-core machine)", ["measure", "time", "detail"], rows)
 
