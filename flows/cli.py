@@ -181,6 +181,8 @@ def monitor(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -> Non
 
 def print_monitor(summary: Any) -> None:
     """A monitor run: drift, live performance, the alerts it opened or resolved."""
+    from gameline.flows.monitor import drift_figures
+
     result = summary.result
     table = Table(title=f"Monitor: {result.model} champion v{result.champion_version or '-'}")
     for column in ("measure", "value", "threshold", "detail"):
@@ -188,9 +190,9 @@ def print_monitor(summary: Any) -> None:
     for drift in (result.data_drift, result.prediction_drift):
         if drift is None:
             continue
-        value = "-" if drift.drifted_share is None else f"{drift.drifted_share:.2f} drifted"
+        value, threshold = drift_figures(drift)
         detail = str(drift.report) if drift.report else drift.detail
-        table.add_row(f"{drift.kind} drift", value, f">= {drift.share_threshold:g}", detail)
+        table.add_row(f"{drift.kind} drift", value, threshold, detail)
     perf = result.performance
     if perf is not None and perf.status == "ok":
         table.add_row(

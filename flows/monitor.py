@@ -25,6 +25,7 @@ from gameline.tasks.monitoring.alerts import (
     update_alerts,
     write_alerts,
 )
+from gameline.tasks.monitoring.drift import DriftResult
 from gameline.tasks.monitoring.monitor import Champion, MonitorResult, monitor
 from gameline.tasks.monitoring.notify import Delivery, Notifier
 from gameline.tasks.registry.aliases import CHAMPION
@@ -105,16 +106,28 @@ def keep_alerts(
     return changes, deliveries
 
 
+def drift_figures(drift: DriftResult) -> tuple[str, str]:
+    """(value, threshold) of a drift result: the drifted share of the inputs, or, for the one
+    prediction column, Evidently's score and its test's threshold."""
+    if drift.kind == "prediction" and drift.columns:
+        column = drift.columns[0]
+        side = "<" if "p_value" in column.method else ">="
+        return f"{column.score:.3f}", f"{side} {column.threshold:g} ({column.method})"
+    if drift.drifted_share is None:
+        return "-", "-"
+    return f"{drift.drifted_share:.2f} drifted", f">= {drift.share_threshold:g}"
+
+
 def monitor_markdown(result: MonitorResult, changes: AlertChanges) -> str:
     """The key figures of a monitor run as a Prefect markdown artifact, with the reports."""
     rows = []
     for drift in (result.data_drift, result.prediction_drift):
         if drift is None:
             continue
-        value = "-" if drift.drifted_share is None else f"{drift.drifted_share:.2f}"
+        value, threshold = drift_figures(drift)
         report = f"`{drift.report}`" if drift.report else drift.detail
         rows.append(
-            f"| {drift.kind} drift | {value} drifted | >= {drift.share_threshold:g} | "
+            f"| {drift.kind} drift | {value} | {threshold} | "
             f"{drift.current_rows} vs {drift.reference_rows} rows | {report} |"
         )
     perf = result.performance
