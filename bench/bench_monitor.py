@@ -107,10 +107,14 @@ def monitor_case(folder: Path) -> list[list[str]]:
     ]
 
 
-def cli_case(folder: Path) -> list[list[str]]:
-    """`gameline run` as a user runs it: a bootstrap run, a day with no trigger, a retrain."""
+def cli_case(folder: Path, api_url: str | None = None) -> list[list[str]]:
+    """`gameline run` as a user runs it: a bootstrap run, a day with no trigger, a retrain;
+    against the Prefect server at `api_url`, else a temporary one per call."""
     config = REPO / "configs" / "default.yaml"
     env = {**os.environ, "GAMELINE_STATE_DIR": str(folder / "state"), "GAMELINE_ALERT_URL": ""}
+    if api_url:
+        env["PREFECT_API_URL"] = api_url
+    where = "running Prefect server" if api_url else "temporary Prefect server"
     gameline = REPO / ".venv" / "bin" / "gameline"
     rows = []
     for label, extra in (
@@ -128,7 +132,7 @@ def cli_case(folder: Path) -> list[list[str]]:
             )
         )
         assert done.returncode == 0, done.stderr[-2000:]
-        rows.append([f"gameline run: {label}", f"{seconds:.1f} s", "temporary Prefect server"])
+        rows.append([f"gameline run: {label}", f"{seconds:.1f} s", where])
     return rows
 
 
@@ -159,28 +163,10 @@ def running_server(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 
 def cli_with_server_case(folder: Path) -> list[list[str]]:
-    """The no-trigger daily run against a running Prefect server (no temporary one)."""
+    """The daily runs against a running Prefect server (no temporary one per call)."""
     server, url = running_server(folder / "prefect")
     try:
-        config = REPO / "configs" / "default.yaml"
-        env = {**os.environ, "GAMELINE_STATE_DIR": str(folder / "state"),
-               "GAMELINE_ALERT_URL": "", "PREFECT_API_URL": url}  # fmt: skip
-        gameline = REPO / ".venv" / "bin" / "gameline"
-        rows = []
-        for label, extra in (("first run", []), ("daily run, no trigger", []),
-                             ("daily run with --retrain", ["--retrain"])):  # fmt: skip
-            seconds, done = timed(
-                lambda extra=extra: subprocess.run(
-                    [str(gameline), "run", "--config", str(config), "--json", *extra],
-                    capture_output=True,
-                    text=True,
-                    env=env,
-                    check=False,
-                )
-            )
-            assert done.returncode == 0, done.stderr[-2000:]
-            rows.append([f"gameline run: {label}", f"{seconds:.1f} s", "running Prefect server"])
-        return rows[1:]
+        return cli_case(folder, url)[1:]
     finally:
         os.killpg(server.pid, signal.SIGKILL)  # the server and its uvicorn child
 

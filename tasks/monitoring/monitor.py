@@ -12,7 +12,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from gameline.tasks.config import EloConfig, MonitorConfig
-from gameline.tasks.monitoring.alerts import Finding
+from gameline.tasks.monitoring.alerts import AlertKind, Finding
 from gameline.tasks.monitoring.drift import DriftResult, measure_drift, phase_reference
 from gameline.tasks.monitoring.performance import (
     Performance,
@@ -20,6 +20,7 @@ from gameline.tasks.monitoring.performance import (
     live_performance,
     served_outcomes,
 )
+from gameline.tasks.monitoring.sequential import CusumResult
 from gameline.tasks.serving.predictions import latest_predictions
 
 
@@ -185,37 +186,36 @@ def performance_findings(performance: Performance) -> list[Finding]:
         (performance.under_prediction, "lower"),
     ):
         if test and test.alarm:
-            out.append(
-                Finding(
-                    kind="miscalibration",
-                    summary=f"served home-win probabilities are {direction} than the results "
-                    f"(mean result minus probability {performance.mean_residual:+.3f}, ECE "
-                    f"{performance.ece:.3f}; log loss {performance.served_log_loss:.4f} vs Elo "
-                    f"{performance.elo_log_loss:.4f} on the same games)",
-                    value=test.statistic,
-                    threshold=test.h,
-                    window=window,
-                    since=test.since,
-                    detected_at=test.alarm_at,
-                )
+            summary = (
+                f"served home-win probabilities are {direction} than the results (mean result "
+                f"minus probability {performance.mean_residual:+.3f}, ECE {performance.ece:.3f}; "
+                f"log loss {performance.served_log_loss:.4f} vs Elo "
+                f"{performance.elo_log_loss:.4f} on the same games)"
             )
+            out.append(cusum_finding("miscalibration", summary, test, window))
             break
     loss = performance.excess_loss
     if loss and loss.alarm:
-        out.append(
-            Finding(
-                kind="excess_loss",
-                summary=f"served log loss {performance.served_log_loss:.4f} is above the "
-                f"{performance.promised_log_loss:.4f} the backtest promised (Elo "
-                f"{performance.elo_log_loss:.4f} on the same games)",
-                value=loss.statistic,
-                threshold=loss.h,
-                window=window,
-                since=loss.since,
-                detected_at=loss.alarm_at,
-            )
+        summary = (
+            f"served log loss {performance.served_log_loss:.4f} is above the "
+            f"{performance.promised_log_loss:.4f} the backtest promised (Elo "
+            f"{performance.elo_log_loss:.4f} on the same games)"
         )
+        out.append(cusum_finding("excess_loss", summary, loss, window))
     return out
+
+
+def cusum_finding(kind: AlertKind, summary: str, test: CusumResult, window: str) -> Finding:
+    """A CUSUM's alarm as a finding: its statistic against its threshold, since its run-up."""
+    return Finding(
+        kind=kind,
+        summary=summary,
+        value=test.statistic,
+        threshold=test.h,
+        window=window,
+        since=test.since,
+        detected_at=test.alarm_at,
+    )
 
 
 def new_finished_games(games: pd.DataFrame, after: datetime | None) -> int:
