@@ -247,6 +247,8 @@ def print_predictions(summary: Any) -> None:
     )
     title = f"{summary.games} upcoming games: champion v{summary.champion_version}{shadow}"
     out.print(predictions_view(summary.predictions, title))
+    if summary.note:
+        out.print(f"nothing scored: {escape(summary.note)}")
     if summary.path:
         out.print(f"predictions table: {summary.path}")
 

@@ -3,7 +3,7 @@ the local alert log), a report and an artifact, and the `gameline.drift.detected
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +15,7 @@ from gameline.flows.common import ADAPTER_TASK, IO_RETRIES, alert_url, artifact_
 from gameline.flows.train import build_training_set
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.data.ingest import read_store
+from gameline.tasks.data.sources import league_now
 from gameline.tasks.monitoring.alerts import (
     DEGRADATION_KINDS,
     DRIFT_KINDS,
@@ -182,7 +183,7 @@ def emit_drift_event(result: MonitorResult, opened: list[Alert]) -> str | None:
 def monitor_flow(config: GamelineConfig, now: datetime | None = None) -> MonitorSummary:
     """Watch the champion: drift of its inputs and predictions, live performance of what it
     served; alert a person once per episode; emit `gameline.drift.detected`."""
-    return monitor_stage(config, now or datetime.now(UTC))
+    return monitor_stage(config, now or league_now(config))
 
 
 def monitor_stage(config: GamelineConfig, now: datetime) -> MonitorSummary:

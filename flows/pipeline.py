@@ -3,7 +3,7 @@ when a trigger fires) -> predict. Every run records which trigger fired, or why 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -18,6 +18,7 @@ from gameline.flows.predict import PredictSummary, predict_stage
 from gameline.flows.train import train_flow
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.data.ingest import read_store
+from gameline.tasks.data.sources import league_now
 from gameline.tasks.monitoring.monitor import new_finished_games
 from gameline.tasks.monitoring.triggers import (
     RetrainDecision,
@@ -92,7 +93,7 @@ def pipeline_flow(
     """Ingest and validate the source, rebuild features and publish them to Feast, watch the
     champion, retrain and gate only when a trigger fires (`retrain`: by hand), and score the
     upcoming games."""
-    now = now or datetime.now(UTC)
+    now = now or league_now(config)
     # The stages run as this flow's tasks; train and gate are subflows (only when retraining).
     ingested = ingest_stage(config, file)
     monitored = monitor_stage(config, now)

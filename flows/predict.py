@@ -3,7 +3,7 @@ online feature store; the predictions table and a Prefect table artifact."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -14,12 +14,14 @@ from pydantic import BaseModel
 from gameline.flows.common import ADAPTER_TASK, IO_RETRIES, artifact_key
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.data.ingest import read_store
+from gameline.tasks.data.sources import league_now
 from gameline.tasks.features.store import TeamFeatureStore
 from gameline.tasks.features.team import game_context
 from gameline.tasks.registry.aliases import CHALLENGER, CHAMPION, PromotionError
 from gameline.tasks.registry.mlflow_registry import Registry
 from gameline.tasks.serving.predict import (
     ServedModel,
+    nothing_to_score,
     predictions_table,
     score_games,
     upcoming_games,
@@ -36,6 +38,7 @@ class PredictSummary(BaseModel):
     served_by_challenger: int
     path: Path | None
     predictions: list[dict[str, object]]
+    note: str | None = None
 
 
 def served_model(registry: Registry, alias: str) -> ServedModel | None:
@@ -66,18 +69,20 @@ def score_upcoming(
     now: datetime,
     champion: ServedModel,
     challenger: ServedModel | None,
-) -> pd.DataFrame:
-    """Every upcoming game in the horizon, from the online store; the predictions table rows."""
+) -> tuple[pd.DataFrame, str | None]:
+    """Every upcoming game in the horizon (or the next game day), from the online store; the
+    predictions table rows, or why there are none."""
     games = read_store(state_paths(config).raw_games)
-    upcoming = upcoming_games(games, now, config.predict.horizon_hours)
+    horizon = config.predict.horizon_hours
+    upcoming = upcoming_games(games, now, horizon, config.league.timezone)
     if upcoming.empty:
-        return pd.DataFrame()
+        return pd.DataFrame(columns=SHOWN_COLUMNS), nothing_to_score(games, now)
     finals = games[games["status"] == "final"]
     duration = pd.Timedelta(hours=config.league.game_duration_hours)
     results_until = (finals["start_time"].max() + duration).to_pydatetime() if len(finals) else None
     context = game_context(games, config.features, config.league)
     scored = score_games(store, upcoming, context, now, champion, challenger)
-    return predictions_table(
+    table = predictions_table(
         scored,
         model_name,
         champion,
@@ -86,13 +91,14 @@ def score_upcoming(
         now,
         results_until,
     )
+    return table, None
 
 
 @flow(name="predict")
 def predict_flow(config: GamelineConfig, now: datetime | None = None) -> PredictSummary:
     """Score the games of the next `predict.horizon_hours` with the champion (the challenger in
     shadow, or serving its A/B share); append them to the predictions table."""
-    return predict_stage(config, now or datetime.now(UTC))
+    return predict_stage(config, now or league_now(config))
 
 
 def predict_stage(config: GamelineConfig, now: datetime) -> PredictSummary:
@@ -100,21 +106,22 @@ def predict_stage(config: GamelineConfig, now: datetime) -> PredictSummary:
     registry = Registry.from_config(config)
     champion, challenger = load_models(registry)
     store = TeamFeatureStore.from_config(config)
-    table = score_upcoming(config, store, registry.model_name, now, champion, challenger)
+    table, note = score_upcoming(config, store, registry.model_name, now, champion, challenger)
     path = None
     if len(table):
         path = state_paths(config).predictions
         store_predictions(path, table)
-        create_table_artifact(
-            key=artifact_key(f"predictions-{config.name}"),
-            table=json_records(table[SHOWN_COLUMNS].round(4)),
-            description=f"{len(table)} games, champion v{champion.version}",
-        )
+    create_table_artifact(
+        key=artifact_key(f"predictions-{config.name}"),
+        table=json_records(table[SHOWN_COLUMNS].round(4)) if len(table) else [],
+        description=note or f"{len(table)} games, champion v{champion.version}",
+    )
     return PredictSummary(
         games=len(table),
         champion_version=champion.version,
         challenger_version=challenger.version if challenger else None,
         served_by_challenger=int((table["served_by"] == "challenger").sum()) if len(table) else 0,
         path=path,
-        predictions=json_records(table.head(50)),
+        predictions=json_records(table.head(50)) if len(table) else [],
+        note=note,
     )

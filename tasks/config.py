@@ -83,7 +83,7 @@ class SimulatorConfig(Model):
     games_per_team: int = Field(default=82, ge=1, le=200)
     season_start: MonthDay = "10-20"
     as_of: datetime | None = Field(
-        default=None, description="the simulated 'now' (UTC); None: today at 00:00 UTC"
+        default=None, description="the simulated 'now' (UTC); None: the current hour"
     )
     upcoming_days: int = Field(default=3, ge=0, le=60)
     home_advantage_pts: float = Field(default=3.2, ge=-20, le=20)

@@ -8,7 +8,7 @@ given date (a regime change that the monitoring stage should detect).
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime
 
 import numpy as np
 import pandas as pd
@@ -183,9 +183,10 @@ def back_to_back(games: pd.DataFrame, side: str) -> np.ndarray:
 
 
 def resolve_as_of(cfg: SimulatorConfig) -> datetime:
-    """The simulated 'now': the configured instant, else today at 00:00 UTC."""
+    """The simulated 'now': the configured instant, else the current hour (UTC), so runs
+    within one hour see the same league (the same content: an ingest is then a no-op)."""
     if cfg.as_of is None:
-        return datetime.combine(datetime.now(UTC).date(), time(0), tzinfo=UTC)
+        return datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     return cfg.as_of if cfg.as_of.tzinfo else cfg.as_of.replace(tzinfo=UTC)
 
 

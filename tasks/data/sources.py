@@ -7,6 +7,7 @@ bad row can be named precisely by the validation stage instead of being dropped.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,7 @@ from gameline.tasks.contracts import (
     local_start_times,
     neutral_by_period,
 )
-from gameline.tasks.data.simulator import simulate_games
+from gameline.tasks.data.simulator import resolve_as_of, simulate_games
 
 TRUE_WORDS = {"1", "true", "t", "yes", "y"}
 FALSE_WORDS = {"0", "false", "f", "no", "n", ""}
@@ -176,6 +177,14 @@ FILE_READERS = {
     "nba_odds": read_nba_odds,
     "fivethirtyeight_nfl": read_fivethirtyeight_nfl,
 }
+
+
+def league_now(config: GamelineConfig) -> datetime:
+    """The league's "now": the simulator's clock for the simulated league (so what it has
+    played and what predict scores agree), else the wall clock."""
+    if config.source.kind == "simulator":
+        return resolve_as_of(config.source.simulator)
+    return datetime.now(UTC)
 
 
 def load_games(config: GamelineConfig, file: Path | None = None) -> pd.DataFrame:

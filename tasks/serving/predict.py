@@ -22,12 +22,27 @@ from gameline.tasks.model.inputs import model_example
 BUCKETS = 10_000
 
 
-def upcoming_games(games: pd.DataFrame, now: datetime, horizon_hours: float) -> pd.DataFrame:
-    """Scheduled games starting in [now, now + horizon), in start order."""
+def upcoming_games(
+    games: pd.DataFrame, now: datetime, horizon_hours: float, timezone: str = "UTC"
+) -> pd.DataFrame:
+    """Scheduled games starting in [now, now + horizon), in start order; when none does, the
+    games of the league's next game day (the local date, in `timezone`, of its next scheduled
+    game), so a run after a day without games still scores the next slate."""
     start = games["start_time"]
-    end = pd.Timestamp(now) + pd.Timedelta(hours=horizon_hours)
-    mask = (games["status"] == "scheduled") & (start >= pd.Timestamp(now)) & (start < end)
-    return games[mask].sort_values(["start_time", "game_id"], kind="stable")
+    later = games[(games["status"] == "scheduled") & (start >= pd.Timestamp(now))]
+    later = later.sort_values(["start_time", "game_id"], kind="stable")
+    inside = later[later["start_time"] < pd.Timestamp(now) + pd.Timedelta(hours=horizon_hours)]
+    if len(inside) or later.empty:
+        return inside
+    day = later["start_time"].dt.tz_convert(timezone).dt.date
+    return later[day == day.iloc[0]]
+
+
+def nothing_to_score(games: pd.DataFrame, now: datetime) -> str:
+    """Why a predict run scores no game."""
+    if not (games["status"] == "scheduled").any():
+        return "the game store holds no scheduled game: ingest a schedule first"
+    return f"no scheduled game starts after {now:%Y-%m-%d %H:%M} UTC"
 
 
 def ab_bucket(game_id: str) -> int:
