@@ -71,24 +71,36 @@ def decide(evaluation: Evaluation, cfg: GateConfig, now: datetime) -> Decision:
     y = np.asarray(evaluation.y, dtype=float)
     p_new = np.asarray(evaluation.p_challenger, dtype=float)
     n = int(y.size)
-    checks = [Check(name="games", passed=n >= cfg.min_games, detail=f"{n} >= {cfg.min_games}")]
+    enough = n >= cfg.min_games
+    checks = [
+        Check(
+            name="games",
+            passed=enough,
+            detail=f"{n} games in the window, {'at least' if enough else 'fewer than'} the "
+            f"{cfg.min_games} needed",
+        )
+    ]
     new_ll = log_loss(y, p_new) if n else None
     elo_ll = log_loss(y, np.asarray(evaluation.p_elo)) if n else None
     ece = expected_calibration_error(y, p_new) if n else None
     old_ll = diff_mean = low = high = None
     if n:
+        calibrated = bool(ece is not None and ece <= cfg.max_ece)
         checks.append(
             Check(
                 name="calibration",
-                passed=bool(ece is not None and ece <= cfg.max_ece),
-                detail=f"ECE {ece:.4f} <= {cfg.max_ece}",
+                passed=calibrated,
+                detail=f"ECE {ece:.4f}, {'within' if calibrated else 'above'} the bound "
+                f"{cfg.max_ece}",
             )
         )
+        lower = bool(new_ll is not None and elo_ll is not None and new_ll < elo_ll)
         checks.append(
             Check(
                 name="beats Elo",
-                passed=bool(new_ll is not None and elo_ll is not None and new_ll < elo_ll),
-                detail=f"log loss {new_ll:.4f} < Elo {elo_ll:.4f}",
+                passed=lower,
+                detail=f"log loss {new_ll:.4f} against Elo's {elo_ll:.4f} on the same games: "
+                f"{'lower' if lower else 'not lower'}",
             )
         )
         if evaluation.p_champion is not None:
@@ -98,14 +110,23 @@ def decide(evaluation: Evaluation, cfg: GateConfig, now: datetime) -> Decision:
             diff_mean, low, high = paired_bootstrap(
                 diff, cfg.bootstrap_samples, cfg.confidence, cfg.seed
             )
+            below = high < cfg.margin
+            verdict = (
+                "the challenger is better with evidence"
+                if below and high < 0
+                else "within the margin"
+                if below
+                else "no evidence the challenger is better"
+            )
             checks.append(
                 Check(
                     name="beats champion",
-                    passed=high < cfg.margin,
+                    passed=below,
                     detail=(
-                        f"challenger - champion log loss per game {diff_mean:+.5f}, "
-                        f"{cfg.confidence:.0%} interval [{low:+.5f}, {high:+.5f}]; "
-                        f"upper bound < {cfg.margin:+.5f}"
+                        f"challenger minus champion log loss per game {diff_mean:+.5f}, "
+                        f"{cfg.confidence:.0%} interval [{low:+.5f}, {high:+.5f}]: its upper end "
+                        f"is {'below' if below else 'not below'} the margin {cfg.margin:+.5f}, "
+                        f"{verdict}"
                     ),
                 )
             )
