@@ -32,9 +32,11 @@ from gameline.tasks.monitoring.notify import Delivery, Notifier
 from gameline.tasks.registry.aliases import CHAMPION
 from gameline.tasks.registry.mlflow_registry import Registry
 from gameline.tasks.serving.predictions import read_predictions
-from gameline.tasks.storage import write_json
+from gameline.tasks.storage import keep_newest, write_json
 
 DRIFT_EVENT = "gameline.drift.detected"
+# Monitor reports kept of each kind (the newest; about 4 MB per drift report).
+KEEP_REPORTS = 60
 
 
 class MonitorSummary(BaseModel):
@@ -192,8 +194,11 @@ def monitor_stage(config: GamelineConfig, now: datetime) -> MonitorSummary:
     champion = load_champion(registry)
     result = measure(config, champion, registry.model_name, now)
     changes, deliveries = keep_alerts(config, result, Notifier(alert_url(config.alerts)), now)
-    path = state_paths(config).monitor_reports / f"{now:%Y%m%dT%H%M%SZ}-result.json"
+    reports = state_paths(config).monitor_reports
+    path = reports / f"{now:%Y%m%dT%H%M%SZ}-result.json"
     write_json(result.model_dump(mode="json"), path)
+    for kind in ("data-drift.html", "prediction-drift.html", "result.json"):  # a few MB a day
+        keep_newest(reports, f"*-{kind}", KEEP_REPORTS)
     create_markdown_artifact(
         key=artifact_key(f"monitor-{config.name}"),
         markdown=monitor_markdown(result, changes),

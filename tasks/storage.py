@@ -57,3 +57,13 @@ def store_lock(path: Path, timeout_s: float = 600.0) -> FileLock:
     """An inter-process lock serialising writers of one state folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
     return FileLock(str(path), timeout=timeout_s)
+
+
+def keep_newest(folder: Path, pattern: str, keep: int) -> list[Path]:
+    """Remove all but the newest `keep` files matching `pattern` (by name: they start with a
+    UTC time stamp); returns what was removed."""
+    files = sorted(folder.glob(pattern)) if folder.exists() else []
+    removed = files[:-keep] if keep > 0 else files
+    for path in removed:
+        path.unlink(missing_ok=True)
+    return removed

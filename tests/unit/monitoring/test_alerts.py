@@ -58,3 +58,14 @@ def test_the_message_says_what_how_much_against_what_and_where() -> None:
         assert part in body
     resolved = alert.model_copy(update={"resolved": True, "resolved_at": DAY})
     assert "resolved" in alert_message(resolved)[0]
+
+
+def test_old_reports_are_pruned_to_the_newest(tmp_path: Path) -> None:
+    from gameline.tasks.storage import keep_newest
+
+    for day in range(1, 6):
+        (tmp_path / f"2026010{day}T000000Z-data-drift.html").write_text("x")
+    (tmp_path / "20260101T000000Z-result.json").write_text("{}")
+    removed = keep_newest(tmp_path, "*-data-drift.html", 2)
+    assert [p.name[:8] for p in removed] == ["20260101", "20260102", "20260103"]
+    assert sorted(p.name for p in tmp_path.iterdir())[0] == "20260101T000000Z-result.json"
