@@ -497,18 +497,32 @@ def deep_update(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]
     return merged
 
 
+def read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A config file as a mapping; with `extends: other.yaml` (relative to the file), that
+    base with this file's keys merged over it, so a config states only how it differs."""
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"config file not found: {path}") from exc
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: a config must be a mapping, got {type(raw).__name__}")
+    base = raw.pop("extends", None)
+    if base is None:
+        return raw
+    parent = (path.parent / str(base)).resolve()
+    if parent in seen or parent == path.resolve():
+        raise ValueError(f"{path}: `extends: {base}` makes a cycle")
+    return deep_update(read_yaml(parent, (*seen, path.resolve())), raw)
+
+
 def load_config(
     path: Path,
     overrides: dict[str, Any] | None = None,
     environ: dict[str, str] | None = None,
 ) -> GamelineConfig:
-    """Read a YAML config, apply `GAMELINE_*` env overrides and explicit overrides, validate."""
-    try:
-        raw = yaml.safe_load(Path(path).read_text()) or {}
-    except FileNotFoundError as exc:
-        raise FileNotFoundError(f"config file not found: {path}") from exc
-    if not isinstance(raw, dict):
-        raise ValueError(f"{path}: a config must be a mapping, got {type(raw).__name__}")
+    """Read a YAML config (and the base it `extends`), apply `GAMELINE_*` env overrides and
+    explicit overrides, validate."""
+    raw = read_yaml(Path(path))
     env = os.environ if environ is None else environ
     for var, keys in ENV_OVERRIDES.items():
         if env.get(var):

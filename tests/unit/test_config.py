@@ -55,3 +55,23 @@ def test_out_of_bounds_values_are_rejected(override: dict) -> None:
 def test_missing_config_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"nope\.yaml"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_production_differs_from_the_default_only_in_its_stores() -> None:
+    default = load_config(CONFIGS / "default.yaml", environ={}).model_dump()
+    production = load_config(CONFIGS / "production.yaml", environ={}).model_dump()
+    differs = {key for key in default if default[key] != production[key]}
+    assert differs == {"name", "state_dir", "feast", "mlflow"}
+    assert production["mlflow"]["final_family"] == default["mlflow"]["final_family"]
+    assert production["feast"]["online_store"] == "redis"
+
+
+def test_a_config_extends_a_base_and_a_cycle_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "base.yaml").write_text((CONFIGS / "default.yaml").read_text())
+    (tmp_path / "mine.yaml").write_text("extends: base.yaml\nname: mine\ngate: {min_games: 50}\n")
+    mine = load_config(tmp_path / "mine.yaml", environ={})
+    assert mine.name == "mine" and mine.gate.min_games == 50 and mine.gate.window_games == 2000
+    (tmp_path / "a.yaml").write_text("extends: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("extends: a.yaml\n")
+    with pytest.raises(ValueError, match="makes a cycle"):
+        load_config(tmp_path / "a.yaml", environ={})
