@@ -60,7 +60,7 @@ def apply_task(book: AliasBook, decision: Decision) -> Outcome:
     return apply_decision(book, decision, datetime.now(UTC))
 
 
-@flow(name="gate")
+@flow(name="gate", flow_run_name="gate-{config.name}")
 def gate_flow(config: GamelineConfig, version: str | None = None) -> Outcome:
     """Judge a registered version (default: the challenger) against the champion and promote
     it if it passes."""
@@ -83,7 +83,7 @@ def gate_flow(config: GamelineConfig, version: str | None = None) -> Outcome:
     return outcome
 
 
-@flow(name="rollback")
+@flow(name="rollback", flow_run_name="rollback-{config.name}")
 def rollback_flow(
     config: GamelineConfig, to: str | None = None, reason: str = "manual rollback"
 ) -> Rollback:

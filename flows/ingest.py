@@ -9,7 +9,7 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel
 
-from gameline.flows.common import ADAPTER_TASK, IO_RETRIES
+from gameline.flows.common import ADAPTER_TASK, IO_RETRIES, artifact_key
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.data.ingest import Manifest, StagedInput, read_store, stage_input, store_input
 from gameline.tasks.data.validate import CheckedInput, check_input
@@ -111,7 +111,7 @@ def publish_features(config: GamelineConfig) -> FeastSummary:
     return FeastSummary(apply=applied, materialize=loaded)
 
 
-@flow(name="features")
+@flow(name="features", flow_run_name="features-{config.name}")
 def feature_store_flow(config: GamelineConfig) -> FeastSummary:
     """Rebuild the team features and states from the game store, register the Feast
     definitions and load every team's current state into the online store."""
@@ -125,7 +125,7 @@ def repeated_manifest(earlier: Manifest) -> Manifest:
     return earlier.model_copy(update={"new": 0, "updated": 0, "duplicate": unchanged})
 
 
-@flow(name="ingest", log_prints=False)
+@flow(name="ingest", flow_run_name="ingest-{config.name}", log_prints=False)
 def ingest_flow(config: GamelineConfig, file: Path | None = None) -> IngestSummary:
     """Ingest one input (the configured source or `file`), validate it, rebuild team features,
     then register and materialize them in Feast."""
@@ -158,6 +158,8 @@ def ingest_stage(config: GamelineConfig, file: Path | None = None) -> IngestSumm
         feast=publish_features(config),
     )
     create_markdown_artifact(
-        summary_markdown(summary), key="ingest-summary", description="Gameline ingest"
+        summary_markdown(summary),
+        key=artifact_key(f"ingest-{summary.config}"),
+        description="Gameline ingest",
     )
     return summary

@@ -181,7 +181,7 @@ def emit_drift_event(result: MonitorResult, opened: list[Alert]) -> str | None:
     return DRIFT_EVENT
 
 
-@flow(name="monitor")
+@flow(name="monitor", flow_run_name="monitor-{config.name}")
 def monitor_flow(config: GamelineConfig, now: datetime | None = None) -> MonitorSummary:
     """Watch the champion: drift of its inputs and predictions, live performance of what it
     served; alert a person once per episode; emit `gameline.drift.detected`."""

@@ -83,7 +83,7 @@ def retrain_decision(
     return decision
 
 
-@flow(name="daily")
+@flow(name="daily", flow_run_name="daily-{config.name}")
 def pipeline_flow(
     config: GamelineConfig,
     file: Path | None = None,

@@ -94,7 +94,7 @@ def score_upcoming(
     return table, None
 
 
-@flow(name="predict")
+@flow(name="predict", flow_run_name="predict-{config.name}")
 def predict_flow(config: GamelineConfig, now: datetime | None = None) -> PredictSummary:
     """Score the games of the next `predict.horizon_hours` with the champion (the challenger in
     shadow, or serving its A/B share); append them to the predictions table."""

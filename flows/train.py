@@ -53,7 +53,7 @@ def build_training_set(config: GamelineConfig) -> tuple[Path, dict[str, str]]:
     return path, training_set_tags(games, store, selected_features(config), config.name)
 
 
-@task(name="fold")
+@task(name="fold", task_run_name="fold-{fold.test_season}-block-{fold.block}")
 def run_fold(train_cfg: TrainConfig, features: list[str], path: Path, fold: Fold) -> pd.DataFrame:
     """Fit one fold on the seasons before its test season; predict the test season."""
     frame = pd.read_parquet(path)
@@ -101,7 +101,7 @@ def task_runner(runner: RunnerConfig) -> TaskRunner[Any]:
     return ThreadPoolTaskRunner(max_workers=runner.workers)
 
 
-@flow(name="walk-forward-folds")
+@flow(name="walk-forward-folds", flow_run_name="folds-{path.stem}")
 def folds_flow(
     train_cfg: TrainConfig, features: list[str], path: Path, folds: list[Fold]
 ) -> pd.DataFrame:
@@ -110,7 +110,7 @@ def folds_flow(
     return pd.concat([f.result() for f in futures], ignore_index=True)
 
 
-@flow(name="train")
+@flow(name="train", flow_run_name="train-{config.name}")
 def train_flow(config: GamelineConfig, reason: dict[str, str] | None = None) -> TrainingRecord:
     """Walk-forward training by season on the Feast training set, tracked in MLflow; `reason`
     (why it runs: the retrain trigger) goes into the run's tags.
