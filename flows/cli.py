@@ -130,7 +130,9 @@ def _run_flow(
 
     expected = (ValidationFailed, FileNotFoundError, ValueError, RegistryError, FeatureStoreError)
     try:
-        result = flow_fn(_load(config), *args)
+        _load(config)  # a bad config fails here, before any flow run
+        # The flow gets the file (Prefect stores and shows the path, never resolved secrets).
+        result = flow_fn(config.resolve(), *args)
     except expected as exc:  # ContractError is a ValueError
         _fail(exc)
     if as_json:
@@ -347,6 +349,54 @@ def rollback(
         to,
         reason,
     )
+
+
+@app.command()
+def serve(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    deployments: Annotated[
+        Path, typer.Option(help="the deployments file", exists=True, dir_okay=False)
+    ] = Path("deployments/prefect.yaml"),
+) -> None:
+    """Serve the deployments (daily, retrain, rollback, gate) for one config from this process,
+    with their schedules and drift trigger: no work pool or worker needed."""
+    from prefect.settings import PREFECT_API_URL
+
+    from gameline.flows.deploy import serve as serve_deployments
+
+    if not PREFECT_API_URL.value():
+        _fail(
+            ValueError(
+                "serve needs a Prefect server for its schedules: start one (`prefect server "
+                "start`) and set PREFECT_API_URL (e.g. http://127.0.0.1:4200/api)"
+            )
+        )
+    try:
+        serve_deployments(_load(config), str(config.resolve()), deployments)
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(exc)
+
+
+@app.command()
+def doctor(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -> None:
+    """Check every backend the config names: state folder, MLflow, Prefect API, Feast registry
+    and online store, alert target. One line each; exit 1 if one fails."""
+    from gameline.tasks.ops.doctor import doctor as run_checks
+
+    checks = run_checks(_load(config))
+    if as_json:
+        typer.echo(json.dumps([c.model_dump() for c in checks], indent=2))
+    else:
+        colour = {"ok": "green", "warn": "yellow", "fail": "bold red"}
+        for check in checks:
+            out.print(
+                f"[{colour[check.status]}]{check.status:<4}[/] {check.name:<14} "
+                f"{escape(check.detail)}",
+                highlight=False,
+                soft_wrap=True,
+            )
+    if any(c.status == "fail" for c in checks):
+        raise typer.Exit(code=1)
 
 
 @app.command()

@@ -1,17 +1,77 @@
-"""What every flow shares: the retry policy for steps that are safe to repeat, artifact keys,
-and the current flow run's id (for the audit log)."""
+"""What every flow shares: the config reference a flow takes, run names and tags, the retry
+policy for steps that are safe to repeat, artifact keys, and the current flow run's id (for the
+audit log)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from prefect.cache_policies import NO_CACHE
 
-from gameline.tasks.config import AlertsConfig
+from gameline.tasks.config import AlertsConfig, GamelineConfig, load_config
 from gameline.tasks.data.validate import ValidationFailed
 from gameline.tasks.features.store import FeatureStoreError
 from gameline.tasks.registry.mlflow_registry import RegistryError
+
+# What a flow takes as its config: a YAML path (deployments, the CLI: the parameter Prefect stores
+# and shows is the path, never the settings or a secret resolved from the environment), or a
+# config object (tests, library use).
+ConfigRef = GamelineConfig | Path
+
+
+def resolve(config: ConfigRef) -> GamelineConfig:
+    """The config a reference points at (a path is read, with its `GAMELINE_*` overrides, at
+    run time, in the process that runs the flow)."""
+    return config if isinstance(config, GamelineConfig) else load_config(Path(config))
+
+
+def config_name(config: Any) -> str:
+    """The config's name, for run names and tags (a path is read; a bad one names its file)."""
+    if isinstance(config, GamelineConfig):
+        return config.name
+    if isinstance(config, dict):
+        return str(config.get("name", "config"))
+    try:
+        return resolve(Path(str(config))).name
+    except (OSError, ValueError):
+        return Path(str(config)).stem
+
+
+def run_name(flow: str, *extra: str) -> Callable[[], str]:
+    """A flow run name `<flow>-<config name>[-<parameter>...]` from the run's parameters."""
+
+    def name() -> str:
+        from prefect.runtime import flow_run
+
+        params = flow_run.parameters
+        parts = [flow, config_name(params.get("config"))]
+        parts += [str(params[p]) for p in extra if params.get(p)]
+        return "-".join(parts)
+
+    return name
+
+
+def run_tags(config: GamelineConfig, *more: str) -> list[str]:
+    """Tags for a run and what it starts: the product, the config and, say, the trigger."""
+    return ["gameline", f"config:{config.name}", *more]
+
+
+def tag_run(*tags: str) -> None:
+    """Add tags to the current flow run (shown and filterable in the Prefect UI); outside a
+    flow run, nothing."""
+    from prefect.client.orchestration import get_client
+    from prefect.runtime import flow_run
+
+    run_id = flow_run.id
+    if not run_id:
+        return
+    with get_client(sync_client=True) as client:
+        current = client.read_flow_run(run_id).tags
+        client.update_flow_run(run_id, tags=sorted({*current, *tags}))
+
 
 # Failures a second try cannot mend: bad input or config, an unknown team or model version.
 NOT_TRANSIENT = (ValidationFailed, FeatureStoreError, RegistryError, ValueError, FileNotFoundError)

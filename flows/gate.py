@@ -8,7 +8,16 @@ import pandas as pd
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 
-from gameline.flows.common import ADAPTER_TASK, IO_RETRIES, artifact_key, flow_run_id
+from gameline.flows.common import (
+    ADAPTER_TASK,
+    IO_RETRIES,
+    ConfigRef,
+    artifact_key,
+    flow_run_id,
+    resolve,
+    run_name,
+)
+from gameline.flows.summaries import gate_line, log_stage
 from gameline.flows.train import build_training_set
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.registry.aliases import (
@@ -60,10 +69,11 @@ def apply_task(book: AliasBook, decision: Decision) -> Outcome:
     return apply_decision(book, decision, datetime.now(UTC))
 
 
-@flow(name="gate", flow_run_name="gate-{config.name}")
-def gate_flow(config: GamelineConfig, version: str | None = None) -> Outcome:
+@flow(name="gate", flow_run_name=run_name("gate"))
+def gate_flow(config: ConfigRef, version: str | None = None) -> Outcome:
     """Judge a registered version (default: the challenger) against the champion and promote
     it if it passes."""
+    config = resolve(config)
     registry = Registry.from_config(config)
     evaluation = evaluate_versions(registry, config, version)
     decision = decide(evaluation, config.gate, datetime.now(UTC))
@@ -80,14 +90,16 @@ def gate_flow(config: GamelineConfig, version: str | None = None) -> Outcome:
         markdown=markdown,
         description=decision.reason[:200],
     )
+    log_stage(gate_line(outcome))
     return outcome
 
 
-@flow(name="rollback", flow_run_name="rollback-{config.name}")
+@flow(name="rollback", flow_run_name=run_name("rollback"))
 def rollback_flow(
-    config: GamelineConfig, to: str | None = None, reason: str = "manual rollback"
+    config: ConfigRef, to: str | None = None, reason: str = "manual rollback"
 ) -> Rollback:
     """Point `champion` back at a version (default: `previous-champion`); audit-logged."""
+    config = resolve(config)
     registry = Registry.from_config(config)
     book = AliasBook(registry, state_paths(config).audit_log, flow_run_id())
     done = rollback(book, to, reason, datetime.now(UTC))

@@ -9,7 +9,15 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel
 
-from gameline.flows.common import ADAPTER_TASK, IO_RETRIES, artifact_key
+from gameline.flows.common import (
+    ADAPTER_TASK,
+    IO_RETRIES,
+    ConfigRef,
+    artifact_key,
+    resolve,
+    run_name,
+)
+from gameline.flows.summaries import ingest_line, log_stage
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.data.ingest import Manifest, StagedInput, read_store, stage_input, store_input
 from gameline.tasks.data.validate import CheckedInput, check_input
@@ -111,10 +119,11 @@ def publish_features(config: GamelineConfig) -> FeastSummary:
     return FeastSummary(apply=applied, materialize=loaded)
 
 
-@flow(name="features", flow_run_name="features-{config.name}")
-def feature_store_flow(config: GamelineConfig) -> FeastSummary:
+@flow(name="features", flow_run_name=run_name("features"))
+def feature_store_flow(config: ConfigRef) -> FeastSummary:
     """Rebuild the team features and states from the game store, register the Feast
     definitions and load every team's current state into the online store."""
+    config = resolve(config)
     features_task(config)
     return publish_features(config)
 
@@ -125,11 +134,11 @@ def repeated_manifest(earlier: Manifest) -> Manifest:
     return earlier.model_copy(update={"new": 0, "updated": 0, "duplicate": unchanged})
 
 
-@flow(name="ingest", flow_run_name="ingest-{config.name}", log_prints=False)
-def ingest_flow(config: GamelineConfig, file: Path | None = None) -> IngestSummary:
+@flow(name="ingest", flow_run_name=run_name("ingest"), log_prints=False)
+def ingest_flow(config: ConfigRef, file: Path | None = None) -> IngestSummary:
     """Ingest one input (the configured source or `file`), validate it, rebuild team features,
     then register and materialize them in Feast."""
-    return ingest_stage(config, file)
+    return ingest_stage(resolve(config), file)
 
 
 def ingest_stage(config: GamelineConfig, file: Path | None = None) -> IngestSummary:
@@ -162,4 +171,5 @@ def ingest_stage(config: GamelineConfig, file: Path | None = None) -> IngestSumm
         key=artifact_key(f"ingest-{summary.config}"),
         description="Gameline ingest",
     )
+    log_stage(ingest_line(summary))
     return summary

@@ -11,7 +11,16 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel
 
-from gameline.flows.common import ADAPTER_TASK, IO_RETRIES, alert_url, artifact_key
+from gameline.flows.common import (
+    ADAPTER_TASK,
+    IO_RETRIES,
+    ConfigRef,
+    alert_url,
+    artifact_key,
+    resolve,
+    run_name,
+)
+from gameline.flows.summaries import log_stage, monitor_line
 from gameline.flows.train import build_training_set
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.data.ingest import read_store
@@ -160,9 +169,11 @@ def monitor_markdown(result: MonitorResult, changes: AlertChanges) -> str:
     )
 
 
-def emit_drift_event(result: MonitorResult, opened: list[Alert]) -> str | None:
-    """With new drift or degradation, a `gameline.drift.detected` event carrying the reason (a
-    deployment trigger can start the retrain on it)."""
+def emit_drift_event(
+    config: GamelineConfig, result: MonitorResult, opened: list[Alert]
+) -> str | None:
+    """With new drift or degradation, a `gameline.drift.detected` event carrying the reason and
+    the config's file (the `retrain` deployment's trigger retrains that config)."""
     kinds = [a.kind for a in opened if a.kind in (*DRIFT_KINDS, *DEGRADATION_KINDS)]
     if not kinds:
         return None
@@ -170,8 +181,13 @@ def emit_drift_event(result: MonitorResult, opened: list[Alert]) -> str | None:
 
     emit_event(
         event=DRIFT_EVENT,
-        resource={"prefect.resource.id": f"gameline.model.{result.model}"},
+        # The config is the resource a deployment's trigger matches (`gameline.config.default`).
+        resource={
+            "prefect.resource.id": f"gameline.config.{config.name}",
+            "prefect.resource.name": result.model,
+        },
         payload={
+            "config": str(config.file or ""),
             "model": result.model,
             "champion_version": result.champion_version,
             "kinds": kinds,
@@ -181,10 +197,11 @@ def emit_drift_event(result: MonitorResult, opened: list[Alert]) -> str | None:
     return DRIFT_EVENT
 
 
-@flow(name="monitor", flow_run_name="monitor-{config.name}")
-def monitor_flow(config: GamelineConfig, now: datetime | None = None) -> MonitorSummary:
+@flow(name="monitor", flow_run_name=run_name("monitor"))
+def monitor_flow(config: ConfigRef, now: datetime | None = None) -> MonitorSummary:
     """Watch the champion: drift of its inputs and predictions, live performance of what it
     served; alert a person once per episode; emit `gameline.drift.detected`."""
+    config = resolve(config)
     return monitor_stage(config, now or league_now(config))
 
 
@@ -204,12 +221,14 @@ def monitor_stage(config: GamelineConfig, now: datetime) -> MonitorSummary:
         markdown=monitor_markdown(result, changes),
         description=f"{len(result.findings)} findings",
     )
-    return MonitorSummary(
+    summary = MonitorSummary(
         result=result,
         opened=changes.opened,
         continuing=changes.continuing,
         resolved=changes.resolved,
         deliveries=deliveries,
         result_path=path,
-        event=emit_drift_event(result, changes.opened),
+        event=emit_drift_event(config, result, changes.opened),
     )
+    log_stage(monitor_line(summary))
+    return summary

@@ -6,27 +6,34 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-import pandas as pd
-from prefect import flow, task
+from prefect import flow, get_run_logger, tags
+from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel
 
-from gameline.flows.common import ADAPTER_TASK, IO_RETRIES
+from gameline.flows.common import (
+    ConfigRef,
+    artifact_key,
+    resolve,
+    run_name,
+    run_tags,
+    tag_run,
+)
 from gameline.flows.gate import gate_flow
 from gameline.flows.ingest import IngestSummary, ingest_stage
 from gameline.flows.monitor import MonitorSummary, monitor_stage
 from gameline.flows.predict import PredictSummary, predict_stage
-from gameline.flows.train import train_flow
-from gameline.tasks.config import GamelineConfig, state_paths
-from gameline.tasks.data.ingest import read_store
-from gameline.tasks.data.sources import league_now
-from gameline.tasks.monitoring.monitor import new_finished_games
-from gameline.tasks.monitoring.triggers import (
-    RetrainDecision,
-    append_retrain,
-    decide_retrain,
-    last_retrain,
-    read_retrains,
+from gameline.flows.retrain import retrain_decision
+from gameline.flows.summaries import (
+    gate_line,
+    ingest_line,
+    monitor_line,
+    predict_line,
+    retrain_line,
+    training_line,
 )
+from gameline.flows.train import train_flow
+from gameline.tasks.data.sources import league_now
+from gameline.tasks.monitoring.triggers import RetrainDecision
 from gameline.tasks.registry.aliases import CHAMPION, Outcome
 from gameline.tasks.registry.mlflow_registry import Registry
 from gameline.tasks.registry.tracking import TrainingRecord
@@ -44,48 +51,9 @@ class PipelineSummary(BaseModel):
     note: str | None = None
 
 
-@task(name="retrain-decision", **IO_RETRIES, **ADAPTER_TASK)
-def retrain_decision(
-    config: GamelineConfig,
-    registry: Registry,
-    monitored: MonitorSummary,
-    manual: bool,
-    now: datetime,
-) -> RetrainDecision:
-    """Whether to retrain now, and on which trigger; appended to the retrain log."""
-    paths = state_paths(config)
-    champion = registry.alias_version(CHAMPION)
-    trained_until = (
-        pd.Timestamp(registry.version_tags(champion)["trained_until"]).to_pydatetime()
-        if champion
-        else None
-    )
-    previous = last_retrain(read_retrains(paths.retrain_log))
-    since = max(
-        (d for d in (trained_until, previous.data_until if previous else None) if d),
-        default=None,
-    )
-    games = read_store(paths.raw_games)
-    finals = games[games["status"] == "final"]
-    active = {a.kind for a in [*monitored.opened, *monitored.continuing]}
-    decision = decide_retrain(
-        manual=manual,
-        champion=champion,
-        trained_until=trained_until,
-        active_kinds=active,
-        last_retrain=previous.decided_at if previous else None,
-        new_games=new_finished_games(games, since),
-        data_until=finals["start_time"].max().to_pydatetime() if len(finals) else None,
-        now=now,
-        cfg=config.retrain,
-    )
-    append_retrain(paths.retrain_log, decision)
-    return decision
-
-
-@flow(name="daily", flow_run_name="daily-{config.name}")
+@flow(name="daily", flow_run_name=run_name("daily"))
 def pipeline_flow(
-    config: GamelineConfig,
+    config: ConfigRef,
     file: Path | None = None,
     retrain: bool = False,
     now: datetime | None = None,
@@ -93,19 +61,45 @@ def pipeline_flow(
     """Ingest and validate the source, rebuild features and publish them to Feast, watch the
     champion, retrain and gate only when a trigger fires (`retrain`: by hand), and score the
     upcoming games."""
+    ref, config = config, resolve(config)
+    tag_run(*run_tags(config))
     now = now or league_now(config)
     # The stages run as this flow's tasks; train and gate are subflows (only when retraining).
     ingested = ingest_stage(config, file)
     monitored = monitor_stage(config, now)
     registry = Registry.from_config(config)
-    decision = retrain_decision(config, registry, monitored, retrain, now)
+    active = {a.kind for a in [*monitored.opened, *monitored.continuing]}
+    decision = retrain_decision(config, registry, active, "manual" if retrain else None, now)
     summary = PipelineSummary(ingest=ingested, monitor=monitored, retrain=decision)
     if decision.retrain:
+        tag_run(f"retrain:{decision.trigger}")
         reason = {"retrain_trigger": str(decision.trigger), "retrain_reason": decision.detail}
-        summary.training = train_flow(config, reason)
-        summary.gate = gate_flow(config, summary.training.model_version)
+        with tags(*run_tags(config, f"trigger:{decision.trigger}")):
+            summary.training = train_flow(ref, reason)
+            summary.gate = gate_flow(ref, summary.training.model_version)
     if registry.alias_version(CHAMPION) is None:
         summary.note = "no champion yet, so no predictions: the first challenger did not pass"
-        return summary
-    summary.predictions = predict_stage(config, now)
+        get_run_logger().warning(summary.note)
+    else:
+        summary.predictions = predict_stage(config, now)
+    create_markdown_artifact(
+        key=artifact_key(f"daily-{config.name}"),
+        markdown=daily_markdown(config.name, summary),
+        description=retrain_line(decision)[:200],
+    )
     return summary
+
+
+def daily_markdown(config_name: str, summary: PipelineSummary) -> str:
+    """The daily run's summary artifact: one line per stage, as its logs say them."""
+    lines = [ingest_line(summary.ingest), monitor_line(summary.monitor)]
+    lines.append(retrain_line(summary.retrain))
+    if summary.training is not None:
+        lines.append(training_line(summary.training))
+    if summary.gate is not None:
+        lines.append(gate_line(summary.gate))
+    if summary.predictions is not None:
+        lines.append(predict_line(summary.predictions))
+    if summary.note:
+        lines.append(summary.note)
+    return f"# Daily run of {config_name}\n\n" + "\n".join(f"- {line}" for line in lines) + "\n"

@@ -11,7 +11,15 @@ from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 from pydantic import BaseModel
 
-from gameline.flows.common import ADAPTER_TASK, IO_RETRIES, artifact_key
+from gameline.flows.common import (
+    ADAPTER_TASK,
+    IO_RETRIES,
+    ConfigRef,
+    artifact_key,
+    resolve,
+    run_name,
+)
+from gameline.flows.summaries import log_stage, predict_line
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.data.ingest import read_store
 from gameline.tasks.data.sources import league_now
@@ -94,10 +102,11 @@ def score_upcoming(
     return table, None
 
 
-@flow(name="predict", flow_run_name="predict-{config.name}")
-def predict_flow(config: GamelineConfig, now: datetime | None = None) -> PredictSummary:
+@flow(name="predict", flow_run_name=run_name("predict"))
+def predict_flow(config: ConfigRef, now: datetime | None = None) -> PredictSummary:
     """Score the games of the next `predict.horizon_hours` with the champion (the challenger in
     shadow, or serving its A/B share); append them to the predictions table."""
+    config = resolve(config)
     return predict_stage(config, now or league_now(config))
 
 
@@ -116,7 +125,7 @@ def predict_stage(config: GamelineConfig, now: datetime) -> PredictSummary:
         table=json_records(table[SHOWN_COLUMNS].round(4)) if len(table) else [],
         description=note or f"{len(table)} games, champion v{champion.version}",
     )
-    return PredictSummary(
+    summary = PredictSummary(
         games=len(table),
         champion_version=champion.version,
         challenger_version=challenger.version if challenger else None,
@@ -125,3 +134,5 @@ def predict_stage(config: GamelineConfig, now: datetime) -> PredictSummary:
         predictions=json_records(table.head(50)) if len(table) else [],
         note=note,
     )
+    log_stage(predict_line(summary))
+    return summary

@@ -10,7 +10,8 @@ from prefect import flow, task
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from gameline.feature_repo.definitions import FEATURE_SERVICE
-from gameline.flows.common import ADAPTER_TASK, IO_RETRIES
+from gameline.flows.common import ADAPTER_TASK, IO_RETRIES, ConfigRef, resolve, run_name
+from gameline.flows.summaries import log_stage, training_line
 from gameline.tasks.config import GamelineConfig, RunnerConfig, TrainConfig, state_paths
 from gameline.tasks.contracts import LABEL
 from gameline.tasks.data.ingest import code_version, content_hash, read_store
@@ -46,6 +47,11 @@ def build_training_set(config: GamelineConfig) -> tuple[Path, dict[str, str]]:
     return its path and its tags."""
     paths = state_paths(config)
     games = read_store(paths.raw_games)
+    if not (games["status"] == "final").any():
+        raise ValueError(
+            f"no finished games in {paths.raw_games}: ingest first "
+            "(`gameline ingest`, or the daily deployment)"
+        )
     store = TeamFeatureStore.from_config(config)
     store.apply()
     context = game_context(games, config.features, config.league)
@@ -110,13 +116,14 @@ def folds_flow(
     return pd.concat([f.result() for f in futures], ignore_index=True)
 
 
-@flow(name="train", flow_run_name="train-{config.name}")
-def train_flow(config: GamelineConfig, reason: dict[str, str] | None = None) -> TrainingRecord:
+@flow(name="train", flow_run_name=run_name("train"))
+def train_flow(config: ConfigRef, reason: dict[str, str] | None = None) -> TrainingRecord:
     """Walk-forward training by season on the Feast training set, tracked in MLflow; `reason`
     (why it runs: the retrain trigger) goes into the run's tags.
 
     The folds run in a subflow whose task runner comes from the config, so a deployment
     switches between threads and a Dask cluster without code changes."""
+    config = resolve(config)
     path, tags = build_training_set(config)
     tags = {**tags, **(reason or {})}
     played = pd.read_parquet(path, columns=["season", "event_timestamp", LABEL]).dropna()
@@ -129,4 +136,6 @@ def train_flow(config: GamelineConfig, reason: dict[str, str] | None = None) -> 
         )
     folds_run = folds_flow.with_options(task_runner=task_runner(config.runner))
     oof = folds_run(config.train, selected_features(config), path, folds)
-    return log_and_register(Registry.from_config(config), config, path, oof, tags)
+    record = log_and_register(Registry.from_config(config), config, path, oof, tags)
+    log_stage(training_line(record))
+    return record

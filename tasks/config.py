@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 MonthDay = Annotated[str, Field(pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")]
 # Environment variables the loader applies (secrets such as a registry password live here).
@@ -388,6 +388,13 @@ class GamelineConfig(Model):
     retrain: RetrainConfig = Field(default_factory=RetrainConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
+    # The YAML file it was read from (absolute; None when built in code): what an event names
+    # so the retrain it triggers reads the same config.
+    _file: Path | None = PrivateAttr(default=None)
+
+    @property
+    def file(self) -> Path | None:
+        return self._file
 
     def source_path(self, override: Path | None = None) -> Path | None:
         """The source file to read: the override, else the configured path under data_dir."""
@@ -395,6 +402,9 @@ class GamelineConfig(Model):
         if path is None:
             return None
         return path if path.is_absolute() else self.data_dir / path
+
+
+ONLINE_WATERMARK = "online_watermark.json"
 
 
 class StatePaths(Model):
@@ -434,6 +444,11 @@ class StatePaths(Model):
     @property
     def feast(self) -> Path:
         return self.root / "feast"
+
+    @property
+    def online_watermark(self) -> Path:
+        """How far Feast's online store is loaded, as its last materialization recorded it."""
+        return self.feast / ONLINE_WATERMARK
 
     @property
     def mlflow(self) -> Path:
@@ -530,4 +545,6 @@ def load_config(
             for key in reversed(keys[:-1]):
                 nested = {key: nested}
             raw = deep_update(raw, nested)
-    return GamelineConfig.model_validate(deep_update(raw, overrides or {}))
+    config = GamelineConfig.model_validate(deep_update(raw, overrides or {}))
+    config._file = Path(path).resolve()
+    return config

@@ -29,7 +29,13 @@ import pandas as pd
 from pydantic import BaseModel
 
 from gameline.feature_repo.definitions import FEATURE_SERVICE, TEAM_VIEW, feature_objects
-from gameline.tasks.config import FeastConfig, FeaturesConfig, GamelineConfig, state_paths
+from gameline.tasks.config import (
+    ONLINE_WATERMARK,
+    FeastConfig,
+    FeaturesConfig,
+    GamelineConfig,
+    state_paths,
+)
 from gameline.tasks.features.point_in_time import (
     entity_frame,
     in_game_order,
@@ -37,6 +43,7 @@ from gameline.tasks.features.point_in_time import (
     point_in_time_join,
 )
 from gameline.tasks.features.team import CONTEXT_COLUMNS, feature_columns, pregame, state_columns
+from gameline.tasks.storage import write_json
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -216,6 +223,11 @@ class TeamFeatureStore:
     def _materialize(self, start: datetime, end: datetime) -> None:
         with contextlib.redirect_stdout(sys.stderr):  # Feast prints progress; stdout is data
             self.store.materialize(start_date=start, end_date=end)
+        # What `status` reads without importing Feast (about 3 s): how far the view is loaded.
+        write_json(
+            {"project": self.feast.project, "view": TEAM_VIEW, "end": end.isoformat()},
+            self.folder / ONLINE_WATERMARK,
+        )
 
     def latest_states(self, end: datetime) -> pd.DataFrame:
         """Each team's latest state before `end` in the states parquet (indexed by team)."""

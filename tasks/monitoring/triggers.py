@@ -32,6 +32,7 @@ class RetrainDecision(BaseModel):
 def decide_retrain(
     *,
     manual: bool,
+    scheduled: bool = False,
     champion: str | None,
     trained_until: datetime | None,
     active_kinds: set[str],
@@ -42,7 +43,8 @@ def decide_retrain(
     cfg: RetrainConfig,
 ) -> RetrainDecision:
     """The first trigger that holds, in the order manual, no champion, degradation, drift,
-    schedule; then the cooldown and the minimum of new games (not for manual / no champion)."""
+    schedule (the champion's age, or a `scheduled` retrain: the weekly deployment); then the
+    cooldown and the minimum of new games (not for manual / no champion)."""
     reasons: list[tuple[Trigger, str]] = []
     if manual:
         reasons.append(("manual", "retrain asked for by hand"))
@@ -54,6 +56,8 @@ def decide_retrain(
     drifted = sorted(active_kinds & set(DRIFT_KINDS))
     if cfg.on_drift and drifted:
         reasons.append(("drift", f"drift: {', '.join(drifted)}"))
+    if scheduled:
+        reasons.append(("schedule", "the scheduled retrain"))
     age = now - trained_until if trained_until else None
     if cfg.max_champion_age_days and age and age > timedelta(days=cfg.max_champion_age_days):
         reasons.append(

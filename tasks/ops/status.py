@@ -13,7 +13,6 @@ from pydantic import BaseModel
 
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.data.ingest import read_store
-from gameline.tasks.features.store import TeamFeatureStore
 from gameline.tasks.monitoring.triggers import RetrainDecision, read_retrains
 from gameline.tasks.registry.aliases import ALIASES, latest_decision
 from gameline.tasks.registry.gate import Decision
@@ -102,8 +101,8 @@ def freshness(config: GamelineConfig, games: pd.DataFrame) -> Freshness:
         stamps = pd.read_parquet(paths.team_features, columns=["event_timestamp"])
         rows_until = stamps["event_timestamp"].max().to_pydatetime() if len(stamps) else None
     watermark = None
-    if paths.feast.exists():
-        watermark = TeamFeatureStore.from_config(config).watermark()
+    if paths.online_watermark.exists():  # recorded by each materialization (no Feast import)
+        watermark = datetime.fromisoformat(json.loads(paths.online_watermark.read_text())["end"])
     return Freshness(
         games=len(games),
         finished=len(finals),

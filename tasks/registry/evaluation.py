@@ -73,6 +73,7 @@ class Evaluation(BaseModel):
     p_challenger: list[float]
     p_champion: list[float] | None
     p_elo: list[float]
+    note: str | None = None  # why there are no games to judge on, when there are none
 
 
 def _retrained(
@@ -104,7 +105,14 @@ def evaluate(
 ) -> Evaluation:
     """Score challenger, champion and Elo on the gate window of `frame` (the training set)."""
     train, window = gate_window(frame, gate)
-    if window.empty or train.empty:
+    note = None
+    if not window.empty and train.empty:
+        note = (
+            f"all {len(window)} finished games fall in the gate window (window_games "
+            f"{gate.window_games}), so none is left to train a model judged on it"
+        )
+        window = window.iloc[0:0]
+    if window.empty:
         p_challenger = p_elo = np.array([])
         p_champion = None if champion is None else np.array([])
         source: Literal["registered", "retrained", "none"] = "none"
@@ -134,4 +142,5 @@ def evaluate(
         p_challenger=[float(v) for v in p_challenger],
         p_champion=None if p_champion is None else [float(v) for v in p_champion],
         p_elo=[float(v) for v in p_elo],
+        note=note,
     )

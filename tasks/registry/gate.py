@@ -76,7 +76,8 @@ def decide(evaluation: Evaluation, cfg: GateConfig, now: datetime) -> Decision:
         Check(
             name="games",
             passed=enough,
-            detail=f"{n} games in the window, {'at least' if enough else 'fewer than'} the "
+            detail=evaluation.note
+            or f"{n} games in the window, {'at least' if enough else 'fewer than'} the "
             f"{cfg.min_games} needed",
         )
     ]

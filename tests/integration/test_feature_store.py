@@ -3,11 +3,12 @@ features consistent with offline ones, TTL and unknown teams."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +96,9 @@ def test_every_upcoming_game_online_equals_its_training_row(config: GamelineConf
     )
     context = context_of(config, games)
     watermark = store.watermark()
+    # The recorded watermark (what `status` reads without Feast) is Feast's own.
+    recorded = json.loads(state_paths(config).online_watermark.read_text())
+    assert datetime.fromisoformat(recorded["end"]) == watermark
     online = store.online_features(upcoming, context, now=NOW)
     offline = store.training_set(upcoming, context)
     columns = [c for c in offline.columns if "__" in c]

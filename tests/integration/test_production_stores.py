@@ -3,7 +3,6 @@ Feast's SQL registry on PostgreSQL, its online store on Redis."""
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -15,28 +14,15 @@ from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.features.store import TeamFeatureStore, latest_feature_time
 from gameline.tasks.features.team import game_context
 from tests.conftest import ingested
+from tests.servers import admin, need_services
 
 pytestmark = pytest.mark.services
-
-
-def reachable(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(1)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def admin(sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as db:
-        db.execute(sql)
 
 
 @pytest.fixture
 def production(sim_config: Callable[..., GamelineConfig]) -> Iterator[GamelineConfig]:
     """The production config with its own PostgreSQL database and Feast project, dropped after."""
-    if not (reachable(5432) and reachable(6379)):
-        pytest.skip("PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) are needed")
+    need_services()
     project = f"gl_test_{uuid.uuid4().hex[:8]}"
     admin(f'create database "{project}"')
     yield sim_config(

@@ -36,6 +36,7 @@ def decide(**changes: Any) -> Any:
         ({"active_kinds": {"miscalibration", "data_drift"}}, "degradation"),
         ({"active_kinds": {"prediction_drift"}}, "drift"),
         ({"trained_until": NOW - timedelta(days=40)}, "schedule"),
+        ({"scheduled": True}, "schedule"),
     ],
 )
 def test_each_trigger_retrains(changes: dict[str, Any], trigger: str) -> None:
@@ -55,6 +56,8 @@ def test_cooldown_and_new_games_stop_a_loop_but_not_a_manual_retrain() -> None:
     starved = decide(**drift, new_games=3)
     assert not starved.retrain and starved.blocked_by == "too few new games"
     assert decide(manual=True, new_games=0, last_retrain=NOW).retrain
+    weekly = decide(scheduled=True, last_retrain=NOW - timedelta(days=1))
+    assert not weekly.retrain and weekly.blocked_by == "cooldown"  # a drift retrain yesterday
 
 
 def test_triggers_can_be_switched_off() -> None:

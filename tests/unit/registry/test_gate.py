@@ -123,3 +123,30 @@ def test_decision_markdown_lists_every_check() -> None:
     decision = decide(evaluation(champion_shift=0.4), CFG, NOW)
     text = decision_markdown(decision, "gameline-default")
     assert "v2 PROMOTED" in text and text.count("| yes |") == 4
+
+
+def test_a_window_holding_every_game_is_judged_on_nothing_and_says_why() -> None:
+    """With fewer finished games than the window, no game is left to train on before it: the
+    gate rejects, naming that, instead of scoring mismatched arrays."""
+    import pandas as pd
+
+    from gameline.tasks.config import TrainConfig
+    from gameline.tasks.contracts import LABEL
+    from gameline.tasks.registry.evaluation import Recipe, evaluate
+
+    frame = pd.DataFrame(
+        {
+            "game_id": [f"g{i}" for i in range(50)],
+            "event_timestamp": pd.date_range("2026-01-01", periods=50, freq="D", tz="UTC"),
+            LABEL: [float(i % 2) for i in range(50)],
+        }
+    )
+    challenger = Recipe("2", TrainConfig(), ["elo_pre"], "blend", pd.Timestamp("2026-03-01"))
+    evaluated = evaluate(
+        None, frame, CFG.model_copy(update={"window_games": 400}), challenger, None
+    )  # type: ignore[arg-type]
+    assert evaluated.y == [] and evaluated.p_challenger == []
+    assert evaluated.note and "all 50 finished games fall in the gate window" in evaluated.note
+    decision = decide(evaluated, CFG, NOW)
+    assert not decision.promote
+    assert decision.checks[0].detail == evaluated.note

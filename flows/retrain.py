@@ -1,0 +1,130 @@
+"""Retraining on a reason: the decision (shared by the daily flow and the `retrain` deployment)
+and the retrain flow itself: train -> gate, run by hand, weekly, or on `gameline.drift.detected`."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pandas as pd
+from prefect import flow, tags, task
+from pydantic import BaseModel
+
+from gameline.flows.common import (
+    ADAPTER_TASK,
+    ConfigRef,
+    resolve,
+    run_name,
+    run_tags,
+    tag_run,
+)
+from gameline.flows.gate import gate_flow
+from gameline.flows.summaries import log_stage, retrain_line
+from gameline.flows.train import train_flow
+from gameline.tasks.config import GamelineConfig, state_paths
+from gameline.tasks.data.ingest import read_store
+from gameline.tasks.monitoring.alerts import read_alerts
+from gameline.tasks.monitoring.monitor import new_finished_games
+from gameline.tasks.monitoring.triggers import (
+    RetrainDecision,
+    append_retrain,
+    decide_retrain,
+    last_retrain,
+    read_retrains,
+)
+from gameline.tasks.registry.aliases import CHAMPION, Outcome
+from gameline.tasks.registry.mlflow_registry import Registry
+from gameline.tasks.registry.tracking import TrainingRecord
+from gameline.tasks.storage import store_lock
+
+# How a retrain was asked for: by hand, by the weekly schedule, by a drift event.
+REQUESTS = ("manual", "schedule", "drift")
+
+
+class RetrainSummary(BaseModel):
+    """A retrain run: the decision, and the training and gate when it went ahead."""
+
+    retrain: RetrainDecision
+    training: TrainingRecord | None = None
+    gate: Outcome | None = None
+
+
+# No retries: the decision is appended to the retrain log (the cooldown reads it).
+@task(name="retrain-decision", **ADAPTER_TASK)
+def retrain_decision(
+    config: GamelineConfig,
+    registry: Registry,
+    active_kinds: set[str],
+    request: str | None,
+    now: datetime,
+) -> RetrainDecision:
+    """Whether to retrain now, and on which trigger; appended to the retrain log. Under a lock,
+    so a daily run and a drift-triggered retrain that decide at once cannot both retrain: the
+    second sees the first in the log and waits out the cooldown."""
+    paths = state_paths(config)
+    champion = registry.alias_version(CHAMPION)
+    trained_until = (
+        pd.Timestamp(registry.version_tags(champion)["trained_until"]).to_pydatetime()
+        if champion
+        else None
+    )
+    games = read_store(paths.raw_games)
+    finals = games[games["status"] == "final"]
+    with store_lock(paths.retrain_log.with_suffix(".lock")):
+        previous = last_retrain(read_retrains(paths.retrain_log))
+        since = max(
+            (d for d in (trained_until, previous.data_until if previous else None) if d),
+            default=None,
+        )
+        decision = decide_retrain(
+            manual=request == "manual",
+            scheduled=request == "schedule",
+            champion=champion,
+            trained_until=trained_until,
+            active_kinds=active_kinds,
+            last_retrain=previous.decided_at if previous else None,
+            new_games=new_finished_games(games, since),
+            data_until=finals["start_time"].max().to_pydatetime() if len(finals) else None,
+            now=now,
+            cfg=config.retrain,
+        )
+        append_retrain(paths.retrain_log, decision)
+    log_stage(retrain_line(decision))
+    return decision
+
+
+def open_alert_kinds(config: GamelineConfig) -> set[str]:
+    """The kinds of the alerts open now (what the last monitor run found)."""
+    return {a.kind for a in read_alerts(state_paths(config).alert_log) if not a.resolved}
+
+
+@flow(name="retrain", flow_run_name=run_name("retrain", "trigger"))
+def retrain_flow(
+    config: ConfigRef,
+    trigger: str = "manual",
+    reason: str = "",
+) -> RetrainSummary:
+    """Retrain and gate the challenger. `trigger`: `manual` always retrains; `schedule` (the
+    weekly deployment) and `drift` (the `gameline.drift.detected` event) go through the same
+    decision as the daily run: the cooldown and the minimum of newly finished games."""
+    if trigger not in REQUESTS:
+        raise ValueError(f"trigger must be one of {', '.join(REQUESTS)}, not {trigger!r}")
+    ref, config = config, resolve(config)
+    tag_run(*run_tags(config, f"trigger:{trigger}"))
+    registry = Registry.from_config(config)
+    decision = retrain_decision(
+        config,
+        registry,
+        open_alert_kinds(config),
+        None if trigger == "drift" else trigger,
+        datetime.now(UTC),
+    )
+    summary = RetrainSummary(retrain=decision)
+    if decision.retrain:
+        why = {
+            "retrain_trigger": str(decision.trigger),
+            "retrain_reason": reason or decision.detail,
+        }
+        with tags(*run_tags(config, f"trigger:{decision.trigger}")):
+            summary.training = train_flow(ref, why)
+            summary.gate = gate_flow(ref, summary.training.model_version)
+    return summary

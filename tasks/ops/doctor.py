@@ -1,0 +1,249 @@
+"""`gameline doctor`: is every backend a config names there and usable? One line per backend,
+each probe bounded by a short timeout, no heavy client imported (the whole check answers in
+about a second), no password printed.
+
+These are reachability probes, not clients: SQLite files are opened read-only, PostgreSQL is
+asked for its migration version, Redis for a PING, HTTP servers for their health endpoint. The
+pipeline's own adapters (MLflow, Feast, Prefect) are what the runs use."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import re
+import sqlite3
+import tempfile
+import tomllib
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel
+
+from gameline.tasks.config import GamelineConfig, state_paths
+
+TIMEOUT_S = 2.0
+Status = Literal["ok", "warn", "fail"]
+
+
+class Check(BaseModel):
+    """One backend: what it is, where, and whether it answered."""
+
+    name: str
+    status: Status
+    detail: str
+
+
+def redact(url: str) -> str:
+    """A URL or connection string without its password."""
+    url = re.sub(r"(://[^:/@]*):[^@/]+@", r"\1:***@", url)
+    return re.sub(r"(password=)[^,;&\s]+", r"\1***", url)
+
+
+def _pg_url(url: str) -> str:
+    """A SQLAlchemy-style PostgreSQL URL as libpq takes it."""
+    return re.sub(r"^postgresql\+\w+://", "postgresql://", url)
+
+
+def _postgres(url: str, query: str) -> str | None:
+    """Run one query on a PostgreSQL database within the timeout; its first value."""
+    import psycopg
+
+    with psycopg.connect(_pg_url(url), connect_timeout=int(TIMEOUT_S), autocommit=True) as db:
+        row = db.execute(query).fetchone()
+    return None if row is None else str(row[0])
+
+
+def _sqlite(path: Path, query: str) -> str | None:
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=TIMEOUT_S) as db:
+        row = db.execute(query).fetchone()
+    return None if row is None else str(row[0])
+
+
+def _http_ok(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=TIMEOUT_S) as answer:
+        return answer.read(200).decode(errors="replace").strip()
+
+
+def check_state(config: GamelineConfig) -> Check:
+    root = state_paths(config).root.resolve()
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=root, prefix=".doctor-"):
+            pass
+    except OSError as exc:
+        return Check(name="state folder", status="fail", detail=f"{root}: not writable ({exc})")
+    return Check(name="state folder", status="ok", detail=f"{root} (writable)")
+
+
+def check_mlflow(config: GamelineConfig) -> Check:
+    """The tracking store: its schema version (SQLite, PostgreSQL) or server version (HTTP)."""
+    client = importlib.metadata.version("mlflow")
+    uri = config.mlflow.tracking_uri
+    schema = "select version_num from alembic_version"
+    if not uri:
+        path = state_paths(config).mlflow.resolve() / "mlflow.db"
+        if not path.exists():
+            return Check(
+                name="mlflow",
+                status="ok",
+                detail=f"sqlite {path}: not created yet (the first training run creates it); "
+                f"client {client}",
+            )
+        return Check(
+            name="mlflow",
+            status="ok",
+            detail=f"sqlite {path}: schema {_sqlite(path, schema)}; client {client}",
+        )
+    where = redact(uri)
+    if uri.startswith("postgresql"):
+        return Check(
+            name="mlflow",
+            status="ok",
+            detail=f"{where}: reachable, schema {_postgres(uri, schema)}; client {client}",
+        )
+    if uri.startswith(("http://", "https://")):
+        version = _http_ok(uri.rstrip("/") + "/version")
+        return Check(
+            name="mlflow", status="ok", detail=f"{where}: server {version}; client {client}"
+        )
+    if uri.startswith("sqlite:///"):
+        path = Path(uri.removeprefix("sqlite:///"))
+        return Check(name="mlflow", status="ok", detail=f"{where}: schema {_sqlite(path, schema)}")
+    return Check(name="mlflow", status="warn", detail=f"{where}: no probe for this kind of store")
+
+
+def prefect_api_url() -> str | None:
+    """PREFECT_API_URL from the environment, else from the active Prefect profile."""
+    if os.environ.get("PREFECT_API_URL"):
+        return os.environ["PREFECT_API_URL"]
+    home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect")
+    profiles = Path(os.environ.get("PREFECT_PROFILES_PATH") or home / "profiles.toml")
+    if not profiles.exists():
+        return None
+    data = tomllib.loads(profiles.read_text())
+    active = os.environ.get("PREFECT_PROFILE") or data.get("active", "ephemeral")
+    url = data.get("profiles", {}).get(active, {}).get("PREFECT_API_URL")
+    return str(url) if url else None
+
+
+def check_prefect() -> Check:
+    url = prefect_api_url()
+    if not url:
+        return Check(
+            name="prefect",
+            status="warn",
+            detail="no PREFECT_API_URL: each command starts a temporary server (fine for the "
+            "demo; schedules, deployments and the UI need `prefect server start`)",
+        )
+    answer = _http_ok(url.rstrip("/") + "/health")
+    return Check(name="prefect", status="ok", detail=f"{redact(url)}: healthy ({answer})")
+
+
+def check_feast_registry(config: GamelineConfig) -> Check:
+    feast = config.feast
+    if feast.registry == "sql" and feast.registry_url:
+        tables = _postgres(
+            feast.registry_url,
+            "select count(*) from information_schema.tables where table_name = 'feature_views'",
+        )
+        state = "definitions applied" if tables == "1" else "empty (the first run applies them)"
+        return Check(
+            name="feast registry",
+            status="ok",
+            detail=f"sql {redact(feast.registry_url)}: reachable, {state}",
+        )
+    path = state_paths(config).feast.resolve() / "registry.db"
+    state = "present" if path.exists() else "not created yet (the first run applies it)"
+    return Check(name="feast registry", status="ok", detail=f"file {path}: {state}")
+
+
+def redis_target(connection: str) -> tuple[str, int, str | None, int]:
+    """(host, port, password, db) of a Feast Redis connection string or a redis:// URL."""
+    if connection.startswith(("redis://", "rediss://")):
+        parts = urlsplit(connection)
+        db = int(parts.path.lstrip("/") or 0)
+        return parts.hostname or "127.0.0.1", parts.port or 6379, parts.password, db
+    head, *options = connection.split(",")
+    host, _, port = head.partition(":")
+    opts = dict(o.split("=", 1) for o in options if "=" in o)
+    return host or "127.0.0.1", int(port or 6379), opts.get("password"), int(opts.get("db", 0))
+
+
+def check_online_store(config: GamelineConfig) -> Check:
+    feast = config.feast
+    if feast.online_store == "redis":
+        import redis
+
+        host, port, password, db = redis_target(feast.redis_connection)
+        client = redis.Redis(
+            host=host, port=port, password=password, db=db, socket_timeout=TIMEOUT_S,
+            socket_connect_timeout=TIMEOUT_S,
+        )  # fmt: skip
+        try:
+            client.ping()
+            keys = sum(1 for _ in client.scan_iter(match=f"*{feast.project}*", count=1000))
+        finally:
+            client.close()
+        return Check(
+            name="online store",
+            status="ok",
+            detail=f"redis {host}:{port}/{db}: PONG, {keys} keys of project {feast.project}",
+        )
+    path = state_paths(config).feast.resolve() / "online_store.db"
+    state = "present" if path.exists() else "not created yet (the first run materializes it)"
+    return Check(name="online store", status="ok", detail=f"sqlite {path}: {state}")
+
+
+def check_alerts(config: GamelineConfig) -> Check:
+    alerts = config.alerts
+    if os.environ.get(alerts.url_env):
+        return Check(name="alerts", status="ok", detail=f"target from ${alerts.url_env} (set)")
+    if alerts.secret_block:
+        return Check(
+            name="alerts",
+            status="ok",
+            detail=f"target from the Prefect Secret block {alerts.secret_block!r} (read at run "
+            "time)",
+        )
+    return Check(
+        name="alerts",
+        status="warn",
+        detail=f"no target: set ${alerts.url_env} (an apprise URL: slack://, mailto://, "
+        "json://) or alerts.secret_block; until then alerts go to the alert log only",
+    )
+
+
+def _probe(name: str, where: str, check: Callable[[], Check]) -> Check:
+    """Run one probe; an error becomes a failed line naming the backend and address."""
+    try:
+        return check()
+    except Exception as exc:  # any error of a probe is that backend's failure, reported as such
+        text = str(exc).strip()
+        reason = redact(text.splitlines()[0] if text else type(exc).__name__)
+        missing = re.search(r'database "([^"]+)" does not exist', text)
+        if missing:
+            reason += f" (create it first, e.g. `createdb {missing.group(1)}`)"
+        return Check(name=name, status="fail", detail=f"{redact(where)}: {reason}")
+
+
+def doctor(config: GamelineConfig) -> list[Check]:
+    """Every backend of a config, one check each."""
+    feast = config.feast
+    mlflow_where = config.mlflow.tracking_uri or str(state_paths(config).mlflow / "mlflow.db")
+    return [
+        _probe("state folder", str(config.state_dir), lambda: check_state(config)),
+        _probe("mlflow", mlflow_where, lambda: check_mlflow(config)),
+        _probe("prefect", prefect_api_url() or "", check_prefect),
+        _probe(
+            "feast registry", feast.registry_url or "file", lambda: check_feast_registry(config)
+        ),
+        _probe(
+            "online store",
+            feast.redis_connection if feast.online_store == "redis" else "sqlite",
+            lambda: check_online_store(config),
+        ),
+        _probe("alerts", config.alerts.url_env, lambda: check_alerts(config)),
+    ]

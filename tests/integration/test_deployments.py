@@ -1,0 +1,224 @@
+"""Gameline operated as users run it: a real Prefect server (on PostgreSQL), the deployments of
+deployments/prefect.yaml, a process worker, runs started with `prefect deployment run` from the
+CLI, and the drift event starting a retrain. The pipeline itself runs on the production
+configuration: Feast registry and MLflow on PostgreSQL, the online store on Redis."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gameline.tasks.config import GamelineConfig, state_paths
+from tests.conftest import REPO, write_config
+from tests.servers import BIN, database, free_port, need_services, process, quiet_env, wait_http
+
+pytestmark = [pytest.mark.services, pytest.mark.integration, pytest.mark.slow]
+
+
+class Prefect:
+    """A Prefect server for one test module: its API URL, and the CLI and API against it."""
+
+    def __init__(self, url: str, env: dict[str, str], logs: Path) -> None:
+        self.url, self.env, self.logs = url, env, logs
+
+    def cli(self, *args: str, cwd: Path | None = None, timeout: float = 300) -> str:
+        """Run `prefect ...`; fail the test with its output if it fails."""
+        done = subprocess.run(
+            [str(BIN / "prefect"), *args], env=self.env, cwd=cwd, capture_output=True,
+            text=True, timeout=timeout,
+        )  # fmt: skip
+        assert done.returncode == 0, f"prefect {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
+        return done.stdout
+
+    def api(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        """POST to the REST API (filters) and return the JSON answer."""
+        import urllib.request
+
+        request = urllib.request.Request(
+            f"{self.url}{path}",
+            data=json.dumps(body or {}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return json.loads(answer.read())
+
+    def flow_runs(self) -> list[dict[str, Any]]:
+        return list(self.api("/flow_runs/filter", {"limit": 200}))
+
+
+@pytest.fixture(scope="module")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prefect]:
+    """`prefect server start` on a free loopback port with its database on PostgreSQL; stopped
+    by its process group, its database dropped."""
+    need_services()
+    home = tmp_path_factory.mktemp("prefect")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/api"
+    name = f"gl_test_prefect_{uuid.uuid4().hex[:8]}"
+    with ExitStack() as stack:
+        stack.enter_context(database(name))
+        server_env = quiet_env(
+            PREFECT_HOME=str(home),
+            PREFECT_API_DATABASE_CONNECTION_URL=(
+                f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+            ),
+            PREFECT_UI_ENABLED="false",
+        )
+        log = home / "server.log"
+        server = stack.enter_context(
+            process(
+                [
+                    str(BIN / "prefect"),
+                    "server",
+                    "start",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                ],
+                server_env,
+                log,
+            )
+        )
+        wait_http(f"{url}/health", server, log)
+        env = quiet_env(
+            PREFECT_HOME=str(home), PREFECT_API_URL=url, PREFECT_WORKER_QUERY_SECONDS="2"
+        )
+        yield Prefect(url, env, home)
+
+
+@pytest.fixture
+def production(sim_config: Callable[..., GamelineConfig]) -> Iterator[GamelineConfig]:
+    """The production configuration (Feast on PostgreSQL + Redis, MLflow on PostgreSQL) on a
+    small simulated league, with databases of its own."""
+    need_services()
+    project = f"gl_test_{uuid.uuid4().hex[:8]}"
+    with database(project), database(f"{project}_mlflow"):
+        config = sim_config(
+            "production",
+            feast={
+                "project": project,
+                "registry_url": f"postgresql+psycopg://postgres@127.0.0.1:5432/{project}",
+            },
+            mlflow={
+                "tracking_uri": f"postgresql+psycopg://postgres@127.0.0.1:5432/{project}_mlflow"
+            },
+            train={"min_train_seasons": 1},
+            gate={"window_games": 150, "min_games": 100},
+            source={"simulator": {"n_seasons": 3, "games_per_team": 40}},
+        )
+        yield config
+        from gameline.tasks.features.store import TeamFeatureStore
+
+        TeamFeatureStore.from_config(config).store.teardown()  # its keys in Redis
+
+
+def run_deployment(prefect: Prefect, name: str, config: Path, worker_log: Path) -> str:
+    """`prefect deployment run NAME --param config=... --watch`: the CLI a user types (on a
+    failure, the worker's log shows the run's own output)."""
+    done = subprocess.run(
+        [str(BIN / "prefect"), "deployment", "run", name, "--param", f"config={config}",
+         "--watch", "--watch-timeout", "280"],
+        env=prefect.env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    finished = "Flow run finished successfully in 'Completed'" in done.stdout
+    assert finished, f"{done.stdout[-2000:]}\n{worker_log.read_text()[-6000:]}"
+    return done.stdout
+
+
+def test_deployed_daily_manual_retrain_and_drift_trigger(
+    prefect_server: Prefect, production: GamelineConfig, tmp_path: Path
+) -> None:
+    prefect = prefect_server
+    project = tmp_path / "project"
+    (project / "configs").mkdir(parents=True)
+    config_file = write_config(production, project / "configs" / "production.yaml")
+
+    # Deploy as the README says, from the folder the runs will start in.
+    prefect.cli("work-pool", "create", "gameline", "--type", "process", cwd=project)
+    prefect.env["PWD"] = str(project)
+    prefect.cli(
+        "--no-prompt", "deploy", "--all", "--prefect-file",
+        str(REPO / "deployments" / "prefect.yaml"), cwd=project,
+    )  # fmt: skip
+    deployments = {
+        f"{d['entrypoint'].rsplit('.', 1)[-1]}": d
+        for d in prefect.api("/deployments/filter", {"limit": 50})
+    }
+    assert set(deployments) == {"pipeline_flow", "retrain_flow", "rollback_flow", "gate_flow"}
+    daily = deployments["pipeline_flow"]["schedules"]
+    assert [(s["schedule"]["cron"], s["schedule"]["timezone"]) for s in daily] == [
+        ("0 10 * * *", "UTC")
+    ]
+    weekly = deployments["retrain_flow"]["schedules"][0]
+    assert weekly["schedule"]["cron"] == "0 11 * * 1" and weekly["parameters"] == {
+        "trigger": "schedule"
+    }
+    assert deployments["retrain_flow"]["parameters"]["trigger"] == "manual"
+
+    worker_log = tmp_path / "worker.log"
+    worker_cmd = [str(BIN / "prefect"), "worker", "start", "--pool", "gameline"]
+    with process(worker_cmd, prefect.env, worker_log, cwd=project):
+        # The daily deployment: ingest, features, Feast on PostgreSQL + Redis, the monitor, a
+        # first training (no champion yet), its gate, predictions.
+        run_deployment(prefect, "daily/default", config_file, worker_log)
+        paths = state_paths(production)
+        first = [json.loads(line) for line in paths.retrain_log.read_text().splitlines()]
+        assert first[-1]["trigger"] == "no_champion" and first[-1]["retrain"]
+
+        # A manual retrain, by the CLI: a new version registered, with its gate decision.
+        from gameline.tasks.registry.mlflow_registry import Registry
+
+        before = {
+            v.version for v in Registry.from_config(production).client.search_model_versions()
+        }
+        run_deployment(prefect, "retrain/default", config_file, worker_log)
+        registry = Registry.from_config(production)
+        versions = registry.client.search_model_versions(f"name='{registry.model_name}'")
+        new = [v for v in versions if v.version not in before]
+        assert len(new) == 1
+        tags = registry.version_tags(new[0].version)
+        assert tags["gate_decision"] in ("promote", "reject") and tags["gate_reason"]
+        run = registry.client.get_run(new[0].run_id)
+        assert run.data.tags["retrain_trigger"] == "manual"
+        names = {r["name"]: r for r in prefect.flow_runs()}
+        assert {"daily-production", "retrain-production-manual", "train-production"} <= set(names)
+        assert "trigger:manual" in names["retrain-production-manual"]["tags"]
+        assert "config:production" in names["daily-production"]["tags"]
+        # The config is a path in the stored parameters, not its settings.
+        assert names["daily-production"]["parameters"] == {"config": str(config_file)}
+
+        # The drift event, as the monitor emits it: the trigger starts the retrain deployment.
+        emitted = time.monotonic()
+        subprocess.run(
+            [sys.executable, "-c", (
+                "from prefect.events import emit_event\n"
+                "emit_event(event='gameline.drift.detected',"
+                " resource={'prefect.resource.id': 'gameline.config.production'},"
+                f" payload={{'config': {str(config_file)!r}, 'reason': 'test: home edge gone'}})"
+            )],
+            env=prefect.env, check=True, timeout=60,
+        )  # fmt: skip
+        drift = None
+        while time.monotonic() - emitted < 120:
+            runs = [r for r in prefect.flow_runs() if r["parameters"].get("trigger") == "drift"]
+            if runs and runs[0]["state_type"] in ("COMPLETED", "FAILED", "CRASHED"):
+                drift = runs[0]
+                break
+            time.sleep(1)
+        assert drift is not None, worker_log.read_text()[-3000:]
+        assert drift["state_type"] == "COMPLETED", worker_log.read_text()[-3000:]
+        assert drift["name"] == "retrain-production-drift"
+        assert drift["parameters"]["reason"] == "test: home edge gone"
+        # It went through the same decision as any trigger: logged, after the manual retrain.
+        decisions = [json.loads(line) for line in paths.retrain_log.read_text().splitlines()]
+        assert len(decisions) == len(first) + 2

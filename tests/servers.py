@@ -1,0 +1,103 @@
+"""Real servers for tests: this machine's PostgreSQL and Redis, and processes a test starts (a
+Prefect server, a worker, `gameline serve`), each stopped by its own process group."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+BIN = Path(sys.executable).parent
+
+
+def reachable(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex((host, port)) == 0
+
+
+def need_services() -> None:
+    """Skip, with the reason shown, without this machine's PostgreSQL and Redis."""
+    if not (reachable(5432) and reachable(6379)):
+        pytest.skip("PostgreSQL (127.0.0.1:5432) and Redis (127.0.0.1:6379) are needed")
+
+
+def admin(sql: str) -> None:
+    """Run one statement as the PostgreSQL superuser (create / drop a test database)."""
+    import psycopg
+
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as db:
+        db.execute(sql)
+
+
+@contextmanager
+def database(name: str) -> Iterator[str]:
+    """A PostgreSQL database for one test, dropped after it; yields its name."""
+    admin(f'create database "{name}"')
+    try:
+        yield name
+    finally:
+        admin(f'drop database "{name}" with (force)')
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def process(
+    command: Sequence[str], env: dict[str, str], log: Path, cwd: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A background process in its own session, its output in `log`; killed with its whole
+    process group (SIGKILL: a Prefect worker started from a script ignores SIGTERM)."""
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            list(command), env=env, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 90) -> None:
+    """Wait until `url` answers 200 (fail with the process's log if it dies first)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"{proc.args} exited {proc.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"{url} did not answer in {timeout_s} s:\n{log.read_text()[-3000:]}")
+
+
+def quiet_env(**extra: str) -> dict[str, str]:
+    """The environment for a child process: no telemetry look-ups, no inherited Prefect API."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "GAMELINE_"))}
+    env.update(
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        MLFLOW_DISABLE_TELEMETRY="true",
+        DO_NOT_TRACK="1",
+        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+    )
+    env.update(extra)
+    return env
