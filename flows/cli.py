@@ -400,17 +400,32 @@ def doctor(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -> None
 
 
 @app.command()
-def status(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -> None:
+def status(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    as_json: JsonOpt = False,
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live", help="ask MLflow for the aliases (default: as the last change recorded)"
+        ),
+    ] = False,
+) -> None:
     """Champion and challenger, the last gate decision, feature freshness, the latest
     predictions and A/B outcomes, open alerts."""
     from gameline.tasks.ops.status import status_report
 
-    report = status_report(_load(config))
+    report = status_report(_load(config), live=live)
     console = out if out.is_terminal else Console(width=200)  # piped: whole lines
     if as_json:
         typer.echo(report.model_dump_json(indent=2))
         return
-    models = Table(title=f"{report.model}: registered models (scores out of fold)")
+    asked = (
+        f"as recorded {report.registry_recorded_at:%Y-%m-%d %H:%M} UTC by the last change; "
+        "--live asks MLflow"
+        if report.registry_recorded_at
+        else "asked of MLflow now"
+    )
+    models = Table(title=f"{report.model}: registered models (scores out of fold; {asked})")
     columns = ("alias", "version", "family", "trained from", "trained until", "games")
     for column in (*columns, "log loss", "ECE", "Elo log loss"):
         models.add_column(column)

@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from gameline.tasks.config import AlertsConfig, GamelineConfig, load_config
+from gameline.tasks.config import AlertsConfig, GamelineConfig, load_config, state_paths
 from gameline.tasks.data.validate import ValidationFailed
 from gameline.tasks.features.store import FeatureStoreError
-from gameline.tasks.registry.mlflow_registry import RegistryError
+from gameline.tasks.registry.mlflow_registry import Registry, RegistryError
+from gameline.tasks.registry.snapshot import record_snapshot
 
 # What a flow takes as its config: a YAML path (deployments, the CLI: the parameter Prefect stores
 # and shows is the path, never the settings or a secret resolved from the environment), or a
@@ -91,6 +94,12 @@ IO_RETRIES: dict[str, Any] = {
 }
 # Tasks that take an adapter (a registry or feature store): nothing to hash, nothing to cache.
 ADAPTER_TASK: dict[str, Any] = {"cache_policy": NO_CACHE}
+
+
+@task(name="record-registry", **IO_RETRIES, **ADAPTER_TASK)
+def snapshot_task(registry: Registry, config: GamelineConfig) -> None:
+    """Record the models behind the aliases for `gameline status` (after every change)."""
+    record_snapshot(registry, state_paths(config).registry_snapshot, datetime.now(UTC))
 
 
 def alert_url(alerts: AlertsConfig) -> str | None:

@@ -16,6 +16,7 @@ from gameline.flows.common import (
     flow_run_id,
     resolve,
     run_name,
+    snapshot_task,
 )
 from gameline.flows.summaries import gate_line, log_stage
 from gameline.flows.train import build_training_set
@@ -80,6 +81,7 @@ def gate_flow(config: ConfigRef, version: str | None = None) -> Outcome:
     record_task(registry, config, decision)
     book = AliasBook(registry, state_paths(config).audit_log, flow_run_id())
     outcome = apply_task(book, decision)
+    snapshot_task(registry, config)
     markdown = decision_markdown(decision, registry.model_name)
     if outcome.applied == "superseded":
         markdown += (
@@ -103,6 +105,7 @@ def rollback_flow(
     registry = Registry.from_config(config)
     book = AliasBook(registry, state_paths(config).audit_log, flow_run_id())
     done = rollback(book, to, reason, datetime.now(UTC))
+    snapshot_task(registry, config)
     create_markdown_artifact(
         key=artifact_key(f"rollback-{config.name}"),
         markdown=(

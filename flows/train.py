@@ -10,7 +10,14 @@ from prefect import flow, task
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from gameline.feature_repo.definitions import FEATURE_SERVICE
-from gameline.flows.common import ADAPTER_TASK, IO_RETRIES, ConfigRef, resolve, run_name
+from gameline.flows.common import (
+    ADAPTER_TASK,
+    IO_RETRIES,
+    ConfigRef,
+    resolve,
+    run_name,
+    snapshot_task,
+)
 from gameline.flows.summaries import log_stage, training_line
 from gameline.tasks.config import GamelineConfig, RunnerConfig, TrainConfig, state_paths
 from gameline.tasks.contracts import LABEL
@@ -92,6 +99,8 @@ def log_and_register(
         model_example(played.tail(200), features),
         tags,
         recipe_tags(config, played, features),
+        played,
+        path,
     )
 
 
@@ -136,6 +145,8 @@ def train_flow(config: ConfigRef, reason: dict[str, str] | None = None) -> Train
         )
     folds_run = folds_flow.with_options(task_runner=task_runner(config.runner))
     oof = folds_run(config.train, selected_features(config), path, folds)
-    record = log_and_register(Registry.from_config(config), config, path, oof, tags)
+    registry = Registry.from_config(config)
+    record = log_and_register(registry, config, path, oof, tags)
+    snapshot_task(registry, config)
     log_stage(training_line(record))
     return record

@@ -469,6 +469,11 @@ class StatePaths(Model):
         return self.root / "registry" / "audit.jsonl"
 
     @property
+    def registry_snapshot(self) -> Path:
+        """The models behind the aliases, recorded after each change (what `status` reads)."""
+        return self.root / "registry" / "snapshot.json"
+
+    @property
     def registry_lock(self) -> Path:
         return self.root / "registry" / "promotion.lock"
 

@@ -64,24 +64,30 @@ def manifest_id_for(digest: str) -> str:
     return digest[:16]
 
 
-def code_version() -> str:
-    """The package version, plus the git commit when run from a checkout."""
-    try:
-        base = version("gameline")
-    except PackageNotFoundError:
-        base = "0+unknown"
+def git_commit() -> str | None:
+    """The git commit of the code, when run from a checkout (None otherwise)."""
     try:
         sha = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
+            ["git", "rev-parse", "HEAD"],
             capture_output=True,
             text=True,
             timeout=5,
             cwd=Path(__file__).parent,
             check=True,
         )
-        return f"{base}+g{sha.stdout.strip()}"
     except (OSError, subprocess.SubprocessError):
-        return base
+        return None
+    return sha.stdout.strip() or None
+
+
+def code_version() -> str:
+    """The package version, plus the git commit when run from a checkout."""
+    try:
+        base = version("gameline")
+    except PackageNotFoundError:
+        base = "0+unknown"
+    commit = git_commit()
+    return f"{base}+g{commit[:7]}" if commit else base
 
 
 def find_manifest(manifests_dir: Path, digest: str) -> Manifest | None:

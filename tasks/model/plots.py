@@ -27,13 +27,16 @@ def training_plots(oof: pd.DataFrame, family: str, booster: str | None) -> dict[
         ylabel="observed home win rate",
         title=f"calibration ({family}, out of fold)",
     )
+    fig.tight_layout()
     figures["calibration.png"] = fig
     by_fold = scores_by(oof, "season")
     fig, ax = plt.subplots(figsize=(7, 4))
     for column in [c for c in by_fold.columns if c.endswith("_log_loss")]:
         ax.plot(by_fold.index, by_fold[column], marker="o", label=column[: -len("_log_loss")])
     ax.set(xlabel="test season", ylabel="log loss", title="log loss by fold")
+    ax.set_xticks(list(by_fold.index), [str(season) for season in by_fold.index])  # whole seasons
     ax.legend()
+    fig.tight_layout()
     figures["metric_by_fold.png"] = fig
     if booster:
         import lightgbm as lgb
@@ -42,5 +45,7 @@ def training_plots(oof: pd.DataFrame, family: str, booster: str | None) -> dict[
         gain = pd.Series(model.feature_importance("gain"), index=model.feature_name())
         fig, ax = plt.subplots(figsize=(7, 6))
         gain.sort_values().plot.barh(ax=ax, title="LightGBM feature importance (gain)")
+        ax.set_xlabel("total gain")
+        fig.tight_layout()  # room for the longest feature name
         figures["feature_importance.png"] = fig
     return figures

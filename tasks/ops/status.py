@@ -4,7 +4,7 @@ fresh the features are, the latest predictions and the A/B outcomes, open alerts
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +14,10 @@ from pydantic import BaseModel
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.data.ingest import read_store
 from gameline.tasks.monitoring.triggers import RetrainDecision, read_retrains
-from gameline.tasks.registry.aliases import ALIASES, latest_decision
+from gameline.tasks.registry.aliases import latest_decision
 from gameline.tasks.registry.gate import Decision
 from gameline.tasks.registry.mlflow_registry import Registry
+from gameline.tasks.registry.snapshot import ModelStatus, read_snapshot, record_snapshot
 from gameline.tasks.serving.predictions import (
     SHOWN_COLUMNS,
     arm_outcomes,
@@ -24,22 +25,6 @@ from gameline.tasks.serving.predictions import (
     latest_predictions,
     read_predictions,
 )
-
-HEADLINE_METRICS = ("log_loss", "brier", "ece")
-
-
-class ModelStatus(BaseModel):
-    """One alias: its version, training window and out-of-fold scores."""
-
-    alias: str
-    version: str
-    run_id: str | None
-    family: str | None
-    trained_from: str | None
-    trained_until: str | None
-    train_games: int | None
-    metrics: dict[str, float]
-    gate_decision: str | None
 
 
 class Freshness(BaseModel):
@@ -58,39 +43,13 @@ class StatusReport(BaseModel):
 
     model: str
     models: list[ModelStatus]
+    registry_recorded_at: datetime | None = None  # None: asked of MLflow by this command
     last_decision: Decision | None
     freshness: Freshness
     predictions: list[dict[str, Any]]
     arms: list[dict[str, Any]]
     alerts: list[dict[str, Any]]
     last_retrain_decision: RetrainDecision | None = None
-
-
-def model_status(registry: Registry, alias: str) -> ModelStatus | None:
-    version = registry.alias_version(alias)
-    if version is None:
-        return None
-    tags = registry.version_tags(version)
-    run_id = tags.get("run_id")
-    family = tags.get("family")
-    metrics: dict[str, float] = {}
-    if run_id:
-        logged = registry.run_metrics(run_id)
-        for name in (family or "", "elo"):
-            for metric in HEADLINE_METRICS:
-                if f"{name}_{metric}" in logged:
-                    metrics[f"{name}_{metric}"] = logged[f"{name}_{metric}"]
-    return ModelStatus(
-        alias=alias,
-        version=version,
-        run_id=run_id,
-        family=family,
-        trained_from=tags.get("trained_from"),
-        trained_until=tags.get("trained_until"),
-        train_games=int(tags["train_games"]) if "train_games" in tags else None,
-        metrics=metrics,
-        gate_decision=tags.get("gate_decision"),
-    )
 
 
 def freshness(config: GamelineConfig, games: pd.DataFrame) -> Freshness:
@@ -121,18 +80,26 @@ def open_alerts(path: Path) -> list[dict[str, Any]]:
     return [a for a in alerts if not a.get("resolved")]
 
 
-def status_report(config: GamelineConfig, predictions_shown: int = 10) -> StatusReport:
-    """The whole status of one config's pipeline."""
+def status_report(
+    config: GamelineConfig, predictions_shown: int = 10, live: bool = False
+) -> StatusReport:
+    """The whole status of one config's pipeline. The models come from the registry snapshot
+    the last train, gate or rollback recorded, unless `live` (or there is none): then from
+    MLflow, and the snapshot is recorded again."""
     paths = state_paths(config)
     registry = Registry.from_config(config)
+    snapshot = None if live else read_snapshot(paths.registry_snapshot)
+    recorded_at = snapshot.recorded_at if snapshot else None
+    if snapshot is None:
+        snapshot = record_snapshot(registry, paths.registry_snapshot, datetime.now(UTC))
     games = read_store(paths.raw_games) if paths.raw_games.exists() else pd.DataFrame()
-    models = [m for alias in ALIASES if (m := model_status(registry, alias)) is not None]
     predictions = read_predictions(paths.predictions)
     latest = latest_predictions(predictions)
     columns = [*SHOWN_COLUMNS, "predicted_at"]
     return StatusReport(
         model=registry.model_name,
-        models=models,
+        models=snapshot.models,
+        registry_recorded_at=recorded_at,
         last_decision=latest_decision(paths.decisions),
         freshness=freshness(config, games)
         if len(games)

@@ -9,6 +9,7 @@ sets it only around its own calls (`_active`), so two registries in one process 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -110,6 +111,10 @@ class Registry:
         for key, value in tags.items():
             self.client.set_model_version_tag(self.model_name, version, key, value)
 
+    def describe_version(self, version: str, description: str) -> None:
+        """The text the registry's version page shows."""
+        self.client.update_model_version(self.model_name, version, description=description)
+
     def set_alias(self, alias: str, version: str | None) -> None:
         """Point `alias` at `version` (None: remove the alias)."""
         if version is None:
@@ -210,6 +215,23 @@ class Registry:
 
         with self._active():
             mlflow.log_artifact(str(path))
+
+    def log_dataset(
+        self, frame: pd.DataFrame, source: str, name: str, digest: str, target: str
+    ) -> None:
+        """The active run's training data as an MLflow dataset input (the runs table's Dataset
+        column): its name, digest, source file and schema; the rows stay in the file."""
+        import mlflow
+        from mlflow.data.pandas_dataset import from_pandas
+
+        with warnings.catch_warnings():  # MLflow 3.17 registers its local source class twice
+            warnings.filterwarnings("ignore", message="The specified dataset source can be")
+            dataset = from_pandas(
+                frame, source=Path(source).resolve().as_uri(), name=name, digest=digest,
+                targets=target,
+            )  # fmt: skip
+        with self._active():
+            mlflow.log_input(dataset, context="training")
 
     def log_figure(self, figure: Any, name: str) -> None:
         import mlflow

@@ -16,6 +16,8 @@ import pandas as pd
 from pydantic import BaseModel
 
 from gameline.tasks.config import GamelineConfig
+from gameline.tasks.contracts import LABEL
+from gameline.tasks.data.ingest import git_commit
 from gameline.tasks.model.metrics import (
     betting_metrics,
     family_scores,
@@ -128,6 +130,34 @@ def log_final_model(
     return registry.log_pyfunc(MODEL_CODE, artifacts, example, output, PIP_REQUIREMENTS)
 
 
+def headline(overall: dict[str, float], family: str, folds: int) -> str:
+    """The registered family's out-of-fold scores against Elo, in one sentence."""
+
+    def score(name: str, digits: int = 4) -> str:
+        value = overall.get(name)
+        return "-" if value is None else f"{value:.{digits}f}"
+
+    return (
+        f"{family} (the registered family), out of fold over {folds} walk-forward folds: "
+        f"log loss {score(f'{family}_log_loss')} (Elo {score('elo_log_loss')}), "
+        f"Brier {score(f'{family}_brier')}, ECE {score(f'{family}_ece')}, "
+        f"AUC {score(f'{family}_auc', 3)}"
+    )
+
+
+def run_name(config_name: str, tags: dict[str, str], version_tags: dict[str, str]) -> str:
+    """A training run's name: config, last game trained on and trigger, so runs differ."""
+    until = pd.Timestamp(version_tags["trained_until"])
+    return f"walk-forward-{config_name}-to-{until:%Y-%m-%d}-{tags.get('retrain_trigger', 'manual')}"
+
+
+def source_tags() -> dict[str, str]:
+    """Where MLflow shows the code: the entry point and the git commit."""
+    commit = git_commit()
+    tags = {"mlflow.source.name": "gameline.flows.train", "mlflow.source.type": "JOB"}
+    return {**tags, "mlflow.source.git.commit": commit} if commit else tags
+
+
 def log_training(
     registry: Registry,
     config: GamelineConfig,
@@ -137,14 +167,30 @@ def log_training(
     example: pd.DataFrame,
     tags: dict[str, str],
     version_tags: dict[str, str],
+    data: pd.DataFrame,
+    data_path: Path,
 ) -> TrainingRecord:
-    """Log params, tags, fold runs, metrics, out-of-fold predictions, plots and the final model;
-    register it, tag the version (its run, training window and recipe), then point the
-    `challenger` alias at it: a version is aliased only once its recipe is on it."""
+    """Log params, tags, the training data (a dataset input), fold runs, metrics, out-of-fold
+    predictions, plots and the final model; register it, tag and describe the version (its
+    run, training window and recipe), then point the `challenger` alias at it: a version is
+    aliased only once its recipe is on it."""
     family = config.mlflow.final_family
     overall = overall_metrics(oof, family, config.train.bet_edge)
-    with registry.run(f"walk-forward-{config.name}") as run_id:
-        registry.log(params=training_params(config, features), tags=tags)
+    folds = int(oof["fold"].nunique())
+    scores = headline(overall, family, folds)
+    window = (
+        f"Trained on {version_tags['train_games']} games from "
+        f"{version_tags['trained_from'][:10]} to {version_tags['trained_until'][:10]} "
+        f"(config {config.name}, trigger {tags.get('retrain_trigger', 'manual')})."
+    )
+    with registry.run(run_name(config.name, tags, version_tags)) as run_id:
+        registry.log(
+            params=training_params(config, features),
+            tags={**tags, **source_tags(), "mlflow.note.content": f"{window}\n\n{scores}"},
+        )
+        registry.log_dataset(
+            data, str(data_path), data_path.stem, data_path.stem.rsplit("-", 1)[-1], LABEL
+        )
         log_folds(registry, oof, config.train.date_blocks)
         registry.log(metrics=overall)
         with tempfile.TemporaryDirectory() as tmp:
@@ -152,6 +198,7 @@ def log_training(
             log_plots(registry, oof, family, final.lightgbm)
             version = log_final_model(registry, final, features, family, example, Path(tmp))
     registry.set_version_tags(version, {"run_id": run_id, **version_tags})
+    registry.describe_version(version, f"{window} {scores}. Run {run_id}.")
     registry.set_alias(CHALLENGER, version)
     return TrainingRecord(
         run_id=run_id,
@@ -160,7 +207,7 @@ def log_training(
         model_version=version,
         alias=CHALLENGER,
         metrics=overall,
-        folds=int(oof["fold"].nunique()),
+        folds=folds,
     )
 
 

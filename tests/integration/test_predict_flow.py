@@ -92,6 +92,11 @@ def test_champion_serves_and_challenger_shadows_with_the_offline_values(
     assert status.exit_code == 0, status.output
     report = json.loads(status.stdout)
     assert [m["alias"] for m in report["models"]] == ["champion", "challenger"]
+    # Read from the snapshot the last train recorded (no MLflow client), equal to MLflow's own.
+    assert report["registry_recorded_at"] is not None
+    live = CliRunner().invoke(app, ["status", "--config", str(path), "--json", "--live"])
+    assert json.loads(live.stdout)["models"] == report["models"]
+    assert json.loads(live.stdout)["registry_recorded_at"] is None
     assert report["last_decision"]["promote"] is True
     assert len(report["predictions"]) == min(10, len(upcoming))
     assert report["freshness"]["scheduled"] > 0 and report["alerts"] == []
