@@ -35,7 +35,7 @@ def training_plots(oof: pd.DataFrame, family: str, booster: str | None) -> dict[
         ax.plot(by_fold.index, by_fold[column], marker="o", label=column[: -len("_log_loss")])
     ax.set(xlabel="test season", ylabel="log loss", title="log loss by fold")
     ax.set_xticks(list(by_fold.index), [str(season) for season in by_fold.index])  # whole seasons
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)  # beside the lines
     fig.tight_layout()
     figures["metric_by_fold.png"] = fig
     if booster:

@@ -176,7 +176,10 @@ class Registry:
                 found.experiment_id
                 if found is not None
                 else self.client.create_experiment(
-                    self.experiment, artifact_location=self.artifact_location
+                    self.experiment,
+                    artifact_location=self.artifact_location,
+                    # The MLflow 3 UI then opens on its model-training pages, not GenAI's.
+                    tags={"mlflow.experimentKind": "custom_model_development"},
                 )
             )
         return self._experiment_id

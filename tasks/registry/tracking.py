@@ -146,9 +146,10 @@ def headline(overall: dict[str, float], family: str, folds: int) -> str:
 
 
 def run_name(config_name: str, tags: dict[str, str], version_tags: dict[str, str]) -> str:
-    """A training run's name: config, last game trained on and trigger, so runs differ."""
+    """A training run's name: config, last game trained on and trigger, so runs differ (and
+    differ early: the runs table cuts names short)."""
     until = pd.Timestamp(version_tags["trained_until"])
-    return f"walk-forward-{config_name}-to-{until:%Y-%m-%d}-{tags.get('retrain_trigger', 'manual')}"
+    return f"{config_name}-{until:%Y-%m-%d}-{tags.get('retrain_trigger', 'manual')}"
 
 
 def source_tags() -> dict[str, str]:

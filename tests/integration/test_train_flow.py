@@ -66,12 +66,14 @@ def test_train_flow_logs_folds_and_registers_a_loadable_challenger(league: Gamel
     assert str(version.version) == record.model_version
     # What the MLflow UI shows: a run named by config, data and trigger; the training data as a
     # dataset input; the commit; the registered family's scores in the run's and version's text.
-    assert parent.info.run_name.startswith("walk-forward-default-to-20")
+    assert parent.info.run_name.startswith("default-20")
     assert parent.info.run_name.endswith("-manual")
     (dataset,) = parent.inputs.dataset_inputs
     assert dataset.dataset.name.startswith("training_set-")
     assert dataset.dataset.digest in dataset.dataset.name
     assert "mlflow.source.git.commit" in parent.data.tags
+    experiment = client.get_experiment(parent.info.experiment_id)
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     note = parent.data.tags["mlflow.note.content"]
     assert f"log loss {metrics[f'{family}_log_loss']:.4f}" in note and "Trained on" in note
     assert version.description.startswith("Trained on") and record.run_id in version.description
