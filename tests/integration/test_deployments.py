@@ -222,3 +222,46 @@ def test_deployed_daily_manual_retrain_and_drift_trigger(
         # It went through the same decision as any trigger: logged, after the manual retrain.
         decisions = [json.loads(line) for line in paths.retrain_log.read_text().splitlines()]
         assert len(decisions) == len(first) + 2
+
+
+def test_gameline_serve_serves_the_same_deployments_for_its_config(
+    prefect_server: Prefect, sim_config: Callable[..., GamelineConfig], tmp_path: Path
+) -> None:
+    """`gameline serve`: the file's deployments, named after its config, with the file's
+    schedules and a drift trigger on that config only, run from the serving process."""
+    prefect = prefect_server
+    small = sim_config(train={"min_train_seasons": 1}, gate={"window_games": 60, "min_games": 30})
+    served = small.model_copy(update={"name": "served"})
+    config_file = write_config(served, tmp_path / "served.yaml")
+    command = [
+        str(BIN / "gameline"), "serve", "--config", str(config_file),
+        "--deployments", str(REPO / "deployments" / "prefect.yaml"),
+    ]  # fmt: skip
+    log = tmp_path / "serve.log"
+    with process(command, prefect.env, log, cwd=REPO):
+        deadline = time.monotonic() + 90
+        mine: dict[str, dict[str, Any]] = {}
+        while time.monotonic() < deadline and len(mine) < 4:
+            found = prefect.api("/deployments/filter", {"limit": 50})
+            mine = {d["entrypoint"]: d for d in found if d["name"] == "served"}
+            time.sleep(1)
+        assert len(mine) == 4, log.read_text()[-3000:]
+        daily = next(d for e, d in mine.items() if e.endswith("pipeline_flow"))
+        assert daily["parameters"] == {"config": str(config_file)}
+        assert [s["schedule"]["cron"] for s in daily["schedules"]] == ["0 10 * * *"]
+        assert "config:served" in daily["tags"]
+        retrain = next(d for e, d in mine.items() if e.endswith("retrain_flow"))
+        automations = prefect.api("/automations/filter", {"limit": 50})
+        ours = [
+            a for a in automations
+            if any(act.get("deployment_id") == retrain["id"] for act in a["actions"])
+        ]  # fmt: skip
+        assert len(ours) == 1
+        trigger = ours[0]["trigger"]
+        assert trigger["match"]["prefect.resource.id"] == "gameline.config.served"
+        assert trigger["expect"] == ["gameline.drift.detected"]
+
+        # A run of a served deployment executes in the serving process.
+        out = prefect.cli("deployment", "run", "daily/served", "--watch", "--watch-timeout", "200")
+        assert "Flow run finished successfully in 'Completed'" in out, log.read_text()[-3000:]
+        assert state_paths(served).raw_games.exists()
