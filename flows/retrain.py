@@ -4,6 +4,7 @@ and the retrain flow itself: train -> gate, run by hand, weekly, or on `gameline
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Literal
 
 import pandas as pd
 from prefect import flow, tags, task
@@ -36,8 +37,9 @@ from gameline.tasks.registry.mlflow_registry import Registry
 from gameline.tasks.registry.tracking import TrainingRecord
 from gameline.tasks.storage import store_lock
 
-# How a retrain was asked for: by hand, by the weekly schedule, by a drift event.
-REQUESTS = ("manual", "schedule", "drift")
+# How a retrain was asked for: by hand, by the weekly schedule, by a drift event (a choice
+# in the Prefect UI's run form).
+Request = Literal["manual", "schedule", "drift"]
 
 
 class RetrainSummary(BaseModel):
@@ -100,14 +102,12 @@ def open_alert_kinds(config: GamelineConfig) -> set[str]:
 @flow(name="retrain", flow_run_name=run_name("retrain", "trigger"))
 def retrain_flow(
     config: ConfigRef,
-    trigger: str = "manual",
+    trigger: Request = "manual",
     reason: str = "",
 ) -> RetrainSummary:
     """Retrain and gate the challenger. `trigger`: `manual` always retrains; `schedule` (the
     weekly deployment) and `drift` (the `gameline.drift.detected` event) go through the same
     decision as the daily run: the cooldown and the minimum of newly finished games."""
-    if trigger not in REQUESTS:
-        raise ValueError(f"trigger must be one of {', '.join(REQUESTS)}, not {trigger!r}")
     ref, config = config, resolve(config)
     tag_run(*run_tags(config, f"trigger:{trigger}"))
     registry = Registry.from_config(config)
