@@ -56,6 +56,19 @@ def _postgres(url: str, query: str) -> str | None:
     return None if row is None else str(row[0])
 
 
+def _pg_schema(url: str) -> str:
+    """MLflow's migration version in a PostgreSQL database (an empty database is fine: the
+    first run creates the tables)."""
+    import psycopg
+
+    with psycopg.connect(_pg_url(url), connect_timeout=int(TIMEOUT_S), autocommit=True) as db:
+        exists = db.execute("select to_regclass('public.alembic_version')").fetchone()
+        if not exists or exists[0] is None:
+            return "none yet (an empty database: the first run creates MLflow's tables)"
+        row = db.execute("select version_num from alembic_version").fetchone()
+    return str(row[0]) if row else "unknown"
+
+
 def _sqlite(path: Path, query: str) -> str | None:
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=TIMEOUT_S) as db:
         row = db.execute(query).fetchone()
@@ -102,7 +115,7 @@ def check_mlflow(config: GamelineConfig) -> Check:
         return Check(
             name="mlflow",
             status="ok",
-            detail=f"{where}: reachable, schema {_postgres(uri, schema)}; client {client}",
+            detail=f"{where}: reachable, schema {_pg_schema(uri)}; client {client}",
         )
     if uri.startswith(("http://", "https://")):
         version = _http_ok(uri.rstrip("/") + "/version")

@@ -229,6 +229,8 @@ class Registry:
 
         with warnings.catch_warnings():  # MLflow 3.17 registers its local source class twice
             warnings.filterwarnings("ignore", message="The specified dataset source can be")
+            # Its schema inference warns about integer columns (game counts); they have none.
+            warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
             dataset = from_pandas(
                 frame, source=Path(source).resolve().as_uri(), name=name, digest=digest,
                 targets=target,

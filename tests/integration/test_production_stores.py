@@ -135,3 +135,32 @@ def test_registry_lock_on_postgres_serialises_holders(production: GamelineConfig
     assert len(spans) == 2
     first, second = sorted(spans, key=lambda s: s[1])
     assert second[1] >= first[2]  # the second began only after the first let go
+
+
+def test_doctor_on_the_production_stores(production: GamelineConfig) -> None:
+    """Every production backend reachable (fresh databases are fine); a database that does not
+    exist is one failed line that says how to create it."""
+    from gameline.tasks.ops.doctor import doctor
+
+    project = production.feast.project
+    ready = production.model_copy(
+        update={
+            "mlflow": production.mlflow.model_copy(
+                update={"tracking_uri": f"postgresql+psycopg://postgres@127.0.0.1:5432/{project}"}
+            )
+        }
+    )
+    checks = {c.name: c for c in doctor(ready)}
+    for name in ("state folder", "mlflow", "feast registry", "online store"):
+        assert checks[name].status == "ok", checks[name]
+    assert "first run creates MLflow's tables" in checks["mlflow"].detail
+    assert checks["online store"].detail.startswith("redis 127.0.0.1:6379")
+    missing = ready.model_copy(
+        update={
+            "mlflow": ready.mlflow.model_copy(
+                update={"tracking_uri": "postgresql+psycopg://postgres@127.0.0.1:5432/gl_absent"}
+            )
+        }
+    )
+    failed = {c.name: c for c in doctor(missing)}["mlflow"]
+    assert failed.status == "fail" and "createdb gl_absent" in failed.detail
