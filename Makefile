@@ -21,7 +21,7 @@ demo: $(STAMP)  ## run the whole pipeline on the embedded simulated league
 	$(BIN)/gameline run --config $(CONFIG)
 
 test: $(STAMP)  ## run the test suite (tests on ../shared/data are skipped, with a reason, without it)
-	$(BIN)/python -m pytest -n auto --dist loadfile
+	$(BIN)/python -m pytest -n auto
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
