@@ -45,7 +45,7 @@ class Registry:
         tracking_uri: str,
         model_name: str,
         experiment: str,
-        artifact_location: str,
+        artifact_location: str | None,
         lock_path: Path,
     ) -> None:
         self.tracking_uri = tracking_uri
@@ -59,14 +59,18 @@ class Registry:
 
     @classmethod
     def from_config(cls, config: GamelineConfig) -> Registry:
-        """The registry of a config: its tracking URI, model and experiment names."""
+        """The registry of a config: its tracking URI, model and experiment names. Artifacts go
+        where the config says, else to a tracking server's own artifact store (it serves them
+        to every client), else under the state folder."""
         paths = state_paths(config)
+        uri = tracking_uri(config)
+        local = None if uri.startswith(("http://", "https://")) else paths.mlflow / "artifacts"
         return cls(
-            tracking_uri=tracking_uri(config),
+            tracking_uri=uri,
             model_name=config.mlflow.model_name or f"gameline-{config.name}",
             experiment=config.mlflow.experiment or f"gameline-{config.name}",
             artifact_location=config.mlflow.artifact_location
-            or (paths.mlflow.resolve() / "artifacts").as_uri(),
+            or (local.resolve().as_uri() if local else None),
             lock_path=paths.registry_lock,
         )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -14,7 +15,16 @@ from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.features.store import TeamFeatureStore, latest_feature_time
 from gameline.tasks.features.team import game_context
 from tests.conftest import ingested
-from tests.servers import admin, need_services
+from tests.servers import (
+    BIN,
+    admin,
+    database,
+    free_port,
+    need_services,
+    process,
+    quiet_env,
+    wait_http,
+)
 
 pytestmark = pytest.mark.services
 
@@ -164,3 +174,55 @@ def test_doctor_on_the_production_stores(production: GamelineConfig) -> None:
     )
     failed = {c.name: c for c in doctor(missing)}["mlflow"]
     assert failed.status == "fail" and "createdb gl_absent" in failed.detail
+
+
+@pytest.mark.integration
+@pytest.mark.usefixtures("prefect_harness")
+def test_train_and_gate_through_an_mlflow_tracking_server_on_postgres(
+    production: GamelineConfig, tmp_path: Path
+) -> None:
+    """The README's production MLflow: `mlflow server` (lean: one worker, no job runner) on a
+    PostgreSQL store with a local artifact root. The pipeline trains, registers and gates
+    through its REST API; the model's files are in the server's artifact root, served back."""
+    from gameline.flows.gate import gate_flow
+    from gameline.flows.train import train_flow
+    from gameline.tasks.registry.mlflow_registry import Registry
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    artifacts = tmp_path / "server-artifacts"
+    with database(f"{production.feast.project}_srv") as name:
+        command = [
+            str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
+            "--workers", "1", "--backend-store-uri",
+            f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}",
+            "--artifacts-destination", str(artifacts),
+        ]  # fmt: skip
+        log = tmp_path / "mlflow-server.log"
+        env = quiet_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
+        with process(command, env, log) as server:
+            wait_http(f"{url}/health", server, log)
+            config = production.model_copy(
+                update={
+                    "mlflow": production.mlflow.model_copy(update={"tracking_uri": url}),
+                    "train": production.train.model_copy(update={"min_train_seasons": 1}),
+                    "gate": production.gate.model_copy(
+                        update={"window_games": 60, "min_games": 30}
+                    ),
+                }
+            )
+            games = ingested(config)
+            record = train_flow(config)
+            outcome = gate_flow(config, record.model_version)
+            registry = Registry.from_config(config)
+            tags = registry.version_tags(record.model_version)
+            assert tags["gate_decision"] in ("promote", "reject") and outcome.decision.reason
+            model = registry.load_version(record.model_version)
+            from gameline.tasks.model.inputs import model_example, selected_features
+
+            frame = pd.read_parquet(next((state_paths(config).training).glob("*.parquet")))
+            example = model_example(frame.tail(5), selected_features(config))
+            assert len(model.predict(example)) == 5
+            assert any(p.name == "model.lgb" for p in artifacts.rglob("*"))
+            assert not (state_paths(config).mlflow / "artifacts").exists()
+            assert len(games) > 0
