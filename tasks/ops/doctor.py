@@ -168,9 +168,14 @@ def check_feast_registry(config: GamelineConfig) -> Check:
             status="ok",
             detail=f"sql {redact(feast.registry_url)}: reachable, {state}",
         )
-    path = state_paths(config).feast.resolve() / "registry.db"
-    state = "present" if path.exists() else "not created yet (the first run applies it)"
-    return Check(name="feast registry", status="ok", detail=f"file {path}: {state}")
+    return local_file("feast registry", "file", state_paths(config).feast / "registry.db")
+
+
+def local_file(name: str, kind: str, path: Path) -> Check:
+    """An embedded store: a file in the state folder, or none yet (the first run writes it)."""
+    path = path.resolve()
+    state = "present" if path.exists() else "not created yet (the first run writes it)"
+    return Check(name=name, status="ok", detail=f"{kind} {path}: {state}")
 
 
 def redis_target(connection: str) -> tuple[str, int, str | None, int]:
@@ -205,9 +210,7 @@ def check_online_store(config: GamelineConfig) -> Check:
             status="ok",
             detail=f"redis {host}:{port}/{db}: PONG, {keys} keys of project {feast.project}",
         )
-    path = state_paths(config).feast.resolve() / "online_store.db"
-    state = "present" if path.exists() else "not created yet (the first run materializes it)"
-    return Check(name="online store", status="ok", detail=f"sqlite {path}: {state}")
+    return local_file("online store", "sqlite", state_paths(config).feast / "online_store.db")
 
 
 def check_alerts(config: GamelineConfig) -> Check:
