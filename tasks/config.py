@@ -10,6 +10,7 @@ import os
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
@@ -24,6 +25,33 @@ ENV_OVERRIDES = {
     "GAMELINE_DASK_ADDRESS": ("runner", "dask_address"),
     "GAMELINE_MLFLOW_TRACKING_URI": ("mlflow", "tracking_uri"),
 }
+
+
+def redis_target(connection: str) -> tuple[str, int, str | None, int]:
+    """(host, port, password, db) of a Redis address in either form users have: a URL
+    (`redis://[:password@]host:port/db`, `rediss://` for TLS) or Feast's connection string
+    (`host:port[,password=...][,db=N][,ssl=true]`)."""
+    if connection.startswith(("redis://", "rediss://")):
+        parts = urlsplit(connection)
+        db = int(parts.path.lstrip("/") or 0)
+        return parts.hostname or "127.0.0.1", parts.port or 6379, parts.password, db
+    head, *options = connection.split(",")
+    host, _, port = head.partition(":")
+    opts = dict(o.split("=", 1) for o in options if "=" in o)
+    return host or "127.0.0.1", int(port or 6379), opts.get("password"), int(opts.get("db", 0))
+
+
+def feast_redis_connection(connection: str) -> str:
+    """Feast's connection string for a Redis address given in either form."""
+    if not connection.startswith(("redis://", "rediss://")):
+        return connection
+    host, port, password, db = redis_target(connection)
+    options = [f"{host}:{port}", f"db={db}"]
+    if password:
+        options.append(f"password={password}")
+    if connection.startswith("rediss://"):
+        options.append("ssl=true")
+    return ",".join(options)
 
 
 class Model(BaseModel):
@@ -181,7 +209,8 @@ class FeastConfig(Model):
     online_store: Literal["sqlite", "redis"] = "sqlite"
     redis_connection: str = Field(
         default="127.0.0.1:6379",
-        description="host:port[,password=...] (env GAMELINE_REDIS_CONNECTION)",
+        description="redis://[:password@]host:port/db or host:port[,password=...] "
+        "(env GAMELINE_REDIS_CONNECTION)",
     )
     offline_store: Literal["duckdb", "file"] = "duckdb"
 

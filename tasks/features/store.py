@@ -34,6 +34,7 @@ from gameline.tasks.config import (
     FeastConfig,
     FeaturesConfig,
     GamelineConfig,
+    feast_redis_connection,
     state_paths,
 )
 from gameline.tasks.features.point_in_time import (
@@ -84,7 +85,10 @@ def repo_config(feast: FeastConfig, folder: Path) -> RepoConfig:
         registry = {"registry_type": "sql", "path": feast.registry_url, "cache_ttl_seconds": 60}
     online: dict[str, Any] = {"type": "sqlite", "path": str(folder / "online_store.db")}
     if feast.online_store == "redis":
-        online = {"type": "redis", "connection_string": feast.redis_connection}
+        online = {
+            "type": "redis",
+            "connection_string": feast_redis_connection(feast.redis_connection),
+        }
     return RepoConfig(
         project=feast.project,
         provider="local",

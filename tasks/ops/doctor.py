@@ -18,11 +18,10 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel
 
-from gameline.tasks.config import GamelineConfig, state_paths
+from gameline.tasks.config import GamelineConfig, redis_target, state_paths
 
 TIMEOUT_S = 2.0
 Status = Literal["ok", "warn", "fail"]
@@ -176,18 +175,6 @@ def local_file(name: str, kind: str, path: Path) -> Check:
     path = path.resolve()
     state = "present" if path.exists() else "not created yet (the first run writes it)"
     return Check(name=name, status="ok", detail=f"{kind} {path}: {state}")
-
-
-def redis_target(connection: str) -> tuple[str, int, str | None, int]:
-    """(host, port, password, db) of a Feast Redis connection string or a redis:// URL."""
-    if connection.startswith(("redis://", "rediss://")):
-        parts = urlsplit(connection)
-        db = int(parts.path.lstrip("/") or 0)
-        return parts.hostname or "127.0.0.1", parts.port or 6379, parts.password, db
-    head, *options = connection.split(",")
-    host, _, port = head.partition(":")
-    opts = dict(o.split("=", 1) for o in options if "=" in o)
-    return host or "127.0.0.1", int(port or 6379), opts.get("password"), int(opts.get("db", 0))
 
 
 def check_online_store(config: GamelineConfig) -> Check:

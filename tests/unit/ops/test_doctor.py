@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from gameline.tasks.config import GamelineConfig
-from gameline.tasks.ops.doctor import doctor, redact, redis_target
+from gameline.tasks.config import GamelineConfig, feast_redis_connection, redis_target
+from gameline.tasks.ops.doctor import doctor, redact
 from tests.servers import free_port
 
 
@@ -31,6 +31,10 @@ def test_both_redis_forms_are_understood() -> None:
     assert redis_target("redis://:pw@cache:6380/2") == ("cache", 6380, "pw", 2)
     assert redis_target("cache:6380,password=pw,db=1") == ("cache", 6380, "pw", 1)
     assert redis_target("127.0.0.1:6379") == ("127.0.0.1", 6379, None, 0)
+    # Feast takes only its own form: a URL is turned into it (it used to fail on "//").
+    assert feast_redis_connection("redis://:pw@cache:6380/2") == "cache:6380,db=2,password=pw"
+    assert feast_redis_connection("rediss://cache:6380") == "cache:6380,db=0,ssl=true"
+    assert feast_redis_connection("cache:6380,password=pw") == "cache:6380,password=pw"
 
 
 def test_embedded_default_before_any_run(
