@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import os
@@ -117,20 +118,35 @@ def feast_line(feast: Any) -> str:
 
 
 def _run_flow(
-    flow_fn: Callable[..., Any],
+    flow_path: str,
     config: Path,
     as_json: bool,
     show: Callable[[Any], None],
     *args: Any,
 ) -> None:
     """Run a flow on a config; print its result as JSON or through `show`; clear errors."""
+    from gameline.tasks.backends import BackendUnavailable, preflight
+
+    try:  # a bad config or a server that is down fails here, in a second, before any run
+        preflight(_load(config))
+    except (BackendUnavailable, ValueError, FileNotFoundError) as exc:
+        _fail(exc)
+    # Imported only now (Prefect, Feast, MLflow, Great Expectations: about 8 s).
     from gameline.tasks.data.validate import ValidationFailed
     from gameline.tasks.features.store import FeatureStoreError
     from gameline.tasks.registry.mlflow_registry import RegistryError
 
-    expected = (ValidationFailed, FileNotFoundError, ValueError, RegistryError, FeatureStoreError)
+    expected = (
+        ValidationFailed,
+        FileNotFoundError,
+        ValueError,
+        RegistryError,
+        FeatureStoreError,
+        BackendUnavailable,
+    )
+    module, name = flow_path.split(":")
+    flow_fn = getattr(importlib.import_module(module), name)
     try:
-        _load(config)  # a bad config fails here, before any flow run
         # The flow gets the file (Prefect stores and shows the path, never resolved secrets).
         result = flow_fn(config.resolve(), *args)
     except expected as exc:  # ContractError is a ValueError
@@ -151,9 +167,9 @@ def run(
     as_json: JsonOpt = False,
 ) -> None:
     """The daily loop: ingest, features, monitor, retrain and gate only on a trigger, predict."""
-    from gameline.flows.pipeline import pipeline_flow
-
-    _run_flow(pipeline_flow, config, as_json, print_pipeline, file, retrain)
+    _run_flow(
+        "gameline.flows.pipeline:pipeline_flow", config, as_json, print_pipeline, file, retrain
+    )
 
 
 def print_pipeline(summary: Any) -> None:
@@ -176,9 +192,7 @@ def print_pipeline(summary: Any) -> None:
 @app.command()
 def monitor(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -> None:
     """Drift of the champion's inputs and predictions, its live performance; alerts."""
-    from gameline.flows.monitor import monitor_flow
-
-    _run_flow(monitor_flow, config, as_json, print_monitor)
+    _run_flow("gameline.flows.monitor:monitor_flow", config, as_json, print_monitor)
 
 
 def print_monitor(summary: Any) -> None:
@@ -217,9 +231,7 @@ def print_monitor(summary: Any) -> None:
 @app.command()
 def predict(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -> None:
     """Score the upcoming games with the champion (the challenger in shadow)."""
-    from gameline.flows.predict import predict_flow
-
-    _run_flow(predict_flow, config, as_json, print_predictions)
+    _run_flow("gameline.flows.predict:predict_flow", config, as_json, print_predictions)
 
 
 def predictions_view(rows: list[dict[str, Any]], title: str) -> Table:
@@ -260,25 +272,24 @@ def ingest(
     config: ConfigOpt = DEFAULT_CONFIG, file: FileOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Ingest the configured source (or --file), validate it and rebuild team features."""
-    from gameline.flows.ingest import ingest_flow
-
-    _run_flow(ingest_flow, config, as_json, print_ingest, file)
+    _run_flow("gameline.flows.ingest:ingest_flow", config, as_json, print_ingest, file)
 
 
 @app.command()
 def features(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -> None:
     """Rebuild the team features, register them in Feast and materialize the online store."""
-    from gameline.flows.ingest import feature_store_flow
-
-    _run_flow(feature_store_flow, config, as_json, lambda summary: out.print(feast_line(summary)))
+    _run_flow(
+        "gameline.flows.ingest:feature_store_flow",
+        config,
+        as_json,
+        lambda summary: out.print(feast_line(summary)),
+    )
 
 
 @app.command()
 def train(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -> None:
     """Walk-forward training, MLflow tracking, registration as `challenger`."""
-    from gameline.flows.train import train_flow
-
-    _run_flow(train_flow, config, as_json, print_training)
+    _run_flow("gameline.flows.train:train_flow", config, as_json, print_training)
 
 
 def print_training(record: Any) -> None:
@@ -312,9 +323,7 @@ def gate(
     config: ConfigOpt = DEFAULT_CONFIG, version: VersionOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Judge the challenger (or --version) against the champion; promote it if it passes."""
-    from gameline.flows.gate import gate_flow
-
-    _run_flow(gate_flow, config, as_json, print_outcome, version)
+    _run_flow("gameline.flows.gate:gate_flow", config, as_json, print_outcome, version)
 
 
 def print_outcome(outcome: Any) -> None:
@@ -339,10 +348,8 @@ def rollback(
     as_json: JsonOpt = False,
 ) -> None:
     """Point the champion back at the previous champion (or --to VERSION)."""
-    from gameline.flows.gate import rollback_flow
-
     _run_flow(
-        rollback_flow,
+        "gameline.flows.gate:rollback_flow",
         config,
         as_json,
         lambda done: out.print(f"champion v{done.from_version} -> v{done.to_version}"),
@@ -412,9 +419,13 @@ def status(
 ) -> None:
     """Champion and challenger, the last gate decision, feature freshness, the latest
     predictions and A/B outcomes, open alerts."""
+    from gameline.tasks.backends import BackendUnavailable
     from gameline.tasks.ops.status import status_report
 
-    report = status_report(_load(config), live=live)
+    try:
+        report = status_report(_load(config), live=live)
+    except (BackendUnavailable, ValueError, OSError) as exc:
+        _fail(exc)
     console = out if out.is_terminal else Console(width=200)  # piped: whole lines
     if as_json:
         typer.echo(report.model_dump_json(indent=2))

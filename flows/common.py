@@ -13,6 +13,7 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from gameline.tasks.backends import BackendUnavailable
 from gameline.tasks.config import AlertsConfig, GamelineConfig, load_config, state_paths
 from gameline.tasks.data.validate import ValidationFailed
 from gameline.tasks.features.store import FeatureStoreError
@@ -77,7 +78,16 @@ def tag_run(*tags: str) -> None:
 
 
 # Failures a second try cannot mend: bad input or config, an unknown team or model version.
-NOT_TRANSIENT = (ValidationFailed, FeatureStoreError, RegistryError, ValueError, FileNotFoundError)
+# A backend that is down is reported at once (a nightly run is better told in seconds; the
+# deployment can be rerun), not retried.
+NOT_TRANSIENT = (
+    ValidationFailed,
+    FeatureStoreError,
+    RegistryError,
+    BackendUnavailable,
+    ValueError,
+    FileNotFoundError,
+)
 
 
 def transient(task: Any, task_run: Any, state: Any) -> bool:

@@ -18,6 +18,7 @@ from gameline.flows.common import (
     run_name,
 )
 from gameline.flows.summaries import ingest_line, log_stage
+from gameline.tasks.backends import preflight
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.data.ingest import Manifest, StagedInput, read_store, stage_input, store_input
 from gameline.tasks.data.validate import CheckedInput, check_input
@@ -124,6 +125,7 @@ def feature_store_flow(config: ConfigRef) -> FeastSummary:
     """Rebuild the team features and states from the game store, register the Feast
     definitions and load every team's current state into the online store."""
     config = resolve(config)
+    preflight(config)
     features_task(config)
     return publish_features(config)
 
@@ -138,7 +140,9 @@ def repeated_manifest(earlier: Manifest) -> Manifest:
 def ingest_flow(config: ConfigRef, file: Path | None = None) -> IngestSummary:
     """Ingest one input (the configured source or `file`), validate it, rebuild team features,
     then register and materialize them in Feast."""
-    return ingest_stage(resolve(config), file)
+    config = resolve(config)
+    preflight(config)
+    return ingest_stage(config, file)
 
 
 def ingest_stage(config: GamelineConfig, file: Path | None = None) -> IngestSummary:

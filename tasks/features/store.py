@@ -29,6 +29,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from gameline.feature_repo.definitions import FEATURE_SERVICE, TEAM_VIEW, feature_objects
+from gameline.tasks.backends import probe_feast
 from gameline.tasks.config import (
     ONLINE_WATERMARK,
     FeastConfig,
@@ -130,8 +131,14 @@ class TeamFeatureStore:
         if self._store is None:
             from feast import FeatureStore
 
+            self.probe()
             self._store = FeatureStore(config=repo_config(self.feast, self.folder))
         return self._store
+
+    def probe(self) -> None:
+        """The production stores answer within seconds (BackendUnavailable, naming the store
+        and its address, if not): Feast's own clients retry for tens of seconds first."""
+        probe_feast(self.feast)
 
     def _provider(self) -> Any:
         """Feast's provider: private in Feast 0.67 (pinned by the lock), used for the online

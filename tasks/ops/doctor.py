@@ -10,20 +10,25 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
-import re
 import sqlite3
 import tempfile
 import tomllib
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel
 
+from gameline.tasks.backends import (
+    TIMEOUT_S,
+    BackendUnavailable,
+    http_get,
+    postgres_query,
+    redact,
+    redis_ping,
+)
 from gameline.tasks.config import GamelineConfig, redis_target, state_paths
 
-TIMEOUT_S = 2.0
 Status = Literal["ok", "warn", "fail"]
 
 
@@ -35,48 +40,18 @@ class Check(BaseModel):
     detail: str
 
 
-def redact(url: str) -> str:
-    """A URL or connection string without its password."""
-    url = re.sub(r"(://[^:/@]*):[^@/]+@", r"\1:***@", url)
-    return re.sub(r"(password=)[^,;&\s]+", r"\1***", url)
-
-
-def _pg_url(url: str) -> str:
-    """A SQLAlchemy-style PostgreSQL URL as libpq takes it."""
-    return re.sub(r"^postgresql\+\w+://", "postgresql://", url)
-
-
-def _postgres(url: str, query: str) -> str | None:
-    """Run one query on a PostgreSQL database within the timeout; its first value."""
-    import psycopg
-
-    with psycopg.connect(_pg_url(url), connect_timeout=int(TIMEOUT_S), autocommit=True) as db:
-        row = db.execute(query).fetchone()
-    return None if row is None else str(row[0])
-
-
 def _pg_schema(url: str) -> str:
     """MLflow's migration version in a PostgreSQL database (an empty database is fine: the
     first run creates the tables)."""
-    import psycopg
-
-    with psycopg.connect(_pg_url(url), connect_timeout=int(TIMEOUT_S), autocommit=True) as db:
-        exists = db.execute("select to_regclass('public.alembic_version')").fetchone()
-        if not exists or exists[0] is None:
-            return "none yet (an empty database: the first run creates MLflow's tables)"
-        row = db.execute("select version_num from alembic_version").fetchone()
-    return str(row[0]) if row else "unknown"
+    if postgres_query(url, "select to_regclass('public.alembic_version')") is None:
+        return "none yet (an empty database: the first run creates MLflow's tables)"
+    return postgres_query(url, "select version_num from alembic_version") or "unknown"
 
 
 def _sqlite(path: Path, query: str) -> str | None:
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=TIMEOUT_S) as db:
         row = db.execute(query).fetchone()
     return None if row is None else str(row[0])
-
-
-def _http_ok(url: str) -> str:
-    with urllib.request.urlopen(url, timeout=TIMEOUT_S) as answer:
-        return answer.read(200).decode(errors="replace").strip()
 
 
 def check_state(config: GamelineConfig) -> Check:
@@ -117,7 +92,7 @@ def check_mlflow(config: GamelineConfig) -> Check:
             detail=f"{where}: reachable, schema {_pg_schema(uri)}; client {client}",
         )
     if uri.startswith(("http://", "https://")):
-        version = _http_ok(uri.rstrip("/") + "/version")
+        version = http_get(uri.rstrip("/") + "/version", "the MLflow tracking server")
         return Check(
             name="mlflow", status="ok", detail=f"{where}: server {version}; client {client}"
         )
@@ -150,14 +125,14 @@ def check_prefect() -> Check:
             detail="no PREFECT_API_URL: each command starts a temporary server (fine for the "
             "demo; schedules, deployments and the UI need `prefect server start`)",
         )
-    answer = _http_ok(url.rstrip("/") + "/health")
+    answer = http_get(url.rstrip("/") + "/health", "the Prefect API")
     return Check(name="prefect", status="ok", detail=f"{redact(url)}: healthy ({answer})")
 
 
 def check_feast_registry(config: GamelineConfig) -> Check:
     feast = config.feast
     if feast.registry == "sql" and feast.registry_url:
-        tables = _postgres(
+        tables = postgres_query(
             feast.registry_url,
             "select count(*) from information_schema.tables where table_name = 'feature_views'",
         )
@@ -180,18 +155,8 @@ def local_file(name: str, kind: str, path: Path) -> Check:
 def check_online_store(config: GamelineConfig) -> Check:
     feast = config.feast
     if feast.online_store == "redis":
-        import redis
-
-        host, port, password, db = redis_target(feast.redis_connection)
-        client = redis.Redis(
-            host=host, port=port, password=password, db=db, socket_timeout=TIMEOUT_S,
-            socket_connect_timeout=TIMEOUT_S,
-        )  # fmt: skip
-        try:
-            client.ping()
-            keys = sum(1 for _ in client.scan_iter(match=f"*{feast.project}*", count=1000))
-        finally:
-            client.close()
+        host, port, _, db = redis_target(feast.redis_connection)
+        keys = redis_ping(feast.redis_connection, f"*{feast.project}*")
         return Check(
             name="online store",
             status="ok",
@@ -223,12 +188,11 @@ def _probe(name: str, where: str, check: Callable[[], Check]) -> Check:
     """Run one probe; an error becomes a failed line naming the backend and address."""
     try:
         return check()
-    except Exception as exc:  # any error of a probe is that backend's failure, reported as such
+    except BackendUnavailable as exc:  # already names the backend and address
+        return Check(name=name, status="fail", detail=str(exc))
+    except Exception as exc:  # any other error of a probe is that backend's failure too
         text = str(exc).strip()
         reason = redact(text.splitlines()[0] if text else type(exc).__name__)
-        missing = re.search(r'database "([^"]+)" does not exist', text)
-        if missing:
-            reason += f" (create it first, e.g. `createdb {missing.group(1)}`)"
         return Check(name=name, status="fail", detail=f"{redact(where)}: {reason}")
 
 

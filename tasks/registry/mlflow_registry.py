@@ -9,6 +9,7 @@ sets it only around its own calls (`_active`), so two registries in one process 
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from gameline.tasks.backends import probe_tracking_store
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.storage import store_lock
 
@@ -35,6 +37,15 @@ def tracking_uri(config: GamelineConfig) -> str:
     folder = state_paths(config).mlflow.resolve()
     folder.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{folder / 'mlflow.db'}"
+
+
+# A tracking server that stops answering mid-run: a few retries, then a clear failure (MLflow's
+# defaults: 7 retries with backoff and a 120 s timeout per request). The environment wins.
+MLFLOW_HTTP_LIMITS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+}
 
 
 class Registry:
@@ -80,6 +91,11 @@ class Registry:
         if self._client is None:
             from mlflow.tracking import MlflowClient
 
+            # A store that is down fails here in seconds, naming it (MLflow's own retries on a
+            # SQL store take about 100 s, on a tracking server about 2 min).
+            probe_tracking_store(self.tracking_uri)
+            for key, value in MLFLOW_HTTP_LIMITS.items():
+                os.environ.setdefault(key, value)
             self._client = MlflowClient(self.tracking_uri, registry_uri=self.tracking_uri)
         return self._client
 

@@ -1,0 +1,108 @@
+"""Reachability of the servers a config names, within seconds: PostgreSQL (the Feast registry,
+MLflow's store), an HTTP server (an MLflow tracking server, the Prefect API), Redis (Feast's
+online store). The adapters call these before building their clients, so a backend that is
+down fails in about two seconds with one line naming it and its address (never a password),
+instead of after minutes of a client library's own retries; `gameline doctor` reports them."""
+
+from __future__ import annotations
+
+import re
+import urllib.request
+
+from gameline.tasks.config import FeastConfig, GamelineConfig, redis_target
+
+TIMEOUT_S = 2.0
+
+
+class BackendUnavailable(RuntimeError):
+    """A configured server did not answer: which one, where, and why."""
+
+
+def redact(url: str) -> str:
+    """A URL or connection string without its password."""
+    url = re.sub(r"(://[^:/@]*):[^@/]+@", r"\1:***@", url)
+    return re.sub(r"(password=)[^,;&\s]+", r"\1***", url)
+
+
+def libpq_url(url: str) -> str:
+    """A SQLAlchemy-style PostgreSQL URL (`postgresql+psycopg://`) as libpq takes it."""
+    return re.sub(r"^postgresql\+\w+://", "postgresql://", url)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _unavailable(what: str, where: str, exc: BaseException) -> BackendUnavailable:
+    reason = redact(_first_line(exc))
+    missing = re.search(r'database "([^"]+)" does not exist', str(exc))
+    if missing:
+        reason += f" (create it first, e.g. `createdb {missing.group(1)}`)"
+    return BackendUnavailable(f"{what} at {redact(where)} is unreachable: {reason}")
+
+
+def postgres_query(url: str, query: str, what: str = "PostgreSQL") -> str | None:
+    """One query's first value, within the timeout; BackendUnavailable if the server or the
+    database is not there."""
+    import psycopg
+
+    try:
+        with psycopg.connect(libpq_url(url), connect_timeout=int(TIMEOUT_S), autocommit=True) as db:
+            row = db.execute(query).fetchone()
+    except psycopg.OperationalError as exc:
+        raise _unavailable(what, url, exc) from exc
+    return None if row is None or row[0] is None else str(row[0])
+
+
+def http_get(url: str, what: str) -> str:
+    """The first bytes of a GET, within the timeout; BackendUnavailable otherwise."""
+    try:
+        with urllib.request.urlopen(url, timeout=TIMEOUT_S) as answer:
+            return answer.read(200).decode(errors="replace").strip()
+    except OSError as exc:
+        raise _unavailable(what, url, exc) from exc
+
+
+def redis_ping(connection: str, match: str | None = None, what: str = "Redis") -> int:
+    """PING a Redis (either address form); the number of keys matching `match` (0 without)."""
+    import redis
+
+    host, port, password, db = redis_target(connection)
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    client = redis.Redis(
+        host=host, port=port, password=password, db=db, socket_timeout=TIMEOUT_S,
+        socket_connect_timeout=TIMEOUT_S, retry=Retry(NoBackoff(), 0),  # one try: a probe
+    )  # fmt: skip
+    try:
+        client.ping()
+        return sum(1 for _ in client.scan_iter(match=match, count=1000)) if match else 0
+    except redis.exceptions.RedisError as exc:
+        raise _unavailable(what, connection, exc) from exc
+    finally:
+        client.close()
+
+
+def probe_tracking_store(uri: str) -> None:
+    """An MLflow tracking store that is a server answers, or BackendUnavailable."""
+    if uri.startswith("postgresql"):
+        postgres_query(uri, "select 1", "MLflow's tracking store")
+    elif uri.startswith(("http://", "https://")):
+        http_get(uri.rstrip("/") + "/health", "the MLflow tracking server")
+
+
+def probe_feast(feast: FeastConfig) -> None:
+    """Feast's production stores answer: its SQL registry and its Redis online store."""
+    if feast.registry == "sql" and feast.registry_url:
+        postgres_query(feast.registry_url, "select 1", "Feast's SQL registry")
+    if feast.online_store == "redis":
+        redis_ping(feast.redis_connection, what="Feast's online store (Redis)")
+
+
+def preflight(config: GamelineConfig) -> None:
+    """Every server a config names answers (about 10-50 ms when they do), before any work:
+    BackendUnavailable for the first that does not."""
+    probe_tracking_store(config.mlflow.tracking_uri or "")
+    probe_feast(config.feast)
