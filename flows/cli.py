@@ -7,9 +7,10 @@ import json
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -43,20 +44,70 @@ QUIET_ENV = {
 }
 
 
+# -v: library warnings, Prefect's failure records and tracebacks on the console too.
+VERBOSE = {"on": False}
+
+
 @app.callback()
-def _setup() -> None:
+def _setup(
+    verbose: Annotated[
+        bool,
+        typer.Option(
+            "--verbose", "-v", help="show library warnings and Prefect's tracebacks as well"
+        ),
+    ] = False,
+) -> None:
+    VERBOSE["on"] = verbose
     for key, value in QUIET_ENV.items():
         os.environ.setdefault(key, value)
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    if not verbose:
+        # An expected failure is one `error:` line; the run in Prefect keeps every detail.
+        warnings.simplefilter("ignore")
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
+
+
+class QuietFailures(logging.Filter):
+    """On the console (not in the run's logs in Prefect): no failure records or tracebacks from
+    Prefect's engine; the command reports the failure itself, once (`error: ...`), and an
+    unexpected one ends with Python's own traceback."""
+
+    LOGGERS = ("prefect.flow_runs", "prefect.task_runs", "prefect.engine", "prefect.flow_engine")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(self.LOGGERS):
+            return True
+        failed = record.levelno >= logging.ERROR or record.exc_info is not None
+        return not (failed or "Finished in state Failed" in record.getMessage())
+
+
+def _quiet_console() -> None:
+    """Install QuietFailures on Prefect's console handler (unless -v)."""
+    if VERBOSE["on"]:
+        return
+    from prefect.logging.configuration import ensure_logging_setup
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    ensure_logging_setup()  # Prefect's handlers exist from here on
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, PrefectConsoleHandler) and not any(
+            isinstance(f, QuietFailures) for f in handler.filters
+        ):
+            handler.addFilter(QuietFailures())
 
 
 def _load(config: Path) -> Any:
+    """The config, or one `error:` line naming the file and what is wrong with it."""
     from gameline.tasks.config import load_config
 
-    return load_config(config)
+    try:
+        return load_config(config)
+    except (ValueError, OSError) as exc:
+        _fail(exc)
 
 
-def _fail(exc: Exception) -> None:
+def _fail(exc: Exception) -> NoReturn:
     err.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True, highlight=False)
     raise typer.Exit(code=1)
 
@@ -146,6 +197,7 @@ def _run_flow(
     )
     module, name = flow_path.split(":")
     flow_fn = getattr(importlib.import_module(module), name)
+    _quiet_console()
     try:
         # The flow gets the file (Prefect stores and shows the path, never resolved secrets).
         result = flow_fn(config.resolve(), *args)

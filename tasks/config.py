@@ -13,7 +13,15 @@ from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 MonthDay = Annotated[str, Field(pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")]
 # Environment variables the loader applies (secrets such as a registry password live here).
@@ -553,6 +561,11 @@ def read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
         raw = yaml.safe_load(path.read_text()) or {}
     except FileNotFoundError as exc:
         raise FileNotFoundError(f"config file not found: {path}") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ValueError(f"{path}: not valid YAML: {where}{problem}") from exc
     if not isinstance(raw, dict):
         raise ValueError(f"{path}: a config must be a mapping, got {type(raw).__name__}")
     base = raw.pop("extends", None)
@@ -562,6 +575,16 @@ def read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     if parent in seen or parent == path.resolve():
         raise ValueError(f"{path}: `extends: {base}` makes a cycle")
     return deep_update(read_yaml(parent, (*seen, path.resolve())), raw)
+
+
+def config_errors(exc: ValidationError) -> str:
+    """Pydantic's errors as `key.path: what is wrong (got value)`, one per problem."""
+    parts = []
+    for error in exc.errors():
+        key = ".".join(str(k) for k in error["loc"]) or "(top level)"
+        got = f" (got {error['input']!r})" if error["type"] != "missing" else ""
+        parts.append(f"{key}: {error['msg']}{got}")
+    return "; ".join(parts)
 
 
 def load_config(
@@ -579,6 +602,9 @@ def load_config(
             for key in reversed(keys[:-1]):
                 nested = {key: nested}
             raw = deep_update(raw, nested)
-    config = GamelineConfig.model_validate(deep_update(raw, overrides or {}))
+    try:
+        config = GamelineConfig.model_validate(deep_update(raw, overrides or {}))
+    except ValidationError as exc:
+        raise ValueError(f"{path}: {config_errors(exc)}") from exc
     config._file = Path(path).resolve()
     return config

@@ -48,8 +48,24 @@ def test_env_gives_the_dask_scheduler_address() -> None:
     ],
 )
 def test_out_of_bounds_values_are_rejected(override: dict) -> None:
-    with pytest.raises(ValidationError):
+    with pytest.raises(ValueError, match=r"default\.yaml: ") as raised:
         load_config(CONFIGS / "default.yaml", overrides=override, environ={})
+    assert isinstance(raised.value.__cause__, ValidationError)
+    assert "\n" not in str(raised.value)  # one line: key path, what is wrong, the value
+
+
+def test_config_errors_name_the_file_the_key_and_the_line(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: x\nleague: [\n")
+    with pytest.raises(ValueError, match=r"broken\.yaml: not valid YAML: line 3, column 1"):
+        load_config(broken, environ={})
+    bounded = tmp_path / "bounded.yaml"
+    bounded.write_text(f"extends: {CONFIGS / 'default.yaml'}\nvalidation: {{max_bad_share: 7}}\n")
+    with pytest.raises(ValueError) as raised:
+        load_config(bounded, environ={})
+    assert str(raised.value) == (
+        f"{bounded}: validation.max_bad_share: Input should be less than or equal to 1 (got 7)"
+    )
 
 
 def test_missing_config_file_is_named(tmp_path: Path) -> None:

@@ -1,0 +1,56 @@
+"""Expected failures on the command line: one clear `error:` line naming the file (and row and
+rule, or key), exit code 1, no traceback and no library warnings; `-v` shows the detail, and the
+run in Prefect keeps it either way."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CONFIGS
+from tests.servers import BIN, quiet_env
+
+
+def gameline(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "gameline"), *args], env=quiet_env(), cwd=cwd, capture_output=True,
+        text=True, timeout=300,
+    )  # fmt: skip
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("error:")]
+
+
+@pytest.mark.integration
+def test_a_bad_file_is_one_error_line_and_verbose_shows_the_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("game_id,date\n1,2020-01-01\n")
+    config = tmp_path / "c.yaml"
+    config.write_text(f"extends: {CONFIGS / 'default.yaml'}\nstate_dir: {tmp_path / 'state'}\n")
+    quiet = gameline("ingest", "--config", str(config), "--file", str(bad), cwd=tmp_path)
+    assert quiet.returncode == 1
+    assert error_lines(quiet.stderr) == [
+        f"error: {bad}: missing required column(s) ['season', 'start_time', 'home_team', "
+        "'away_team']; has ['game_id', 'date']"
+    ]
+    assert "Traceback" not in quiet.stderr and "Warning" not in quiet.stderr
+    assert len(quiet.stderr.strip().splitlines()) <= 6  # the temporary server's start and stop
+    loud = gameline("-v", "ingest", "--config", str(config), "--file", str(bad), cwd=tmp_path)
+    assert loud.returncode == 1 and "Traceback" in loud.stderr
+
+
+@pytest.mark.parametrize("command", ["run", "status", "doctor", "train"])
+def test_a_broken_config_is_one_line_naming_the_file_and_place(
+    command: str, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: x\nleague: [\n")
+    done = gameline(command, "--config", str(broken), cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        f"error: {broken}: not valid YAML: line 3, column 1: expected the node content, "
+        "but found '<stream end>'"
+    )
