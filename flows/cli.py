@@ -86,6 +86,7 @@ def _quiet_console() -> None:
     """Install QuietFailures on Prefect's console handler (unless -v)."""
     if VERBOSE["on"]:
         return
+    warnings.simplefilter("ignore")  # again: libraries imported since may have reset it
     from prefect.logging.configuration import ensure_logging_setup
     from prefect.logging.handlers import PrefectConsoleHandler
 
@@ -168,6 +169,29 @@ def feast_line(feast: Any) -> str:
     )
 
 
+def _prefect_server() -> None:
+    """With no Prefect server configured (PREFECT_API_URL, or the active profile), start one
+    for this command only, which dies with it even when the command is killed (Prefect's own
+    temporary server would outlive it). Not when Prefect is already imported (a test harness
+    or a library caller has set up its own API)."""
+    if "prefect" in sys.modules:
+        return
+    from gameline.tasks.ops.doctor import prefect_api_url
+
+    if prefect_api_url():
+        return
+    from gameline.flows.server import start_temporary_server
+
+    url = start_temporary_server()
+    err.print(
+        f"temporary Prefect server at {url}, stopped with this command (runs are not kept: "
+        "start `prefect server start` and set PREFECT_API_URL to keep them)",
+        style="dim",
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
 def _run_flow(
     flow_path: str,
     config: Path,
@@ -182,6 +206,7 @@ def _run_flow(
         preflight(_load(config))
     except (BackendUnavailable, ValueError, FileNotFoundError) as exc:
         _fail(exc)
+    _prefect_server()
     # Imported only now (Prefect, Feast, MLflow, Great Expectations: about 8 s).
     from gameline.tasks.data.validate import ValidationFailed
     from gameline.tasks.features.store import FeatureStoreError

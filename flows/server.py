@@ -1,0 +1,70 @@
+"""The Prefect server a CLI command uses when none is configured. Prefect's own temporary server
+outlives a command that is killed (about 230 MB, holding a port, until the machine restarts), so
+the CLI starts `prefect server start` itself, as a child that the kernel kills when the command
+dies however it dies (Linux's parent-death signal), and stops it when the command ends."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+STARTUP_S = 60.0
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_temporary_server() -> str:
+    """Start a Prefect server for this process only; its API URL (also set as PREFECT_API_URL
+    for this process, before Prefect is imported)."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/api"
+    prefect = Path(sys.executable).parent / "prefect"
+    env = {**os.environ, "PREFECT_UI_ENABLED": "false", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    proc = subprocess.Popen(
+        [str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+    )
+    atexit.register(_stop, proc)
+    deadline = time.monotonic() + STARTUP_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the temporary Prefect server exited with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=1) as answer:
+                if answer.status == 200:
+                    os.environ["PREFECT_API_URL"] = url
+                    return url
+        except OSError:
+            time.sleep(0.2)
+    _stop(proc)
+    raise RuntimeError(f"the temporary Prefect server did not answer within {STARTUP_S:g} s")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
