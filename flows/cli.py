@@ -128,6 +128,8 @@ def print_ingest(summary: Any) -> None:
         )
     )
     out.print(counts)
+    if summary.note:
+        out.print(f"[yellow]note:[/] {escape(summary.note)}")
     if m.rules:
         rules = Table(title="Rules broken")
         rules.add_column("rule")

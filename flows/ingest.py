@@ -20,7 +20,14 @@ from gameline.flows.common import (
 from gameline.flows.summaries import ingest_line, log_stage
 from gameline.tasks.backends import preflight
 from gameline.tasks.config import GamelineConfig, state_paths
-from gameline.tasks.data.ingest import Manifest, StagedInput, read_store, stage_input, store_input
+from gameline.tasks.data.ingest import (
+    Manifest,
+    StagedInput,
+    read_store,
+    repeated_manifest,
+    stage_input,
+    store_input,
+)
 from gameline.tasks.data.validate import CheckedInput, check_input
 from gameline.tasks.features.store import (
     ApplySummary,
@@ -91,6 +98,7 @@ class IngestSummary(BaseModel):
     features: FeatureSummary | None
     store: StoreSummary
     feast: FeastSummary | None = None
+    note: str | None = None  # e.g. a lost game store rebuilt from an input seen before
 
 
 def summary_markdown(summary: IngestSummary) -> str:
@@ -130,12 +138,6 @@ def feature_store_flow(config: ConfigRef) -> FeastSummary:
     return publish_features(config)
 
 
-def repeated_manifest(earlier: Manifest) -> Manifest:
-    """How a repeat of an ingested input counts: nothing new, everything a duplicate."""
-    unchanged = earlier.new + earlier.updated + earlier.duplicate
-    return earlier.model_copy(update={"new": 0, "updated": 0, "duplicate": unchanged})
-
-
 @flow(name="ingest", flow_run_name=run_name("ingest"), log_prints=False)
 def ingest_flow(config: ConfigRef, file: Path | None = None) -> IngestSummary:
     """Ingest one input (the configured source or `file`), validate it, rebuild team features,
@@ -169,6 +171,7 @@ def ingest_stage(config: GamelineConfig, file: Path | None = None) -> IngestSumm
         features=features,
         store=store_summary(config),
         feast=publish_features(config),
+        note=staged.restoring,
     )
     create_markdown_artifact(
         summary_markdown(summary),

@@ -24,6 +24,7 @@ def log_stage(line: str) -> None:
 def ingest_line(s: IngestSummary) -> str:
     m, st = s.manifest, s.store
     seen = " (seen before: nothing new)" if s.skipped else ""
+    seen += f" ({s.note})" if s.note else ""
     return (
         f"ingest {s.source}{seen}: read {m.read}, new {m.new}, updated {m.updated}, "
         f"quarantined {m.quarantined}; store {st.games} games ({st.final} final, "

@@ -210,7 +210,15 @@ def commit_ingest(
     if quarantine_path is not None and len(quarantine):
         write_parquet(quarantine, quarantine_path)
     write_parquet(games, raw_path)
-    write_json(manifest.model_dump(mode="json"), manifest_dir / f"{manifest.manifest_id}.json")
+    path = manifest_dir / f"{manifest.manifest_id}.json"
+    if not path.exists():  # a manifest records the first ingest of its content: never rewritten
+        write_json(manifest.model_dump(mode="json"), path)
+
+
+def repeated_manifest(earlier: Manifest) -> Manifest:
+    """How a repeat of an ingested input counts: nothing new, everything a duplicate."""
+    unchanged = earlier.new + earlier.updated + earlier.duplicate
+    return earlier.model_copy(update={"new": 0, "updated": 0, "duplicate": unchanged})
 
 
 class StagedInput(BaseModel):
@@ -223,6 +231,9 @@ class StagedInput(BaseModel):
     manifest_id: str
     read: int
     earlier: Manifest | None = None
+    # Set when a manifest says this content was ingested but the game store is gone: it is
+    # ingested again (the manifest itself is kept as it was).
+    restoring: str | None = None
 
 
 def stage_input(config: GamelineConfig, file: Path | None = None) -> StagedInput:
@@ -241,6 +252,13 @@ def stage_input(config: GamelineConfig, file: Path | None = None) -> StagedInput
         read=len(games),
         earlier=find_manifest(paths.manifests, digest),
     )
+    if staged.earlier is not None and read_store(paths.raw_games).empty:
+        staged.restoring = (
+            f"manifest {staged.manifest_id} says this input was ingested at "
+            f"{staged.earlier.created_at:%Y-%m-%d %H:%M} UTC, but the game store "
+            f"{paths.raw_games} is missing or empty: ingesting it again"
+        )
+        staged.earlier = None
     if staged.earlier is None:
         write_parquet(games, staged.path)
     return staged
@@ -254,10 +272,17 @@ def store_input(
     Raises ValidationFailed (storing nothing) when too many rows were refused.
     """
     paths = state_paths(config)
-    valid = pd.read_parquet(checked.valid_path)
-    rejected = pd.read_parquet(checked.rejected_path)
     with store_lock(paths.lock):
-        result = upsert_games(read_store(paths.raw_games), valid, staged.manifest_id)
+        stored = read_store(paths.raw_games)
+        done = find_manifest(paths.manifests, staged.content_hash)
+        if done is not None and not stored.empty and staged.restoring is None:
+            # The same content was stored by another ingest while this one validated it (the
+            # two shared the staging files, which that one has already removed).
+            _remove(staged.path, checked.valid_path, checked.rejected_path)
+            return repeated_manifest(done)
+        valid = pd.read_parquet(checked.valid_path)
+        rejected = pd.read_parquet(checked.rejected_path)
+        result = upsert_games(stored, valid, staged.manifest_id)
         quarantine = quarantine_frame(
             rejected, result.conflicts, staged.label, staged.manifest_id, now
         )
@@ -282,6 +307,10 @@ def store_input(
             code_version=code_version(),
         )
         commit_ingest(paths.raw_games, paths.manifests, q_path, result.games, quarantine, manifest)
-    for leftover in (staged.path, checked.valid_path, checked.rejected_path):
-        leftover.unlink(missing_ok=True)
+    _remove(staged.path, checked.valid_path, checked.rejected_path)
     return manifest
+
+
+def _remove(*leftovers: Path) -> None:
+    for leftover in leftovers:
+        leftover.unlink(missing_ok=True)

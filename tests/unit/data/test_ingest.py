@@ -11,7 +11,13 @@ import pytest
 
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.contracts import conform
-from gameline.tasks.data.ingest import content_hash, read_store, stage_input, upsert_games
+from gameline.tasks.data.ingest import (
+    content_hash,
+    read_store,
+    stage_input,
+    store_input,
+    upsert_games,
+)
 from gameline.tasks.data.validate import check_input
 from gameline.tasks.storage import write_parquet
 
@@ -90,3 +96,49 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path: Path) -> N
         write_parquet(Unwritable({"a": [3]}), target)
     assert pd.read_parquet(target)["a"].tolist() == [1, 2]
     assert [p.name for p in tmp_path.iterdir()] == ["games.parquet"]  # no temp file left
+
+
+def _ingest_once(config: GamelineConfig) -> tuple[Path, bytes]:
+    staged = stage_input(config)
+    checked = check_input(config, staged.path, staged.label, datetime.now(UTC))
+    manifest = store_input(config, staged, checked, datetime.now(UTC))
+    path = state_paths(config).manifests / f"{manifest.manifest_id}.json"
+    return path, path.read_bytes()
+
+
+def test_a_lost_game_store_is_rebuilt_from_an_input_seen_before(config: GamelineConfig) -> None:
+    """raw/games.parquet deleted, its manifest kept: the same input is ingested again (it used
+    to say "seen before" and fail later with a numpy message); the manifest stays as it was."""
+    manifest_path, manifest_bytes = _ingest_once(config)
+    raw = state_paths(config).raw_games
+    before = pd.read_parquet(raw)
+    raw.unlink()
+    staged = stage_input(config)
+    assert staged.earlier is None and staged.restoring
+    assert "missing or empty: ingesting it again" in staged.restoring
+    checked = check_input(config, staged.path, staged.label, datetime.now(UTC))
+    restored = store_input(config, staged, checked, datetime.now(UTC))
+    assert restored.new == len(before)
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(raw).drop(columns=["ingested_at"], errors="ignore"),
+        before.drop(columns=["ingested_at"], errors="ignore"),
+    )
+    assert manifest_path.read_bytes() == manifest_bytes  # never rewritten
+
+
+def test_a_manifest_is_never_overwritten_by_a_concurrent_ingest(config: GamelineConfig) -> None:
+    """Two ingests of the same file staged at once: the second to store finds the first's
+    manifest, stores nothing and reports a repeat (it used to rewrite the manifest, new=0)."""
+    first = stage_input(config)
+    second = stage_input(config)
+    assert first.earlier is None and second.earlier is None
+    now = datetime.now(UTC)
+    checked_first = check_input(config, first.path, first.label, now)
+    checked_second = check_input(config, second.path, second.label, now)
+    stored = store_input(config, first, checked_first, now)
+    path = state_paths(config).manifests / f"{stored.manifest_id}.json"
+    manifest_bytes, store_bytes = path.read_bytes(), state_paths(config).raw_games.read_bytes()
+    repeat = store_input(config, second, checked_second, now)
+    assert (repeat.new, repeat.updated) == (0, 0) and repeat.duplicate == stored.new
+    assert path.read_bytes() == manifest_bytes
+    assert state_paths(config).raw_games.read_bytes() == store_bytes
