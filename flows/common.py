@@ -58,6 +58,20 @@ def run_name(flow: str, *extra: str) -> Callable[[], str]:
     return name
 
 
+def run_logger() -> Any:
+    """The current run's logger (its lines reach the run's logs in Prefect); outside a run, the
+    module logger."""
+    import logging
+
+    from prefect import get_run_logger
+    from prefect.exceptions import MissingContextError
+
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger("gameline")
+
+
 def run_tags(config: GamelineConfig, *more: str) -> list[str]:
     """Tags for a run and what it starts: the product, the config and, say, the trigger."""
     return ["gameline", f"config:{config.name}", *more]

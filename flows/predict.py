@@ -17,6 +17,7 @@ from gameline.flows.common import (
     ConfigRef,
     artifact_key,
     resolve,
+    run_logger,
     run_name,
 )
 from gameline.flows.summaries import log_stage, predict_line
@@ -27,6 +28,7 @@ from gameline.tasks.data.sources import league_now
 from gameline.tasks.features.store import TeamFeatureStore
 from gameline.tasks.features.team import game_context
 from gameline.tasks.registry.aliases import CHALLENGER, CHAMPION, PromotionError
+from gameline.tasks.registry.evaluation import missing_recipe
 from gameline.tasks.registry.mlflow_registry import Registry
 from gameline.tasks.serving.predict import (
     ServedModel,
@@ -55,8 +57,19 @@ def served_model(registry: Registry, alias: str) -> ServedModel | None:
     version = registry.alias_version(alias)
     if version is None:
         return None
-    features = registry.version_tags(version)["features"].split(",")
-    return ServedModel(version, registry.load_version(version), features)
+    tags = registry.version_tags(version)
+    missing = missing_recipe(tags)
+    if missing:  # a registration cut short: never served (a champion so is an error)
+        if alias == CHALLENGER:
+            run_logger().warning(
+                "challenger v%s has no recipe tags %s: not shadowed", version, missing
+            )
+            return None
+        raise PromotionError(
+            f"{alias} v{version} has no recipe tags {missing}: roll back to a complete version "
+            "(`gameline rollback --to N`)"
+        )
+    return ServedModel(version, registry.load_version(version), tags["features"].split(","))
 
 
 @task(name="load-models", **IO_RETRIES, **ADAPTER_TASK)

@@ -16,6 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from gameline.tasks.registry.evaluation import missing_recipe
 from gameline.tasks.registry.gate import Decision
 from gameline.tasks.registry.mlflow_registry import Registry, RegistryError
 from gameline.tasks.storage import write_json
@@ -189,9 +190,14 @@ def rollback(book: AliasBook, to: str | None, reason: str, now: datetime) -> Rol
         if target is None:
             raise PromotionError(f"{name} has no {PREVIOUS}; pass --to VERSION to choose one")
         try:
-            registry.version_tags(target)
+            missing = missing_recipe(registry.version_tags(target))
         except RegistryError as error:
             raise PromotionError(str(error)) from error
+        if missing:
+            raise PromotionError(
+                f"v{target} has no recipe tags {missing}: its registration never completed, "
+                "so it cannot serve; choose another version"
+            )
         if target == current:
             raise PromotionError(f"v{target} is already the champion")
         text = f"rollback: {reason}"

@@ -36,9 +36,18 @@ class Recipe:
     trained_until: pd.Timestamp
 
 
+# The tags that make a version servable and judgeable (written before any alias points at it).
+RECIPE_TAGS = ("train_config", "features", "family", "trained_until")
+
+
+def missing_recipe(tags: dict[str, str]) -> list[str]:
+    """The recipe tags a version lacks (a registration cut short leaves a version without)."""
+    return [key for key in RECIPE_TAGS if key not in tags]
+
+
 def recipe(tags: dict[str, str], version: str) -> Recipe:
     """The recipe recorded in a model version's tags (see `tracking.recipe_tags`)."""
-    missing = [k for k in ("train_config", "features", "family", "trained_until") if k not in tags]
+    missing = missing_recipe(tags)
     if missing:
         raise RegistryError(f"model version {version} has no recipe tags {missing}")
     return Recipe(

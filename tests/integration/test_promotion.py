@@ -102,6 +102,18 @@ def test_promote_reject_worse_and_roll_back(league: GamelineConfig) -> None:
     with pytest.raises(PromotionError, match="no version 99"):
         rollback_flow(league, to="99")
 
+    # A registration cut short (a version without its recipe tags, as a kill between
+    # registering and tagging leaves it): never a rollback target, never served.
+    from gameline.flows.predict import served_model
+
+    bare = registry.register_again(first.model_version)
+    assert "features" not in registry.version_tags(bare)
+    with pytest.raises(PromotionError, match=f"v{bare} has no recipe tags"):
+        rollback_flow(league, to=bare)
+    registry.set_alias(CHALLENGER, bare)
+    assert served_model(registry, CHALLENGER) is None  # not shadowed (it crashed predict)
+    registry.set_alias(CHALLENGER, None)
+
 
 def passing(version: str, champion: str | None, decision_id: str = "") -> Decision:
     """A passing decision for `version` against `champion`."""
