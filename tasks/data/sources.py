@@ -33,10 +33,21 @@ def read_text_table(path: Path, required: list[str]) -> pd.DataFrame:
     """Read a CSV or parquet file as strings; fail clearly when it or a column is missing."""
     if not path.exists():
         raise ContractError(f"{path}: file not found")
-    if path.suffix.lower() == ".parquet":
-        frame = pd.read_parquet(path).astype("string")
-    else:
-        frame = pd.read_csv(path, dtype="string", keep_default_na=False, na_values=[])
+    kind = "parquet" if path.suffix.lower() == ".parquet" else "CSV"
+    try:
+        if kind == "parquet":
+            frame = pd.read_parquet(path).astype("string")
+        else:
+            frame = pd.read_csv(path, dtype="string", keep_default_na=False, na_values=[])
+    except UnicodeDecodeError as exc:
+        raise ContractError(
+            f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}): "
+            "save it as UTF-8"
+        ) from exc
+    except (ValueError, OSError) as exc:  # pandas' and pyarrow's parse errors are ValueErrors
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = reason.replace("Parquet input source '<Buffer>'", "the file")  # pyarrow's name
+        raise ContractError(f"{path}: cannot be read as a {kind} table: {reason}") from exc
     frame.columns = [str(c).strip() for c in frame.columns]
     missing = [c for c in required if c not in frame.columns]
     if missing:

@@ -50,6 +50,26 @@ def test_missing_column_names_the_file(tmp_path: Path) -> None:
         read_contract_file(path, NBA)
 
 
+@pytest.mark.parametrize(
+    ("name", "content", "says"),
+    [
+        ("latin1.csv", "season,team\n2025,M\xfcnchen\n".encode("latin-1"), "not UTF-8 text"),
+        ("garbage.parquet", b"PAR1 not a parquet file", "cannot be read as a parquet table"),
+        ("empty.csv", b"", "cannot be read as a CSV table: No columns to parse"),
+    ],
+)
+def test_unreadable_files_name_the_file_not_a_buffer(
+    tmp_path: Path, name: str, content: bytes, says: str
+) -> None:
+    """Read errors say which file and why (they said '<Buffer>' or only the codec's message)."""
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(ContractError) as raised:
+        read_contract_file(path, NBA)
+    assert str(raised.value).startswith(f"{path}: {says}")
+    assert "<Buffer>" not in str(raised.value)
+
+
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ContractError, match="file not found"):
         read_nba_odds(tmp_path / "none.csv", NBA)
