@@ -13,7 +13,7 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from gameline.tasks.backends import BackendUnavailable
+from gameline.tasks.backends import BackendUnavailable, preflight
 from gameline.tasks.config import AlertsConfig, GamelineConfig, load_config, state_paths
 from gameline.tasks.data.validate import ValidationFailed
 from gameline.tasks.features.store import FeatureStoreError
@@ -26,20 +26,26 @@ from gameline.tasks.registry.snapshot import record_snapshot
 ConfigRef = GamelineConfig | Path
 
 
-def resolve(config: ConfigRef) -> GamelineConfig:
+def load(config: ConfigRef) -> GamelineConfig:
     """The config a reference points at (a path is read, with its `GAMELINE_*` overrides, at
     run time, in the process that runs the flow)."""
     return config if isinstance(config, GamelineConfig) else load_config(Path(config))
+
+
+def resolve(config: ConfigRef) -> GamelineConfig:
+    """The config a flow runs on, once every server it names has answered: a server that is
+    down is one clear failure at the flow's start, not after its work."""
+    loaded = load(config)
+    preflight(loaded)
+    return loaded
 
 
 def config_name(config: Any) -> str:
     """The config's name, for run names and tags (a path is read; a bad one names its file)."""
     if isinstance(config, GamelineConfig):
         return config.name
-    if isinstance(config, dict):
-        return str(config.get("name", "config"))
     try:
-        return resolve(Path(str(config))).name
+        return load(Path(str(config))).name
     except (OSError, ValueError):
         return Path(str(config)).stem
 

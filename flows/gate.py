@@ -20,7 +20,6 @@ from gameline.flows.common import (
 )
 from gameline.flows.summaries import gate_line, log_stage
 from gameline.flows.train import build_training_set
-from gameline.tasks.backends import preflight
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.registry.aliases import (
     CHALLENGER,
@@ -76,7 +75,6 @@ def gate_flow(config: ConfigRef, version: str | None = None) -> Outcome:
     """Judge a registered version (default: the challenger) against the champion and promote
     it if it passes."""
     config = resolve(config)
-    preflight(config)
     registry = Registry.from_config(config)
     evaluation = evaluate_versions(registry, config, version)
     decision = decide(evaluation, config.gate, datetime.now(UTC))
@@ -104,7 +102,6 @@ def rollback_flow(
 ) -> Rollback:
     """Point `champion` back at a version (default: `previous-champion`); audit-logged."""
     config = resolve(config)
-    preflight(config)
     registry = Registry.from_config(config)
     book = AliasBook(registry, state_paths(config).audit_log, flow_run_id())
     done = rollback(book, to, reason, datetime.now(UTC))

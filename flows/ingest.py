@@ -18,7 +18,6 @@ from gameline.flows.common import (
     run_name,
 )
 from gameline.flows.summaries import ingest_line, log_stage
-from gameline.tasks.backends import preflight
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.data.ingest import (
     Manifest,
@@ -133,7 +132,6 @@ def feature_store_flow(config: ConfigRef) -> FeastSummary:
     """Rebuild the team features and states from the game store, register the Feast
     definitions and load every team's current state into the online store."""
     config = resolve(config)
-    preflight(config)
     features_task(config)
     return publish_features(config)
 
@@ -143,7 +141,6 @@ def ingest_flow(config: ConfigRef, file: Path | None = None) -> IngestSummary:
     """Ingest one input (the configured source or `file`), validate it, rebuild team features,
     then register and materialize them in Feast."""
     config = resolve(config)
-    preflight(config)
     return ingest_stage(config, file)
 
 

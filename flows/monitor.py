@@ -22,7 +22,6 @@ from gameline.flows.common import (
 )
 from gameline.flows.summaries import log_stage, monitor_line
 from gameline.flows.train import build_training_set
-from gameline.tasks.backends import preflight
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.data.ingest import read_store
 from gameline.tasks.data.sources import league_now
@@ -203,7 +202,6 @@ def monitor_flow(config: ConfigRef, now: datetime | None = None) -> MonitorSumma
     """Watch the champion: drift of its inputs and predictions, live performance of what it
     served; alert a person once per episode; emit `gameline.drift.detected`."""
     config = resolve(config)
-    preflight(config)
     return monitor_stage(config, now or league_now(config))
 
 

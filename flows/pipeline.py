@@ -32,7 +32,6 @@ from gameline.flows.summaries import (
     training_line,
 )
 from gameline.flows.train import train_flow
-from gameline.tasks.backends import preflight
 from gameline.tasks.data.sources import league_now
 from gameline.tasks.monitoring.triggers import RetrainDecision
 from gameline.tasks.registry.aliases import CHAMPION, Outcome
@@ -64,7 +63,6 @@ def pipeline_flow(
     upcoming games."""
     ref, config = config, resolve(config)
     tag_run(*run_tags(config))
-    preflight(config)  # a server that is down: one clear failure now, not after the work
     now = now or league_now(config)
     # The stages run as this flow's tasks; train and gate are subflows (only when retraining).
     ingested = ingest_stage(config, file)

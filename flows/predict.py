@@ -21,7 +21,6 @@ from gameline.flows.common import (
     run_name,
 )
 from gameline.flows.summaries import log_stage, predict_line
-from gameline.tasks.backends import preflight
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.data.ingest import read_store
 from gameline.tasks.data.sources import league_now
@@ -121,7 +120,6 @@ def predict_flow(config: ConfigRef, now: datetime | None = None) -> PredictSumma
     """Score the games of the next `predict.horizon_hours` with the champion (the challenger in
     shadow, or serving its A/B share); append them to the predictions table."""
     config = resolve(config)
-    preflight(config)
     return predict_stage(config, now or league_now(config))
 
 

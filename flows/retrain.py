@@ -21,7 +21,6 @@ from gameline.flows.common import (
 from gameline.flows.gate import gate_flow
 from gameline.flows.summaries import log_stage, retrain_line
 from gameline.flows.train import train_flow
-from gameline.tasks.backends import preflight
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.data.ingest import read_store
 from gameline.tasks.monitoring.alerts import read_alerts
@@ -111,7 +110,6 @@ def retrain_flow(
     decision as the daily run: the cooldown and the minimum of newly finished games."""
     ref, config = config, resolve(config)
     tag_run(*run_tags(config, f"trigger:{trigger}"))
-    preflight(config)  # a server that is down: one clear failure now, not after the work
     registry = Registry.from_config(config)
     decision = retrain_decision(
         config,

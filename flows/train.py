@@ -19,7 +19,6 @@ from gameline.flows.common import (
     snapshot_task,
 )
 from gameline.flows.summaries import log_stage, training_line
-from gameline.tasks.backends import preflight
 from gameline.tasks.config import GamelineConfig, RunnerConfig, TrainConfig, state_paths
 from gameline.tasks.contracts import LABEL
 from gameline.tasks.data.ingest import code_version, content_hash, read_store
@@ -134,7 +133,6 @@ def train_flow(config: ConfigRef, reason: dict[str, str] | None = None) -> Train
     The folds run in a subflow whose task runner comes from the config, so a deployment
     switches between threads and a Dask cluster without code changes."""
     config = resolve(config)
-    preflight(config)  # before the fold work, not after it
     path, tags = build_training_set(config)
     tags = {**tags, **(reason or {})}
     played = pd.read_parquet(path, columns=["season", "event_timestamp", LABEL]).dropna()
