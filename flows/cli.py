@@ -583,6 +583,74 @@ def print_frame(frame: Any, title: str) -> None:
 
 
 @app.command()
+def replay(
+    start: Annotated[str, typer.Option("--from", help="first day replayed (YYYY-MM-DD)")],
+    end: Annotated[str, typer.Option("--to", help="last day replayed (YYYY-MM-DD)")],
+    config: ConfigOpt = DEFAULT_CONFIG,
+    policy: Annotated[
+        str,
+        typer.Option(help="never | scheduled | drift | all, or a comma list; 'every' for all four"),
+    ] = "every",
+    monitor_every: Annotated[
+        int | None,
+        typer.Option(min=1, help="days between monitor runs (default: monitor.window_days)"),
+    ] = None,
+    schedule_days: Annotated[int, typer.Option(min=1, help="days between scheduled retrains")] = 7,
+    log_mlflow: Annotated[bool, typer.Option("--mlflow/--no-mlflow", help="log to MLflow")] = True,
+) -> None:
+    """Replay the daily pipeline over past games, day by day, as if live, under each retraining
+    policy; print what the served predictions scored, write the tables and a plot."""
+    from datetime import date
+
+    from gameline.tasks.replay.engine import POLICIES
+    from gameline.tasks.replay.report import plot, policy_table, season_table, time_table
+    from gameline.tasks.replay.run import ReplayError
+    from gameline.tasks.replay.run import replay as run_replay
+
+    cfg = _load(config)
+    names = list(POLICIES) if policy == "every" else [p.strip() for p in policy.split(",")]
+    unknown = [p for p in names if p not in POLICIES]
+    try:
+        first, last = date.fromisoformat(start), date.fromisoformat(end)
+        if unknown:
+            raise ValueError(f"unknown policy {unknown}; known: {', '.join(POLICIES)}")
+        result = run_replay(
+            cfg, first, last, names, monitor_every_days=monitor_every, schedule_days=schedule_days
+        )  # type: ignore[arg-type]
+    except (ReplayError, ValueError) as exc:
+        _fail(exc)
+    policies, seasons = policy_table(result), season_table(result)
+    folder = result.folder
+    files = [
+        plot(result, folder / "rolling_log_loss.png"),
+        _csv(policies, folder / "policies.csv"),
+        _csv(seasons, folder / "seasons.csv"),
+        _csv(time_table(result), folder / "time.csv"),
+    ]
+    result.served.to_parquet(folder / "served.parquet", index=False)
+    print_frame(policies.round(4), f"Replay {first} .. {last}: served predictions by policy")
+    print_frame(seasons.round(4), "Served log loss by season")
+    print_frame(time_table(result), "Where the time went (seconds)")
+    out.print(f"plot, tables and served predictions: {folder}", highlight=False, soft_wrap=True)
+    if log_mlflow:
+        from gameline.tasks.replay.tracking import log_replay, replay_registry
+
+        every = monitor_every or cfg.monitor.window_days
+        settings = {
+            "policies": ",".join(names),
+            "schedule_days": str(schedule_days),
+            "monitor_every_days": str(every),
+        }
+        run_id = log_replay(replay_registry(cfg), cfg, result, policies, files, settings)
+        out.print(f"MLflow run {run_id}", highlight=False)
+
+
+def _csv(frame: Any, path: Path) -> Path:
+    frame.to_csv(path, index=False)
+    return path
+
+
+@app.command()
 def compare(
     run_ids: Annotated[list[str], typer.Argument(help="MLflow run ids")],
     config: ConfigOpt = DEFAULT_CONFIG,

@@ -24,11 +24,10 @@ from gameline.flows.train import train_flow
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.data.ingest import read_store
 from gameline.tasks.monitoring.alerts import read_alerts
-from gameline.tasks.monitoring.monitor import new_finished_games
 from gameline.tasks.monitoring.triggers import (
     RetrainDecision,
     append_retrain,
-    decide_retrain,
+    decide_from_history,
     last_retrain,
     read_retrains,
 )
@@ -56,7 +55,7 @@ def retrain_decision(
     config: GamelineConfig,
     registry: Registry,
     active_kinds: set[str],
-    request: str | None,
+    request: Literal["manual", "schedule"] | None,
     now: datetime,
 ) -> RetrainDecision:
     """Whether to retrain now, and on which trigger; appended to the retrain log. Under a lock,
@@ -70,22 +69,14 @@ def retrain_decision(
         else None
     )
     games = read_store(paths.raw_games)
-    finals = games[games["status"] == "final"]
     with store_lock(paths.retrain_log.with_suffix(".lock")):
-        previous = last_retrain(read_retrains(paths.retrain_log))
-        since = max(
-            (d for d in (trained_until, previous.data_until if previous else None) if d),
-            default=None,
-        )
-        decision = decide_retrain(
-            manual=request == "manual",
-            scheduled=request == "schedule",
+        decision = decide_from_history(
+            request=request,
             champion=champion,
             trained_until=trained_until,
+            previous=last_retrain(read_retrains(paths.retrain_log)),
+            games=games,
             active_kinds=active_kinds,
-            last_retrain=previous.decided_at if previous else None,
-            new_games=new_finished_games(games, since),
-            data_until=finals["start_time"].max().to_pydatetime() if len(finals) else None,
             now=now,
             cfg=config.retrain,
         )
@@ -94,9 +85,15 @@ def retrain_decision(
     return decision
 
 
-def open_alert_kinds(config: GamelineConfig) -> set[str]:
-    """The kinds of the alerts open now (what the last monitor run found)."""
-    return {a.kind for a in read_alerts(state_paths(config).alert_log) if not a.resolved}
+def open_alert_kinds(config: GamelineConfig, champion: str | None) -> set[str]:
+    """The kinds of the alerts open now about the champion (what the last monitor run found);
+    an alert about an earlier champion is no reason to retrain this one (it retrained in a
+    loop: a new champion has too few served games to resolve its predecessor's alarm)."""
+    return {
+        a.kind
+        for a in read_alerts(state_paths(config).alert_log)
+        if not a.resolved and a.model_version == champion
+    }
 
 
 @flow(name="retrain", flow_run_name=run_name("retrain", "trigger"))
@@ -114,7 +111,7 @@ def retrain_flow(
     decision = retrain_decision(
         config,
         registry,
-        open_alert_kinds(config),
+        open_alert_kinds(config, registry.alias_version(CHAMPION)),
         None if trigger == "drift" else trigger,
         datetime.now(UTC),
     )

@@ -104,10 +104,12 @@ class LeagueConfig(Model):
 
 
 class RegimeChange(Model):
-    """From `start` on, the simulated home advantage becomes `home_advantage_pts`."""
+    """From `start` on, the simulated home advantage becomes `home_advantage_pts` and the
+    cost of a back-to-back's second night `fatigue_pts` (None: unchanged)."""
 
     start: date
-    home_advantage_pts: float = Field(ge=-20, le=20)
+    home_advantage_pts: float | None = Field(default=None, ge=-20, le=20)
+    fatigue_pts: float | None = Field(default=None, ge=0, le=20)
 
 
 class SimulatorConfig(Model):
@@ -295,6 +297,13 @@ class GateConfig(Model):
         description="calibration error bound (10 bins; ~0.03 is noise at 1,000 games)",
     )
     seed: int = Field(default=11, ge=0)
+    promote_refresh: bool = Field(
+        default=True,
+        description="promote a refresh (the champion's own recipe on newer games) on the "
+        "absolute criteria: on the window both are the same model, so the comparison cannot "
+        "tell them apart (false: a refresh needs evidence like any challenger, so it never "
+        "gets in)",
+    )
 
     @model_validator(mode="after")
     def _min_within_window(self) -> GateConfig:

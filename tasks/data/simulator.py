@@ -154,10 +154,15 @@ def simulate_schedule(cfg: SimulatorConfig, league: LeagueConfig) -> pd.DataFram
         games["season"] = season
         games["local_start"] = local + pd.to_timedelta(games["tip_minute"], unit="m")
         edge = np.full(len(games), cfg.home_advantage_pts)
-        if cfg.regime_change is not None:
-            after = (local >= pd.Timestamp(cfg.regime_change.start)).to_numpy()
-            edge[after] = cfg.regime_change.home_advantage_pts
-        edge -= cfg.fatigue_pts * (back_to_back(games, "home") - back_to_back(games, "away"))
+        fatigue = np.full(len(games), cfg.fatigue_pts)
+        change = cfg.regime_change
+        if change is not None:
+            after = (local >= pd.Timestamp(change.start)).to_numpy()
+            if change.home_advantage_pts is not None:
+                edge[after] = change.home_advantage_pts
+            if change.fatigue_pts is not None:
+                fatigue[after] = change.fatigue_pts
+        edge -= fatigue * (back_to_back(games, "home") - back_to_back(games, "away"))
         games["neutral"] = False
         if cfg.neutral_share > 0:  # drawn only when asked, so other seeds' games stay the same
             games["neutral"] = rng.random(len(games)) < cfg.neutral_share

@@ -275,13 +275,21 @@ class TeamFeatureStore:
         games: pd.DataFrame,
         context: pd.DataFrame,
         engine: Literal["asof", "feast"] = "asof",
+        as_of: datetime | None = None,
     ) -> pd.DataFrame:
         """Point-in-time features of games (home__*, away__*) plus the label, in game order:
         each team's latest state before the game, within the TTL, turned pregame with the
         game's `context` (`features.team.game_context` of the whole schedule). `asof`
         (default) joins the states parquet exactly as Feast does; `feast` asks Feast's offline
-        store (`get_historical_features`), slower, kept to prove they agree."""
+        store (`get_historical_features`), slower, kept to prove they agree.
+
+        `as_of`: the features as a prediction made at that time saw them (states that ended by
+        then, for games starting later), what the online store serves at `as_of`; the rows
+        keep the games' start times."""
         entities = entity_frame(games)
+        starts = entities["event_timestamp"].copy()
+        if as_of is not None:
+            entities["event_timestamp"] = starts.clip(upper=pd.Timestamp(as_of))
         if engine == "feast":
             joined = self.store.get_historical_features(
                 entity_df=entities,
@@ -295,6 +303,7 @@ class TeamFeatureStore:
             ttl = self.store.get_feature_view(TEAM_VIEW).ttl or self.ttl
             joined = point_in_time_join(entities, parquet, projections, ttl)
         ordered = in_game_order(joined, entities).reset_index(drop=True)
+        ordered["event_timestamp"] = starts.array
         features = self.game_features(ordered, context)
         return features.merge(labels(games), on="game_id", how="left").reset_index(drop=True)
 

@@ -221,8 +221,11 @@ def predict_models(models: FoldModels, frame: pd.DataFrame, features: list[str])
     neutral = frame["neutral"].to_numpy(dtype=bool)
     out = pd.DataFrame(index=frame.index)
     out["p_home_rate"] = np.where(neutral, 0.5, models.home_rate)
-    if "home__elo_pre" in frame:  # a model on a feature subset may be served without Elo
-        out["p_elo"] = models.elo.predict(elo_inputs(frame))
+    # A model on a feature subset is served without what its Elo baseline took (the Elo rating,
+    # or the league's home margin): the baseline is then left out.
+    baseline = elo_inputs(frame) if "home__elo_pre" in frame else None
+    if baseline is not None and set(models.elo.columns) <= set(baseline.columns):
+        out["p_elo"] = models.elo.predict(baseline)
     out["p_logistic"] = models.logistic.predict(inputs)
     if models.lightgbm is not None and models.calibration is not None:
         out["p_lightgbm"] = models.calibration.apply(predict_lightgbm(models.lightgbm, inputs))

@@ -74,10 +74,11 @@ def monitor(
     cfg: MonitorConfig,
     elo: EloConfig,
     now: datetime,
-    reports: Path,
+    reports: Path | None,
 ) -> MonitorResult:
     """Drift of the champion's inputs and predictions in the current window against the same
-    phase of its training seasons, and its live performance since it began serving."""
+    phase of its training seasons, and its live performance since it began serving; the drift
+    reports go to `reports` (None: none written)."""
     if champion is None:
         return MonitorResult(
             checked_at=now, model=model, champion_version=None, status="no champion"
@@ -93,12 +94,12 @@ def monitor(
     columns = [f"{side}__{f}" for side in ("home", "away") for f in champion.features]
     data = measure_drift(
         "data", reference, current, columns, cfg.drift_share, cfg.min_games,
-        reports / f"{stamp}-data-drift.html",
+        reports / f"{stamp}-data-drift.html" if reports else None,
     )  # fmt: skip
     oof = champion.oof[champion.oof["game_id"].astype(str).isin(reference["game_id"].astype(str))]
     predicted = measure_drift(
         "prediction", oof, current, ["p"], 1.0, cfg.min_games,
-        reports / f"{stamp}-prediction-drift.html",
+        reports / f"{stamp}-prediction-drift.html" if reports else None,
     )  # fmt: skip
     if len(current):
         window = {
@@ -216,11 +217,3 @@ def cusum_finding(kind: AlertKind, summary: str, test: CusumResult, window: str)
         since=test.since,
         detected_at=test.alarm_at,
     )
-
-
-def new_finished_games(games: pd.DataFrame, after: datetime | None) -> int:
-    """Finished games that started after `after` (all of them without one)."""
-    finals = games[games["status"] == "final"]
-    if after is None:
-        return len(finals)
-    return int((finals["start_time"] > pd.Timestamp(after)).sum())

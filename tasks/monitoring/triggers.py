@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
+import pandas as pd
 from pydantic import BaseModel
 
 from gameline.tasks.config import RetrainConfig
@@ -92,6 +93,46 @@ def decide_retrain(
                 }
             )
     return base.model_copy(update={"retrain": True, "trigger": trigger, "detail": text})
+
+
+def new_finished_games(games: pd.DataFrame, after: datetime | None) -> int:
+    """Finished games that started after `after` (all of them without one)."""
+    finals = games[games["status"] == "final"]
+    if after is None:
+        return len(finals)
+    return int((finals["start_time"] > pd.Timestamp(after)).sum())
+
+
+def decide_from_history(
+    *,
+    request: Literal["manual", "schedule"] | None,
+    champion: str | None,
+    trained_until: datetime | None,
+    previous: RetrainDecision | None,
+    games: pd.DataFrame,
+    active_kinds: set[str],
+    now: datetime,
+    cfg: RetrainConfig,
+) -> RetrainDecision:
+    """`decide_retrain` from the game store and the last retrain: new games are the finals
+    since the later of the champion's training end and the last retrain's data."""
+    finals = games[games["status"] == "final"]
+    since = max(
+        (d for d in (trained_until, previous.data_until if previous else None) if d),
+        default=None,
+    )
+    return decide_retrain(
+        manual=request == "manual",
+        scheduled=request == "schedule",
+        champion=champion,
+        trained_until=trained_until,
+        active_kinds=active_kinds,
+        last_retrain=previous.decided_at if previous else None,
+        new_games=new_finished_games(games, since),
+        data_until=finals["start_time"].max().to_pydatetime() if len(finals) else None,
+        now=now,
+        cfg=cfg,
+    )
 
 
 def read_retrains(path: Path) -> list[RetrainDecision]:

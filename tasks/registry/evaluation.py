@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
@@ -34,6 +34,13 @@ class Recipe:
     features: list[str]
     family: str
     trained_until: pd.Timestamp
+
+
+class VersionLoader(Protocol):
+    """Where `evaluate` loads a registered version from: the `Registry`, or the replay's
+    models in memory."""
+
+    def load_version(self, version: str) -> Any: ...
 
 
 # The tags that make a version servable and judgeable (written before any alias points at it).
@@ -83,6 +90,9 @@ class Evaluation(BaseModel):
     p_champion: list[float] | None
     p_elo: list[float]
     note: str | None = None  # why there are no games to judge on, when there are none
+    # The challenger is the champion's own recipe on newer games, both retrained up to the
+    # window: the same model on the window (see `is_refresh`).
+    refresh: bool = False
 
 
 def _retrained(
@@ -94,10 +104,21 @@ def _retrained(
     return predicted[f"p_{recipe_.family}"].to_numpy(), predicted["p_elo"].to_numpy()
 
 
-def _registered(registry: Registry, recipe_: Recipe, window: pd.DataFrame) -> np.ndarray:
+def _registered(registry: VersionLoader, recipe_: Recipe, window: pd.DataFrame) -> np.ndarray:
     """The registered version's own probabilities for the window (its pyfunc, as served)."""
     model = registry.load_version(recipe_.version)
     return np.asarray(model.predict(model_example(window, recipe_.features)), dtype=float)
+
+
+def is_refresh(challenger: Recipe, champion: Recipe) -> bool:
+    """The challenger is the champion's recipe (settings, features, family) trained on newer
+    games: what a scheduled or triggered retrain registers."""
+    return (
+        challenger.train == champion.train
+        and challenger.features == champion.features
+        and challenger.family == champion.family
+        and challenger.trained_until > champion.trained_until
+    )
 
 
 def version_recipe(registry: Registry, version: str) -> Recipe:
@@ -106,7 +127,7 @@ def version_recipe(registry: Registry, version: str) -> Recipe:
 
 
 def evaluate(
-    registry: Registry,
+    registry: VersionLoader,
     frame: pd.DataFrame,
     gate: GateConfig,
     challenger: Recipe,
@@ -152,4 +173,5 @@ def evaluate(
         p_champion=None if p_champion is None else [float(v) for v in p_champion],
         p_elo=[float(v) for v in p_elo],
         note=note,
+        refresh=source == "retrained" and champion is not None and is_refresh(challenger, champion),
     )

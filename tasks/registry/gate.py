@@ -104,7 +104,18 @@ def decide(evaluation: Evaluation, cfg: GateConfig, now: datetime) -> Decision:
                 f"{'lower' if lower else 'not lower'}",
             )
         )
-        if evaluation.p_champion is not None:
+        if evaluation.refresh and cfg.promote_refresh:
+            checks.append(
+                Check(
+                    name="refresh",
+                    passed=True,
+                    detail=f"the champion v{evaluation.champion_version}'s own recipe on newer "
+                    "games: retrained up to the window, both are the same model there, so the "
+                    "window cannot tell them apart; judged on the absolute criteria "
+                    "(gate.promote_refresh)",
+                )
+            )
+        elif evaluation.p_champion is not None:
             p_old = np.asarray(evaluation.p_champion, dtype=float)
             old_ll = log_loss(y, p_old)
             diff = per_game_log_loss(y, p_new) - per_game_log_loss(y, p_old)
@@ -136,6 +147,8 @@ def decide(evaluation: Evaluation, cfg: GateConfig, now: datetime) -> Decision:
     if promote:
         if evaluation.champion_version is None:
             reason = "no champion yet: absolute criteria met"
+        elif evaluation.refresh and cfg.promote_refresh:
+            reason = "a refresh of the champion's recipe on newer games: absolute criteria met"
         elif high is not None and high < 0:
             reason = "better than the champion with evidence"
         else:

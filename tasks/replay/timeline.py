@@ -1,0 +1,83 @@
+"""The replay's clock and what is known at each tick.
+
+The replay runs the daily pipeline once a day at `at` (UTC; the daily deployment's hour). At a
+run time `now`, a game's result is known only if the game had ended by then (its start plus
+the league's game duration): `known_games` is the game store as an ingest at `now` would have
+left it, `known_frame` the training set such a store gives. Both are taken from the features of
+the whole store because every feature row is point in time (built from games that ended before
+the row's game started); `day_features` builds the features a prediction at `now` saw from the
+known games alone, and the replay's leakage test proves no later result reaches them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+import numpy as np
+import pandas as pd
+
+from gameline.tasks.config import GamelineConfig
+from gameline.tasks.contracts import LABEL
+from gameline.tasks.features.store import TeamFeatureStore
+from gameline.tasks.features.team import game_context
+
+RESULT_COLUMNS = ("home_score", "away_score")
+
+
+def run_times(start: date, end: date, at: time) -> list[datetime]:
+    """Every day's run time from `start` to `end` (inclusive), at `at` UTC."""
+    days = (end - start).days + 1
+    first = datetime.combine(start, at, tzinfo=UTC)
+    return [first + timedelta(days=i) for i in range(max(days, 0))]
+
+
+def end_times(games: pd.DataFrame, config: GamelineConfig) -> pd.Series:
+    """When each game ends (start plus the league's game duration)."""
+    return games["start_time"] + pd.Timedelta(hours=config.league.game_duration_hours)
+
+
+def known_games(games: pd.DataFrame, ends: pd.Series, now: datetime) -> pd.DataFrame:
+    """The game store as of `now`: games that had not ended by then are scheduled, no score."""
+    pending = (ends > pd.Timestamp(now)).to_numpy() & (games["status"] == "final").to_numpy()
+    if not pending.any():
+        return games
+    out = games.copy()
+    out.loc[pending, "status"] = "scheduled"
+    for column in RESULT_COLUMNS:
+        out.loc[pending, column] = pd.NA
+    return out
+
+
+def known_frame(frame: pd.DataFrame, ends: pd.Series, now: datetime) -> pd.DataFrame:
+    """The training set as of `now`: games that started before it, with the label and the
+    scores of the ones that had ended (`ends`: each row's end time, on the frame's index)."""
+    stamp = pd.Timestamp(now)
+    started = (frame["event_timestamp"] < stamp).to_numpy()
+    out = frame[started]
+    pending = (ends[started] > stamp).to_numpy()
+    if not pending.any():
+        return out
+    out = out.copy()
+    for column in (LABEL, *RESULT_COLUMNS):
+        out.loc[pending, column] = np.nan
+    return out
+
+
+def day_games(games: pd.DataFrame, now: datetime, until: datetime) -> pd.DataFrame:
+    """Games starting in [now, until): the ones the run at `now` is the last to predict."""
+    start = games["start_time"]
+    return games[(start >= pd.Timestamp(now)) & (start < pd.Timestamp(until))]
+
+
+def day_features(
+    store: TeamFeatureStore,
+    known: pd.DataFrame,
+    games: pd.DataFrame,
+    config: GamelineConfig,
+    now: datetime,
+) -> pd.DataFrame:
+    """The features a prediction at `now` saw for `games` (rows of `known`, the store as of
+    `now`): the schedule context of the known store and each team's latest state that ended by
+    `now`, the same join the online store serves."""
+    context = game_context(known, config.features, config.league)
+    return store.training_set(games, context, as_of=now)
