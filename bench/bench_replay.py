@@ -32,7 +32,7 @@ def main() -> int:
         print(f"skipped: real game files not found in {args.data_dir}")
         return 0
     from gameline.tasks.replay.engine import POLICIES
-    from gameline.tasks.replay.report import plot, policy_table, season_table, time_table
+    from gameline.tasks.replay.report import policy_table, season_table, time_table, write_report
     from gameline.tasks.replay.run import replay
 
     folder = args.out or Path(tempfile.mkdtemp(prefix="gameline-replay-"))
@@ -47,7 +47,7 @@ def main() -> int:
     print_table(f"NBA replay {args.start} .. {args.end}", list(policies.columns), rows(policies))
     print_table("Served log loss by season", list(seasons.columns), rows(seasons))
     print_table(f"Wall time {wall:.0f} s", list(times.columns), rows(times))
-    print(f"plot: {plot(result, result.folder / 'rolling_log_loss.png')}")
+    print(f"plot: {write_report(result)['plot']}")
     return 0
 
 

@@ -603,7 +603,12 @@ def replay(
     from datetime import date
 
     from gameline.tasks.replay.engine import POLICIES
-    from gameline.tasks.replay.report import plot, policy_table, season_table, time_table
+    from gameline.tasks.replay.report import (
+        policy_table,
+        season_table,
+        time_table,
+        write_report,
+    )
     from gameline.tasks.replay.run import ReplayError
     from gameline.tasks.replay.run import replay as run_replay
 
@@ -619,19 +624,14 @@ def replay(
         )  # type: ignore[arg-type]
     except (ReplayError, ValueError) as exc:
         _fail(exc)
-    policies, seasons = policy_table(result), season_table(result)
-    folder = result.folder
-    files = [
-        plot(result, folder / "rolling_log_loss.png"),
-        _csv(policies, folder / "policies.csv"),
-        _csv(seasons, folder / "seasons.csv"),
-        _csv(time_table(result), folder / "time.csv"),
-    ]
-    result.served.to_parquet(folder / "served.parquet", index=False)
+    policies, seasons, times = policy_table(result), season_table(result), time_table(result)
+    files = write_report(result)
     print_frame(policies.round(4), f"Replay {first} .. {last}: served predictions by policy")
     print_frame(seasons.round(4), "Served log loss by season")
-    print_frame(time_table(result), "Where the time went (seconds)")
-    out.print(f"plot, tables and served predictions: {folder}", highlight=False, soft_wrap=True)
+    print_frame(times, "Where the time went (seconds)")
+    out.print(
+        f"plot, tables and served predictions: {result.folder}", highlight=False, soft_wrap=True
+    )
     if log_mlflow:
         from gameline.tasks.replay.tracking import log_replay, replay_registry
 
@@ -641,13 +641,10 @@ def replay(
             "schedule_days": str(schedule_days),
             "monitor_every_days": str(every),
         }
-        run_id = log_replay(replay_registry(cfg), cfg, result, policies, files, settings)
+        run_id = log_replay(
+            replay_registry(cfg), cfg, result, policies, list(files.values()), settings
+        )
         out.print(f"MLflow run {run_id}", highlight=False)
-
-
-def _csv(frame: Any, path: Path) -> Path:
-    frame.to_csv(path, index=False)
-    return path
 
 
 @app.command()

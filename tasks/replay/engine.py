@@ -12,6 +12,7 @@ the replay's models live in memory (`ReplayVersions`).
 
 from __future__ import annotations
 
+import time as clock
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -174,18 +175,12 @@ def served_rows(
     )
 
 
-class MonitorCache:
-    """Monitor results of the initial champion by run time: every policy that still serves it
-    has served exactly the same predictions, so it measures the same."""
-
-    def __init__(self) -> None:
-        self.results: dict[datetime, MonitorResult] = {}
-
-
-def replay_policy(timeline: Timeline, policy: Policy, cache: MonitorCache) -> PolicyRun:
-    """Replay one policy over the timeline."""
-    import time as clock
-
+def replay_policy(
+    timeline: Timeline, policy: Policy, cache: dict[datetime, MonitorResult]
+) -> PolicyRun:
+    """Replay one policy over the timeline. `cache`: monitor results of the initial champion by
+    run time, shared by the policies (every policy that still serves it has served exactly the
+    same predictions, so it measures the same)."""
     config = timeline.config
     retrain_cfg = policy_retrain(policy, config.retrain)
     champion = timeline.initial
@@ -207,7 +202,7 @@ def replay_policy(timeline: Timeline, policy: Policy, cache: MonitorCache) -> Po
         started = clock.perf_counter()
         if i % timeline.monitor_every_days == 0:
             shared = champion is timeline.initial
-            result = cache.results.get(now) if shared else None
+            result = cache.get(now) if shared else None
             if result is None:
                 predictions = pd.concat(served, ignore_index=True) if served else pd.DataFrame()
                 result = monitor(
@@ -215,7 +210,7 @@ def replay_policy(timeline: Timeline, policy: Policy, cache: MonitorCache) -> Po
                     config.monitor, config.features.elo, now, None,
                 )  # fmt: skip
                 if shared:
-                    cache.results[now] = result
+                    cache[now] = result
             run.monitored += 1
             changes = update_alerts(
                 alerts, result.findings, set(result.checked), REPLAY_MODEL, champion.version, now

@@ -10,7 +10,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gameline.tasks.model.metrics import brier, expected_calibration_error, log_loss
+from gameline.tasks.model.metrics import (
+    brier,
+    expected_calibration_error,
+    log_loss,
+    per_game_log_loss,
+)
 from gameline.tasks.replay.run import ReplayResult
 
 # Rolling window of the plot, in served games.
@@ -82,6 +87,14 @@ def season_table(result: ReplayResult) -> pd.DataFrame:
     return out.reset_index()
 
 
+def rolling_loss(served: pd.DataFrame, column: str) -> pd.Series:
+    """The rolling mean of the per-game log loss of `column` over `ROLLING_GAMES` games, by
+    start time."""
+    losses = per_game_log_loss(served["y"].to_numpy(float), served[column].to_numpy(float))
+    series = pd.Series(losses, index=pd.DatetimeIndex(served["start_time"]))
+    return series.rolling(ROLLING_GAMES, min_periods=ROLLING_GAMES // 3).mean()
+
+
 def plot(result: ReplayResult, path: Path) -> Path:
     """Rolling served log loss per policy (and Elo) over time; retrain days marked with a
     tick under each policy's line (filled: promoted), alert days with a cross."""
@@ -94,12 +107,7 @@ def plot(result: ReplayResult, path: Path) -> Path:
     figure, axis = plt.subplots(figsize=(12, 5.5))
     for run in result.runs:
         part = done[done["policy"] == run.policy]
-        losses = pd.Series(
-            -(part["y"] * np.log(np.clip(part["p_home"], 1e-6, 1)) + (1 - part["y"])
-              * np.log(np.clip(1 - part["p_home"], 1e-6, 1))).to_numpy(),
-            index=pd.DatetimeIndex(part["start_time"]),
-        )  # fmt: skip
-        rolling = losses.rolling(ROLLING_GAMES, min_periods=ROLLING_GAMES // 3).mean()
+        rolling = rolling_loss(part, "p_home")
         (line,) = axis.plot(rolling.index, rolling.to_numpy(), label=run.policy, linewidth=1.2)
         level = float(np.nanmin(rolling.to_numpy())) if rolling.notna().any() else 0.6
         for retrain in run.retrains:
@@ -113,16 +121,7 @@ def plot(result: ReplayResult, path: Path) -> Path:
                 color=line.get_color(),
             )  # fmt: skip
     one = done[done["policy"] == result.runs[0].policy]
-    elo = (
-        pd.Series(
-            -(
-                one["y"] * np.log(one["p_elo"]) + (1 - one["y"]) * np.log(1 - one["p_elo"])
-            ).to_numpy(),
-            index=pd.DatetimeIndex(one["start_time"]),
-        )
-        .rolling(ROLLING_GAMES, min_periods=ROLLING_GAMES // 3)
-        .mean()
-    )
+    elo = rolling_loss(one, "p_elo")
     axis.plot(elo.index, elo.to_numpy(), label="Elo baseline", color="grey", linestyle="--")
     axis.set_title(
         f"Replay {result.start} .. {result.end}: rolling served log loss "
@@ -146,3 +145,20 @@ def time_table(result: ReplayResult) -> pd.DataFrame:
             for part, s in run.seconds.items()
         )
     return pd.DataFrame(rows)
+
+
+def write_report(result: ReplayResult) -> dict[str, Path]:
+    """The plot, the three tables (CSV) and the served predictions (parquet), in the replay's
+    folder; their paths by name."""
+    folder = result.folder
+    files = {"plot": plot(result, folder / "rolling_log_loss.png")}
+    for name, table in (
+        ("policies", policy_table(result)),
+        ("seasons", season_table(result)),
+        ("time", time_table(result)),
+    ):
+        files[name] = folder / f"{name}.csv"
+        table.to_csv(files[name], index=False)
+    files["served"] = folder / "served.parquet"
+    result.served.to_parquet(files["served"], index=False)
+    return files

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time as clock
 from dataclasses import dataclass
-from datetime import date, time, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -19,8 +19,8 @@ from gameline.tasks.contracts import home_win
 from gameline.tasks.data.ingest import read_store
 from gameline.tasks.features.store import TeamFeatureStore
 from gameline.tasks.features.team import game_context, states_table
+from gameline.tasks.monitoring.monitor import MonitorResult
 from gameline.tasks.replay.engine import (
-    MonitorCache,
     Policy,
     PolicyRun,
     ReplayModel,
@@ -109,9 +109,8 @@ def prepare(
     folder.mkdir(parents=True, exist_ok=True)
     store = replay_store(config, games, folder)
     frame = store.training_set(games, game_context(games, config.features, config.league))
-    duration = pd.Timedelta(hours=config.league.game_duration_hours)
-    game_ends = end_times(games, config)
-    frame_ends = frame["event_timestamp"] + duration
+    game_ends = end_times(games["start_time"], config)
+    frame_ends = end_times(frame["event_timestamp"], config)
     rows, new_results = [], []
     previous = pd.Timestamp(times[0]) - timedelta(days=1)
     for now in times:
@@ -168,7 +167,7 @@ def replay(
     started = clock.perf_counter()
     timeline = prepare(config, start, end, at, folder, every, schedule_days)
     seconds["prepare (features of every run, initial model)"] = clock.perf_counter() - started
-    cache = MonitorCache()
+    cache: dict[datetime, MonitorResult] = {}
     runs = []
     for policy in policies:
         started = clock.perf_counter()

@@ -31,9 +31,9 @@ def run_times(start: date, end: date, at: time) -> list[datetime]:
     return [first + timedelta(days=i) for i in range(max(days, 0))]
 
 
-def end_times(games: pd.DataFrame, config: GamelineConfig) -> pd.Series:
-    """When each game ends (start plus the league's game duration)."""
-    return games["start_time"] + pd.Timedelta(hours=config.league.game_duration_hours)
+def end_times(starts: pd.Series, config: GamelineConfig) -> pd.Series:
+    """When games that start at `starts` end (plus the league's game duration)."""
+    return starts + pd.Timedelta(hours=config.league.game_duration_hours)
 
 
 def known_games(games: pd.DataFrame, ends: pd.Series, now: datetime) -> pd.DataFrame:
