@@ -299,10 +299,9 @@ class GateConfig(Model):
     seed: int = Field(default=11, ge=0)
     promote_refresh: bool = Field(
         default=True,
-        description="promote a refresh (the champion's own recipe on newer games) on the "
-        "absolute criteria: on the window both are the same model, so the comparison cannot "
-        "tell them apart (false: a refresh needs evidence like any challenger, so it never "
-        "gets in)",
+        description="a refresh (the champion's own recipe on newer games, judged on the newer "
+        "half of the games since the champion's training) goes in unless it is worse with "
+        "evidence; false: it must be better with evidence, like any challenger",
     )
 
     @model_validator(mode="after")

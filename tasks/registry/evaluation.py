@@ -66,10 +66,21 @@ def recipe(tags: dict[str, str], version: str) -> Recipe:
     )
 
 
-def gate_window(frame: pd.DataFrame, cfg: GateConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(games a model may train on, the window of latest finished games it is judged on)."""
+def gate_window(
+    frame: pd.DataFrame, cfg: GateConfig, after: pd.Timestamp | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(games a model may train on, the window of latest finished games it is judged on).
+
+    `after` (a refresh: the champion's training end): the window is the newer half of the games
+    that started after it, at most `window_games`, so the champion as registered has never seen
+    them and the refresh has trained on the older half: the comparison measures what the newer
+    games add."""
     played = frame[frame[LABEL].notna()].sort_values("event_timestamp", kind="stable")
-    window = played.tail(cfg.window_games)
+    if after is None:
+        window = played.tail(cfg.window_games)
+    else:
+        unseen = played[played["event_timestamp"] > after + BLOCK_GAP]
+        window = unseen.tail(min(cfg.window_games, len(unseen) // 2))
     if window.empty:
         return played, window
     start = window["event_timestamp"].min()
@@ -90,8 +101,8 @@ class Evaluation(BaseModel):
     p_champion: list[float] | None
     p_elo: list[float]
     note: str | None = None  # why there are no games to judge on, when there are none
-    # The challenger is the champion's own recipe on newer games, both retrained up to the
-    # window: the same model on the window (see `is_refresh`).
+    # The challenger is the champion's own recipe on newer games (see `is_refresh`), judged on
+    # the newer half of the games the champion never saw.
     refresh: bool = False
 
 
@@ -133,9 +144,19 @@ def evaluate(
     challenger: Recipe,
     champion: Recipe | None,
 ) -> Evaluation:
-    """Score challenger, champion and Elo on the gate window of `frame` (the training set)."""
-    train, window = gate_window(frame, gate)
+    """Score challenger, champion and Elo on the gate window of `frame` (the training set). A
+    refresh (the champion's own recipe on newer games) is judged on the newer half of the games
+    the champion never saw (`gate_window`), against the champion as registered: retrained up to
+    one window, both would be the same model there."""
+    refresh = champion is not None and is_refresh(challenger, champion)
+    after = champion.trained_until if refresh and champion is not None else None
+    train, window = gate_window(frame, gate, after)
     note = None
+    if refresh and len(window) < gate.min_games:
+        note = (
+            f"a refresh is judged on the newer half of the games since the champion's training "
+            f"(here {len(window)}); it needs {2 * gate.min_games} finished games since then"
+        )
     if not window.empty and train.empty:
         note = (
             f"all {len(window)} finished games fall in the gate window (window_games "
@@ -173,5 +194,5 @@ def evaluate(
         p_champion=None if p_champion is None else [float(v) for v in p_champion],
         p_elo=[float(v) for v in p_elo],
         note=note,
-        refresh=source == "retrained" and champion is not None and is_refresh(challenger, champion),
+        refresh=refresh,
     )

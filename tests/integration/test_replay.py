@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Callable
-from datetime import date, time
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +16,7 @@ import pytest
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.contracts import LABEL
 from gameline.tasks.replay.engine import train_model
+from gameline.tasks.replay.report import policy_table
 from gameline.tasks.replay.run import prepare, replay, replay_store
 from gameline.tasks.replay.timeline import day_features, day_games, known_frame, known_games
 from tests.conftest import ingested, write_config
@@ -119,3 +120,40 @@ def test_the_replay_command_prints_tables_and_writes_the_plot(
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert bad.returncode == 1 and bad.stderr.startswith("error: --from 1990-01-01 must lie")
+
+
+# The model of a user whose features do not follow the league's home edge (no league home
+# margin): a new home edge is learnt only by retraining.
+WITHOUT_HOME_MARGIN = [
+    "elo_pre", "games_played", "win_pct_season", "margin_season", "win_pct_5", "margin_5",
+    "win_pct_10", "margin_10", "win_pct_20", "margin_20", "home_win_pct_10", "away_win_pct_10",
+    "rest_days", "back_to_back", "season_progress",
+]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_on_a_regime_change_the_trigger_policy_beats_never_retrain(
+    sim_config: Callable[..., GamelineConfig],
+) -> None:
+    """30 teams, 82 games; from 2024-11-01 the home edge vanishes (3.2 -> 0 points). The monitor
+    alarms within weeks, the triggered retrain passes the gate with evidence, and the served
+    log loss of the season beats never retraining."""
+    config = sim_config(
+        source={"simulator": {"n_teams": 30, "n_seasons": 5, "games_per_team": 82,
+                              "upcoming_days": 0, "as_of": "2025-07-01T00:00:00+00:00",
+                              "regime_change": {"start": "2024-11-01",
+                                                "home_advantage_pts": 0.0}}},
+        train={"features": WITHOUT_HOME_MARGIN, "season_weight_decay": 0.5},
+        gate={"window_games": 600, "min_games": 200},
+    )  # fmt: skip
+    ingested(config)
+    result = replay(config, date(2024, 9, 1), date(2025, 6, 30), ["never", "drift"])
+    table = policy_table(result).set_index("policy")
+    never, drift = result.runs
+    assert {a.kind for a in never.alerts} >= {"miscalibration"}
+    first_alarm = min(a.opened_at for a in never.alerts)
+    assert first_alarm <= datetime(2025, 1, 1, tzinfo=UTC)  # within two months of the change
+    promoted = [r for r in drift.retrains if r["promoted"]]
+    assert promoted and promoted[0]["trigger"] in ("degradation", "drift")
+    assert promoted[0]["at"] >= first_alarm
+    assert table.loc["drift", "log_loss"] < table.loc["never", "log_loss"] - 0.002, table

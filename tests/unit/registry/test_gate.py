@@ -150,3 +150,38 @@ def test_a_window_holding_every_game_is_judged_on_nothing_and_says_why() -> None
     decision = decide(evaluated, CFG, NOW)
     assert not decision.promote
     assert decision.checks[0].detail == evaluated.note
+
+
+def test_a_refresh_goes_in_unless_worse_with_evidence() -> None:
+    """A refresh (the champion's recipe on newer games) no better than the champion still goes
+    in; one worse with evidence does not; with promote_refresh off it needs evidence."""
+    same = evaluation(challenger_noise=0.01)
+    same = same.model_copy(update={"p_champion": same.p_challenger, "refresh": True})
+    kept = decide(same, CFG, NOW)
+    assert kept.promote and kept.reason.startswith("a refresh of the champion's recipe")
+    assert "refresh not worse" in [c.name for c in kept.checks]
+    strict = decide(same, CFG.model_copy(update={"promote_refresh": False}), NOW)
+    assert not strict.promote and "beats champion" in strict.reason
+    worse = evaluation(champion_shift=0.0, challenger_noise=0.15).model_copy(
+        update={"refresh": True}
+    )
+    rejected = decide(worse, CFG, NOW)
+    assert not rejected.promote and "worse with evidence" in rejected.reason
+
+
+def test_a_challenger_above_the_ece_bound_passes_when_better_calibrated_than_the_champion() -> None:
+    """After a shift the champion is out of bounds too: a better calibrated challenger is not
+    kept out by the bound, a worse calibrated one is."""
+    base = evaluation(n=3000, champion_shift=None, seed=3)
+    truth = np.asarray(base.p_challenger)
+    off = np.clip(truth + 0.08, 0.01, 0.99)  # 8 points too high: ECE about 0.08
+    further = np.clip(truth + 0.16, 0.01, 0.99)
+    better = base.model_copy(
+        update={"p_challenger": off.tolist(), "p_champion": further.tolist(),
+                "champion_version": "1", "champion_source": "registered"}
+    )  # fmt: skip
+    calibration = next(c for c in decide(better, CFG, NOW).checks if c.name == "calibration")
+    assert calibration.passed and "at or below the champion's" in calibration.detail
+    worse = better.model_copy(update={"p_challenger": further.tolist(), "p_champion": off.tolist()})
+    calibration = next(c for c in decide(worse, CFG, NOW).checks if c.name == "calibration")
+    assert not calibration.passed and "above the champion's" in calibration.detail
