@@ -148,8 +148,8 @@ def time_table(result: ReplayResult) -> pd.DataFrame:
 
 
 def write_report(result: ReplayResult) -> dict[str, Path]:
-    """The plot, the three tables (CSV) and the served predictions (parquet), in the replay's
-    folder; their paths by name."""
+    """The plot, the three tables (CSV), the served predictions and the features each run saw
+    (parquet), in the replay's folder; their paths by name."""
     folder = result.folder
     files = {"plot": plot(result, folder / "rolling_log_loss.png")}
     for name, table in (
@@ -161,4 +161,6 @@ def write_report(result: ReplayResult) -> dict[str, Path]:
         table.to_csv(files[name], index=False)
     files["served"] = folder / "served.parquet"
     result.served.to_parquet(files["served"], index=False)
+    files["features"] = folder / "features.parquet"
+    result.features.to_parquet(files["features"], index=False)
     return files

@@ -4,12 +4,15 @@ experiment of its own (`<experiment>-replay`), so the config's training runs sta
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pandas as pd
 
 from gameline.tasks.config import GamelineConfig
+from gameline.tasks.model.inputs import model_example
 from gameline.tasks.registry.mlflow_registry import Registry
+from gameline.tasks.registry.tracking import log_final_model
 from gameline.tasks.replay.run import ReplayResult
 
 
@@ -31,7 +34,8 @@ def log_replay(
     files: list[Path],
     settings: dict[str, str],
 ) -> str:
-    """Log the replay; returns the parent run's id."""
+    """Log the replay, and register its initial model (what `never` served, the starting
+    champion of every policy) as a version of `<model>-replay`; returns the parent run's id."""
     name = f"replay-{config.name}-{result.start:%Y%m%d}-{result.end:%Y%m%d}"
     with registry.run(name) as run_id:
         registry.log(
@@ -41,6 +45,26 @@ def log_replay(
         )  # fmt: skip
         for path in files:
             registry.log_file(path)
+        initial = result.initial
+        recipe = initial.recipe
+        with tempfile.TemporaryDirectory() as tmp:
+            version = log_final_model(
+                registry,
+                initial.models,
+                recipe.features,
+                recipe.family,
+                model_example(result.features.head(200), recipe.features),
+                Path(tmp),
+            )
+        registry.set_version_tags(
+            version,
+            {
+                "run_id": run_id,
+                "replay_policy": "never",
+                "trained_until": str(recipe.trained_until),
+            },
+        )
+        registry.log(tags={"initial_model_version": version})
         for row in policies.itertuples():
             policy = str(row.policy)
             run = next((r for r in result.runs if r.policy == policy), None)

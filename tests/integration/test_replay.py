@@ -15,10 +15,12 @@ import pytest
 
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.contracts import LABEL
+from gameline.tasks.model.inputs import model_example, selected_features
 from gameline.tasks.replay.engine import train_model
 from gameline.tasks.replay.report import policy_table
 from gameline.tasks.replay.run import prepare, replay, replay_store
 from gameline.tasks.replay.timeline import day_features, day_games, known_frame, known_games
+from gameline.tasks.replay.tracking import replay_registry
 from tests.conftest import ingested, write_config
 
 pytestmark = [pytest.mark.integration]
@@ -114,6 +116,16 @@ def test_the_replay_command_prints_tables_and_writes_the_plot(
     table = pd.read_csv(folder / "policies.csv")
     assert list(table["policy"][:2]) == ["never", "drift"] and (table["games"] > 50).all()
     assert (folder / "rolling_log_loss.png").stat().st_size > 10_000
+    # What `never` served is what the registered initial model predicts for those games.
+    registry = replay_registry(small)
+    model = registry.load_version("1")
+    assert registry.version_tags("1")["replay_policy"] == "never"
+    served = pd.read_parquet(folder / "served.parquet")
+    never = served[served["policy"] == "never"]
+    seen = pd.read_parquet(folder / "features.parquet").set_index("game_id")
+    rows = seen.loc[never["game_id"]].reset_index()
+    p = np.asarray(model.predict(model_example(rows, selected_features(small))), dtype=float)
+    assert len(never) > 50 and np.allclose(p, never["p_home"].to_numpy())
     bad = subprocess.run(
         [sys.executable, "-m", "gameline.flows.cli", "replay", "--config", str(path),
          "--from", "1990-01-01", "--to", "1990-02-01"],
