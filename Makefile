@@ -36,4 +36,4 @@ lock: $(STAMP)  ## rewrite requirements.lock from the current .venv
 	  $(BIN)/python -m pip freeze --exclude-editable | grep -v '^-e'; } > requirements.lock
 
 clean:
-	rm -rf $(VENV) .gameline .gameline-nba .gameline-nfl
+	rm -rf $(VENV) .gameline .gameline-*

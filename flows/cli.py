@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
 import json
 import logging
 import os
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -64,8 +66,15 @@ def _setup(
     if not verbose:
         # An expected failure is one `error:` line; the run in Prefect keeps every detail.
         warnings.simplefilter("ignore")
+        # Libraries that reset the filters when imported mid-run (litestar's deprecations in a
+        # replay) cannot bring the warnings back to the console.
+        warnings.showwarning = _discard_warning
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         logging.getLogger("mlflow").setLevel(logging.WARNING)
+
+
+def _discard_warning(*args: Any, **kwargs: Any) -> None:
+    """`warnings.showwarning` without -v: nothing on the console."""
 
 
 class QuietFailures(logging.Filter):
@@ -626,9 +635,9 @@ def replay(
         _fail(exc)
     policies, seasons, times = policy_table(result), season_table(result), time_table(result)
     files = write_report(result)
-    print_frame(policies.round(4), f"Replay {first} .. {last}: served predictions by policy")
-    print_frame(seasons.round(4), "Served log loss by season")
-    print_frame(times, "Where the time went (seconds)")
+    print_frame(_shown(policies), f"Replay {first} .. {last}: served predictions by policy")
+    print_frame(_shown(seasons), "Served log loss by season")
+    print_frame(_shown(times), "Where the time went (seconds)")
     out.print(
         f"plot, tables and served predictions: {result.folder}", highlight=False, soft_wrap=True
     )
@@ -641,10 +650,39 @@ def replay(
             "schedule_days": str(schedule_days),
             "monitor_every_days": str(every),
         }
-        run_id = log_replay(
-            replay_registry(cfg), cfg, result, policies, list(files.values()), settings
-        )
+        registry = replay_registry(cfg)
+        with _library_chatter():  # MLflow's table set-up and registration lines
+            run_id = log_replay(registry, cfg, result, policies, list(files.values()), settings)
         out.print(f"MLflow run {run_id}", highlight=False)
+
+
+@contextlib.contextmanager
+def _library_chatter() -> Iterator[None]:
+    """Without -v, what libraries print or log on stderr inside the block stays off the
+    console (an error still ends the command with its `error:` line or traceback)."""
+    if VERBOSE["on"]:
+        yield
+        return
+    logging.disable(logging.INFO)
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            yield
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+def _shown(frame: Any) -> Any:
+    """A table for the console: its first column as the index, whole numbers without a
+    decimal point, others to 4 places, blanks for missing values."""
+
+    def cell(value: Any) -> str:
+        if value is None or value != value:  # NaN
+            return ""
+        if isinstance(value, float):
+            return f"{value:.0f}" if value.is_integer() else f"{value:.4g}"
+        return str(value)
+
+    return frame.set_index(frame.columns[0]).map(cell)
 
 
 @app.command()

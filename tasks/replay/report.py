@@ -18,8 +18,9 @@ from gameline.tasks.model.metrics import (
 )
 from gameline.tasks.replay.run import ReplayResult
 
-# Rolling window of the plot, in served games.
+# Rolling window of the plot, in served games; a pause this long breaks the lines.
 ROLLING_GAMES = 300
+GAP_DAYS = 20
 
 
 def _scores(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
@@ -89,46 +90,57 @@ def season_table(result: ReplayResult) -> pd.DataFrame:
 
 def rolling_loss(served: pd.DataFrame, column: str) -> pd.Series:
     """The rolling mean of the per-game log loss of `column` over `ROLLING_GAMES` games, by
-    start time."""
+    start time, with a gap (NaN) where no game was played for `GAP_DAYS` (the off-season)."""
     losses = per_game_log_loss(served["y"].to_numpy(float), served[column].to_numpy(float))
     series = pd.Series(losses, index=pd.DatetimeIndex(served["start_time"]))
-    return series.rolling(ROLLING_GAMES, min_periods=ROLLING_GAMES // 3).mean()
+    rolling = series.rolling(ROLLING_GAMES, min_periods=ROLLING_GAMES // 3).mean()
+    starts = rolling.index.to_series()
+    gaps = starts[starts.diff() > pd.Timedelta(days=GAP_DAYS)] - pd.Timedelta(days=1)
+    breaks = pd.Series(np.nan, index=pd.DatetimeIndex(gaps.to_numpy()))
+    return pd.concat([rolling, breaks]).sort_index()
 
 
 def plot(result: ReplayResult, path: Path) -> Path:
-    """Rolling served log loss per policy (and Elo) over time; retrain days marked with a
-    tick under each policy's line (filled: promoted), alert days with a cross."""
+    """Three panels over time: the rolling served log loss of each policy and of Elo; each
+    policy's rolling log loss minus never-retrain's (or the first policy's); and one row per
+    policy with its retrains (| , faint: rejected by the gate) and alerts (x)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     done = finished(result)
-    figure, axis = plt.subplots(figsize=(12, 5.5))
-    for run in result.runs:
-        part = done[done["policy"] == run.policy]
-        rolling = rolling_loss(part, "p_home")
-        (line,) = axis.plot(rolling.index, rolling.to_numpy(), label=run.policy, linewidth=1.2)
-        level = float(np.nanmin(rolling.to_numpy())) if rolling.notna().any() else 0.6
+    names = [run.policy for run in result.runs]
+    base = "never" if "never" in names else names[0]
+    figure, (top, middle, bottom) = plt.subplots(
+        3, 1, figsize=(12, 8), sharex=True, gridspec_kw={"height_ratios": [3, 2, 1.2]}
+    )
+    reference = rolling_loss(done[done["policy"] == base], "p_home")
+    for row, run in enumerate(result.runs):
+        rolling = rolling_loss(done[done["policy"] == run.policy], "p_home")
+        (line,) = top.plot(rolling.index, rolling.to_numpy(), label=run.policy, linewidth=1.1)
+        colour = line.get_color()
+        if run.policy != base:
+            middle.plot(rolling.index, (rolling - reference).to_numpy(), color=colour, linewidth=1)
         for retrain in run.retrains:
-            axis.plot(
-                [pd.Timestamp(retrain["at"])], [level - 0.01], marker="|", markersize=9,
-                color=line.get_color(), alpha=1.0 if retrain["promoted"] else 0.35,
+            bottom.plot(
+                [pd.Timestamp(retrain["at"])], [row], marker="|", markersize=12, color=colour,
+                alpha=1.0 if retrain["promoted"] else 0.3,
             )  # fmt: skip
         for alert in run.alerts:
-            axis.plot(
-                [pd.Timestamp(alert.opened_at)], [level - 0.02], marker="x",
-                color=line.get_color(),
-            )  # fmt: skip
-    one = done[done["policy"] == result.runs[0].policy]
-    elo = rolling_loss(one, "p_elo")
-    axis.plot(elo.index, elo.to_numpy(), label="Elo baseline", color="grey", linestyle="--")
-    axis.set_title(
-        f"Replay {result.start} .. {result.end}: rolling served log loss "
-        f"({ROLLING_GAMES} games); | retrain (faint: rejected), x alert"
+            bottom.plot([pd.Timestamp(alert.opened_at)], [row + 0.3], marker="x", color=colour)
+    elo = rolling_loss(done[done["policy"] == base], "p_elo")
+    top.plot(elo.index, elo.to_numpy(), label="Elo baseline", color="grey", linestyle="--")
+    top.set_title(
+        f"Replay {result.start} .. {result.end}: rolling served log loss ({ROLLING_GAMES} games)"
     )
-    axis.set_ylabel("log loss")
-    axis.legend(loc="center left", bbox_to_anchor=(1.0, 0.5))
+    top.set_ylabel("log loss")
+    top.legend(loc="center left", bbox_to_anchor=(1.0, 0.5))
+    middle.axhline(0.0, color="black", linewidth=0.6)
+    middle.set_ylabel(f"minus {base}\n(below 0: better)")
+    bottom.set_yticks(range(len(names)), names)
+    bottom.set_ylim(-0.6, len(names) - 0.2)
+    bottom.set_ylabel("| retrain\nx alert")
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)

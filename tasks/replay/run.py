@@ -63,6 +63,7 @@ def replay_folder(config: GamelineConfig, start: date, end: date) -> Path:
 
 def replay_store(config: GamelineConfig, games: pd.DataFrame, folder: Path) -> TeamFeatureStore:
     """The team states of every game in a Feast repository of the replay's own."""
+    folder = folder.resolve()  # Feast's repository path must be absolute
     states = folder / "team_states.parquet"
     write_parquet(states_table(games, config.features, config.league), states)
     feast = config.feast.model_copy(
@@ -94,7 +95,8 @@ def prepare(
     finals = games[games["status"] == "final"]
     if finals.empty:
         raise ReplayError(
-            f"no finished games in {raw}: ingest first (gameline ingest --config ...)"
+            f"no finished games in {raw}: ingest first "
+            f"(gameline ingest --config {config.file or '<this config>'})"
         )
     if end < start:
         raise ReplayError(f"--to {end} is before --from {start}")

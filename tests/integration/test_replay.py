@@ -103,11 +103,13 @@ def test_never_serves_the_initial_model_and_every_game_once(small: GamelineConfi
 def test_the_replay_command_prints_tables_and_writes_the_plot(
     small: GamelineConfig, tmp_path: Path
 ) -> None:
-    path = write_config(small, tmp_path / "small.yaml")
+    # As in the shipped configs, the state folder is relative (to where the command runs).
+    relative = small.model_copy(update={"state_dir": Path("state")})
+    path = write_config(relative, tmp_path / "small.yaml")
     done = subprocess.run(
         [sys.executable, "-m", "gameline.flows.cli", "replay", "--config", str(path),
          "--from", str(START), "--to", str(END), "--policy", "never,drift"],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     assert "served predictions by policy" in done.stdout and "Elo baseline" in done.stdout
@@ -129,9 +131,21 @@ def test_the_replay_command_prints_tables_and_writes_the_plot(
     bad = subprocess.run(
         [sys.executable, "-m", "gameline.flows.cli", "replay", "--config", str(path),
          "--from", "1990-01-01", "--to", "1990-02-01"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
     )  # fmt: skip
     assert bad.returncode == 1 and bad.stderr.startswith("error: --from 1990-01-01 must lie")
+    elsewhere = tmp_path / "elsewhere"  # the relative state folder is empty from here
+    elsewhere.mkdir()
+    empty = subprocess.run(
+        [sys.executable, "-m", "gameline.flows.cli", "replay", "--config", str(path),
+         "--from", str(START), "--to", str(END)],
+        capture_output=True, text=True, timeout=120, cwd=elsewhere,
+    )  # fmt: skip
+    assert empty.returncode == 1
+    assert empty.stderr == (
+        f"error: no finished games in state/raw/games.parquet: ingest first "
+        f"(gameline ingest --config {path})\n"
+    )
 
 
 # The model of a user whose features do not follow the league's home edge (no league home
