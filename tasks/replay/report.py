@@ -159,9 +159,28 @@ def time_table(result: ReplayResult) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def events_table(result: ReplayResult) -> pd.DataFrame:
+    """Every retrain (trigger, version, gate verdict and reason) and every alert opened, by
+    policy and time."""
+    rows: list[dict[str, Any]] = []
+    for run in result.runs:
+        rows.extend(
+            {"policy": run.policy, "at": r["at"], "event": "retrain", "trigger": r["trigger"],
+             "version": r["version"], "promoted": r["promoted"], "detail": r["reason"]}
+            for r in run.retrains
+        )  # fmt: skip
+        rows.extend(
+            {"policy": run.policy, "at": a.opened_at, "event": "alert", "trigger": a.kind,
+             "version": a.model_version, "promoted": None, "detail": a.summary}
+            for a in run.alerts
+        )  # fmt: skip
+    columns = ["policy", "at", "event", "trigger", "version", "promoted", "detail"]
+    return pd.DataFrame(rows, columns=columns).sort_values(["policy", "at"], kind="stable")
+
+
 def write_report(result: ReplayResult) -> dict[str, Path]:
-    """The plot, the three tables (CSV), the served predictions and the features each run saw
-    (parquet), in the replay's folder; their paths by name."""
+    """The plot, the tables and every retrain and alert (CSV), the served predictions and the
+    features each run saw (parquet), in the replay's folder; their paths by name."""
     folder = result.folder
     files = {"plot": plot(result, folder / "rolling_log_loss.png")}
     for name, table in (
@@ -171,6 +190,8 @@ def write_report(result: ReplayResult) -> dict[str, Path]:
     ):
         files[name] = folder / f"{name}.csv"
         table.to_csv(files[name], index=False)
+    files["events"] = folder / "events.csv"
+    events_table(result).to_csv(files["events"], index=False)
     files["served"] = folder / "served.parquet"
     result.served.to_parquet(files["served"], index=False)
     files["features"] = folder / "features.parquet"

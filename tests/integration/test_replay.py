@@ -118,6 +118,11 @@ def test_the_replay_command_prints_tables_and_writes_the_plot(
     table = pd.read_csv(folder / "policies.csv")
     assert list(table["policy"][:2]) == ["never", "drift"] and (table["games"] > 50).all()
     assert (folder / "rolling_log_loss.png").stat().st_size > 10_000
+    events = pd.read_csv(folder / "events.csv")
+    assert set(events["policy"]) <= {"never", "drift"} and set(events["event"]) <= {
+        "retrain",
+        "alert",
+    }
     # What `never` served is what the registered initial model predicts for those games.
     registry = replay_registry(small)
     model = registry.load_version("1")
