@@ -46,6 +46,12 @@ QUIET_ENV = {
 }
 
 
+# The flows that must write the online store: the others run with it down.
+WRITE_ONLINE_STORE = {
+    "gameline.flows.ingest:ingest_flow",
+    "gameline.flows.ingest:feature_store_flow",
+}
+
 # -v: library warnings, Prefect's failure records and tracebacks on the console too.
 VERBOSE = {"on": False}
 
@@ -173,6 +179,8 @@ def print_ingest(summary: Any) -> None:
 def feast_line(feast: Any) -> str:
     """One line on what Feast holds now."""
     m = feast.materialize
+    if m is None:
+        return f"project {feast.apply.project}: definitions applied; {feast.note}"
     return (
         f"project {feast.apply.project}: {len(feast.apply.objects)} objects applied; online "
         f"store loaded {m.start:%Y-%m-%d %H:%M} .. {m.end:%Y-%m-%d %H:%M} UTC "
@@ -214,7 +222,7 @@ def _run_flow(
     from gameline.tasks.backends import BackendUnavailable, preflight
 
     try:  # a bad config or a server that is down fails here, in a second, before any run
-        preflight(_load(config))
+        preflight(_load(config), online=flow_path in WRITE_ONLINE_STORE)
     except (BackendUnavailable, ValueError, FileNotFoundError) as exc:
         _fail(exc)
     _prefect_server()

@@ -32,11 +32,12 @@ def load(config: ConfigRef) -> GamelineConfig:
     return config if isinstance(config, GamelineConfig) else load_config(Path(config))
 
 
-def resolve(config: ConfigRef) -> GamelineConfig:
+def resolve(config: ConfigRef, online: bool = False) -> GamelineConfig:
     """The config a flow runs on, once every server it names has answered: a server that is
-    down is one clear failure at the flow's start, not after its work."""
+    down is one clear failure at the flow's start, not after its work. The online store is
+    checked only for a flow that must write it (`online`): the others do without it."""
     loaded = load(config)
-    preflight(loaded)
+    preflight(loaded, online)
     return loaded
 
 

@@ -15,6 +15,7 @@ from gameline.flows.common import (
     ConfigRef,
     artifact_key,
     resolve,
+    run_logger,
     run_name,
 )
 from gameline.flows.summaries import ingest_line, log_stage
@@ -79,10 +80,12 @@ def store_summary(config: GamelineConfig) -> StoreSummary:
 
 
 class FeastSummary(BaseModel):
-    """What was registered in Feast and loaded into its online store."""
+    """What was registered in Feast and loaded into its online store (None: the online store
+    was down and the run went on without it; `note` says so)."""
 
     apply: ApplySummary
-    materialize: MaterializeSummary
+    materialize: MaterializeSummary | None
+    note: str | None = None
 
 
 class IngestSummary(BaseModel):
@@ -116,11 +119,18 @@ def summary_markdown(summary: IngestSummary) -> str:
     )
 
 
-def publish_features(config: GamelineConfig) -> FeastSummary:
+def publish_features(config: GamelineConfig, online_required: bool = True) -> FeastSummary:
     """Feast apply, then every team's current state loaded into the online store (called
-    inside a flow)."""
+    inside a flow). Without `online_required` (the daily run) an online store that is down is
+    skipped with a note: the next load catches up from its watermark, and predictions come from
+    the offline store meanwhile."""
     store = TeamFeatureStore.from_config(config)
     applied: ApplySummary = apply_task(store)
+    down = None if online_required else store.online_down()
+    if down:
+        note = f"{down}; not loaded this run (predictions use the offline store)"
+        run_logger().warning("online store not loaded: %s", down)
+        return FeastSummary(apply=applied, materialize=None, note=note)
     latest = latest_feature_time(state_paths(config).team_states)
     end = (latest or datetime.now(UTC)) + timedelta(seconds=1)
     loaded: MaterializeSummary = materialize_task(store, end)
@@ -131,7 +141,7 @@ def publish_features(config: GamelineConfig) -> FeastSummary:
 def feature_store_flow(config: ConfigRef) -> FeastSummary:
     """Rebuild the team features and states from the game store, register the Feast
     definitions and load every team's current state into the online store."""
-    config = resolve(config)
+    config = resolve(config, online=True)
     features_task(config)
     return publish_features(config)
 
@@ -140,11 +150,13 @@ def feature_store_flow(config: ConfigRef) -> FeastSummary:
 def ingest_flow(config: ConfigRef, file: Path | None = None) -> IngestSummary:
     """Ingest one input (the configured source or `file`), validate it, rebuild team features,
     then register and materialize them in Feast."""
-    config = resolve(config)
+    config = resolve(config, online=True)
     return ingest_stage(config, file)
 
 
-def ingest_stage(config: GamelineConfig, file: Path | None = None) -> IngestSummary:
+def ingest_stage(
+    config: GamelineConfig, file: Path | None = None, online_required: bool = True
+) -> IngestSummary:
     """The ingest flow's tasks, run inside whichever flow calls this (a subflow run costs about
     a second of Prefect's time; the daily flow runs its stages as tasks)."""
     now = datetime.now(UTC)
@@ -167,7 +179,7 @@ def ingest_stage(config: GamelineConfig, file: Path | None = None) -> IngestSumm
         report=report,
         features=features,
         store=store_summary(config),
-        feast=publish_features(config),
+        feast=publish_features(config, online_required),
         note=staged.restoring,
     )
     create_markdown_artifact(

@@ -65,7 +65,7 @@ def pipeline_flow(
     tag_run(*run_tags(config))
     now = now or league_now(config)
     # The stages run as this flow's tasks; train and gate are subflows (only when retraining).
-    ingested = ingest_stage(config, file)
+    ingested = ingest_stage(config, file, online_required=False)
     monitored = monitor_stage(config, now)
     registry = Registry.from_config(config)
     active = {a.kind for a in [*monitored.opened, *monitored.continuing]}

@@ -15,6 +15,7 @@ from gameline.flows.common import (
     ADAPTER_TASK,
     IO_RETRIES,
     ConfigRef,
+    alert_url,
     artifact_key,
     resolve,
     run_logger,
@@ -26,6 +27,7 @@ from gameline.tasks.data.ingest import read_store
 from gameline.tasks.data.sources import league_now
 from gameline.tasks.features.store import TeamFeatureStore
 from gameline.tasks.features.team import game_context
+from gameline.tasks.monitoring.notify import Notifier
 from gameline.tasks.registry.aliases import CHALLENGER, CHAMPION, PromotionError
 from gameline.tasks.registry.evaluation import missing_recipe
 from gameline.tasks.registry.mlflow_registry import Registry
@@ -48,7 +50,8 @@ class PredictSummary(BaseModel):
     served_by_challenger: int
     path: Path | None
     predictions: list[dict[str, object]]
-    note: str | None = None
+    note: str | None = None  # why nothing was scored
+    degraded: str | None = None  # served from the offline store: why, and the alert sent
 
 
 def served_model(registry: Registry, alias: str) -> ServedModel | None:
@@ -90,9 +93,10 @@ def score_upcoming(
     now: datetime,
     champion: ServedModel,
     challenger: ServedModel | None,
+    offline: bool = False,
 ) -> tuple[pd.DataFrame, str | None]:
-    """Every upcoming game in the horizon (or the next game day), from the online store; the
-    predictions table rows, or why there are none."""
+    """Every upcoming game in the horizon (or the next game day), from the online store (the
+    offline store with `offline`); the predictions table rows, or why there are none."""
     games = read_store(state_paths(config).raw_games)
     horizon = config.predict.horizon_hours
     upcoming = upcoming_games(games, now, horizon, config.league.timezone)
@@ -102,7 +106,7 @@ def score_upcoming(
     duration = pd.Timedelta(hours=config.league.game_duration_hours)
     results_until = (finals["start_time"].max() + duration).to_pydatetime() if len(finals) else None
     context = game_context(games, config.features, config.league)
-    scored = score_games(store, upcoming, context, now, champion, challenger)
+    scored = score_games(store, upcoming, context, now, champion, challenger, offline)
     table = predictions_table(
         scored,
         model_name,
@@ -111,8 +115,29 @@ def score_upcoming(
         config.predict.challenger_share,
         now,
         results_until,
+        "offline" if offline else "online",
     )
     return table, None
+
+
+def online_store_down(config: GamelineConfig, why: str) -> str:
+    """Say that predictions came from the offline store: a warning in the run's log and an
+    alert notification; returns the line for the summary and the artifact."""
+    run_logger().warning("online store down, features from the offline store: %s", why)
+    delivery = Notifier(alert_url(config.alerts)).send(
+        f"Gameline {config.name}: online store down, serving from the offline store",
+        f"{why}. The predictions of this run use the offline store's features (the same "
+        "values the online store would serve); the online store is loaded again by the next "
+        "ingest that finds it up.",
+    )
+    alerted = (
+        "alert sent"
+        if delivery.delivered
+        else "no alert target"
+        if not delivery.attempted
+        else "alert not delivered"
+    )
+    return f"features from the offline store: the online store is down ({why}); {alerted}"
 
 
 @flow(name="predict", flow_run_name=run_name("predict"))
@@ -128,7 +153,12 @@ def predict_stage(config: GamelineConfig, now: datetime) -> PredictSummary:
     registry = Registry.from_config(config)
     champion, challenger = load_models(registry)
     store = TeamFeatureStore.from_config(config)
-    table, note = score_upcoming(config, store, registry.model_name, now, champion, challenger)
+    # The fallback: with the online store down, the same features from the offline store.
+    down = store.online_down()
+    table, note = score_upcoming(
+        config, store, registry.model_name, now, champion, challenger, down is not None
+    )
+    degraded = online_store_down(config, down) if down else None
     path = None
     if len(table):
         path = state_paths(config).predictions
@@ -136,7 +166,8 @@ def predict_stage(config: GamelineConfig, now: datetime) -> PredictSummary:
     create_table_artifact(
         key=artifact_key(f"predictions-{config.name}"),
         table=json_records(table[SHOWN_COLUMNS].round(4)) if len(table) else [],
-        description=note or f"{len(table)} games, champion v{champion.version}",
+        description=(note or f"{len(table)} games, champion v{champion.version}")
+        + (f"; {degraded}" if degraded else ""),
     )
     summary = PredictSummary(
         games=len(table),
@@ -146,6 +177,7 @@ def predict_stage(config: GamelineConfig, now: datetime) -> PredictSummary:
         path=path,
         predictions=json_records(table.head(50)) if len(table) else [],
         note=note,
+        degraded=degraded,
     )
     log_stage(predict_line(summary))
     return summary

@@ -77,4 +77,8 @@ def predict_line(p: PredictSummary) -> str:
     if p.note:
         return f"predict: nothing scored: {p.note}"
     shadow = f", challenger v{p.challenger_version} in shadow" if p.challenger_version else ""
-    return f"predict: {p.games} upcoming games scored by champion v{p.champion_version}{shadow}"
+    degraded = f"; {p.degraded}" if p.degraded else ""
+    return (
+        f"predict: {p.games} upcoming games scored by champion v{p.champion_version}{shadow}"
+        f"{degraded}"
+    )

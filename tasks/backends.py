@@ -93,16 +93,18 @@ def probe_tracking_store(uri: str) -> None:
         http_get(uri.rstrip("/") + "/health", "the MLflow tracking server")
 
 
-def probe_feast(feast: FeastConfig) -> None:
-    """Feast's production stores answer: its SQL registry and its Redis online store."""
+def probe_feast(feast: FeastConfig, online: bool = True) -> None:
+    """Feast's production stores answer: its SQL registry and (with `online`) its Redis online
+    store."""
     if feast.registry == "sql" and feast.registry_url:
         postgres_query(feast.registry_url, "select 1", "Feast's SQL registry")
-    if feast.online_store == "redis":
+    if online and feast.online_store == "redis":
         redis_ping(feast.redis_connection, what="Feast's online store (Redis)")
 
 
-def preflight(config: GamelineConfig) -> None:
+def preflight(config: GamelineConfig, online: bool = True) -> None:
     """Every server a config names answers (about 10-50 ms when they do), before any work:
-    BackendUnavailable for the first that does not."""
+    BackendUnavailable for the first that does not. `online=False` for a run that can do
+    without the online store (predictions then come from the offline store)."""
     probe_tracking_store(config.mlflow.tracking_uri or "")
-    probe_feast(config.feast)
+    probe_feast(config.feast, online)

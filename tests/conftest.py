@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from gameline.tasks.config import GamelineConfig, deep_update, load_config, state_paths
+from tests.servers import Receiver
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = REPO / "configs"
@@ -163,3 +164,12 @@ def fatigue_league(
     if ingest:
         ingested(config)
     return config
+
+
+@pytest.fixture
+def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
+    """A local HTTP receiver standing in for the alert webhook (GAMELINE_ALERT_URL)."""
+    hook = Receiver()
+    monkeypatch.setenv("GAMELINE_ALERT_URL", hook.url)
+    yield hook
+    hook.server.shutdown()

@@ -29,7 +29,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from gameline.feature_repo.definitions import FEATURE_SERVICE, TEAM_VIEW, feature_objects
-from gameline.tasks.backends import probe_feast
+from gameline.tasks.backends import BackendUnavailable, probe_feast, redis_ping
 from gameline.tasks.config import (
     ONLINE_WATERMARK,
     FeastConfig,
@@ -138,7 +138,18 @@ class TeamFeatureStore:
     def probe(self) -> None:
         """The production stores answer within seconds (BackendUnavailable, naming the store
         and its address, if not): Feast's own clients retry for tens of seconds first."""
-        probe_feast(self.feast)
+        probe_feast(self.feast, online=False)  # the online store: `online_down`, where it is used
+
+    def online_down(self) -> str | None:
+        """Why the online store cannot serve now (None: it can): a Redis that does not answer
+        within seconds. The embedded SQLite store is a file and always answers."""
+        if self.feast.online_store != "redis":
+            return None
+        try:
+            redis_ping(self.feast.redis_connection, what="Feast's online store (Redis)")
+        except BackendUnavailable as exc:
+            return str(exc)
+        return None
 
     def _provider(self) -> Any:
         """Feast's provider: private in Feast 0.67 (pinned by the lock), used for the online
@@ -353,6 +364,36 @@ class TeamFeatureStore:
         entities = entity_frame(games)
         teams = sorted(set(entities["home_team"]) | set(entities["away_team"]))
         found = dict(zip(teams, self.reader().read(teams), strict=True))
+        return self._served_features(entities, found, context, now)
+
+    def offline_features(
+        self, games: pd.DataFrame, context: pd.DataFrame, now: datetime
+    ) -> pd.DataFrame:
+        """What `online_features` serves, from the offline store: each team's latest state in
+        the states parquet that ended before `now` (what the online store holds once loaded up
+        to `now`). The fallback when the online store is down."""
+        entities = entity_frame(games)
+        latest = self.latest_states(now)
+        found = {
+            team: (
+                (latest.at[team, "event_timestamp"].to_pydatetime(),
+                 latest.loc[team, self.states].astype(float).tolist())
+                if team in latest.index
+                else (None, [])
+            )
+            for team in sorted(set(entities["home_team"]) | set(entities["away_team"]))
+        }  # fmt: skip
+        return self._served_features(entities, found, context, now)
+
+    def _served_features(
+        self,
+        entities: pd.DataFrame,
+        found: dict[str, tuple[datetime | None, list[float | None]]],
+        context: pd.DataFrame,
+        now: datetime,
+    ) -> pd.DataFrame:
+        """Games' features from each team's current state (`found`: time and values in
+        `self.states` order, (None, []) when it has none), with the checks."""
         blank = [np.nan] * len(self.states)
         parts = [entities]
         for side in ("home", "away"):

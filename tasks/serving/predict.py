@@ -75,9 +75,12 @@ def score_games(
     now: datetime,
     champion: ServedModel,
     challenger: ServedModel | None,
+    offline: bool = False,
 ) -> pd.DataFrame:
-    """Online features of the games, and each model's probability."""
-    rows = store.online_features(games, context, now).reset_index(drop=True)
+    """Features of the games (online; from the offline store with `offline`, the same values),
+    and each model's probability."""
+    read = store.offline_features if offline else store.online_features
+    rows = read(games, context, now).reset_index(drop=True)
     rows["neutral"] = games["neutral"].to_numpy(dtype=bool)
     rows["p_champion"] = champion.predict(rows)
     rows["p_challenger"] = challenger.predict(rows) if challenger else np.nan
@@ -92,6 +95,7 @@ def predictions_table(
     challenger_share: float,
     now: datetime,
     results_until: datetime | None,
+    feature_source: str = "online",
 ) -> pd.DataFrame:
     """The served predictions: one row per game, the champion's (or, in the A/B arm, the
     challenger's) probability, the shadow probability beside it, and feature provenance."""
@@ -126,6 +130,7 @@ def predictions_table(
             if results_until
             else np.nan,
             "predicted_at": pd.Timestamp(now),
+            "feature_source": feature_source,  # online, or offline when the online store was down
         }
     )
     return table

@@ -105,6 +105,9 @@ def test_every_upcoming_game_online_equals_its_training_row(config: GamelineConf
     pd.testing.assert_frame_equal(online[columns], offline[columns], check_dtype=False)
     assert online["feature_time_matches_game"].all() and not online["stale"].any()
     assert store.watermark() == watermark  # reading moved nothing
+    # The fallback when the online store is down serves exactly the same, checks included.
+    fallback = store.offline_features(upcoming, context, now=NOW)
+    pd.testing.assert_frame_equal(fallback, online, check_dtype=False)
 
 
 def test_stale_values_are_flagged_and_unknown_teams_refused(config: GamelineConfig) -> None:

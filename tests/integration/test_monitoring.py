@@ -8,11 +8,8 @@ scoring a season day by day through the predict flow would take minutes."""
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pandas as pd
 import pytest
@@ -28,40 +25,11 @@ from gameline.tasks.registry.aliases import CHAMPION, latest_decision
 from gameline.tasks.registry.mlflow_registry import Registry
 from gameline.tasks.serving.predictions import store_predictions
 from tests.conftest import ingested
+from tests.servers import Receiver
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 CHANGE = datetime.fromisoformat("2026-01-15T00:00:00+00:00")
 ALERT_WITHIN_DAYS = 30  # the regime change below must be alerted within this many days
-
-
-class Receiver:
-    """A local HTTP server standing in for the alert webhook; keeps every POSTed JSON body."""
-
-    def __init__(self) -> None:
-        self.bodies: list[dict[str, object]] = []
-        received = self.bodies
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", 0))
-                received.append(json.loads(self.rfile.read(length) or b"{}"))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"json://127.0.0.1:{self.server.server_port}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
-@pytest.fixture
-def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
-    hook = Receiver()
-    monkeypatch.setenv("GAMELINE_ALERT_URL", hook.url)
-    yield hook
-    hook.server.shutdown()
 
 
 def league(

@@ -10,12 +10,13 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from gameline.tasks.backends import BackendUnavailable
 from gameline.tasks.config import GamelineConfig, state_paths
-from tests.conftest import ingested, write_config
-from tests.servers import BIN, database, free_port, need_services, quiet_env
+from tests.conftest import NOW, fatigue_league, ingested, with_changes, write_config
+from tests.servers import BIN, Receiver, database, free_port, need_services, quiet_env
 
 pytestmark = pytest.mark.services
 
@@ -56,6 +57,10 @@ def test_a_backend_down_fails_in_seconds_with_one_line(
 ) -> None:
     need_services()
     variable, value, named = OUTAGES[case]
+    if variable == "GAMELINE_REDIS_CONNECTION" and command[0] != "status":
+        # Only the runs that write the online store need it (the others fall back to the
+        # offline store: the test below).
+        command = {"run": ["ingest"], "train": ["features"]}[command[0]]
     config = sim_config("production")
     path = write_config(config, tmp_path / "production.yaml")
     # Every other backend up: MLflow in a SQLite file (the production database may not exist
@@ -108,3 +113,50 @@ def test_a_flow_fails_before_its_work_when_a_store_is_down(
         train_flow(down)
     assert time.monotonic() - started < 10
     assert not state_paths(config).training.exists()  # no training set was built
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_with_the_online_store_down_predictions_come_from_the_offline_store(
+    sim_config: Callable[..., GamelineConfig], receiver: Receiver
+) -> None:
+    """Redis down: the daily run goes on (the online store is not loaded, it says so), and
+    predict serves the same probabilities from the offline store, says so in its summary and
+    artifact, and alerts; the online store catches up once Redis is back."""
+    need_services()
+    from gameline.flows.pipeline import pipeline_flow
+    from gameline.flows.predict import predict_flow
+    from gameline.tasks.serving.predictions import read_predictions
+
+    project = f"gl_degrade_{uuid.uuid4().hex[:10]}"
+    feast = {"online_store": "redis", "redis_connection": "127.0.0.1:6379", "project": project}
+    up = fatigue_league(sim_config, ingest=False, feast=feast)  # a champion on its first train
+    down = with_changes(up, feast={"redis_connection": f"127.0.0.1:{free_port()}"})
+    try:
+        first = pipeline_flow(up, now=NOW)
+        assert first.predictions is not None and first.predictions.degraded is None
+        started = time.monotonic()
+        degraded = predict_flow(down, now=NOW)
+        assert time.monotonic() - started < 30
+        assert degraded.degraded and degraded.degraded.startswith(
+            "features from the offline store: the online store is down (Feast's online store "
+            f"(Redis) at 127.0.0.1:{down.feast.redis_connection.split(':')[1]}"
+        ), degraded.degraded
+        assert "alert sent" in degraded.degraded
+        assert any("online store down" in str(b["title"]) for b in receiver.bodies)
+        table = read_predictions(state_paths(up).predictions)
+        online, offline = (
+            table[table["feature_source"] == source].set_index("game_id")
+            for source in ("online", "offline")
+        )
+        assert len(offline) == len(online) == first.predictions.games
+        pd.testing.assert_series_equal(offline["p_home"], online["p_home"])
+        daily = pipeline_flow(down, now=NOW)  # the whole daily run goes on without Redis
+        assert daily.ingest.feast is not None and daily.ingest.feast.materialize is None
+        assert "not loaded this run" in str(daily.ingest.feast.note)
+        assert daily.predictions is not None and daily.predictions.degraded
+    finally:
+        import redis
+
+        client = redis.Redis(host="127.0.0.1", port=6379)
+        for key in client.scan_iter(match=f"*{project}*".encode()):
+            client.delete(key)
