@@ -54,6 +54,8 @@ def read_text_table(path: Path, required: list[str]) -> pd.DataFrame:
         raise ContractError(
             f"{path}: missing required column(s) {missing}; has {list(frame.columns)}"
         )
+    if frame.empty:
+        raise ContractError(f"{path}: no rows after the header: nothing to ingest")
     frame = frame.apply(lambda col: col.str.strip())
     frame[SOURCE_LINE] = np.arange(2, len(frame) + 2)
     return frame
