@@ -72,7 +72,9 @@ def make_game_ids(
         pc.cast(pa.array(number.astype("Int64")), pa.string()),
     ]
     ids = pc.binary_join_element_wise(*parts, "-")
-    return pd.Series(ids.to_pandas(), index=league.index, dtype=STRING)
+    # By position: a Series given to pd.Series(index=...) is realigned by its labels, which gave
+    # rows of a frame not indexed 0..n-1 each other's ids (found by the property test).
+    return pd.Series(ids.to_pandas().to_numpy(), index=league.index, dtype=STRING)
 
 
 def local_start_times(
