@@ -76,6 +76,8 @@ def _setup(
         # replay) cannot bring the warnings back to the console.
         warnings.showwarning = _discard_warning
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        # MLflow sets its logger's level when imported, from this variable (else INFO).
+        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
         logging.getLogger("mlflow").setLevel(logging.WARNING)
 
 

@@ -67,3 +67,24 @@ def keep_newest(folder: Path, pattern: str, keep: int) -> list[Path]:
     for path in removed:
         path.unlink(missing_ok=True)
     return removed
+
+
+class DamagedFile(ValueError):
+    """A file in the state folder that exists but cannot be read."""
+
+
+@contextmanager
+def reading(path: Path) -> Iterator[None]:
+    """Turn any failure to read or parse `path` into one DamagedFile naming it (a missing file
+    stays a FileNotFoundError)."""
+    try:
+        yield
+    except (FileNotFoundError, DamagedFile):
+        raise
+    except (OSError, ValueError) as exc:  # pyarrow, json and pydantic errors are ValueErrors
+        lines = str(exc).strip().splitlines()
+        reason = (lines[0] if lines else type(exc).__name__).replace("'<Buffer>'", "the file")
+        raise DamagedFile(
+            f"{path}: damaged, cannot be read ({reason}); move it aside (or restore it from a "
+            "backup) and run again"
+        ) from exc

@@ -25,7 +25,7 @@ from gameline.tasks.contracts import (
 )
 from gameline.tasks.data.sources import load_games
 from gameline.tasks.data.validate import ACTION, RULES, CheckedInput, check_bad_share, rule_counts
-from gameline.tasks.storage import store_lock, write_json, write_parquet
+from gameline.tasks.storage import reading, store_lock, write_json, write_parquet
 
 CONFLICT_RULE = "a stored final game may not change"
 
@@ -109,7 +109,8 @@ def read_store(path: Path) -> pd.DataFrame:
     """The raw game store (empty when nothing has been ingested yet)."""
     if not path.exists():
         return empty_games()
-    return pd.read_parquet(path).astype(GAME_DTYPES)[GAME_COLUMNS]
+    with reading(path):
+        return pd.read_parquet(path).astype(GAME_DTYPES)[GAME_COLUMNS]
 
 
 def _same(left: pd.Series, right: pd.Series) -> np.ndarray:

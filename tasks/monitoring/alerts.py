@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from gameline.tasks.storage import write_text
+from gameline.tasks.storage import reading, write_text
 
 AlertKind = Literal["data_drift", "prediction_drift", "miscalibration", "excess_loss"]
 # Which retrain trigger each kind of alert is.
@@ -61,7 +61,8 @@ class AlertChanges(BaseModel):
 def read_alerts(path: Path) -> list[Alert]:
     if not path.exists():
         return []
-    return [Alert.model_validate_json(line) for line in path.read_text().splitlines() if line]
+    with reading(path):
+        return [Alert.model_validate_json(line) for line in path.read_text().splitlines() if line]
 
 
 def write_alerts(path: Path, alerts: list[Alert]) -> None:

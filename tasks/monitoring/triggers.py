@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from gameline.tasks.config import RetrainConfig
 from gameline.tasks.monitoring.alerts import DEGRADATION_KINDS, DRIFT_KINDS
+from gameline.tasks.storage import reading
 
 Trigger = Literal["manual", "no_champion", "degradation", "drift", "schedule"]
 
@@ -138,9 +139,12 @@ def decide_from_history(
 def read_retrains(path: Path) -> list[RetrainDecision]:
     if not path.exists():
         return []
-    return [
-        RetrainDecision.model_validate_json(line) for line in path.read_text().splitlines() if line
-    ]
+    with reading(path):
+        return [
+            RetrainDecision.model_validate_json(line)
+            for line in path.read_text().splitlines()
+            if line
+        ]
 
 
 def append_retrain(path: Path, decision: RetrainDecision) -> None:

@@ -25,6 +25,7 @@ from gameline.tasks.serving.predictions import (
     latest_predictions,
     read_predictions,
 )
+from gameline.tasks.storage import reading
 
 
 class Freshness(BaseModel):
@@ -57,11 +58,14 @@ def freshness(config: GamelineConfig, games: pd.DataFrame) -> Freshness:
     finals = games[games["status"] == "final"]
     rows_until = None
     if paths.team_features.exists():
-        stamps = pd.read_parquet(paths.team_features, columns=["event_timestamp"])
+        with reading(paths.team_features):
+            stamps = pd.read_parquet(paths.team_features, columns=["event_timestamp"])
         rows_until = stamps["event_timestamp"].max().to_pydatetime() if len(stamps) else None
     watermark = None
     if paths.online_watermark.exists():  # recorded by each materialization (no Feast import)
-        watermark = datetime.fromisoformat(json.loads(paths.online_watermark.read_text())["end"])
+        with reading(paths.online_watermark):
+            recorded = json.loads(paths.online_watermark.read_text())["end"]
+            watermark = datetime.fromisoformat(recorded)
     return Freshness(
         games=len(games),
         finished=len(finals),
@@ -76,7 +80,8 @@ def open_alerts(path: Path) -> list[dict[str, Any]]:
     """Alerts in the state folder's alert log not marked resolved (monitoring writes them)."""
     if not path.exists():
         return []
-    alerts = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    with reading(path):
+        alerts = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     return [a for a in alerts if not a.get("resolved")]
 
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from gameline.tasks.registry.aliases import ALIASES
 from gameline.tasks.registry.mlflow_registry import Registry
-from gameline.tasks.storage import write_json
+from gameline.tasks.storage import reading, write_json
 
 HEADLINE_METRICS = ("log_loss", "brier", "ece")
 
@@ -82,4 +82,5 @@ def record_snapshot(registry: Registry, path: Path, now: datetime) -> RegistrySn
 def read_snapshot(path: Path) -> RegistrySnapshot | None:
     if not path.exists():
         return None
-    return RegistrySnapshot.model_validate_json(path.read_text())
+    with reading(path):
+        return RegistrySnapshot.model_validate_json(path.read_text())

@@ -11,7 +11,7 @@ import pandas as pd
 
 from gameline.tasks.contracts import home_win
 from gameline.tasks.model.metrics import log_loss
-from gameline.tasks.storage import store_lock, write_parquet
+from gameline.tasks.storage import reading, store_lock, write_parquet
 
 
 def store_predictions(path: Path, table: pd.DataFrame) -> pd.DataFrame:
@@ -47,7 +47,10 @@ def json_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def read_predictions(path: Path) -> pd.DataFrame:
-    return pd.read_parquet(path) if path.exists() else pd.DataFrame()
+    if not path.exists():
+        return pd.DataFrame()
+    with reading(path):
+        return pd.read_parquet(path)
 
 
 def latest_predictions(predictions: pd.DataFrame) -> pd.DataFrame:

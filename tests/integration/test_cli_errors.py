@@ -5,11 +5,13 @@ run in Prefect keeps it either way."""
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import CONFIGS
+from gameline.tasks.config import GamelineConfig, state_paths
+from tests.conftest import CONFIGS, ingested, write_config
 from tests.servers import BIN, quiet_env
 
 
@@ -54,3 +56,32 @@ def test_a_broken_config_is_one_line_naming_the_file_and_place(
         f"error: {broken}: not valid YAML: line 3, column 1: expected the node content, "
         "but found '<stream end>'"
     )
+
+
+@pytest.mark.parametrize(
+    "damaged",
+    ["raw/games.parquet", "predictions/predictions.parquet", "feast/online_watermark.json",
+     "registry/snapshot.json", "monitor/alerts.jsonl", "monitor/retrains.jsonl"],
+)  # fmt: skip
+def test_status_names_a_damaged_state_file(
+    damaged: str, sim_config: Callable[..., GamelineConfig], tmp_path: Path
+) -> None:
+    config = sim_config()
+    ingested(config)
+    paths = state_paths(config)
+    files = {
+        "raw/games.parquet": paths.raw_games,
+        "predictions/predictions.parquet": paths.predictions,
+        "feast/online_watermark.json": paths.online_watermark,
+        "registry/snapshot.json": paths.registry_snapshot,
+        "monitor/alerts.jsonl": paths.alert_log,
+        "monitor/retrains.jsonl": paths.retrain_log,
+    }
+    target = files[damaged]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(b"\x00garbage{")
+    done = gameline("status", "--config", str(write_config(config, tmp_path / "c.yaml")),
+                    cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"error: {target}: damaged, cannot be read ("), done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
