@@ -15,6 +15,7 @@ from gameline.flows.common import (
     IO_RETRIES,
     ConfigRef,
     resolve,
+    run_logger,
     run_name,
     snapshot_task,
 )
@@ -29,7 +30,12 @@ from gameline.tasks.model.folds import Fold, fold_frames, oof_columns, season_fo
 from gameline.tasks.model.inputs import model_example, selected_features
 from gameline.tasks.model.train import fit_models, predict_models
 from gameline.tasks.registry.mlflow_registry import Registry
-from gameline.tasks.registry.tracking import TrainingRecord, log_training, recipe_tags
+from gameline.tasks.registry.tracking import (
+    TrainingRecord,
+    log_training,
+    recipe_tags,
+    tidy_registry,
+)
 
 
 def training_set_tags(
@@ -74,6 +80,21 @@ def run_fold(train_cfg: TrainConfig, features: list[str], path: Path, fold: Fold
     train, test = fold_frames(played, fold)
     models = fit_models(train, features, train_cfg)
     return pd.concat([oof_columns(test, fold), predict_models(models, test, features)], axis=1)
+
+
+# Idempotent: safe to retry.
+@task(name="tidy-registry", **IO_RETRIES, **ADAPTER_TASK)
+def tidy_task(registry: Registry) -> tuple[list[str], list[str]]:
+    """Close the runs a killed training left RUNNING; mark versions registered without their
+    recipe as incomplete."""
+    closed, incomplete = tidy_registry(registry)
+    if closed or incomplete:
+        run_logger().warning(
+            "after a training cut short: runs %s marked FAILED, versions %s marked incomplete",
+            closed,
+            incomplete,
+        )
+    return closed, incomplete
 
 
 # No retries: a retry after the registration would register a second version.
@@ -133,6 +154,8 @@ def train_flow(config: ConfigRef, reason: dict[str, str] | None = None) -> Train
     The folds run in a subflow whose task runner comes from the config, so a deployment
     switches between threads and a Dask cluster without code changes."""
     config = resolve(config)
+    registry = Registry.from_config(config)
+    tidy_task(registry)
     path, tags = build_training_set(config)
     tags = {**tags, **(reason or {})}
     played = pd.read_parquet(path, columns=["season", "event_timestamp", LABEL]).dropna()
@@ -145,7 +168,6 @@ def train_flow(config: ConfigRef, reason: dict[str, str] | None = None) -> Train
         )
     folds_run = folds_flow.with_options(task_runner=task_runner(config.runner))
     oof = folds_run(config.train, selected_features(config), path, folds)
-    registry = Registry.from_config(config)
     record = log_and_register(registry, config, path, oof, tags)
     snapshot_task(registry, config)
     log_stage(training_line(record))

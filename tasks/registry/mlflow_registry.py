@@ -10,6 +10,7 @@ sets it only around its own calls (`_active`), so two registries in one process 
 from __future__ import annotations
 
 import os
+import socket
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +25,21 @@ from gameline.tasks.storage import store_lock
 
 if TYPE_CHECKING:
     from mlflow.tracking import MlflowClient
+
+
+# Tags of every run: which host and process run it.
+OWNER_HOST, OWNER_PID = "gameline.host", "gameline.pid"
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process of this host exists (signal 0 checks without sending)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, another user's
+        return True
+    return True
 
 
 class RegistryError(RuntimeError):
@@ -206,15 +222,55 @@ class Registry:
 
     @contextmanager
     def run(self, name: str, nested: bool = False) -> Iterator[str]:
-        """A run of the experiment (nested in the active one when `nested`); yields its id."""
+        """A run of the experiment (nested in the active one when `nested`); yields its id. It
+        is tagged with the host and process that run it, so a run left RUNNING by a process
+        that died can be told from one still going (`close_orphaned_runs`)."""
         import mlflow
 
         experiment_id = self.experiment_id()
+        owner = {OWNER_HOST: socket.gethostname(), OWNER_PID: str(os.getpid())}
         with (
             self._active(),
-            mlflow.start_run(run_name=name, nested=nested, experiment_id=experiment_id) as active,
+            mlflow.start_run(
+                run_name=name, nested=nested, experiment_id=experiment_id, tags=owner
+            ) as active,
         ):
             yield active.info.run_id
+
+    def close_orphaned_runs(self) -> list[str]:
+        """Mark FAILED the runs left RUNNING by a process of this host that no longer exists
+        (a training killed mid-way), with a tag saying so; their ids. Runs of other hosts, or
+        of a live process, are left alone."""
+        runs = self.client.search_runs(
+            [self.experiment_id()], filter_string="attributes.status = 'RUNNING'"
+        )
+        closed = []
+        for run in runs:
+            tags = run.data.tags
+            if (
+                tags.get(OWNER_HOST) != socket.gethostname()
+                or not tags.get(OWNER_PID, "").isdigit()
+            ):
+                continue
+            pid = int(tags[OWNER_PID])
+            if pid == os.getpid() or _alive(pid):
+                continue
+            self.client.set_tag(
+                run.info.run_id, "gameline.orphaned", f"process {pid} ended with the run open"
+            )
+            self.client.set_terminated(run.info.run_id, "FAILED")
+            closed.append(run.info.run_id)
+        return closed
+
+    def versions(self) -> list[tuple[str, dict[str, str], list[str]]]:
+        """Every version of the model: (number, tags, aliases)."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            found = self.client.search_model_versions(f"name = '{self.model_name}'")
+        except MlflowException:
+            return []
+        return [(str(v.version), dict(v.tags), list(v.aliases or [])) for v in found]
 
     def log(
         self,

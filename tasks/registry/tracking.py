@@ -27,6 +27,7 @@ from gameline.tasks.model.metrics import (
 from gameline.tasks.model.plots import training_plots
 from gameline.tasks.model.train import FoldModels, predict_models
 from gameline.tasks.registry.aliases import CHALLENGER
+from gameline.tasks.registry.evaluation import missing_recipe
 from gameline.tasks.registry.mlflow_registry import Registry
 
 PIP_REQUIREMENTS = [
@@ -210,6 +211,26 @@ def log_training(
         metrics=overall,
         folds=folds,
     )
+
+
+INCOMPLETE = "gameline.incomplete"
+
+
+def tidy_registry(registry: Registry) -> tuple[list[str], list[str]]:
+    """What a training killed mid-way leaves, made plain before the next one: its runs still
+    RUNNING are marked FAILED, and a version registered without its recipe (never aliased,
+    served or a rollback target) is tagged and described as incomplete. (closed run ids,
+    incomplete version numbers)."""
+    closed = registry.close_orphaned_runs()
+    incomplete = []
+    for version, tags, aliases in registry.versions():
+        if aliases or INCOMPLETE in tags or not missing_recipe(tags):
+            continue
+        reason = f"registration cut short: no recipe tags {missing_recipe(tags)}"
+        registry.set_version_tags(version, {INCOMPLETE: reason})
+        registry.describe_version(version, f"Incomplete: {reason}; never served.")
+        incomplete.append(version)
+    return closed, incomplete
 
 
 def recipe_tags(

@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from gameline.tasks.config import GamelineConfig, state_paths
-from tests.conftest import write_config
+from tests.conftest import ingested, write_config
 from tests.servers import BIN, quiet_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -86,3 +87,65 @@ def test_a_killed_command_leaves_no_server_and_the_next_run_completes(
     )  # fmt: skip
     assert again.returncode == 0, again.stderr[-3000:]
     assert state_paths(config).raw_games.exists()
+
+
+KILLED_AT_TAGGING = """
+import os, signal, sys
+from pathlib import Path
+import pandas as pd
+from gameline.flows.train import build_training_set, log_and_register
+from gameline.tasks.config import load_config
+from gameline.tasks.contracts import LABEL
+from gameline.tasks.model.inputs import selected_features
+from gameline.tasks.model.train import walk_forward
+from gameline.tasks.registry.mlflow_registry import Registry
+
+config = load_config(Path(sys.argv[1]))
+path, tags = build_training_set.fn(config)
+frame = pd.read_parquet(path)
+oof = walk_forward(frame, selected_features(config), config.train)
+# SIGKILL just after the registration, inside the run, before the version gets its recipe tags.
+register = Registry.log_pyfunc
+def register_then_die(self, *args, **kwargs):
+    register(self, *args, **kwargs)
+    os.kill(os.getpid(), signal.SIGKILL)
+Registry.log_pyfunc = register_then_die
+log_and_register.fn(Registry.from_config(config), config, path, oof, tags)
+"""
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_training_killed_after_registration_is_tidied_by_the_next(
+    sim_config: Callable[..., GamelineConfig], tmp_path: Path
+) -> None:
+    """SIGKILL between registering the version and tagging it: the version is READY with no
+    recipe and its run RUNNING. The next training marks the run FAILED (its process is gone)
+    and the version incomplete, registers a complete one, and nothing serves the cut one."""
+    from gameline.flows.train import train_flow
+    from gameline.tasks.registry.aliases import CHALLENGER
+    from gameline.tasks.registry.mlflow_registry import Registry
+    from gameline.tasks.registry.tracking import INCOMPLETE
+
+    config = sim_config(train={"min_train_seasons": 1})
+    ingested(config)
+    path = write_config(config, tmp_path / "c.yaml")
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_AT_TAGGING, str(path)], env=quiet_env(),
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    registry = Registry.from_config(config)
+    [(cut, tags, aliases)] = registry.versions()
+    assert "train_config" not in tags and not aliases  # READY, no recipe, no alias
+    running = registry.search_runs()
+    orphan = running[running["status"] == "RUNNING"]["run_id"].tolist()
+    assert orphan  # the killed run and its open nested runs
+
+    record = train_flow(config)
+    runs = registry.search_runs().set_index("run_id")
+    assert set(runs.loc[orphan, "status"]) == {"FAILED"}
+    assert runs.loc[orphan, "tags.gameline.orphaned"].str.startswith("process ").all()
+    assert registry.version_tags(cut)[INCOMPLETE].startswith("registration cut short")
+    assert registry.alias_version(CHALLENGER) == record.model_version != cut
+    assert "train_config" in registry.version_tags(record.model_version)
+    assert runs.loc[record.run_id, "status"] == "FINISHED"
