@@ -191,15 +191,18 @@ def feast_line(feast: Any) -> str:
 
 
 def _prefect_server() -> None:
-    """With no Prefect server configured (PREFECT_API_URL, or the active profile), start one
-    for this command only, which dies with it even when the command is killed (Prefect's own
-    temporary server would outlive it). Not when Prefect is already imported (a test harness
-    or a library caller has set up its own API)."""
+    """The configured Prefect server (PREFECT_API_URL, or the active profile) answers
+    (BackendUnavailable if not); with none, start one for this command only, which dies with it
+    even when the command is killed (Prefect's own temporary server would outlive it). Not when
+    Prefect is already imported (a test harness or a library caller has set up its own API)."""
     if "prefect" in sys.modules:
         return
+    from gameline.tasks.backends import http_get
     from gameline.tasks.ops.doctor import prefect_api_url
 
-    if prefect_api_url():
+    url = prefect_api_url()
+    if url:  # a configured server that is down: one line in seconds (Prefect: a traceback)
+        http_get(f"{url.rstrip('/')}/health", "the Prefect API")
         return
     from gameline.flows.server import start_temporary_server
 
@@ -225,9 +228,9 @@ def _run_flow(
 
     try:  # a bad config or a server that is down fails here, in a second, before any run
         preflight(_load(config), online=flow_path in WRITE_ONLINE_STORE)
+        _prefect_server()
     except (BackendUnavailable, ValueError, FileNotFoundError) as exc:
         _fail(exc)
-    _prefect_server()
     # Imported only now (Prefect, Feast, MLflow, Great Expectations: about 8 s).
     from gameline.tasks.data.validate import ValidationFailed
     from gameline.tasks.features.store import FeatureStoreError

@@ -42,6 +42,11 @@ OUTAGES = {
         f"redis://:pw-x@127.0.0.1:{CLOSED}/0",
         "Feast's online store (Redis) at redis://:***@127.0.0.1:",
     ),
+    "prefect api": (
+        "PREFECT_API_URL",
+        f"http://127.0.0.1:{CLOSED}/api",
+        f"the Prefect API at http://127.0.0.1:{CLOSED}/api/health",
+    ),
     "missing database": (
         "GAMELINE_MLFLOW_TRACKING_URI",
         "postgresql+psycopg://postgres@127.0.0.1:5432/gl_no_such_database",
@@ -77,7 +82,7 @@ def test_a_backend_down_fails_in_seconds_with_one_line(
             timeout=120,
         )  # fmt: skip
         took = time.monotonic() - started
-    if command[0] == "status" and variable != "GAMELINE_MLFLOW_TRACKING_URI":
+    if command[0] == "status" and variable != "GAMELINE_MLFLOW_TRACKING_URI":  # no Prefect
         assert done.returncode == 0  # status needs MLflow only
         return
     assert done.returncode == 1, done.stdout + done.stderr
