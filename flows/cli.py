@@ -126,7 +126,11 @@ def _load(config: Path) -> Any:
 
 
 def _fail(exc: Exception) -> NoReturn:
-    err.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True, highlight=False)
+    """One `error:` line and exit 1; a write the disk refused says which file and what to do."""
+    from gameline.tasks.storage import disk_trouble
+
+    message = disk_trouble(exc) or str(exc)
+    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)
     raise typer.Exit(code=1)
 
 
@@ -251,6 +255,12 @@ def _run_flow(
         # The flow gets the file (Prefect stores and shows the path, never resolved secrets).
         result = flow_fn(config.resolve(), *args)
     except expected as exc:  # ContractError is a ValueError
+        _fail(exc)
+    except Exception as exc:  # a full or read-only disk is expected too; anything else is a bug
+        from gameline.tasks.storage import disk_trouble
+
+        if disk_trouble(exc) is None:
+            raise
         _fail(exc)
     if as_json:
         typer.echo(result.model_dump_json(indent=2))

@@ -19,6 +19,7 @@ from gameline.tasks.data.validate import ValidationFailed
 from gameline.tasks.features.store import FeatureStoreError
 from gameline.tasks.registry.mlflow_registry import Registry, RegistryError
 from gameline.tasks.registry.snapshot import record_snapshot
+from gameline.tasks.storage import disk_trouble
 
 # What a flow takes as its config: a YAML path (deployments, the CLI: the parameter Prefect stores
 # and shows is the path, never the settings or a secret resolved from the environment), or a
@@ -112,8 +113,10 @@ NOT_TRANSIENT = (
 
 
 def transient(task: Any, task_run: Any, state: Any) -> bool:
-    """Prefect's retry condition: retry unless the failure is one a retry cannot mend."""
-    return not isinstance(state.data, NOT_TRANSIENT)
+    """Prefect's retry condition: retry unless the failure is one a retry cannot mend (bad
+    input, a backend down, a full or read-only disk)."""
+    failure = state.data
+    return not (isinstance(failure, NOT_TRANSIENT) or disk_trouble(failure))
 
 
 # Only for steps that are safe to run twice (reads, idempotent writes); a retry of anything

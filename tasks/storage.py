@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -88,3 +90,30 @@ def reading(path: Path) -> Iterator[None]:
             f"{path}: damaged, cannot be read ({reason}); move it aside (or restore it from a "
             "backup) and run again"
         ) from exc
+
+
+# What a full, read-only or forbidden state folder raises: OSError with one of these errnos,
+# or SQLite's own error (Feast's embedded online store, MLflow's SQLite store).
+DISK_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT, errno.EPERM}
+SQLITE_DISK = ("disk is full", "readonly database", "unable to open database file")
+DISK_ADVICE = "free space, or make the state folder writable, and run again"
+
+
+def disk_trouble(exc: BaseException | None) -> str | None:
+    """One line on a write the disk refused (full, read-only, not permitted), from `exc` or
+    what caused it; None for any other failure. A retry cannot mend it."""
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, OSError) and exc.errno in DISK_ERRNOS:
+            # The file being written, not the temp file it is written through.
+            where = re.sub(r"/\.([^/]+)\.[^./]+\.tmp$", r"/\1", str(exc.filename or "")) or (
+                "the state folder"
+            )
+            reason = exc.strerror or os.strerror(exc.errno or 0)
+            return f"{where}: {reason}: {DISK_ADVICE}"
+        if type(exc).__name__ == "OperationalError" and any(m in str(exc) for m in SQLITE_DISK):
+            first = str(exc).strip().splitlines()[0].split("\n")[0]
+            return f"a SQLite store in the state folder: {first}: {DISK_ADVICE}"
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return None

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from gameline.tasks.registry.aliases import ALIASES
 from gameline.tasks.registry.mlflow_registry import Registry
-from gameline.tasks.storage import reading, write_json
+from gameline.tasks.storage import disk_trouble, reading, write_json
 
 HEADLINE_METRICS = ("log_loss", "brier", "ece")
 
@@ -73,9 +73,14 @@ def registry_snapshot(registry: Registry, now: datetime) -> RegistrySnapshot:
 
 
 def record_snapshot(registry: Registry, path: Path, now: datetime) -> RegistrySnapshot:
-    """Ask MLflow and record the answer (atomically) for `status`."""
+    """Ask MLflow and record the answer (atomically) for `status`; a state folder that cannot
+    be written (full, read-only) leaves it unrecorded: it is a cache."""
     snapshot = registry_snapshot(registry, now)
-    write_json(snapshot.model_dump(mode="json"), path)
+    try:
+        write_json(snapshot.model_dump(mode="json"), path)
+    except OSError as exc:
+        if disk_trouble(exc) is None:
+            raise
     return snapshot
 
 

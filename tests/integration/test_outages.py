@@ -7,7 +7,8 @@ from __future__ import annotations
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -165,3 +166,75 @@ def test_with_the_online_store_down_predictions_come_from_the_offline_store(
         client = redis.Redis(host="127.0.0.1", port=6379)
         for key in client.scan_iter(match=f"*{project}*".encode()):
             client.delete(key)
+
+
+@contextmanager
+def mounted(*args: str) -> Iterator[None]:
+    """`mount args...` for the block (the test is skipped where the machine does not allow it),
+    unmounted after."""
+    target = args[-1]
+    done = subprocess.run(["mount", *args], capture_output=True, text=True)
+    if done.returncode:
+        pytest.skip(f"cannot mount here ({done.stderr.strip()}): needs root in a privileged box")
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", "-l", target], capture_output=True)
+
+
+def leftovers(root: Path) -> list[Path]:
+    """Half-written files: temp files of atomic writes."""
+    return [p for p in root.rglob("*.tmp") if p.is_file()]
+
+
+@pytest.mark.slow
+def test_a_full_state_folder_fails_with_one_line_and_nothing_half_written(
+    sim_config: Callable[..., GamelineConfig], tmp_path: Path
+) -> None:
+    small = tmp_path / "small"
+    small.mkdir()
+    with mounted("-t", "tmpfs", "-o", "size=96k", "tmpfs", str(small)):
+        config = sim_config(state_dir=str(small / "state"))
+        path = write_config(config, tmp_path / "c.yaml")
+        done = subprocess.run(
+            [str(BIN / "gameline"), "ingest", "--config", str(path)],
+            env=quiet_env(), capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+        assert done.returncode == 1 and len(errors) == 1, done.stderr[-2000:]
+        assert "disk is full" in errors[0] or "No space left on device" in errors[0], errors
+        assert "Traceback" not in done.stderr
+        assert not leftovers(small)  # every write was temp-then-rename
+        if state_paths(config).raw_games.exists():  # written whole, or not at all
+            assert len(pd.read_parquet(state_paths(config).raw_games)) > 0
+
+
+def test_a_read_only_state_folder_fails_with_one_line_naming_what_it_could_not_write(
+    sim_config: Callable[..., GamelineConfig], tmp_path: Path
+) -> None:
+    source, view = tmp_path / "state", tmp_path / "read-only"
+    config = sim_config(state_dir=str(source))
+    ingested(config)
+    view.mkdir()
+    with mounted("--bind", str(source), str(view)), mounted("-o", "remount,ro,bind", str(view)):
+        readonly = write_config(config.model_copy(update={"state_dir": view}), tmp_path / "ro.yaml")
+        for command in ("ingest", "train"):
+            started = time.monotonic()
+            done = subprocess.run(
+                [str(BIN / "gameline"), command, "--config", str(readonly)],
+                env=quiet_env(), capture_output=True, text=True, timeout=300,
+            )  # fmt: skip
+            errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+            assert done.returncode == 1 and len(errors) == 1, done.stderr[-2000:]
+            assert "Read-only file system" in errors[0] or "readonly database" in errors[0]
+            assert time.monotonic() - started < 60
+        status = subprocess.run(
+            [str(BIN / "gameline"), "status", "--config", str(readonly)],
+            env=quiet_env(), capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        # Never trained, so MLflow's store would have to be created: one line naming it.
+        assert status.returncode == 1, status.stdout
+        assert status.stderr == (
+            f"error: {view / 'mlflow'}: Read-only file system: free space, or make the state "
+            "folder writable, and run again\n"
+        )
