@@ -441,6 +441,17 @@ class GamelineConfig(Model):
     def file(self) -> Path | None:
         return self._file
 
+    @model_validator(mode="after")
+    def _source_stays_in_data_dir(self) -> GamelineConfig:
+        path = self.source.path
+        relative = path is not None and not path.is_absolute()
+        if relative and Path(os.path.normpath(str(path))).parts[:1] == ("..",):
+            raise ValueError(
+                f"source.path {str(path)!r} leaves data_dir: a relative path stays inside "
+                "it; give an absolute path to read a file elsewhere"
+            )
+        return self
+
     def source_path(self, override: Path | None = None) -> Path | None:
         """The source file to read: the override, else the configured path under data_dir."""
         path = override or self.source.path

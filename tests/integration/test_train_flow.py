@@ -116,6 +116,19 @@ def test_registered_model_predicts_like_the_training_code(league: GamelineConfig
     )[f"p_{league.mlflow.final_family}"]
     np.testing.assert_allclose(np.asarray(loaded.predict(rows)), expected.to_numpy(), rtol=1e-9)
     assert record.model_version == "1"
+    # Nothing pickled: a JSON recipe, LightGBM's own text format, and the code that reads them.
+    import mlflow
+
+    registry = Registry.from_config(league)
+    with registry._active():
+        local = Path(mlflow.artifacts.download_artifacts(f"models:/{registry.model_name}/1"))
+    files = [p for p in local.rglob("*") if p.is_file()]
+    assert not [p for p in files if p.suffix in (".pkl", ".pickle", ".joblib", ".cloudpickle")]
+    mlmodel = (local / "MLmodel").read_text()
+    assert "model_code_path" in mlmodel and "python_model.pkl" not in mlmodel  # models from code
+    assert any(p.name == "recipe.json" for p in files)
+    for booster in (p for p in files if p.suffix == ".lgb"):
+        assert booster.read_text().startswith("tree\nversion=")
 
 
 def test_folds_run_on_a_dask_cluster_given_its_address(league: GamelineConfig) -> None:

@@ -91,3 +91,16 @@ def test_a_config_extends_a_base_and_a_cycle_is_refused(tmp_path: Path) -> None:
     (tmp_path / "b.yaml").write_text("extends: a.yaml\n")
     with pytest.raises(ValueError, match="makes a cycle"):
         load_config(tmp_path / "a.yaml", environ={})
+
+
+def test_a_relative_source_path_cannot_leave_the_data_folder(tmp_path: Path) -> None:
+    path = tmp_path / "escape.yaml"
+    path.write_text(
+        f"extends: {CONFIGS / 'nba.yaml'}\nsource: {{kind: csv, path: ../../etc/passwd}}\n"
+    )
+    with pytest.raises(ValueError, match=r"source.path '../../etc/passwd' leaves data_dir"):
+        load_config(path, environ={})
+    path.write_text(f"extends: {CONFIGS / 'nba.yaml'}\nsource: {{kind: csv, path: /etc/hosts}}\n")
+    assert load_config(path, environ={}).source_path() == Path("/etc/hosts")  # explicit
+    path.write_text(f"extends: {CONFIGS / 'nba.yaml'}\nsource: {{kind: csv, path: a/../b.csv}}\n")
+    assert load_config(path, environ={}).source_path().name == "b.csv"  # stays inside
