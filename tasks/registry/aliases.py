@@ -143,6 +143,9 @@ def apply_decision(book: AliasBook, decision: Decision, now: datetime) -> Outcom
     registry = book.registry
     with registry.lock():
         current = registry.alias_version(CHAMPION)
+        if current is not None and registry.alias_version(CHALLENGER) == current:
+            # A promotion cut short after its champion move (a killed gate): finish it.
+            book.move(CHALLENGER, None, f"promoted to {CHAMPION} (finishing a cut-short move)", now)
         new = decision.challenger_version
         resumed = (
             decision.promote

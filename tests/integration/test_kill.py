@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from gameline.tasks.config import GamelineConfig, state_paths
-from tests.conftest import ingested, write_config
+from tests.conftest import fatigue_league, ingested, write_config
 from tests.servers import BIN, quiet_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -149,3 +149,60 @@ def test_a_training_killed_after_registration_is_tidied_by_the_next(
     assert registry.alias_version(CHALLENGER) == record.model_version != cut
     assert "train_config" in registry.version_tags(record.model_version)
     assert runs.loc[record.run_id, "status"] == "FINISHED"
+
+
+KILLED_BETWEEN_MOVES = """
+import os, signal, sys
+from datetime import UTC, datetime
+from pathlib import Path
+from gameline.flows.gate import evaluate_versions
+from gameline.tasks.config import load_config, state_paths
+from gameline.tasks.registry.aliases import CHAMPION, AliasBook, apply_decision
+from gameline.tasks.registry.gate import decide
+from gameline.tasks.registry.mlflow_registry import Registry
+
+config = load_config(Path(sys.argv[1]))
+registry = Registry.from_config(config)
+decision = decide(evaluate_versions.fn(registry, config, None), config.gate, datetime.now(UTC))
+assert decision.promote, decision.reason
+move = Registry.set_alias
+def move_then_die(self, alias, version):
+    move(self, alias, version)
+    if alias == CHAMPION:  # SIGKILL after the champion move, before the challenger's removal
+        os.kill(os.getpid(), signal.SIGKILL)
+Registry.set_alias = move_then_die
+book = AliasBook(registry, state_paths(config).audit_log, None)
+apply_decision(book, decision, datetime.now(UTC))
+"""
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_gate_killed_between_alias_moves_is_finished_by_the_next(
+    sim_config: Callable[..., GamelineConfig], tmp_path: Path
+) -> None:
+    """SIGKILL after `champion` moved to the challenger but before `challenger` was removed:
+    the next gate finishes the move (one champion, no challenger on it, the move audited)."""
+    from gameline.flows.gate import gate_flow
+    from gameline.flows.train import train_flow
+    from gameline.tasks.registry.aliases import CHALLENGER, CHAMPION, read_audit_log
+    from gameline.tasks.registry.mlflow_registry import Registry
+
+    config = fatigue_league(sim_config)
+    record = train_flow(config)
+    path = write_config(config, tmp_path / "c.yaml")
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_BETWEEN_MOVES, str(path)], env=quiet_env(),
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    registry = Registry.from_config(config)
+    v1 = record.model_version
+    assert registry.alias_version(CHAMPION) == registry.alias_version(CHALLENGER) == v1
+    outcome = gate_flow(config)
+    assert registry.alias_version(CHAMPION) == v1 and registry.alias_version(CHALLENGER) is None
+    assert outcome.champion == v1
+    moves = [
+        (m.alias, m.from_version, m.to_version)
+        for m in read_audit_log(state_paths(config).audit_log)
+    ]
+    assert moves[-1] == (CHALLENGER, v1, None)
