@@ -206,3 +206,48 @@ def test_a_gate_killed_between_alias_moves_is_finished_by_the_next(
         for m in read_audit_log(state_paths(config).audit_log)
     ]
     assert moves[-1] == (CHALLENGER, v1, None)
+
+
+KILLED_BEFORE_MANIFEST = """
+import os, signal, sys
+from datetime import UTC, datetime
+from pathlib import Path
+import gameline.tasks.data.ingest as ingest
+from gameline.tasks.config import load_config
+from gameline.tasks.data.validate import check_input
+
+config = load_config(Path(sys.argv[1]))
+write = ingest.write_json
+def write_then_die(payload, path):
+    if path.parent.name == "manifests":  # SIGKILL after the game store, before the manifest
+        os.kill(os.getpid(), signal.SIGKILL)
+    return write(payload, path)
+ingest.write_json = write_then_die
+now = datetime.now(UTC)
+staged = ingest.stage_input(config)
+ingest.store_input(config, staged, check_input(config, staged.path, staged.label, now), now)
+"""
+
+
+def test_an_ingest_killed_before_its_manifest_is_completed_by_the_next(
+    sim_config: Callable[..., GamelineConfig], tmp_path: Path
+) -> None:
+    """SIGKILL after the game store was written and before its manifest: the store is whole
+    (atomic rename), and the same input again stores nothing twice and writes the manifest."""
+    from gameline.tasks.data.ingest import list_manifests, read_store
+
+    config = sim_config()
+    path = write_config(config, tmp_path / "c.yaml")
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_BEFORE_MANIFEST, str(path)], env=quiet_env(),
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    paths = state_paths(config)
+    stored = read_store(paths.raw_games)  # whole, readable
+    assert len(stored) and not list_manifests(paths.manifests)
+    assert not list(paths.root.rglob("*.tmp"))
+    games = ingested(config)  # the same input again
+    assert len(games) == len(stored) and games["game_id"].is_unique
+    [manifest] = list_manifests(paths.manifests)
+    assert manifest.new == 0 and manifest.duplicate == len(stored)
