@@ -98,6 +98,11 @@ class LeagueConfig(Model):
     default_start_local: str = Field(default="19:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     game_duration_hours: float = Field(default=2.5, gt=0, le=12)
     allow_ties: bool = Field(default=False, description="whether a final game may end level")
+    allow_doubleheaders: bool = Field(
+        default=False,
+        description="two games of the same teams on one date are games 1 and 2 (by start time, "
+        "then file order), as in baseball; false: they are one game given twice",
+    )
     neutral_periods: list[DateRange] = Field(
         default_factory=list, description="local dates on which every game was at a neutral site"
     )

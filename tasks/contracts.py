@@ -113,6 +113,24 @@ def status_from_scores(home_score: pd.Series, away_score: pd.Series) -> pd.Serie
     return pd.Series(np.where(final, "final", "scheduled"), index=home_score.index, dtype="string")
 
 
+def doubleheader_numbers(frame: pd.DataFrame, league: LeagueConfig) -> pd.Series:
+    """Each game's number among the games of the same teams on the same local date: 1, 2, ...
+    by start time, then file order (the same file again gives the same numbers)."""
+    keys = pd.DataFrame(
+        {
+            "day": local_dates(pd.to_datetime(frame["start_time"], utc=True), league),
+            "home": frame["home_team"].astype("string"),
+            "away": frame["away_team"].astype("string"),
+            "start": pd.to_datetime(frame["start_time"], utc=True),
+            "order": frame[SOURCE_LINE] if SOURCE_LINE in frame else range(len(frame)),
+        },
+        index=frame.index,
+    )
+    ordered = keys.sort_values(["start", "order"], kind="stable")
+    number = ordered.groupby(["day", "home", "away"], sort=False, dropna=False).cumcount() + 1
+    return number.reindex(frame.index).astype("Int64")
+
+
 def conform(frame: pd.DataFrame, league: LeagueConfig, source: str) -> pd.DataFrame:
     """Fill optional contract columns, derive game_id where missing, cast to contract dtypes."""
     out = frame.copy()
@@ -124,13 +142,16 @@ def conform(frame: pd.DataFrame, league: LeagueConfig, source: str) -> pd.DataFr
     out["start_time"] = pd.to_datetime(out["start_time"], utc=True, errors="coerce")
     missing_id = out["game_id"].isna()
     if missing_id.any():
-        number = out["game_number"] if "game_number" in out else pd.Series(1, index=out.index)
+        given = out["game_number"] if "game_number" in out else pd.Series(pd.NA, index=out.index)
+        number = given.astype("Int64").fillna(
+            doubleheader_numbers(out, league) if league.allow_doubleheaders else 1
+        )
         ids = make_game_ids(
             out["league"],
             local_dates(out["start_time"], league),
             out["home_team"],
             out["away_team"],
-            number.fillna(1),
+            number,
         )
         out.loc[missing_id, "game_id"] = ids[missing_id]
     out["neutral"] = out["neutral"].astype("boolean").fillna(False)
