@@ -152,6 +152,19 @@ class SourceConfig(Model):
     kind: Literal["simulator", "csv", "nba_odds", "fivethirtyeight_nfl"] = "simulator"
     path: Path | None = Field(default=None, description="file; relative paths are under data_dir")
     simulator: SimulatorConfig = Field(default_factory=SimulatorConfig)
+    columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="csv: the file's column for a contract column, e.g. {home_team: h_team}",
+    )
+    values: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="csv: the file's values for a contract column's, e.g. "
+        "{status: {F: final, S: scheduled}, neutral: {N: 'true'}}",
+    )
+    date_format: str | None = Field(
+        default=None,
+        description="csv: strftime format of start_time when it is not ISO (e.g. '%m/%d/%Y')",
+    )
 
     @model_validator(mode="after")
     def _file_sources_need_a_path(self) -> SourceConfig:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gameline.tasks.config import GamelineConfig, LeagueConfig
+from gameline.tasks.config import GamelineConfig, LeagueConfig, SourceConfig
 from gameline.tasks.contracts import (
     PARSE_ERROR,
     REQUIRED_COLUMNS,
@@ -29,8 +29,11 @@ TRUE_WORDS = {"1", "true", "t", "yes", "y"}
 FALSE_WORDS = {"0", "false", "f", "no", "n", ""}
 
 
-def read_text_table(path: Path, required: list[str]) -> pd.DataFrame:
-    """Read a CSV or parquet file as strings; fail clearly when it or a column is missing."""
+def read_text_table(
+    path: Path, required: list[str], columns: dict[str, str] | None = None
+) -> pd.DataFrame:
+    """Read a CSV or parquet file as strings; fail clearly when it or a column is missing.
+    `columns`: the file's column name for a contract column (renamed on reading)."""
     if not path.exists():
         raise ContractError(f"{path}: file not found")
     kind = "parquet" if path.suffix.lower() == ".parquet" else "CSV"
@@ -49,11 +52,13 @@ def read_text_table(path: Path, required: list[str]) -> pd.DataFrame:
         reason = reason.replace("Parquet input source '<Buffer>'", "the file")  # pyarrow's name
         raise ContractError(f"{path}: cannot be read as a {kind} table: {reason}") from exc
     frame.columns = [str(c).strip() for c in frame.columns]
+    file_columns = list(frame.columns)
+    if columns:
+        frame = frame.rename(columns={file: contract for contract, file in columns.items()})
     missing = [c for c in required if c not in frame.columns]
     if missing:
-        raise ContractError(
-            f"{path}: missing required column(s) {missing}; has {list(frame.columns)}"
-        )
+        named = [f"{c} (as {columns[c]!r})" if columns and c in columns else c for c in missing]
+        raise ContractError(f"{path}: missing required column(s) {named}; has {file_columns}")
     if frame.empty:
         raise ContractError(f"{path}: no rows after the header: nothing to ingest")
     frame = frame.apply(lambda col: col.str.strip())
@@ -97,13 +102,25 @@ def no_errors(frame: pd.DataFrame) -> pd.Series:
     return pd.Series(pd.NA, index=frame.index, dtype="string")
 
 
-def read_contract_file(path: Path, league: LeagueConfig) -> pd.DataFrame:
-    """A generic file already in the Game contract (CSV or parquet, any league).
+def read_contract_file(
+    path: Path, league: LeagueConfig, layout: SourceConfig | None = None
+) -> pd.DataFrame:
+    """A generic file in the Game contract (CSV or parquet, any league), or in its own layout:
+    `layout.columns` names the file's columns, `layout.values` maps its values (status, neutral
+    flags), `layout.date_format` reads a non-ISO start_time (local time; the league's default
+    start when it has no clock).
 
-    `start_time` is an ISO date (local, default start time added) or datetime (UTC unless it
-    carries an offset). Optional: scores, status, neutral, playoff, odds, game_id, game_number.
+    `start_time` is otherwise an ISO date (local, default start time added) or datetime (UTC
+    unless it carries an offset). Optional: scores, status, neutral, playoff, odds, game_id,
+    game_number.
     """
-    raw = read_text_table(path, REQUIRED_COLUMNS)
+    layout = layout or SourceConfig(kind="csv", path=path)
+    raw = read_text_table(path, REQUIRED_COLUMNS, layout.columns)
+    for column, mapping in layout.values.items():
+        if column in raw:
+            raw[column] = raw[column].replace(mapping)
+    if layout.date_format:
+        raw["start_time"] = formatted_start_times(raw["start_time"], layout.date_format, league)
     errors = no_errors(raw)
     out = pd.DataFrame({"home_team": raw["home_team"], "away_team": raw["away_team"]})
     out["season"], errors = parse_numbers(raw["season"], "season", errors)
@@ -132,6 +149,19 @@ def read_contract_file(path: Path, league: LeagueConfig) -> pd.DataFrame:
     )
     out[SOURCE_LINE], out[PARSE_ERROR] = raw[SOURCE_LINE], errors
     return conform(out, league, source=f"csv:{path.name}")
+
+
+def formatted_start_times(raw: pd.Series, fmt: str, league: LeagueConfig) -> pd.Series:
+    """Start times in a file's own format as ISO UTC text (what the contract reader takes);
+    an unparsable value is kept as it is, so the reader reports it."""
+    parsed = pd.to_datetime(raw, format=fmt, errors="coerce")
+    if any(code in fmt for code in ("%H", "%I")):
+        local = parsed.dt.tz_localize(league.timezone, ambiguous="NaT", nonexistent="shift_forward")
+        utc = local.dt.tz_convert("UTC")
+    else:
+        utc = local_start_times(parsed, league)
+    text = utc.dt.strftime("%Y-%m-%dT%H:%M:%SZ").astype("string")
+    return text.where(parsed.notna(), raw)
 
 
 def read_nba_odds(path: Path, league: LeagueConfig) -> pd.DataFrame:
@@ -208,5 +238,6 @@ def load_games(config: GamelineConfig, file: Path | None = None) -> pd.DataFrame
         return simulate_games(config.source.simulator, config.league)
     path = config.source_path(file)
     assert path is not None  # guaranteed by SourceConfig for file kinds
-    reader = FILE_READERS["csv" if kind == "simulator" else kind]
-    return reader(path, config.league)
+    if kind in ("csv", "simulator"):
+        return read_contract_file(path, config.league, config.source if kind == "csv" else None)
+    return FILE_READERS[kind](path, config.league)

@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from gameline.tasks.config import LeagueConfig
-from gameline.tasks.contracts import GAME_COLUMNS, ContractError
+from gameline.tasks.config import LeagueConfig, SourceConfig
+from gameline.tasks.contracts import GAME_COLUMNS, PARSE_ERROR, ContractError
 from gameline.tasks.data.sources import read_contract_file, read_fivethirtyeight_nfl, read_nba_odds
 
 NBA = LeagueConfig(name="NBA", timezone="America/New_York", default_start_local="19:00")
@@ -138,3 +138,36 @@ def test_fivethirtyeight_nfl_adapter(tmp_path: Path) -> None:
     assert games["status"].tolist() == ["final", "scheduled"]
     assert games["neutral"].tolist() == [False, True]
     assert games["playoff"].tolist() == [False, True]
+
+
+def test_a_file_in_its_own_layout_is_read_through_the_mapping(tmp_path: Path) -> None:
+    """A hockey-like file: its own column names, US dates with a clock, F/S status codes and an
+    N flag for a neutral site (issue 14)."""
+    path = tmp_path / "hockey.csv"
+    path.write_text(
+        "Date,Yr,Visitor,Home,G_vis,G_home,St,Site\n"
+        "10/12/2024 19:00,2025,bos,tor,2,3,F,\n"
+        "10/13/2024 19:30,2025,tor,mtl,1,1,F,N\n"
+        "10/20/2024 19:00,2025,mtl,bos,,,S,\n"
+        "13/45/2024 19:00,2025,bos,mtl,,,S,\n"
+    )
+    layout = SourceConfig(
+        kind="csv",
+        path=path,
+        columns={"start_time": "Date", "away_team": "Visitor", "home_team": "Home",
+                 "away_score": "G_vis", "home_score": "G_home", "status": "St",
+                 "neutral": "Site", "season": "Yr"},
+        values={"status": {"F": "final", "S": "scheduled"}, "neutral": {"N": "true"}},
+        date_format="%m/%d/%Y %H:%M",
+    )  # fmt: skip
+    league = LeagueConfig(name="NHL", timezone="America/Toronto", allow_ties=True)
+    games = read_contract_file(path, league, layout)
+    first = games.iloc[0]
+    assert (first["home_team"], first["away_team"], first["home_score"]) == ("tor", "bos", 3)
+    assert first["start_time"] == pd.Timestamp("2024-10-12T23:00:00Z")  # 19:00 in Toronto
+    assert games["status"].tolist()[:3] == ["final", "final", "scheduled"]
+    assert games["neutral"].tolist()[:3] == [False, True, False]
+    assert games[PARSE_ERROR].iloc[3] is not pd.NA and "13/45/2024" in games[PARSE_ERROR].iloc[3]
+    missing = SourceConfig(kind="csv", path=path, columns={"home_team": "HomeTeam"})
+    with pytest.raises(ContractError, match=r"home_team \(as 'HomeTeam'\)"):
+        read_contract_file(path, league, missing)
