@@ -89,6 +89,15 @@ def test_a_killed_command_leaves_no_server_and_the_next_run_completes(
     assert state_paths(config).raw_games.exists()
 
 
+def run_until_killed(script: str, config: Path) -> None:
+    """Run a script on a config file in a new Python process; it must end by SIGKILL."""
+    killed = subprocess.run(
+        [sys.executable, "-c", script, str(config)], env=quiet_env(), capture_output=True,
+        text=True, timeout=300,
+    )  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+
+
 KILLED_AT_TAGGING = """
 import os, signal, sys
 from pathlib import Path
@@ -129,11 +138,7 @@ def test_a_training_killed_after_registration_is_tidied_by_the_next(
     config = sim_config(train={"min_train_seasons": 1})
     ingested(config)
     path = write_config(config, tmp_path / "c.yaml")
-    killed = subprocess.run(
-        [sys.executable, "-c", KILLED_AT_TAGGING, str(path)], env=quiet_env(),
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    run_until_killed(KILLED_AT_TAGGING, path)
     registry = Registry.from_config(config)
     [(cut, tags, aliases)] = registry.versions()
     assert "train_config" not in tags and not aliases  # READY, no recipe, no alias
@@ -190,11 +195,7 @@ def test_a_gate_killed_between_alias_moves_is_finished_by_the_next(
     config = fatigue_league(sim_config)
     record = train_flow(config)
     path = write_config(config, tmp_path / "c.yaml")
-    killed = subprocess.run(
-        [sys.executable, "-c", KILLED_BETWEEN_MOVES, str(path)], env=quiet_env(),
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    run_until_killed(KILLED_BETWEEN_MOVES, path)
     registry = Registry.from_config(config)
     v1 = record.model_version
     assert registry.alias_version(CHAMPION) == registry.alias_version(CHALLENGER) == v1
@@ -238,11 +239,7 @@ def test_an_ingest_killed_before_its_manifest_is_completed_by_the_next(
 
     config = sim_config()
     path = write_config(config, tmp_path / "c.yaml")
-    killed = subprocess.run(
-        [sys.executable, "-c", KILLED_BEFORE_MANIFEST, str(path)], env=quiet_env(),
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    run_until_killed(KILLED_BEFORE_MANIFEST, path)
     paths = state_paths(config)
     stored = read_store(paths.raw_games)  # whole, readable
     assert len(stored) and not list_manifests(paths.manifests)
