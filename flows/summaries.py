@@ -59,12 +59,27 @@ def retrain_line(d: RetrainDecision) -> str:
     return f"{f'retrain ({d.trigger})' if d.retrain else 'no retrain'}: {d.detail}"
 
 
+def clv_text(metrics: dict[str, float]) -> str:
+    """The closing-line value of the model's bets at the opening line ('' without both lines)."""
+    model = next((k[: -len("_clv_mean")] for k in metrics if k.endswith("_clv_mean")), None)
+    if model is None or not metrics[f"{model}_clv_bets"]:
+        return ""
+    return (
+        f"{model} bets at the opening line: {metrics[f'{model}_clv_bets']:.0f} of "
+        f"{metrics['both_lines_games']:.0f} games with both lines, closing-line value "
+        f"{metrics[f'{model}_clv_mean']:+.2%} per bet, beat the close on "
+        f"{metrics[f'{model}_clv_beat_share']:.0%}, return {metrics[f'{model}_clv_open_roi']:+.1%}"
+    )
+
+
 def training_line(t: TrainingRecord) -> str:
     families = sorted({k.rsplit("_", 2)[0] for k in t.metrics if k.endswith("_log_loss")})
     scores = ", ".join(f"{f} {t.metrics[f'{f}_log_loss']:.4f}" for f in families)
+    clv = clv_text(t.metrics)
     return (
-        f"train: {t.folds} folds, out-of-fold log loss {scores}; registered {t.model_name} "
-        f"v{t.model_version} as '{t.alias}' (run {t.run_id})"
+        f"train: {t.folds} folds, out-of-fold log loss {scores}{'; ' + clv if clv else ''}; "
+        "registered "
+        f"{t.model_name} v{t.model_version} as '{t.alias}' (run {t.run_id})"
     )
 
 

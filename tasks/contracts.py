@@ -28,11 +28,17 @@ GAME_DTYPES: dict[str, str] = {
     "status": STRING,
     "home_ml": "Float64",
     "away_ml": "Float64",
+    "home_ml_open": "Float64",
+    "away_ml_open": "Float64",
     "ref_p_home": "Float64",
     "source": STRING,
     "manifest_id": STRING,
 }
 GAME_COLUMNS = list(GAME_DTYPES)
+# home_ml/away_ml are the closing moneylines (the last price before the start, what the market
+# baseline is scored with); home_ml_open/away_ml_open the opening ones, where a source has them.
+# Columns added to the contract after a store was written; read as nulls from such a store.
+ADDED_COLUMNS = ("home_ml_open", "away_ml_open")
 # What a source must give; the rest is optional and filled with nulls.
 REQUIRED_COLUMNS = ["season", "start_time", "home_team", "away_team"]
 # Columns that identify the content of a game (what may not change silently once final).

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.contracts import (
+    ADDED_COLUMNS,
     CONTENT_COLUMNS,
     GAME_COLUMNS,
     GAME_DTYPES,
@@ -110,7 +111,11 @@ def read_store(path: Path) -> pd.DataFrame:
     if not path.exists():
         return empty_games()
     with reading(path):
-        return pd.read_parquet(path).astype(GAME_DTYPES)[GAME_COLUMNS]
+        stored = pd.read_parquet(path)
+    for column in ADDED_COLUMNS:  # a store written before the column was in the contract
+        if column not in stored:
+            stored[column] = pd.NA
+    return stored.astype(GAME_DTYPES)[GAME_COLUMNS]
 
 
 def _same(left: pd.Series, right: pd.Series) -> np.ndarray:

@@ -25,7 +25,7 @@ SCHEDULED = 'status=="scheduled"'
 UNIQUE_RULE = "game_id is unique"
 ODDS_RULE_PREFIX = "moneyline"  # rules on optional odds: the game is kept, the odds are nulled
 ACTION = "action"
-ODDS_COLUMNS = ["home_ml", "away_ml"]
+ODDS_COLUMNS = ["home_ml", "away_ml", "home_ml_open", "away_ml_open"]
 
 
 RuleSpec = tuple[str, str, dict[str, Any]]  # (rule name, GE expectation class, its kwargs)
@@ -59,7 +59,17 @@ def season_window(season: pd.Series, league: LeagueConfig) -> tuple[pd.Series, p
     return start - pd.Timedelta(days=1), end + pd.Timedelta(days=2)
 
 
-def validation_frame(games: pd.DataFrame, league: LeagueConfig) -> pd.DataFrame:
+def worst_odds(close: pd.Series, opening: pd.Series, low: float, high: float) -> pd.Series:
+    """|odds| of a side for the moneyline rule: the opening line's where it is outside
+    [low, high] (one rule covers both lines, one Great Expectations run), else the closing's."""
+    close_abs, open_abs = close.abs(), opening.abs()
+    open_bad = (open_abs < low) | (open_abs > high)
+    return close_abs.mask(open_bad.fillna(False), open_abs)
+
+
+def validation_frame(
+    games: pd.DataFrame, league: LeagueConfig, limits: ValidationConfig | None = None
+) -> pd.DataFrame:
     """The games plus the derived columns some rules check (GE has no expression rules)."""
     frame = games.reset_index(drop=True).copy()
     frame[ROW] = np.arange(len(frame))
@@ -70,8 +80,14 @@ def validation_frame(games: pd.DataFrame, league: LeagueConfig) -> pd.DataFrame:
     frame["teams_differ"] = (frame["home_team"] != frame["away_team"]).fillna(True)
     frame["scores_whole"] = (scores.isna() | (scores % 1 == 0)).all(axis=1)
     frame["scores_level"] = (scores["home_score"] == scores["away_score"]).astype("boolean")
+    limits = limits or ValidationConfig()
     for side in ("home", "away"):
-        frame[f"{side}_ml_abs"] = frame[f"{side}_ml"].abs()
+        frame[f"{side}_ml_abs"] = worst_odds(
+            frame[f"{side}_ml"],
+            frame[f"{side}_ml_open"] if f"{side}_ml_open" in frame else frame[f"{side}_ml"],
+            limits.odds_abs_min,
+            limits.odds_abs_max,
+        )
     return frame
 
 
@@ -314,7 +330,7 @@ class ValidationOutcome:
 
 def validate_games(games: pd.DataFrame, config: GamelineConfig, now: datetime) -> ValidationOutcome:
     """Check every row against the config's rules; split into valid and rejected rows."""
-    frame = validation_frame(games, config.league)
+    frame = validation_frame(games, config.league, config.validation)
     results = resolve_repeats(frame, run_rules(frame, rule_specs(config, now)))
     valid, rejected = split_rows(frame, results)
     return ValidationOutcome(valid=valid, rejected=rejected, results=results)

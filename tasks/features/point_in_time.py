@@ -36,6 +36,8 @@ def labels(games: pd.DataFrame) -> pd.DataFrame:
             "away_score": away.to_numpy(),
             "home_ml": games["home_ml"].astype("float64").to_numpy(),
             "away_ml": games["away_ml"].astype("float64").to_numpy(),
+            "home_ml_open": games["home_ml_open"].astype("float64").to_numpy(),
+            "away_ml_open": games["away_ml_open"].astype("float64").to_numpy(),
             LABEL: home_win(home, away),
         }
     )

@@ -97,6 +97,8 @@ def oof_columns(test: pd.DataFrame, fold: Fold) -> pd.DataFrame:
             LABEL: test[LABEL],
             "home_ml": test["home_ml"],
             "away_ml": test["away_ml"],
+            "home_ml_open": test.get("home_ml_open", np.nan),
+            "away_ml_open": test.get("away_ml_open", np.nan),
             "playoff": test.get("playoff", False),
             "home_back_to_back": test.get("home__back_to_back", np.nan),
             "away_back_to_back": test.get("away__back_to_back", np.nan),

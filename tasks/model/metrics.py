@@ -147,6 +147,58 @@ def betting_results(
     )
 
 
+class ClosingLineValue(BaseModel):
+    """Bets placed at the opening price by the edge rule, measured against the closing line:
+    a bet's CLV is its opening decimal odds over the vig-free closing odds of its side, minus 1
+    (positive: the price taken was better than where the market settled)."""
+
+    edge: float
+    games_with_both_lines: int
+    bets: int
+    mean_clv: float
+    beat_close_share: float
+    roi: float
+
+
+def closing_line_value(
+    y: np.ndarray,
+    p: np.ndarray,
+    opening: tuple[np.ndarray, np.ndarray],
+    closing: tuple[np.ndarray, np.ndarray],
+    edge: float,
+) -> ClosingLineValue:
+    """Bet one unit on a side whenever the model beats the opening line's vig-free probability
+    by more than `edge` (what a bettor acting on the model's early number could take); score
+    each bet by closing-line value and by its result at the opening price."""
+    y = np.asarray(y, dtype=float)
+    p = np.asarray(p, dtype=float)
+    (home_open, away_open), (home_close, away_close) = opening, closing
+    market_open = market_probability(home_open, away_open)
+    market_close = market_probability(home_close, away_close)
+    usable = ~(np.isnan(p) | np.isnan(market_open) | np.isnan(market_close))
+    home_bet = usable & (p - market_open > edge)
+    away_bet = usable & ((1 - p) - (1 - market_open) > edge)
+    # Decimal odds taken times the fair closing probability of that side, minus 1.
+    clv = np.full(len(p), np.nan)
+    clv[home_bet] = (1 + decimal_payout(home_open)[home_bet]) * market_close[home_bet] - 1
+    clv[away_bet] = (1 + decimal_payout(away_open)[away_bet]) * (1 - market_close[away_bet]) - 1
+    settled = (home_bet | away_bet) & ~np.isnan(y)
+    profit = np.where(
+        home_bet,
+        np.where(y == 1, decimal_payout(home_open), -1.0),
+        np.where(y == 0, decimal_payout(away_open), -1.0),
+    )
+    bets = home_bet | away_bet
+    return ClosingLineValue(
+        edge=edge,
+        games_with_both_lines=int(usable.sum()),
+        bets=int(bets.sum()),
+        mean_clv=float(np.nanmean(clv)) if bets.any() else float("nan"),
+        beat_close_share=float(np.mean(clv[bets] > 0)) if bets.any() else float("nan"),
+        roi=float(profit[settled].mean()) if settled.any() else float("nan"),
+    )
+
+
 def prediction_columns(frame: pd.DataFrame) -> list[str]:
     """The probability columns of out-of-fold predictions (p_<model>)."""
     return [c for c in frame.columns if c.startswith("p_")]
@@ -213,6 +265,47 @@ def betting_metrics(
         out[f"{name}_bet_profit"] = result.profit
         out[f"{name}_bet_roi"] = result.roi
         out[f"{name}_bet_max_drawdown"] = result.max_drawdown
+    if "home_ml_open" in frame:  # not the market variant: it takes the closing line as input
+        out.update(clv_metrics(ordered, [c for c in columns if c != "p_with_market"], edge, label))
+    return out
+
+
+def _lines(frame: pd.DataFrame, suffix: str) -> tuple[np.ndarray, np.ndarray]:
+    return (
+        frame[f"home_ml{suffix}"].to_numpy(dtype=float, na_value=np.nan),
+        frame[f"away_ml{suffix}"].to_numpy(dtype=float, na_value=np.nan),
+    )
+
+
+def clv_metrics(
+    frame: pd.DataFrame, columns: list[str], edge: float, label: str = "home_win"
+) -> dict[str, float]:
+    """Closing-line value of each probability column's bets at the opening price, on games
+    with both lines (`<name>_clv_bets`, `_clv_mean`, `_clv_beat_share`, `_clv_open_roi`), and
+    how much sharper the closing line was than the opening one (`market_open_log_loss_both_lines`,
+    `market_close_log_loss_both_lines`)."""
+    opening, closing = _lines(frame, "_open"), _lines(frame, "")
+    y = frame[label].to_numpy(dtype=float)
+    out: dict[str, float] = {}
+    for column in columns:
+        result = closing_line_value(y, frame[column].to_numpy(dtype=float), opening, closing, edge)
+        if result.games_with_both_lines == 0:
+            return {}
+        name = column[2:]
+        out[f"{name}_clv_bets"] = float(result.bets)
+        out[f"{name}_clv_mean"] = result.mean_clv
+        out[f"{name}_clv_beat_share"] = result.beat_close_share
+        out[f"{name}_clv_open_roi"] = result.roi
+    both = ~(np.isnan(market_probability(*opening)) | np.isnan(market_probability(*closing)))
+    both &= ~np.isnan(y)
+    out["both_lines_games"] = float(both.sum())
+    if both.any():
+        out["market_open_log_loss_both_lines"] = log_loss(
+            y[both], market_probability(*opening)[both]
+        )
+        out["market_close_log_loss_both_lines"] = log_loss(
+            y[both], market_probability(*closing)[both]
+        )
     return out
 
 
