@@ -421,6 +421,10 @@ def print_training(record: Any) -> None:
             ),
         )
     out.print(table)
+    from gameline.flows.summaries import clv_text
+
+    if clv := clv_text(record.metrics):
+        out.print(clv)
     out.print(f"registered {record.model_name} version {record.model_version} as '{record.alias}'")
 
 
@@ -612,6 +616,88 @@ def print_frame(frame: Any, title: str) -> None:
         table.add_row(str(index), *(str(v) for v in row))
     # In a terminal use its width; piped (scripts, tests) keep run ids whole.
     (out if out.is_terminal else Console(width=240)).print(table)
+
+
+@app.command()
+def init(
+    source: Annotated[
+        Path,
+        typer.Option(
+            "--from", help="the league's results file (CSV or parquet)", exists=True, dir_okay=False
+        ),
+    ],
+    league: Annotated[
+        str | None, typer.Option("--league", help="the league's name (default: from the file)")
+    ] = None,
+    columns: Annotated[
+        str | None,
+        typer.Option(
+            "--columns",
+            help="the file's column for a contract column where the guess is wrong or missing: "
+            "home_team=HomeTeam,away_score=G",
+        ),
+    ] = None,
+    sport: Annotated[
+        str | None,
+        typer.Option(help="basketball | football | baseball | hockey | soccer (default: guessed)"),
+    ] = None,
+    out_path: Annotated[
+        Path | None,
+        typer.Option("--out", help="the config to write (default: configs/<league>.yaml)"),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="overwrite the config")] = False,
+) -> None:
+    """Write a commented config for a league's results file in its own layout: the column
+    mapping, teams, season window, ties, doubleheaders, Elo settings for the sport. Prints what
+    it guessed and what to check."""
+    import re
+
+    from gameline.tasks.config import load_config
+    from gameline.tasks.onboard import (
+        SPORTS,
+        check_config,
+        parse_columns_option,
+        read_league_file,
+        write_config,
+    )
+
+    name = league or re.sub(r"[^A-Za-z0-9_]", "_", source.stem).upper()[:16]
+    if sport is not None and sport not in SPORTS:
+        _fail(ValueError(f"--sport {sport!r}: one of {', '.join(SPORTS)}"))
+    target = out_path or (
+        Path("configs") / f"{name.lower()}.yaml"
+        if Path("configs").is_dir()
+        else Path(f"{name.lower()}.yaml")
+    )
+    try:
+        found = read_league_file(source, name, parse_columns_option(columns), sport)
+        write_config(found, target, force)
+        rows, kept, broken = check_config(load_config(target))
+    except (ValueError, OSError) as exc:
+        _fail(exc)
+    out.print(
+        f"[bold]{escape(str(source))}[/]: {found.rows} rows, seasons {found.seasons[0]}-"
+        f"{found.seasons[-1]}, {len(found.league['teams'])} teams, {found.sport.name}"
+    )
+    out.print("guessed:")
+    for line in found.guesses:
+        out.print(f"  {escape(line)}", highlight=False)
+    out.print(
+        f"  {found.games_per_season} games per team a season; {found.ties} ties; "
+        f"{found.doubleheaders} doubleheader games; moneylines: "
+        + ("opening and closing" if found.has_open_odds else "yes" if found.has_odds else "none"),
+        highlight=False,
+    )
+    out.print("check:")
+    for line in found.checks:
+        out.print(f"  {escape(line)}", highlight=False)
+    quarantined = ", ".join(f"{rule}: {n}" for rule, n in broken.items())
+    out.print(
+        f"the rules keep {kept} of {rows} rows"
+        + (f" (broken: {escape(quarantined)})" if broken else ""),
+        highlight=False,
+    )
+    out.print(f"wrote {target}; next: gameline run --config {target}", highlight=False)
 
 
 @app.command()

@@ -188,8 +188,12 @@ class EloConfig(Model):
     k: float = Field(default=20.0, gt=0, le=200)
     home_advantage: float = Field(default=100.0, ge=-400, le=400)
     initial: float = Field(default=1500.0, gt=0)
-    mov_multiplier: Literal["none", "fivethirtyeight_nba", "fivethirtyeight_nfl"] = (
-        "fivethirtyeight_nba"
+    mov_multiplier: Literal[
+        "none", "fivethirtyeight_nba", "fivethirtyeight_nfl", "fivethirtyeight_nhl"
+    ] = Field(
+        default="fivethirtyeight_nba",
+        description="how the winning margin scales an update: points in basketball (nba), "
+        "football (nfl), goals or runs (nhl: log of the goal margin), or not at all (none)",
     )
     season_carryover: float = Field(default=0.75, ge=0, le=1, description="share of rating kept")
     home_advantage_mode: Literal["fixed", "point_in_time"] = Field(

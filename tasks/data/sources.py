@@ -20,11 +20,23 @@ from gameline.tasks.contracts import (
     SOURCE_LINE,
     ContractError,
     conform,
+    local_dates,
     local_start_times,
     neutral_by_period,
 )
 from gameline.tasks.data.simulator import resolve_as_of, simulate_games
 
+# Numeric contract columns a generic file may carry.
+NUMBER_COLUMNS = (
+    "home_score",
+    "away_score",
+    "home_ml",
+    "away_ml",
+    "home_ml_open",
+    "away_ml_open",
+    "ref_p_home",
+    "game_number",
+)
 TRUE_WORDS = {"1", "true", "t", "yes", "y"}
 FALSE_WORDS = {"0", "false", "f", "no", "n", ""}
 
@@ -111,11 +123,13 @@ def read_contract_file(
     start when it has no clock).
 
     `start_time` is otherwise an ISO date (local, default start time added) or datetime (UTC
-    unless it carries an offset). Optional: scores, status, neutral, playoff, odds, game_id,
-    game_number.
+    unless it carries an offset). Optional: scores, status, neutral, playoff, closing and
+    opening odds, game_id, game_number, and season (derived from the local date and the
+    league's season window when the file has none).
     """
     layout = layout or SourceConfig(kind="csv", path=path)
-    raw = read_text_table(path, REQUIRED_COLUMNS, layout.columns)
+    required = [c for c in REQUIRED_COLUMNS if c != "season"]
+    raw = read_text_table(path, required, layout.columns)
     for column, mapping in layout.values.items():
         if column in raw:
             raw[column] = raw[column].replace(mapping)
@@ -123,8 +137,9 @@ def read_contract_file(
         raw["start_time"] = formatted_start_times(raw["start_time"], layout.date_format, league)
     errors = no_errors(raw)
     out = pd.DataFrame({"home_team": raw["home_team"], "away_team": raw["away_team"]})
-    out["season"], errors = parse_numbers(raw["season"], "season", errors)
-    for col in ("home_score", "away_score", "home_ml", "away_ml", "ref_p_home", "game_number"):
+    if "season" in raw:
+        out["season"], errors = parse_numbers(raw["season"], "season", errors)
+    for col in NUMBER_COLUMNS:
         if col in raw:
             out[col], errors = parse_numbers(raw[col], col, errors)
     for col in ("neutral", "playoff"):
@@ -147,8 +162,21 @@ def read_contract_file(
         ~date_only & stamped.isna(),
         "start_time=" + raw["start_time"].fillna("") + " is not an ISO date/time",
     )
+    if "season" not in raw:
+        out["season"] = season_of_dates(local_dates(out["start_time"], league), league)
     out[SOURCE_LINE], out[PARSE_ERROR] = raw[SOURCE_LINE], errors
     return conform(out, league, source=f"csv:{path.name}")
+
+
+def season_of_dates(day: pd.Series, league: LeagueConfig) -> pd.Series:
+    """The season label of local dates: the season whose window (league.season_window) starts
+    on or before the date, named by the year it starts or ends in (its label offsets)."""
+    window = league.season_window
+    month_day = day.dt.strftime("%m-%d")
+    crosses_year = window.end_year_offset > window.start_year_offset
+    before_start = (month_day < window.start).fillna(False)
+    start_year = day.dt.year - (before_start & crosses_year).astype("int64")
+    return (start_year - window.start_year_offset).astype("Int64")
 
 
 def formatted_start_times(raw: pd.Series, fmt: str, league: LeagueConfig) -> pd.Series:

@@ -36,7 +36,12 @@ from gameline.tasks.config import (
 from gameline.tasks.data.ingest import read_store
 from gameline.tasks.storage import write_parquet
 
-MOV_KINDS = {"none": 0, "fivethirtyeight_nba": 1, "fivethirtyeight_nfl": 2}
+MOV_KINDS = {
+    "none": 0,
+    "fivethirtyeight_nba": 1,
+    "fivethirtyeight_nfl": 2,
+    "fivethirtyeight_nhl": 3,
+}
 
 
 def form_columns(cfg: FeaturesConfig) -> list[str]:
@@ -118,6 +123,9 @@ def _elo_kernel(home, away, season, edge, margin, result, n_teams, k, initial, c
             mult = (abs(margin[i]) + 3.0) ** 0.8 / (7.5 + 0.006 * winner_diff)
         elif mov_kind == 2:
             mult = np.log(abs(margin[i]) + 1.0) * 2.2 / (winner_diff * 0.001 + 2.2)
+        elif mov_kind == 3:  # goals or runs: a one-goal game counts 0.8, a 3-goal one 1.5
+            goals = max(abs(margin[i]), 1.0)
+            mult = (0.6686 * np.log(goals) + 0.8048) * 2.05 / (winner_diff * 0.001 + 2.05)
         delta = k * mult * (result[i] - expected)
         rating[h] += delta
         rating[a] -= delta

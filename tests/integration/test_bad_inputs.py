@@ -72,11 +72,11 @@ CASES: dict[str, Case] = {
     "header only": (lambda p: csv(p, []), "error", "no rows after the header"),
     "wrong delimiter": (
         lambda p: csv(p, [r.replace(",", ";") for r in GOOD], HEADER.replace(",", ";")),
-        "error", "missing required column(s) ['season', 'start_time', 'home_team'",
+        "error", "missing required column(s) ['start_time', 'home_team'",
     ),
     "missing required column": (
         lambda p: csv(p, [r.split(",", 2)[2] for r in GOOD], HEADER.split(",", 2)[2]),
-        "error", "missing required column(s) ['season', 'start_time']",
+        "error", "missing required column(s) ['start_time']",
     ),
     "extra columns": (lambda p: csv(p, [r + ",Arena" for r in GOOD], HEADER + ",venue"),
                       "stored", "200"),

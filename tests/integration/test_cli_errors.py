@@ -35,7 +35,7 @@ def test_a_bad_file_is_one_error_line_and_verbose_shows_the_traceback(tmp_path: 
     quiet = gameline("ingest", "--config", str(config), "--file", str(bad), cwd=tmp_path)
     assert quiet.returncode == 1
     assert error_lines(quiet.stderr) == [
-        f"error: {bad}: missing required column(s) ['season', 'start_time', 'home_team', "
+        f"error: {bad}: missing required column(s) ['start_time', 'home_team', "
         "'away_team']; has ['game_id', 'date']"
     ]
     assert "Traceback" not in quiet.stderr and "Warning" not in quiet.stderr
