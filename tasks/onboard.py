@@ -10,6 +10,7 @@ sure of is listed for the user to check.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from dataclasses import dataclass, field
@@ -152,6 +153,12 @@ SPORTS = {
 }
 
 
+def ties_allowed(ties: int, finals: int) -> bool:
+    """Whether the league has ties: more than one in a thousand finals (one level score in a
+    basketball file is a typo, not a rule)."""
+    return ties > max(1, finals / 1000)
+
+
 def sport_of_scoring(mean_total: float, tie_share: float) -> str:
     """The sport a scoring level points to (total points per game)."""
     if mean_total >= 120:
@@ -188,13 +195,13 @@ def _column_role(name: str) -> str | None:
     """The contract column a file column looks like, from its name alone."""
     words = _words(name)
     numbered = [w for w in words if w in ("1", "2")]
-    side = (
-        "home"
-        if set(words) & HOME_WORDS or numbered == ["1"]
-        else "away"
-        if set(words) & AWAY_WORDS or numbered == ["2"]
-        else None
-    )
+    # A side word decides; a lone 1 or 2 only without one (team1 is at home, q1_away is not).
+    if set(words) & HOME_WORDS:
+        side: str | None = "home"
+    elif set(words) & AWAY_WORDS:
+        side = "away"
+    else:
+        side = {"1": "home", "2": "away"}.get(numbered[0]) if len(numbered) == 1 else None
     if side is None:
         return None
     rest = set(words) - HOME_WORDS - AWAY_WORDS - {"1", "2"}
@@ -366,39 +373,62 @@ class Relocation:
     first_new: str
 
 
-def find_relocations(games: pd.DataFrame, day: pd.Series) -> list[Relocation]:
-    """Team codes that stop being used when another starts within a year, the number of teams
-    staying the same: one franchise under a new code (a move or a rename)."""
-    sides = pd.concat(
-        [
-            pd.DataFrame({"team": games["home_team"], "day": day}),
-            pd.DataFrame({"team": games["away_team"], "day": day}),
-        ]
+def find_relocations(games: pd.DataFrame, day: pd.Series, season: pd.Series) -> list[Relocation]:
+    """One franchise under a new code (a move or a rename): exactly one code plays its last
+    game and exactly one its first between two seasons, or within one season without
+    overlapping, and the league has as many teams before as after. Where several codes come
+    and go at once, or the league grows or shrinks, nothing is guessed."""
+    sides = pd.DataFrame(
+        {
+            "team": np.concatenate([games["home_team"].to_numpy(), games["away_team"].to_numpy()]),
+            "day": np.concatenate([day.to_numpy(), day.to_numpy()]),
+            "season": np.concatenate([season.to_numpy(), season.to_numpy()]),
+        }
     )
-    span = sides.groupby("team")["day"].agg(["min", "max"])
-    first, last = day.min(), day.max()
-    year = pd.Timedelta(days=365)
-    gone = span[span["max"] < last - pd.Timedelta(days=180)].sort_values("max")
-    new = span[span["min"] > first + pd.Timedelta(days=180)].sort_values("min")
+    span = sides.groupby("team").agg(
+        first=("day", "min"), last=("day", "max"), start=("season", "min"), end=("season", "max")
+    )
+    teams_in = sides.groupby("season")["team"].nunique()
+    seasons = sorted(teams_in.index)
     found: list[Relocation] = []
-    taken: set[str] = set()
-    for old, row in gone.iterrows():
-        candidates = new[
-            (new["min"] > row["max"]) & (new["min"] - row["max"] < year) & ~new.index.isin(taken)
-        ]
-        if candidates.empty:
-            continue
-        code = str(candidates.index[0])
-        active_before = ((span["min"] <= row["max"]) & (span["max"] >= row["max"])).sum()
-        after = candidates.loc[code, "min"]
-        active_after = ((span["min"] <= after) & (span["max"] >= after)).sum()
-        if active_after != active_before:
-            continue  # a team folded or joined: not one franchise renamed
-        taken.add(code)
-        found.append(
-            Relocation(str(old), code, row["max"].date().isoformat(), after.date().isoformat())
-        )
+    for before, after in itertools.pairwise(seasons):
+        gone = span[span["end"] == before]
+        new = span[span["start"] == after]
+        if len(gone) == 1 and len(new) == 1 and teams_in[before] == teams_in[after]:
+            found.append(_relocation(gone, new))
+    for within in seasons[1:-1]:  # a new code part of the way through a season
+        gone = span[(span["end"] == within) & (span["start"] < within)]
+        new = span[(span["start"] == within) & (span["end"] > within)]
+        neighbours = {teams_in[s] for s in seasons if abs(s - within) == 1}
+        if (
+            len(gone) == 1
+            and len(new) == 1
+            and gone["last"].iloc[0] < new["first"].iloc[0]
+            and neighbours == {teams_in[within] - 1}
+        ):
+            found.append(_relocation(gone, new))
     return found
+
+
+def renames_of(relocations: list[Relocation]) -> dict[str, str]:
+    """Old code -> the franchise's latest code (NYY -> DTX -> IND gives NYY: IND, DTX: IND)."""
+    step = {r.old: r.new for r in relocations}
+    final = {}
+    for old in step:
+        new = step[old]
+        while new in step:
+            new = step[new]
+        final[old] = new
+    return final
+
+
+def _relocation(gone: pd.DataFrame, new: pd.DataFrame) -> Relocation:
+    return Relocation(
+        old=str(gone.index[0]),
+        new=str(new.index[0]),
+        last_old=pd.Timestamp(gone["last"].iloc[0]).date().isoformat(),
+        first_new=pd.Timestamp(new["first"].iloc[0]).date().isoformat(),
+    )
 
 
 @dataclass
@@ -429,35 +459,49 @@ class LeagueFile:
 def _season_window(day: pd.Series, season: pd.Series | None) -> tuple[SeasonWindow, str, list[str]]:
     """The season window from the dates (full year around the off-season) and the label that
     matches the file's seasons (or the year most games of a season are played in)."""
-    start, end, crosses = year_window(day)
-    md = day.dt.strftime("%m-%d")
-    start_year = day.dt.year - ((md < start) & crosses).astype("int64")
     notes: list[str] = []
     if season is not None and season.notna().any():
-        offsets = (start_year - season).dropna().astype("int64")
-        offset = int(offsets.mode().iloc[0])
-        if offset not in (-1, 0, 1) or (offsets != offset).mean() > 0.01:
-            raise ValueError(
-                f"the season column does not follow the dates ({(offsets != offset).sum()} "
-                "games are not in the season their dates point to): check which column is the "
-                "season (--columns season=<column>)"
-            )
-    else:
-        later_year = (md < start) & crosses
-        offset = -1 if later_year.mean() > 0.5 else 0
-        notes.append(
-            "no season column: a game's season is derived from its date (league.season_window)"
-        )
+        window = _labelled_window(day, season)
+        return window, "end" if window.start_year_offset < 0 else "start", notes
+    start, end, crosses = year_window(day)
+    md = day.dt.strftime("%m-%d")
+    later_year = (md < start) & crosses
+    offset = -1 if later_year.mean() > 0.5 else 0
+    notes.append(
+        "no season column: a game's season is derived from its date (league.season_window)"
+    )
     window = SeasonWindow(
         start=start,
         start_year_offset=offset,
         end=end,
         end_year_offset=offset + (1 if crosses else 0),
     )
-    label = "end" if window.end_year_offset == 0 and crosses else "start"
-    if not crosses:
-        label = "start" if offset == 0 else "end"
-    return window, label, notes
+    return window, "start" if offset == 0 else "end", notes
+
+
+SEASON_PADDING_DAYS = 14
+
+
+def _labelled_window(day: pd.Series, season: pd.Series) -> SeasonWindow:
+    """The window the file's own seasons span: from the earliest first game to the latest last
+    game of any season (relative to its label's year), two weeks either side."""
+    labelled = season.notna() & day.notna()
+    label_year = pd.to_datetime(season[labelled].astype("int64").astype("string") + "-01-01")
+    relative = (day[labelled] - label_year.to_numpy()).dt.days
+    edges = []
+    for days in (relative.min() - SEASON_PADDING_DAYS, relative.max() + SEASON_PADDING_DAYS):
+        when = pd.Timestamp("2001-01-01") + pd.Timedelta(days=int(days))
+        edges.append((when.strftime("%m-%d"), when.year - 2001))
+    (start, start_offset), (end, end_offset) = edges
+    if not (-1 <= start_offset <= end_offset <= 1):
+        raise ValueError(
+            "the season column does not follow the dates (some games are more than a year "
+            "from their season's label): check which column is the season (--columns "
+            "season=<column>)"
+        )
+    return SeasonWindow(
+        start=start, start_year_offset=start_offset, end=end, end_year_offset=end_offset
+    )
 
 
 def _layout_for(raw_columns: list[str], columns: dict[str, str]) -> tuple[dict[str, str], list]:
@@ -515,12 +559,23 @@ def read_league_file(
     from gameline.tasks.data.sources import season_of_dates
 
     season = usable["season"] if has_season else season_of_dates(day, league_probe)
-    relocations = find_relocations(usable, day)
-    rename = {r.old: r.new for r in relocations}
+    relocations = find_relocations(usable, day, season)
+    rename = renames_of(relocations)
     home = usable["home_team"].replace(rename)
     away = usable["away_team"].replace(rename)
     final = usable["status"].eq("final") & usable["home_score"].notna()
     scores = usable.loc[final, ["home_score", "away_score"]].astype("float64")
+    if scores.empty:
+        missing = [c for c in ("home_score", "away_score") if c not in columns]
+        raise ValueError(
+            f"{path}: no game has a final score"
+            + (
+                "; if it has them, name the column(s): --columns "
+                + ",".join(f"{c}=<column>" for c in missing)
+                if missing
+                else f" in {[columns['home_score'], columns['away_score']]}"
+            )
+        )
     total = scores.sum(axis=1)
     ties = int((scores["home_score"] == scores["away_score"]).sum())
     mean_total = float(total.mean()) if len(total) else float("nan")
@@ -561,7 +616,7 @@ def read_league_file(
         "timezone": probe.timezone,
         "default_start_local": default_start,
         "game_duration_hours": sport.duration_hours,
-        "allow_ties": ties > 0,
+        "allow_ties": ties_allowed(ties, len(scores)),
         "allow_doubleheaders": doubleheaders > 0,
     }
     guesses = [f"{contract:<13} <- {file}" for contract, file in columns.items()]
@@ -572,13 +627,18 @@ def read_league_file(
         "in it)",
         f"sport {sport.name} (mean total {mean_total:.1f} per game): Elo {sport.why}",
     ]
-    if date_format and "%m/%d" in date_format:
+    if date_format and date_format.startswith("%m/%d"):
         checks.append(f"the date format {date_format} (month first)")
     for r in relocations:
         checks.append(
             f"{r.old} (last game {r.last_old}) and {r.new} (first game {r.first_new}) are read "
             f"as one franchise, renamed: its rating carries over; delete the {r.old} entries "
             "under source.values if they are different teams"
+        )
+    if ties and not ties_allowed(ties, len(scores)):
+        checks.append(
+            f"{ties} final game(s) of {len(scores)} ended level: read as a data error "
+            "(quarantined); set league.allow_ties: true if the league has ties"
         )
     ignored = [c for c in file_columns if c not in columns.values()]
     if ignored:
@@ -630,6 +690,9 @@ def _operations(found: LeagueFile) -> dict[str, int]:
     }
 
 
+TEST_SEASONS = 5  # walk-forward tests at most the latest five seasons (one fold each)
+
+
 def walk_forward_seasons(seasons: int) -> int:
     """Training seasons before the first test season, leaving at least one season to test."""
     if seasons < 2:
@@ -643,7 +706,7 @@ def config_text(found: LeagueFile, data_dir: Path, written: str) -> str:
     """The commented YAML config of a league file."""
     lg, sport, ops = found.league, found.sport, _operations(found)
     name = lg["name"].lower()
-    renames = {r.old: r.new for r in found.relocations}
+    renames = renames_of(found.relocations)
     values = dict(found.values)
     if renames:
         values["home_team"] = renames
@@ -651,6 +714,9 @@ def config_text(found: LeagueFile, data_dir: Path, written: str) -> str:
     columns = {k: v for k, v in found.columns.items() if k != v}
     first, last = found.seasons[0], found.seasons[-1]
     min_train = walk_forward_seasons(len(found.seasons))
+    first_test = max(
+        found.seasons[min_train], found.seasons[-min(TEST_SEASONS, len(found.seasons))]
+    )
     lines = [
         f"# Written by `gameline init` from {found.path.name} on {written}: {found.rows} rows,",
         f"# seasons {first}-{last}, {len(lg['teams'])} teams. Lines marked CHECK are guesses",
@@ -714,6 +780,7 @@ def config_text(found: LeagueFile, data_dir: Path, written: str) -> str:
         "train:",
         f"  min_train_seasons: {min_train}   # walk-forward: {len(found.seasons)} seasons, the "
         f"first {min_train} only train",
+        f"  first_test_season: {first_test}   # one fold per season from here on",
         f"  market_variant: {_inline(found.has_odds)}   # "
         + ("the file has moneylines" if found.has_odds else "the file has no moneylines"),
         "",

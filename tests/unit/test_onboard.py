@@ -142,24 +142,44 @@ def test_season_of_dates(window: SeasonWindow, day: str, season: int) -> None:
     assert season_of_dates(pd.Series(pd.to_datetime([day])), league).iloc[0] == season
 
 
-def test_a_code_that_stops_when_another_starts_is_one_franchise() -> None:
-    days = pd.date_range("2021-01-01", periods=800, freq="D")
-    teams = ["AAA", "BBB", "CCC", "DDD"]
+def _season_games(codes_by_season: dict[int, list[str]]) -> pd.DataFrame:
+    """A round robin of the given teams in each season (season = the calendar year)."""
     rows = []
-    for i, day in enumerate(days):
-        home, away = teams[i % 4], teams[(i + 1) % 4]
-        if day >= pd.Timestamp("2022-03-01"):
-            home, away = [("NEW" if t == "CCC" else t) for t in (home, away)]
-        rows.append((day, home, away))
-    games = pd.DataFrame(rows, columns=["day", "home_team", "away_team"])
-    found = find_relocations(games, games["day"])
-    assert [(r.old, r.new) for r in found] == [("CCC", "NEW")]
-    # An expansion team (nobody left) is not a relocation.
-    expansion = games.copy()
-    late = expansion["day"] >= pd.Timestamp("2022-03-01")
-    expansion.loc[late, "home_team"] = expansion.loc[late, "home_team"].replace({"NEW": "CCC"})
-    expansion.loc[late & (expansion.index % 5 == 0), "away_team"] = "EXP"
-    assert find_relocations(expansion, expansion["day"]) == []
+    for year, teams in codes_by_season.items():
+        day = pd.Timestamp(f"{year}-03-01")
+        for i, home in enumerate(teams):
+            for away in teams[i + 1 :]:
+                rows.append((day, year, home, away))
+                day += pd.Timedelta(days=1)
+    return pd.DataFrame(rows, columns=["day", "season", "home_team", "away_team"])
+
+
+def relocations(games: pd.DataFrame) -> list[tuple[str, str]]:
+    return [(r.old, r.new) for r in find_relocations(games, games["day"], games["season"])]
+
+
+def test_a_code_that_stops_when_another_starts_is_one_franchise() -> None:
+    four = ["AAA", "BBB", "CCC", "DDD"]
+    moved = ["AAA", "BBB", "NEW", "DDD"]
+    assert relocations(_season_games({2021: four, 2022: four, 2023: moved})) == [("CCC", "NEW")]
+    # An expansion (nobody left), a team folding, two codes changing at once: no guess.
+    assert relocations(_season_games({2021: four, 2022: [*four, "EXP"]})) == []
+    assert relocations(_season_games({2021: four, 2022: four[:3]})) == []
+    two = ["AAA", "BBB", "NEW", "NW2"]
+    assert relocations(_season_games({2021: four, 2022: four, 2023: two})) == []
+    # Renamed part of the way through a season.
+    middle = pd.concat(
+        [
+            _season_games({2021: four}),
+            _season_games({2022: four}).head(3),
+            _season_games({2022: moved})
+            .tail(3)
+            .assign(day=lambda f: f["day"] + pd.Timedelta(days=30)),
+            _season_games({2023: moved}),
+        ],
+        ignore_index=True,
+    )
+    assert relocations(middle) == [("CCC", "NEW")]
 
 
 def test_sport_and_walk_forward_guesses() -> None:
@@ -204,3 +224,22 @@ def test_two_year_season_labels_read_as_the_first_year() -> None:
         "20232024": "2023",
     }
     assert season_labels(pd.Series(["2021", "2022"])) == {}
+
+
+def test_columns_it_cannot_guess_are_asked_for(tmp_path: Path) -> None:
+    from gameline.tasks.onboard import read_league_file
+
+    file = tmp_path / "schedule.csv"  # hockey-reference's layout: the goals are "G" and "G.1"
+    rows = [
+        f"2024-{m:02d}-{d:02d},{a},{2 + d % 3},{h},{1 + d % 4}"
+        for m in (1, 2, 3, 10, 11, 12)
+        for d in range(1, 28)
+        for h, a in (("MTL", "TOR"), ("BOS", "NYR"))
+    ]
+    file.write_text("Date,Visitor,G,Home,G.1\n" + "\n".join(rows) + "\n")
+    with pytest.raises(ValueError, match=r"no game has a final score.*--columns away_score="):
+        read_league_file(file, "NHL", {})  # G.1 reads as the home score (a 1), G as nothing
+    with pytest.raises(ValueError, match="cannot tell which column is home_team"):
+        read_league_file(file, "NHL", {"away_team": "Home", "home_score": "G.1"})
+    found = read_league_file(file, "NHL", {"home_score": "G.1", "away_score": "G"})
+    assert found.columns["home_team"] == "Home" and found.sport.name == "hockey"
