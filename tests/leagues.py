@@ -177,3 +177,12 @@ def contract(path: Path, seed: int = 11) -> dict[str, int]:
 
 
 LEAGUES = {"baseball": baseball, "hockey": hockey, "relocation": relocation, "contract": contract}
+
+
+if __name__ == "__main__":  # python -m tests.leagues OUT_DIR: the four files, for trying init
+    import sys
+
+    folder = Path(sys.argv[1] if len(sys.argv) > 1 else ".")
+    folder.mkdir(parents=True, exist_ok=True)
+    for kind, make in LEAGUES.items():
+        print(f"{folder / f'{kind}.csv'}: {make(folder / f'{kind}.csv')}")
