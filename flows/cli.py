@@ -681,23 +681,27 @@ def init(
     )
     out.print("guessed:")
     for line in found.guesses:
-        out.print(f"  {escape(line)}", highlight=False)
+        out.print(f"  {escape(line)}", highlight=False, soft_wrap=True)
     out.print(
         f"  {found.games_per_season} games per team a season; {found.ties} ties; "
         f"{found.doubleheaders} doubleheader games; moneylines: "
         + ("opening and closing" if found.has_open_odds else "yes" if found.has_odds else "none"),
         highlight=False,
+        soft_wrap=True,
     )
     out.print("check:")
     for line in found.checks:
-        out.print(f"  {escape(line)}", highlight=False)
+        out.print(f"  {escape(line)}", highlight=False, soft_wrap=True)
     quarantined = ", ".join(f"{rule}: {n}" for rule, n in broken.items())
     out.print(
         f"the rules keep {kept} of {rows} rows"
         + (f" (broken: {escape(quarantined)})" if broken else ""),
         highlight=False,
+        soft_wrap=True,
     )
-    out.print(f"wrote {target}; next: gameline run --config {target}", highlight=False)
+    out.print(
+        f"wrote {target}; next: gameline run --config {target}", highlight=False, soft_wrap=True
+    )
 
 
 @app.command()
