@@ -22,7 +22,14 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from gameline.tasks.config import GamelineConfig, LeagueConfig, SeasonWindow, SourceConfig
+from gameline.tasks.config import (
+    EloConfig,
+    FeaturesConfig,
+    GamelineConfig,
+    LeagueConfig,
+    SeasonWindow,
+    SourceConfig,
+)
 from gameline.tasks.contracts import ContractError, local_dates
 from gameline.tasks.data.sources import FALSE_WORDS, TRUE_WORDS, read_contract_file, read_text_table
 
@@ -89,7 +96,7 @@ SPORTS = {
         10,
         7,
         2.5,
-        "margins of points: FiveThirtyEight's NBA multiplier ((|margin|+3)^0.8), K 20",
+        "margins of points: FiveThirtyEight's NBA multiplier ((|margin|+3)^0.8)",
     ),
     "football": Sport(
         "football",
@@ -104,7 +111,7 @@ SPORTS = {
         14,
         3.25,
         "margins of points in scores of touchdowns: FiveThirtyEight's NFL multiplier "
-        "(ln(|margin|+1)), K 20",
+        "(ln(|margin|+1))",
     ),
     "baseball": Sport(
         "baseball",
@@ -118,8 +125,7 @@ SPORTS = {
         20,
         5,
         3.0,
-        "margins of a few runs: the log goal/run multiplier (a 1-run game 0.8, 3 runs 1.5), "
-        "K 4 for a long season of close games",
+        "margins of a few runs: the log goal/run multiplier (a 1-run game 0.8, 3 runs 1.5)",
     ),
     "hockey": Sport(
         "hockey",
@@ -133,7 +139,7 @@ SPORTS = {
         10,
         7,
         2.75,
-        "margins of goals: FiveThirtyEight's NHL multiplier (0.67 ln|margin| + 0.80), K 6",
+        "margins of goals: FiveThirtyEight's NHL multiplier (0.67 ln|margin| + 0.80)",
     ),
     "soccer": Sport(
         "soccer",
@@ -147,8 +153,7 @@ SPORTS = {
         5,
         14,
         2.0,
-        "margins of one or two goals and many draws: the log goal multiplier, K 20 over a short "
-        "season",
+        "margins of one or two goals and many draws: the log goal multiplier",
     ),
 }
 
@@ -431,6 +436,68 @@ def _relocation(gone: pd.DataFrame, new: pd.DataFrame) -> Relocation:
     )
 
 
+@dataclass(frozen=True)
+class KTuning:
+    """The Elo K factor chosen on the seasons walk-forward only trains on."""
+
+    k: float
+    loss: float
+    default_loss: float
+    seasons: str
+
+
+K_STEPS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)  # times the sport's K
+
+
+def elo_log_loss(
+    games: pd.DataFrame, league: LeagueConfig, elo: EloConfig, scored_from: int | None = None
+) -> float:
+    """Log loss of the pre-game Elo probability (home advantage included) on the decided final
+    games of season `scored_from` on (default: after the first season of `games`)."""
+    from gameline.tasks.contracts import home_win
+    from gameline.tasks.features.team import team_features
+
+    rows = team_features(games, FeaturesConfig(windows=[5], split_window=5, elo=elo), league)
+    pivot = rows.pivot_table(index="game_id", columns="is_home", values="elo_pre")
+    scored = games.set_index("game_id").loc[pivot.index]
+    edge = np.where(scored["neutral"].to_numpy(dtype=bool), 0.0, elo.home_advantage)
+    diff = pivot[True].to_numpy() + edge - pivot[False].to_numpy()
+    p = np.clip(1 / (1 + 10 ** (-diff / 400)), 1e-6, 1 - 1e-6)
+    y = home_win(scored["home_score"], scored["away_score"])
+    first = scored["season"].min() + 1 if scored_from is None else scored_from
+    keep = ~np.isnan(y) & (scored["season"].to_numpy() >= first)
+    return float(-np.mean(y[keep] * np.log(p[keep]) + (1 - y[keep]) * np.log(1 - p[keep])))
+
+
+def tune_k(
+    games: pd.DataFrame, league: LeagueConfig, sport: Sport, seasons: list[int]
+) -> KTuning | None:
+    """K from a grid around the sport's, by Elo log loss on the seasons before walk-forward's
+    first test season (so the tests stay unseen); None with fewer than two such seasons."""
+    first_test = first_test_season(seasons)
+    train = games[games["season"] < first_test]
+    if train["season"].nunique() < 2:
+        return None
+    elo = EloConfig(
+        k=sport.k,
+        home_advantage=sport.home_advantage,
+        mov_multiplier=sport.mov_multiplier,  # type: ignore[arg-type]
+        season_carryover=sport.carryover,
+    )
+    losses = {
+        step: elo_log_loss(train, league, elo.model_copy(update={"k": sport.k * step}))
+        for step in K_STEPS
+    }
+    best = min(losses, key=losses.__getitem__)
+    used = sorted(int(x) for x in train["season"].unique())
+    return KTuning(
+        k=round(sport.k * best, 2),
+        loss=losses[best],
+        default_loss=losses[1.0],
+        seasons=f"{used[0]}-{used[-1]}",
+    )
+
+
 @dataclass
 class LeagueFile:
     """What `init` read and measured."""
@@ -452,8 +519,14 @@ class LeagueFile:
     has_odds: bool
     has_open_odds: bool
     season_days: int
+    tuning: KTuning | None = None
     guesses: list[str] = field(default_factory=list)
     checks: list[str] = field(default_factory=list)
+
+    @property
+    def k(self) -> float:
+        """The Elo K factor: tuned where there were seasons to tune on, else the sport's."""
+        return self.tuning.k if self.tuning else self.sport.k
 
 
 def _season_window(day: pd.Series, season: pd.Series | None) -> tuple[SeasonWindow, str, list[str]]:
@@ -596,6 +669,8 @@ def read_league_file(
     # Games per team in a season: the median team's, in the median season (robust to a
     # season cut short or still under way).
     games_per_season = round(float(counts.groupby(level="season").median().median()))
+    renamed_games = usable.assign(home_team=home, away_team=away, season=season)
+    tuning = tune_k(renamed_games, probe, sport, seasons)
     league_games = round(float(usable[regular].groupby(season[regular]).size().median()))
     spans = day.groupby(season.to_numpy()).agg(["min", "max"])
     season_days = int((spans["max"] - spans["min"]).dt.days.median()) + 1
@@ -625,7 +700,13 @@ def read_league_file(
     checks = [
         f"timezone {probe.timezone}: the league's local time zone (dates and local times are read "
         "in it)",
-        f"sport {sport.name} (mean total {mean_total:.1f} per game): Elo {sport.why}",
+        f"sport {sport.name} (mean total {mean_total:.1f} per game): Elo {sport.why}; K "
+        + (
+            f"{tuning.k:g}, tuned on seasons {tuning.seasons} (Elo log loss {tuning.loss:.4f}; "
+            f"{tuning.default_loss:.4f} with the {sport.name} default {sport.k:g})"
+            if tuning
+            else f"{sport.k:g}, the {sport.name} default (too few seasons to tune it)"
+        ),
     ]
     if date_format and date_format.startswith("%m/%d"):
         checks.append(f"the date format {date_format} (month first)")
@@ -654,6 +735,7 @@ def read_league_file(
         sport=sport,
         league=league,
         relocations=relocations,
+        tuning=tuning,
         seasons=seasons,
         games_per_season=games_per_season,
         league_games_per_season=league_games,
@@ -702,6 +784,13 @@ def walk_forward_seasons(seasons: int) -> int:
     return max(1, min(3, seasons - 2)) if seasons >= 3 else 1
 
 
+def first_test_season(seasons: list[int]) -> int:
+    """Walk-forward's first test season: after its training seasons, at most TEST_SEASONS from
+    the end."""
+    min_train = walk_forward_seasons(len(seasons))
+    return max(seasons[min_train], seasons[-min(TEST_SEASONS, len(seasons))])
+
+
 def config_text(found: LeagueFile, data_dir: Path, written: str) -> str:
     """The commented YAML config of a league file."""
     lg, sport, ops = found.league, found.sport, _operations(found)
@@ -714,9 +803,7 @@ def config_text(found: LeagueFile, data_dir: Path, written: str) -> str:
     columns = {k: v for k, v in found.columns.items() if k != v}
     first, last = found.seasons[0], found.seasons[-1]
     min_train = walk_forward_seasons(len(found.seasons))
-    first_test = max(
-        found.seasons[min_train], found.seasons[-min(TEST_SEASONS, len(found.seasons))]
-    )
+    first_test = first_test_season(found.seasons)
     lines = [
         f"# Written by `gameline init` from {found.path.name} on {written}: {found.rows} rows,",
         f"# seasons {first}-{last}, {len(lg['teams'])} teams. Lines marked CHECK are guesses",
@@ -770,7 +857,13 @@ def config_text(found: LeagueFile, data_dir: Path, written: str) -> str:
         "  elo:",
         f"    # CHECK: {sport.name}, from a mean of {found.mean_total:.1f} points per game: "
         f"{sport.why}",
-        f"    k: {sport.k:g}",
+        f"    k: {found.k:g}   # "
+        + (
+            f"tuned on seasons {t.seasons}: Elo log loss {t.loss:.4f} (K {sport.k:g}: "
+            f"{t.default_loss:.4f})"
+            if (t := found.tuning)
+            else "too few seasons before the first test season to tune it"
+        ),
         f"    home_advantage: {sport.home_advantage:g}   # rating points",
         f"    mov_multiplier: {sport.mov_multiplier}",
         f"    season_carryover: {sport.carryover:g}   # share of a rating kept into a new season",

@@ -243,3 +243,16 @@ def test_columns_it_cannot_guess_are_asked_for(tmp_path: Path) -> None:
         read_league_file(file, "NHL", {"away_team": "Home", "home_score": "G.1"})
     found = read_league_file(file, "NHL", {"home_score": "G.1", "away_score": "G"})
     assert found.columns["home_team"] == "Home" and found.sport.name == "hockey"
+
+
+def test_k_is_tuned_on_the_seasons_before_the_tests(tmp_path: Path) -> None:
+    from gameline.tasks.onboard import K_STEPS, first_test_season, read_league_file
+    from tests import leagues
+
+    leagues.hockey(tmp_path / "hockey.csv")
+    found = read_league_file(tmp_path / "hockey.csv", "NHL", {})
+    assert found.seasons == [2021, 2022, 2023, 2024] and first_test_season(found.seasons) == 2023
+    tuning = found.tuning
+    assert tuning is not None and tuning.seasons == "2021-2022"  # never a test season
+    assert tuning.k in {round(found.sport.k * step, 2) for step in K_STEPS}
+    assert tuning.loss <= tuning.default_loss and found.k == tuning.k
