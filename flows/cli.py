@@ -278,6 +278,7 @@ def run(
     as_json: JsonOpt = False,
 ) -> None:
     """The daily loop: ingest, features, monitor, retrain and gate only on a trigger, predict."""
+    file = _input_file(file, config)
     _run_flow(
         "gameline.flows.pipeline:pipeline_flow", config, as_json, print_pipeline, file, retrain
     )
@@ -383,7 +384,25 @@ def ingest(
     config: ConfigOpt = DEFAULT_CONFIG, file: FileOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Ingest the configured source (or --file), validate it and rebuild team features."""
+    file = _input_file(file, config)
     _run_flow("gameline.flows.ingest:ingest_flow", config, as_json, print_ingest, file)
+
+
+def _input_file(file: Path | None, config: Path) -> Path | None:
+    """--file as the user means it: relative to the current folder where it is there, else
+    under the config's data_dir; a file in neither is one line, before any server starts."""
+    if file is None or file.is_absolute():
+        return file
+    if file.exists():
+        return file.resolve()
+    under = _load(config).data_dir / file
+    if not under.exists():
+        _fail(
+            FileNotFoundError(
+                f"{file}: file not found here ({Path.cwd()}) or in data_dir ({under.parent})"
+            )
+        )
+    return file
 
 
 @app.command()

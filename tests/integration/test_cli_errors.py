@@ -85,3 +85,19 @@ def test_status_names_a_damaged_state_file(
     assert done.returncode == 1
     assert done.stderr.startswith(f"error: {target}: damaged, cannot be read ("), done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_a_file_in_neither_the_current_folder_nor_data_dir_is_named_at_once(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"extends: {CONFIGS / 'default.yaml'}\nstate_dir: {tmp_path / 'state'}\n"
+        f"data_dir: {tmp_path / 'data'}\n"
+    )
+    done = gameline("ingest", "--config", str(config), "--file", "nope.csv", cwd=tmp_path)
+    assert done.returncode == 1
+    assert error_lines(done.stderr) == [
+        f"error: nope.csv: file not found here ({tmp_path}) or in data_dir ({tmp_path / 'data'})"
+    ]
+    assert "temporary Prefect server" not in done.stderr  # refused before any server started
