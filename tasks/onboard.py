@@ -798,8 +798,8 @@ def config_text(found: LeagueFile, data_dir: Path, written: str) -> str:
     renames = renames_of(found.relocations)
     values = dict(found.values)
     if renames:
-        values["home_team"] = renames
-        values["away_team"] = renames
+        values["home_team"] = dict(renames)
+        values["away_team"] = dict(renames)  # a copy: the same object twice is a YAML anchor
     columns = {k: v for k, v in found.columns.items() if k != v}
     first, last = found.seasons[0], found.seasons[-1]
     min_train = walk_forward_seasons(len(found.seasons))
@@ -855,7 +855,7 @@ def config_text(found: LeagueFile, data_dir: Path, written: str) -> str:
         f"  split_window: {sport.split_window}",
         f"  max_rest_days: {sport.max_rest_days}",
         "  elo:",
-        f"    # CHECK: {sport.name}, from a mean of {found.mean_total:.1f} points per game: "
+        f"    # CHECK: {sport.name}, from a mean total score of {found.mean_total:.1f} a game: "
         f"{sport.why}",
         f"    k: {found.k:g}   # "
         + (

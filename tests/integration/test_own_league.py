@@ -116,6 +116,7 @@ def test_relocated_team_keeps_its_rating(tmp_path: Path) -> None:
     assert "SEA (last game 2023-04-06) and OKC (first game 2023-10-21)" in text
     assert config["source"]["values"] == {"home_team": {"SEA": "OKC"}, "away_team": {"SEA": "OKC"}}
     assert "SEA" not in config["league"]["teams"]
+    assert "&id" not in path.read_text()  # plain YAML, no anchors
     assert config["league"]["season_label"] == "end"
     store = ingested(loaded(path))
     assert "SEA" not in set(store["home_team"]) | set(store["away_team"])
