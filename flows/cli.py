@@ -681,6 +681,8 @@ def init(
     )
 
     name = league or re.sub(r"[^A-Za-z0-9_]", "_", source.stem).upper()[:16]
+    if not re.fullmatch(r"[A-Za-z0-9_]{1,16}", name):
+        _fail(ValueError(f"--league {name!r}: 1 to 16 letters, digits or _ (it names ids)"))
     if sport is not None and sport not in SPORTS:
         _fail(ValueError(f"--sport {sport!r}: one of {', '.join(SPORTS)}"))
     target = out_path or (

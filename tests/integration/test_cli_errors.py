@@ -101,3 +101,30 @@ def test_a_file_in_neither_the_current_folder_nor_data_dir_is_named_at_once(
         f"error: nope.csv: file not found here ({tmp_path}) or in data_dir ({tmp_path / 'data'})"
     ]
     assert "temporary Prefect server" not in done.stderr  # refused before any server started
+
+
+def test_init_refusals_are_one_line(tmp_path: Path) -> None:
+    games = tmp_path / "games.csv"
+    games.write_text("when,a,b\n2024-01-01,X,Y\n")
+    taken = tmp_path / "taken.yaml"
+    taken.write_text("name: mine\n")
+    cases = [
+        (["--league", "My League"], "error: --league 'My League': 1 to 16 letters"),
+        (["--out", str(taken)], f"error: {taken} exists: give --force to overwrite it"),
+        ([], "error: cannot tell which column is home_team / away_team / start_time"),
+    ]
+    for extra, message in cases:
+        source = games if "--out" not in extra else _league_file(tmp_path)
+        done = gameline("init", "--from", str(source), *extra, cwd=tmp_path)
+        assert done.returncode == 1, done.stdout
+        assert len(error_lines(done.stderr)) == 1 and error_lines(done.stderr)[0].startswith(
+            message
+        ), done.stderr
+    assert taken.read_text() == "name: mine\n"  # not overwritten
+
+
+def _league_file(folder: Path) -> Path:
+    from tests import leagues
+
+    leagues.hockey(folder / "hockey.csv")
+    return folder / "hockey.csv"
