@@ -43,25 +43,31 @@ def data_dir() -> Path:
     return folder
 
 
+def small_sim_config(state_dir: Path, name: str = "default", **overrides: Any) -> GamelineConfig:
+    """A small simulated league (8 teams, 2 seasons of 20 games) from configs/<name>.yaml with
+    its state in `state_dir`; keyword overrides are merged into the YAML."""
+    base: dict[str, Any] = {
+        "state_dir": str(state_dir),
+        "source": {
+            "simulator": {
+                "n_teams": 8,
+                "n_seasons": 2,
+                "games_per_team": 20,
+                "as_of": AS_OF.isoformat(),
+            }
+        },
+    }
+    merged = deep_update(base, overrides)
+    return load_config(CONFIGS / f"{name}.yaml", overrides=merged, environ={})
+
+
 @pytest.fixture
 def sim_config(tmp_path: Path) -> Callable[..., GamelineConfig]:
-    """A small simulated league under tmp_path, from configs/<name>.yaml (default: default);
-    keyword overrides are merged into the YAML."""
+    """`small_sim_config` under tmp_path."""
 
     def make(name: str = "default", **overrides: Any) -> GamelineConfig:
-        base: dict[str, Any] = {
-            "state_dir": str(tmp_path / "state"),
-            "source": {
-                "simulator": {
-                    "n_teams": 8,
-                    "n_seasons": 2,
-                    "games_per_team": 20,
-                    "as_of": AS_OF.isoformat(),
-                }
-            },
-        }
-        merged = deep_update(base, overrides)
-        return load_config(CONFIGS / f"{name}.yaml", overrides=merged, environ={})
+        state = Path(overrides.pop("state_dir", tmp_path / "state"))
+        return small_sim_config(state, name, **overrides)
 
     return make
 
@@ -87,6 +93,15 @@ def prefect_harness() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=60):
         yield
+
+
+@pytest.fixture
+def harness_api(prefect_harness: None) -> dict[str, str]:
+    """The environment that points a `gameline` child process at the session's Prefect API, so
+    it starts no temporary server of its own (for tests whose subject is not that server)."""
+    from prefect.settings import PREFECT_API_URL
+
+    return {"PREFECT_API_URL": str(PREFECT_API_URL.value())}
 
 
 def ingested(config: GamelineConfig) -> pd.DataFrame:

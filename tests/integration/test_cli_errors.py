@@ -4,20 +4,20 @@ run in Prefect keeps it either way."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from gameline.tasks.config import GamelineConfig, state_paths
-from tests.conftest import CONFIGS, ingested, write_config
+from gameline.tasks.config import state_paths
+from tests.conftest import CONFIGS, ingested, small_sim_config, write_config
 from tests.servers import BIN, quiet_env
 
 
-def gameline(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def gameline(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(BIN / "gameline"), *args], env=quiet_env(), cwd=cwd, capture_output=True,
+        [str(BIN / "gameline"), *args], env=quiet_env(**env), cwd=cwd, capture_output=True,
         text=True, timeout=300,
     )  # fmt: skip
 
@@ -27,20 +27,26 @@ def error_lines(stderr: str) -> list[str]:
 
 
 @pytest.mark.integration
-def test_a_bad_file_is_one_error_line_and_verbose_shows_the_traceback(tmp_path: Path) -> None:
+def test_a_bad_file_is_one_error_line_and_verbose_shows_the_traceback(
+    tmp_path: Path, harness_api: dict[str, str]
+) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("game_id,date\n1,2020-01-01\n")
     config = tmp_path / "c.yaml"
     config.write_text(f"extends: {CONFIGS / 'default.yaml'}\nstate_dir: {tmp_path / 'state'}\n")
-    quiet = gameline("ingest", "--config", str(config), "--file", str(bad), cwd=tmp_path)
+    quiet = gameline(
+        "ingest", "--config", str(config), "--file", str(bad), cwd=tmp_path, **harness_api
+    )
     assert quiet.returncode == 1
     assert error_lines(quiet.stderr) == [
         f"error: {bad}: missing required column(s) ['start_time', 'home_team', "
         "'away_team']; has ['game_id', 'date']"
     ]
     assert "Traceback" not in quiet.stderr and "Warning" not in quiet.stderr
-    assert len(quiet.stderr.strip().splitlines()) <= 6  # the temporary server's start and stop
-    loud = gameline("-v", "ingest", "--config", str(config), "--file", str(bad), cwd=tmp_path)
+    assert len(quiet.stderr.strip().splitlines()) <= 6  # the flow run's own lines
+    loud = gameline(
+        "-v", "ingest", "--config", str(config), "--file", str(bad), cwd=tmp_path, **harness_api
+    )
     assert loud.returncode == 1 and "Traceback" in loud.stderr
 
 
@@ -58,16 +64,24 @@ def test_a_broken_config_is_one_line_naming_the_file_and_place(
     )
 
 
+@pytest.fixture(scope="module")
+def ingested_state(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One ingested small league's state folder, copied by each damaged-file case."""
+    state = tmp_path_factory.mktemp("ingested") / "state"
+    ingested(small_sim_config(state))
+    return state
+
+
 @pytest.mark.parametrize(
     "damaged",
     ["raw/games.parquet", "predictions/predictions.parquet", "feast/online_watermark.json",
      "registry/snapshot.json", "monitor/alerts.jsonl", "monitor/retrains.jsonl"],
 )  # fmt: skip
 def test_status_names_a_damaged_state_file(
-    damaged: str, sim_config: Callable[..., GamelineConfig], tmp_path: Path
+    damaged: str, ingested_state: Path, tmp_path: Path
 ) -> None:
-    config = sim_config()
-    ingested(config)
+    shutil.copytree(ingested_state, tmp_path / "state")
+    config = small_sim_config(tmp_path / "state")
     paths = state_paths(config)
     files = {
         "raw/games.parquet": paths.raw_games,

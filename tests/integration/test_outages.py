@@ -189,7 +189,7 @@ def leftovers(root: Path) -> list[Path]:
 
 @pytest.mark.slow
 def test_a_full_state_folder_fails_with_one_line_and_nothing_half_written(
-    sim_config: Callable[..., GamelineConfig], tmp_path: Path
+    sim_config: Callable[..., GamelineConfig], tmp_path: Path, harness_api: dict[str, str]
 ) -> None:
     small = tmp_path / "small"
     small.mkdir()
@@ -198,7 +198,7 @@ def test_a_full_state_folder_fails_with_one_line_and_nothing_half_written(
         path = write_config(config, tmp_path / "c.yaml")
         done = subprocess.run(
             [str(BIN / "gameline"), "ingest", "--config", str(path)],
-            env=quiet_env(), capture_output=True, text=True, timeout=300,
+            env=quiet_env(**harness_api), capture_output=True, text=True, timeout=300,
         )  # fmt: skip
         errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
         assert done.returncode == 1 and len(errors) == 1, done.stderr[-2000:]
@@ -210,7 +210,7 @@ def test_a_full_state_folder_fails_with_one_line_and_nothing_half_written(
 
 
 def test_a_read_only_state_folder_fails_with_one_line_naming_what_it_could_not_write(
-    sim_config: Callable[..., GamelineConfig], tmp_path: Path
+    sim_config: Callable[..., GamelineConfig], tmp_path: Path, harness_api: dict[str, str]
 ) -> None:
     source, view = tmp_path / "state", tmp_path / "read-only"
     config = sim_config(state_dir=str(source))
@@ -222,7 +222,7 @@ def test_a_read_only_state_folder_fails_with_one_line_naming_what_it_could_not_w
             started = time.monotonic()
             done = subprocess.run(
                 [str(BIN / "gameline"), command, "--config", str(readonly)],
-                env=quiet_env(), capture_output=True, text=True, timeout=300,
+                env=quiet_env(**harness_api), capture_output=True, text=True, timeout=300,
             )  # fmt: skip
             errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
             assert done.returncode == 1 and len(errors) == 1, done.stderr[-2000:]
