@@ -17,7 +17,15 @@ import pytest
 
 from gameline.tasks.config import GamelineConfig, state_paths
 from tests.conftest import write_config
-from tests.servers import BIN, database, free_port, need_services, process, quiet_env
+from tests.servers import (
+    BIN,
+    database,
+    free_port,
+    need_services,
+    process,
+    quiet_env,
+    wait_http,
+)
 
 pytestmark = [pytest.mark.services, pytest.mark.integration, pytest.mark.slow]
 
@@ -95,11 +103,32 @@ def test_no_secret_is_printed_or_stored(
             GAMELINE_REDIS_CONNECTION=f"redis://:{SECRET}@127.0.0.1:{redis_with_password}/0",
             GAMELINE_ALERT_URL=f"json://127.0.0.1:9/{SECRET}",
         )
+        # One Prefect server for the four commands, started as the CLI starts its temporary
+        # one (same environment, secrets included; its database in PREFECT_HOME), so that its
+        # database can be searched too.
+        port = free_port()
+        server = stack.enter_context(
+            process(
+                [
+                    str(BIN / "prefect"),
+                    "server",
+                    "start",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                ],
+                {**env, "PREFECT_UI_ENABLED": "false"},
+                tmp_path / "prefect-server.log",
+            )
+        )
+        wait_http(f"http://127.0.0.1:{port}/api/health", server, tmp_path / "prefect-server.log")
+        commands_env = {**env, "PREFECT_API_URL": f"http://127.0.0.1:{port}/api"}
         outputs = []
         for command in (["run"], ["run", "--retrain"], ["status"], ["doctor"]):
             done = subprocess.run(
                 [str(BIN / "gameline"), *command, "--config", str(config_file)],
-                env=env, capture_output=True, text=True, timeout=400,
+                env=commands_env, capture_output=True, text=True, timeout=400,
             )  # fmt: skip
             assert done.returncode == 0, f"{command}:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
             outputs.append(done.stdout + done.stderr)
@@ -107,7 +136,7 @@ def test_no_secret_is_printed_or_stored(
 
         leaks = [i for i, text in enumerate(outputs) if SECRET in text]
         assert not leaks, f"printed by command {leaks}"
-        assert (prefect_home / "prefect.db").exists()  # the temporary server's database
+        assert (prefect_home / "prefect.db").exists()  # the server's database
         assert not scan(prefect_home), "in Prefect's database or home"
         assert not scan(state_paths(config).root), "in the state folder"
         for name in (registry_db, mlflow_db):
