@@ -93,6 +93,18 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: flo
     raise AssertionError(f"{url} did not answer in {timeout_s} s:\n{log.read_text()[-3000:]}")
 
 
+@contextmanager
+def running_prefect_server(env: dict[str, str], log: Path) -> Iterator[str]:
+    """`prefect server start` on a free port with `env` (UI off), killed on exit; its API URL
+    once it answers."""
+    port = free_port()
+    command = [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    with process(command, {**env, "PREFECT_UI_ENABLED": "false"}, log) as server:
+        url = f"http://127.0.0.1:{port}/api"
+        wait_http(f"{url}/health", server, log)
+        yield url
+
+
 def quiet_env(**extra: str) -> dict[str, str]:
     """The environment for a child process: no telemetry look-ups, no inherited Prefect API."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "GAMELINE_"))}

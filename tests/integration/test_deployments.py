@@ -19,7 +19,14 @@ import pytest
 
 from gameline.tasks.config import GamelineConfig, state_paths
 from tests.conftest import REPO, write_config
-from tests.servers import BIN, database, free_port, need_services, process, quiet_env, wait_http
+from tests.servers import (
+    BIN,
+    database,
+    need_services,
+    process,
+    quiet_env,
+    running_prefect_server,
+)
 
 pytestmark = [pytest.mark.services, pytest.mark.integration, pytest.mark.slow]
 
@@ -61,8 +68,6 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prefect
     by its process group, its database dropped."""
     need_services()
     home = tmp_path_factory.mktemp("prefect")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/api"
     name = f"gl_test_prefect_{uuid.uuid4().hex[:8]}"
     with ExitStack() as stack:
         stack.enter_context(database(name))
@@ -73,23 +78,7 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prefect
             ),
             PREFECT_UI_ENABLED="false",
         )
-        log = home / "server.log"
-        server = stack.enter_context(
-            process(
-                [
-                    str(BIN / "prefect"),
-                    "server",
-                    "start",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                ],
-                server_env,
-                log,
-            )
-        )
-        wait_http(f"{url}/health", server, log)
+        url = stack.enter_context(running_prefect_server(server_env, home / "server.log"))
         env = quiet_env(
             PREFECT_HOME=str(home), PREFECT_API_URL=url, PREFECT_WORKER_QUERY_SECONDS="2"
         )

@@ -24,7 +24,7 @@ from tests.servers import (
     need_services,
     process,
     quiet_env,
-    wait_http,
+    running_prefect_server,
 )
 
 pytestmark = [pytest.mark.services, pytest.mark.integration, pytest.mark.slow]
@@ -106,24 +106,8 @@ def test_no_secret_is_printed_or_stored(
         # One Prefect server for the four commands, started as the CLI starts its temporary
         # one (same environment, secrets included; its database in PREFECT_HOME), so that its
         # database can be searched too.
-        port = free_port()
-        server = stack.enter_context(
-            process(
-                [
-                    str(BIN / "prefect"),
-                    "server",
-                    "start",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                ],
-                {**env, "PREFECT_UI_ENABLED": "false"},
-                tmp_path / "prefect-server.log",
-            )
-        )
-        wait_http(f"http://127.0.0.1:{port}/api/health", server, tmp_path / "prefect-server.log")
-        commands_env = {**env, "PREFECT_API_URL": f"http://127.0.0.1:{port}/api"}
+        url = stack.enter_context(running_prefect_server(env, tmp_path / "prefect-server.log"))
+        commands_env = {**env, "PREFECT_API_URL": url}
         outputs = []
         for command in (["run"], ["run", "--retrain"], ["status"], ["doctor"]):
             done = subprocess.run(
