@@ -30,8 +30,14 @@ from gameline.tasks.config import (
     SeasonWindow,
     SourceConfig,
 )
-from gameline.tasks.contracts import ContractError, local_dates
-from gameline.tasks.data.sources import FALSE_WORDS, TRUE_WORDS, read_contract_file, read_text_table
+from gameline.tasks.contracts import SOURCE_LINE, ContractError, local_dates
+from gameline.tasks.data.sources import (
+    FALSE_WORDS,
+    TRUE_WORDS,
+    read_contract_file,
+    read_text_table,
+    season_of_dates,
+)
 
 # Words of a column name that say which side it is about.
 HOME_WORDS = {"home", "h", "host", "hometeam", "local"}
@@ -530,8 +536,8 @@ class LeagueFile:
 
 
 def _season_window(day: pd.Series, season: pd.Series | None) -> tuple[SeasonWindow, str, list[str]]:
-    """The season window from the dates (full year around the off-season) and the label that
-    matches the file's seasons (or the year most games of a season are played in)."""
+    """(window, season label, notes): with a season column, the span its seasons cover; without
+    one, a full year around the off-season, labelled by the year most games are played in."""
     notes: list[str] = []
     if season is not None and season.notna().any():
         window = _labelled_window(day, season)
@@ -577,14 +583,14 @@ def _labelled_window(day: pd.Series, season: pd.Series) -> SeasonWindow:
     )
 
 
-def _layout_for(raw_columns: list[str], columns: dict[str, str]) -> tuple[dict[str, str], list]:
+def _require_core_columns(raw_columns: list[str], columns: dict[str, str]) -> None:
+    """The teams and the date must be mapped; else one line naming what to give."""
     missing = [c for c in ("home_team", "away_team", "start_time") if c not in columns]
     if missing:
         raise ValueError(
             f"cannot tell which column is {' / '.join(missing)} (file columns: {raw_columns}); "
             "name it: --columns " + ",".join(f"{c}=<column>" for c in missing)
         )
-    return columns, []
 
 
 def read_league_file(
@@ -592,13 +598,13 @@ def read_league_file(
 ) -> LeagueFile:
     """Read a results file as `gameline ingest` will, with guessed settings; measure it."""
     raw = read_text_table(path, [])
-    file_columns = [c for c in raw.columns if c != "source_line"]
+    file_columns = [c for c in raw.columns if c != SOURCE_LINE]
     unknown = [c for c in override.values() if c not in file_columns]
     if unknown:
         raise ValueError(f"--columns: {unknown} not in {path} (its columns: {file_columns})")
     guessed = guess_columns(file_columns)
     columns = {**{k: v for k, v in guessed.items() if v not in override.values()}, **override}
-    _layout_for(file_columns, columns)
+    _require_core_columns(file_columns, columns)
     renamed = raw.rename(columns={file: contract for contract, file in columns.items()})
     date_format, date_seen = guess_date_format(renamed["start_time"])
     values, value_notes = guess_values(renamed)
@@ -629,8 +635,6 @@ def read_league_file(
     has_season = "season" in columns
     window, label, season_notes = _season_window(day, usable["season"] if has_season else None)
     league_probe = probe.model_copy(update={"season_window": window})
-    from gameline.tasks.data.sources import season_of_dates
-
     season = usable["season"] if has_season else season_of_dates(day, league_probe)
     relocations = find_relocations(usable, day, season)
     rename = renames_of(relocations)
@@ -781,7 +785,7 @@ def walk_forward_seasons(seasons: int) -> int:
         raise ValueError(
             f"walk-forward training needs at least two seasons of games; the file has {seasons}"
         )
-    return max(1, min(3, seasons - 2)) if seasons >= 3 else 1
+    return max(1, min(3, seasons - 2))
 
 
 def first_test_season(seasons: list[int]) -> int:
