@@ -5,11 +5,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CONFIG ?= configs/default.yaml
-export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
-export MLFLOW_DISABLE_TELEMETRY ?= true
-export DO_NOT_TRACK ?= 1
 
-.PHONY: demo test lint bench lock clean
+.PHONY: demo test test-fast lint bench lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +19,9 @@ demo: $(STAMP)  ## run the whole pipeline on the embedded simulated league
 
 test: $(STAMP)  ## run the test suite (tests on ../shared/data are skipped, with a reason, without it)
 	$(BIN)/python -m pytest -n auto
+
+test-fast: $(STAMP)  ## the unit tier only (about 30 s): the inner loop; CI runs `make test`
+	$(BIN)/python -m pytest -n auto tests/unit
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -26,10 +26,6 @@ from typing import Any
 import pandas as pd
 from common import DATA_DIR, REPO, bench_config, ingest, print_table
 
-for _key, _value in {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
-                     "MLFLOW_DISABLE_TELEMETRY": "true"}.items():  # fmt: skip
-    os.environ.setdefault(_key, _value)  # offline machine: no telemetry look-ups
-
 AS_OF = "2026-11-23T00:00:00+00:00"
 
 
@@ -184,8 +180,8 @@ def bare_daily(config: Any, now: datetime) -> int:
     from gameline.tasks.registry.mlflow_registry import Registry
     from gameline.tasks.serving.predict import (
         ServedModel,
-        predictions_table,
         score_games,
+        served_predictions,
         upcoming_games,
     )
     from gameline.tasks.serving.predictions import read_predictions, store_predictions
@@ -223,6 +219,7 @@ def bare_daily(config: Any, now: datetime) -> int:
     decision = decide_retrain(
         manual=False, champion=version, trained_until=champion.trained_until,
         active_kinds={a.kind for a in alerts.opened}, last_retrain=None, new_games=0,
+        min_new_games=config.retrain_min_new_games,
         data_until=None, now=now, cfg=config.retrain,
     )  # fmt: skip
     assert not decision.retrain
@@ -230,7 +227,7 @@ def bare_daily(config: Any, now: datetime) -> int:
     upcoming = upcoming_games(games, now, config.predict.horizon_hours)
     if len(upcoming):
         scored = score_games(store, upcoming, context, now, served, None)
-        table = predictions_table(scored, registry.model_name, served, None, 0.0, now, None)
+        table = served_predictions(scored, registry.model_name, served, None, 0.0, now, None)
         store_predictions(paths / "predictions" / "predictions.parquet", table)
     return len(upcoming)
 

@@ -13,6 +13,10 @@ DATA_DIR = REPO.parent / "shared" / "data"
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from gameline.flows.quiet import no_telemetry  # noqa: E402
+
+no_telemetry()  # an offline machine: no telemetry look-ups
+
 
 def bench_config(name: str, state_dir: Path, data_dir: Path, **overrides: Any) -> Any:
     """`configs/<name>.yaml` with its state in `state_dir`, reading `data_dir`."""

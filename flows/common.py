@@ -4,7 +4,6 @@ audit log)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,12 +32,11 @@ def load(config: ConfigRef) -> GamelineConfig:
     return config if isinstance(config, GamelineConfig) else load_config(Path(config))
 
 
-def resolve(config: ConfigRef, online: bool = False) -> GamelineConfig:
-    """The config a flow runs on, once every server it names has answered: a server that is
-    down is one clear failure at the flow's start, not after its work. The online store is
-    checked only for a flow that must write it (`online`): the others do without it."""
+def resolve(config: ConfigRef, flow: str) -> GamelineConfig:
+    """The config the flow named `flow` runs on, once every server it needs has answered: a
+    server that is down is one clear failure at the flow's start, not after its work."""
     loaded = load(config)
-    preflight(loaded, online)
+    preflight(loaded, flow)
     return loaded
 
 
@@ -80,6 +78,14 @@ def run_logger() -> Any:
         return logging.getLogger("gameline")
 
 
+def log_stage(line: str) -> None:
+    """Log a stage's line on the current run (printed on the console too; the Prefect UI's
+    logs tab reads like the terminal)."""
+    from prefect import get_run_logger
+
+    get_run_logger().info(line)
+
+
 def run_tags(config: GamelineConfig, *more: str) -> list[str]:
     """Tags for a run and what it starts: the product, the config and, say, the trigger."""
     return ["gameline", f"config:{config.name}", *more]
@@ -99,10 +105,11 @@ def tag_run(*tags: str) -> None:
         client.update_flow_run(run_id, tags=sorted({*current, *tags}))
 
 
-# Failures a second try cannot mend: bad input or config, an unknown team or model version.
-# A backend that is down is reported at once (a nightly run is better told in seconds; the
-# deployment can be rerun), not retried.
-NOT_TRANSIENT = (
+# Expected failures: bad input or config, an unknown team or model version, a backend that is
+# down. A second try cannot mend them, so they are never retried (a backend that is down is
+# reported at once: a nightly run is better told in seconds, and the deployment can be rerun),
+# and the CLI reports each as one `error:` line.
+EXPECTED_FAILURES = (
     ValidationFailed,
     FeatureStoreError,
     RegistryError,
@@ -116,7 +123,7 @@ def transient(task: Any, task_run: Any, state: Any) -> bool:
     """Prefect's retry condition: retry unless the failure is one a retry cannot mend (bad
     input, a backend down, a full or read-only disk)."""
     failure = state.data
-    return not (isinstance(failure, NOT_TRANSIENT) or disk_trouble(failure))
+    return not (isinstance(failure, EXPECTED_FAILURES) or disk_trouble(failure))
 
 
 # Only for steps that are safe to run twice (reads, idempotent writes); a retry of anything
@@ -140,9 +147,9 @@ def alert_url(alerts: AlertsConfig) -> str | None:
     """The alert target (a secret): from the environment variable the config names, else from
     the Prefect Secret block it names; None turns notifications off. Read at run time, never
     stored, logged or passed as a flow parameter."""
-    url = os.environ.get(alerts.url_env)
+    url = alerts.url_from_environment()
     if url or not alerts.secret_block:
-        return url or None
+        return url
     from prefect.blocks.system import Secret
 
     return str(Secret.load(alerts.secret_block).get())

@@ -14,13 +14,13 @@ from gameline.flows.common import (
     ConfigRef,
     artifact_key,
     flow_run_id,
+    log_stage,
     resolve,
     run_name,
     snapshot_task,
 )
-from gameline.flows.summaries import gate_line, log_stage
-from gameline.flows.train import build_training_set
 from gameline.tasks.config import GamelineConfig, state_paths
+from gameline.tasks.model.dataset import build_training_set
 from gameline.tasks.registry.aliases import (
     CHALLENGER,
     CHAMPION,
@@ -47,7 +47,7 @@ def evaluate_versions(
     if challenger is None:
         raise PromotionError(f"{registry.model_name} has no {CHALLENGER} to judge; train first")
     champion = registry.alias_version(CHAMPION)
-    path, _ = build_training_set.fn(config)
+    path, _ = build_training_set(config)
     return evaluate(
         registry,
         pd.read_parquet(path),
@@ -74,7 +74,7 @@ def apply_task(book: AliasBook, decision: Decision) -> Outcome:
 def gate_flow(config: ConfigRef, version: str | None = None) -> Outcome:
     """Judge a registered version (default: the challenger) against the champion and promote
     it if it passes."""
-    config = resolve(config)
+    config = resolve(config, "gate")
     registry = Registry.from_config(config)
     evaluation = evaluate_versions(registry, config, version)
     decision = decide(evaluation, config.gate, datetime.now(UTC))
@@ -92,7 +92,7 @@ def gate_flow(config: ConfigRef, version: str | None = None) -> Outcome:
         markdown=markdown,
         description=decision.reason[:200],
     )
-    log_stage(gate_line(outcome))
+    log_stage(outcome.facts().line)
     return outcome
 
 
@@ -101,7 +101,7 @@ def rollback_flow(
     config: ConfigRef, to: str | None = None, reason: str = "manual rollback"
 ) -> Rollback:
     """Point `champion` back at a version (default: `previous-champion`); audit-logged."""
-    config = resolve(config)
+    config = resolve(config, "rollback")
     registry = Registry.from_config(config)
     book = AliasBook(registry, state_paths(config).audit_log, flow_run_id())
     done = rollback(book, to, reason, datetime.now(UTC))

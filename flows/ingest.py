@@ -14,11 +14,11 @@ from gameline.flows.common import (
     IO_RETRIES,
     ConfigRef,
     artifact_key,
+    log_stage,
     resolve,
     run_logger,
     run_name,
 )
-from gameline.flows.summaries import ingest_line, log_stage
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.data.ingest import (
     Manifest,
@@ -29,6 +29,7 @@ from gameline.tasks.data.ingest import (
     store_input,
 )
 from gameline.tasks.data.validate import CheckedInput, check_input
+from gameline.tasks.facts import Facts, FactTable, facts_markdown
 from gameline.tasks.features.store import (
     ApplySummary,
     MaterializeSummary,
@@ -87,6 +88,19 @@ class FeastSummary(BaseModel):
     materialize: MaterializeSummary | None
     note: str | None = None
 
+    def facts(self) -> Facts:
+        """One line on what Feast holds now."""
+        m = self.materialize
+        if m is None:
+            line = f"project {self.apply.project}: definitions applied; {self.note}"
+        else:
+            line = (
+                f"project {self.apply.project}: {len(self.apply.objects)} objects applied; "
+                f"online store loaded {m.start:%Y-%m-%d %H:%M} .. {m.end:%Y-%m-%d %H:%M} UTC "
+                f"in {m.seconds:.2f} s"
+            )
+        return Facts(line=line, blocks=[line])
+
 
 class IngestSummary(BaseModel):
     """What one ingest run did: the manifest, the validation outcome, the features written."""
@@ -102,21 +116,55 @@ class IngestSummary(BaseModel):
     feast: FeastSummary | None = None
     note: str | None = None  # e.g. a lost game store rebuilt from an input seen before
 
-
-def summary_markdown(summary: IngestSummary) -> str:
-    """The ingest summary as a Prefect markdown artifact."""
-    m = summary.manifest
-    rules = (
-        "\n".join(f"| {rule} | {n} |" for rule, n in summary.manifest.rules.items())
-        or "| none | 0 |"
-    )
-    head = "Same content as an earlier ingest: nothing to do." if summary.skipped else ""
-    return (
-        f"# Ingest `{m.manifest_id}`\n{head}\n\n| read | new | updated | duplicate | quarantined |"
-        f" repaired |\n|---|---|---|---|---|---|\n| {m.read} | {m.new} | {m.updated} | "
-        f"{m.duplicate} | {m.quarantined} | {m.repaired} |\n\n| rule broken | rows |\n|---|---|\n"
-        f"{rules}\n\nSource: `{summary.source}`"
-    )
+    def facts(self) -> Facts:
+        """The counts, the rules broken and where everything is; the log line."""
+        m, st = self.manifest, self.store
+        seen = " (seen before: nothing new)" if self.skipped else ""
+        seen += f" ({self.note})" if self.note else ""
+        line = (
+            f"ingest {self.source}{seen}: read {m.read}, new {m.new}, updated {m.updated}, "
+            f"quarantined {m.quarantined}; store {st.games} games ({st.final} final, "
+            f"{st.scheduled} scheduled)"
+        )
+        counts = ("read", "new", "updated", "duplicate", "quarantined", "repaired")
+        blocks: list[FactTable | str] = [
+            FactTable(
+                f"Ingest {m.manifest_id} ({'skipped: seen before' if self.skipped else 'stored'})",
+                counts,
+                [tuple(str(getattr(m, c)) for c in counts)],
+                right=counts,
+            )
+        ]
+        if self.note:
+            blocks.append(f"note: {self.note}")
+        if m.rules:
+            rules = [(rule, str(n)) for rule, n in m.rules.items()]
+            blocks.append(FactTable("Rules broken", ("rule", "rows"), rules, right=("rows",)))
+        seasons = f", seasons {st.first_season}-{st.last_season}" if st.first_season else ""
+        where = [
+            ("source", self.source),
+            (
+                "game store",
+                f"{st.games} games ({st.final} final, {st.scheduled} scheduled{seasons})",
+            ),
+            ("state folder", str(self.state_dir.resolve())),
+        ]
+        if m.quarantine_file:
+            where.append(("quarantine", m.quarantine_file))
+        if self.report:
+            where.append(("validation report", str(self.report)))
+        if f := self.features:
+            where.append(
+                (
+                    "team features",
+                    f"{f.path} ({f.rows} rows, {f.games} games, {f.teams} teams, "
+                    f"{len(f.features)} features)",
+                )
+            )
+        if self.feast:
+            where.append(("feast", self.feast.facts().line))
+        blocks.append(FactTable("Where things are", (), where))
+        return Facts(line=line, blocks=blocks)
 
 
 def publish_features(config: GamelineConfig, online_required: bool = True) -> FeastSummary:
@@ -141,7 +189,7 @@ def publish_features(config: GamelineConfig, online_required: bool = True) -> Fe
 def feature_store_flow(config: ConfigRef) -> FeastSummary:
     """Rebuild the team features and states from the game store, register the Feast
     definitions and load every team's current state into the online store."""
-    config = resolve(config, online=True)
+    config = resolve(config, "features")
     features_task(config)
     return publish_features(config)
 
@@ -150,7 +198,7 @@ def feature_store_flow(config: ConfigRef) -> FeastSummary:
 def ingest_flow(config: ConfigRef, file: Path | None = None) -> IngestSummary:
     """Ingest one input (the configured source or `file`), validate it, rebuild team features,
     then register and materialize them in Feast."""
-    config = resolve(config, online=True)
+    config = resolve(config, "ingest")
     return ingest_stage(config, file)
 
 
@@ -182,10 +230,11 @@ def ingest_stage(
         feast=publish_features(config, online_required),
         note=staged.restoring,
     )
+    facts = summary.facts()
     create_markdown_artifact(
-        summary_markdown(summary),
+        facts_markdown(f"Ingest of {summary.config}", facts),
         key=artifact_key(f"ingest-{summary.config}"),
         description="Gameline ingest",
     )
-    log_stage(ingest_line(summary))
+    log_stage(facts.line)
     return summary

@@ -17,14 +17,15 @@ from gameline.flows.common import (
     ConfigRef,
     alert_url,
     artifact_key,
+    log_stage,
     resolve,
     run_name,
 )
-from gameline.flows.summaries import log_stage, monitor_line
-from gameline.flows.train import build_training_set
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.data.ingest import read_store
 from gameline.tasks.data.sources import league_now
+from gameline.tasks.facts import Facts, FactTable, facts_markdown
+from gameline.tasks.model.dataset import build_training_set
 from gameline.tasks.monitoring.alerts import (
     DEGRADATION_KINDS,
     DRIFT_KINDS,
@@ -35,10 +36,9 @@ from gameline.tasks.monitoring.alerts import (
     update_alerts,
     write_alerts,
 )
-from gameline.tasks.monitoring.drift import DriftResult
-from gameline.tasks.monitoring.monitor import Champion, MonitorResult, monitor
+from gameline.tasks.monitoring.drift import drift_figures
+from gameline.tasks.monitoring.monitor import Champion, MonitorResult, load_champion, monitor
 from gameline.tasks.monitoring.notify import Delivery, Notifier
-from gameline.tasks.registry.aliases import CHAMPION
 from gameline.tasks.registry.mlflow_registry import Registry
 from gameline.tasks.serving.predictions import read_predictions
 from gameline.tasks.storage import keep_newest, write_json
@@ -59,24 +59,76 @@ class MonitorSummary(BaseModel):
     result_path: Path
     event: str | None = None
 
+    def facts(self) -> Facts:
+        """Drift, live performance and calibration against their thresholds; the alerts opened,
+        resolved and ongoing; the log line."""
+        r = self.result
+        rows, said = measured_rows(r)
+        opened = ", ".join(a.kind for a in self.opened) or "none"
+        if r.status != "ok":
+            line = f"monitor: {r.status}"
+            blocks: list[FactTable | str] = [line]
+        else:
+            line = (
+                f"monitor champion v{r.champion_version}: {'; '.join(said) or 'nothing measured'}"
+                f"; new alerts: {opened}; resolved {len(self.resolved)}, ongoing "
+                f"{len(self.continuing)}"
+            )
+            title = f"Monitor: {r.model} champion v{r.champion_version or '-'}"
+            blocks = [FactTable(title, ("measure", "value", "threshold", "detail"), rows)]
+        blocks += [f"alert {a.kind}: {a.summary}" for a in self.opened]
+        blocks += [f"resolved {a.kind} ({a.alert_id})" for a in self.resolved]
+        if self.continuing:
+            blocks.append(f"ongoing alerts: {', '.join(a.kind for a in self.continuing)}")
+        return Facts(line=line, blocks=blocks)
 
-@task(name="load-champion", **IO_RETRIES, **ADAPTER_TASK)
-def load_champion(registry: Registry) -> Champion | None:
-    """The champion's version, features, training end, promised log loss and out-of-fold
-    predictions (None without a champion)."""
-    version = registry.alias_version(CHAMPION)
-    if version is None:
-        return None
-    tags = registry.version_tags(version)
-    family, run_id = tags.get("family", "blend"), tags["run_id"]
-    oof = pd.read_parquet(registry.download(run_id, "oof_predictions.parquet"))
-    return Champion(
-        version=version,
-        features=tags["features"].split(","),
-        trained_until=pd.Timestamp(tags["trained_until"]).to_pydatetime(),
-        promised_log_loss=registry.run_metrics(run_id).get(f"{family}_log_loss"),
-        oof=pd.DataFrame({"game_id": oof["game_id"].astype(str), "p": oof[f"p_{family}"]}),
+
+def measured_rows(r: MonitorResult) -> tuple[list[tuple[str, str, str, str]], list[str]]:
+    """(rows of measure, value, threshold, detail; the same facts in a few words each)."""
+    rows, said = [], []
+    for drift in (r.data_drift, r.prediction_drift):
+        if drift is None:
+            continue
+        value, threshold = drift_figures(drift)
+        rows.append((f"{drift.kind} drift", value, threshold, str(drift.report or drift.detail)))
+        said.append(
+            f"{drift.kind} drift {drift.drifted_share:.2f} of columns"
+            if drift.drifted_share is not None
+            else f"{drift.kind} drift: {drift.detail}"
+        )
+    perf = r.performance
+    if perf is not None and perf.status != "ok":
+        rows.append(("live performance", "-", "-", perf.detail))
+    if perf is None or perf.status != "ok":
+        return rows, said
+    on = f"on the same {perf.games} games"
+    rows.append(
+        (
+            "served log loss",
+            f"{perf.served_log_loss:.4f}",
+            f"promised {perf.promised_log_loss or float('nan'):.4f}",
+            f"Elo {perf.elo_log_loss:.4f} {on}; ECE {perf.ece:.3f}",
+        )
     )
+    cusums = [t for t in (perf.over_prediction, perf.under_prediction) if t]
+    if cusums:
+        worst = max(cusums, key=lambda t: t.statistic)
+        rows.append(
+            (
+                "calibration CUSUM",
+                f"{worst.statistic:.2f}",
+                f"> {worst.h:g}",
+                f"mean residual {perf.mean_residual:+.3f} on {perf.games} games",
+            )
+        )
+    said.append(
+        f"served log loss {perf.served_log_loss:.4f} (Elo {perf.elo_log_loss:.4f}) on "
+        f"{perf.games} games"
+    )
+    return rows, said
+
+
+champion_task = task(load_champion, name="load-champion", **IO_RETRIES, **ADAPTER_TASK)
 
 
 @task(name="measure", **ADAPTER_TASK)
@@ -85,7 +137,7 @@ def measure(
 ) -> MonitorResult:
     """Drift and live performance of the champion (a read of the stores; writes reports)."""
     paths = state_paths(config)
-    path, _ = build_training_set.fn(config)
+    path, _ = build_training_set(config)
     return monitor(
         pd.read_parquet(path),
         read_store(paths.raw_games),
@@ -116,57 +168,6 @@ def keep_alerts(
     write_alerts(path, changes.alerts)
     deliveries = [notifier.send(*alert_message(a)) for a in [*changes.opened, *changes.resolved]]
     return changes, deliveries
-
-
-def drift_figures(drift: DriftResult) -> tuple[str, str]:
-    """(value, threshold) of a drift result: the drifted share of the inputs, or, for the one
-    prediction column, Evidently's score and its test's threshold."""
-    if drift.kind == "prediction" and drift.columns:
-        column = drift.columns[0]
-        side = "<" if "p_value" in column.method else ">="
-        return f"{column.score:.3f}", f"{side} {column.threshold:g} ({column.method})"
-    if drift.drifted_share is None:
-        return "-", "-"
-    return f"{drift.drifted_share:.2f} drifted", f">= {drift.share_threshold:g}"
-
-
-def monitor_markdown(result: MonitorResult, changes: AlertChanges) -> str:
-    """The key figures of a monitor run as a Prefect markdown artifact, with the reports."""
-    rows = []
-    for drift in (result.data_drift, result.prediction_drift):
-        if drift is None:
-            continue
-        value, threshold = drift_figures(drift)
-        report = f"`{drift.report}`" if drift.report else drift.detail
-        rows.append(
-            f"| {drift.kind} drift | {value} | {threshold} | "
-            f"{drift.current_rows} vs {drift.reference_rows} rows | {report} |"
-        )
-    perf = result.performance
-    if perf is not None and perf.status == "ok":
-        worst = max(
-            (t for t in (perf.over_prediction, perf.under_prediction) if t),
-            key=lambda t: t.statistic,
-        )
-        rows.append(
-            f"| live log loss | {perf.served_log_loss:.4f} | promised "
-            f"{perf.promised_log_loss or float('nan'):.4f}, Elo {perf.elo_log_loss:.4f} | "
-            f"{perf.games} games | ECE {perf.ece:.3f} |"
-        )
-        rows.append(
-            f"| calibration CUSUM | {worst.statistic:.2f} | > {worst.h:g} | {perf.games} games "
-            f"| mean residual {perf.mean_residual:+.3f} |"
-        )
-    elif perf is not None:
-        rows.append(f"| live performance | - | - | - | {perf.detail} |")
-    alerts = "\n".join(f"- **{a.kind}**: {a.summary}" for a in changes.opened) or "- none new"
-    return (
-        f"# Monitor {result.model} v{result.champion_version} ({result.status})\n\n"
-        "| measure | value | threshold | data | detail |\n|---|---|---|---|---|\n"
-        + "\n".join(rows)
-        + f"\n\nNew alerts:\n{alerts}\n\nResolved: {len(changes.resolved)}; ongoing: "
-        f"{len(changes.continuing)}.\n"
-    )
 
 
 def emit_drift_event(
@@ -201,14 +202,14 @@ def emit_drift_event(
 def monitor_flow(config: ConfigRef, now: datetime | None = None) -> MonitorSummary:
     """Watch the champion: drift of its inputs and predictions, live performance of what it
     served; alert a person once per episode; emit `gameline.drift.detected`."""
-    config = resolve(config)
+    config = resolve(config, "monitor")
     return monitor_stage(config, now or league_now(config))
 
 
 def monitor_stage(config: GamelineConfig, now: datetime) -> MonitorSummary:
     """The monitor flow's tasks, run inside whichever flow calls this."""
     registry = Registry.from_config(config)
-    champion = load_champion(registry)
+    champion = champion_task(registry)
     result = measure(config, champion, registry.model_name, now)
     changes, deliveries = keep_alerts(config, result, Notifier(alert_url(config.alerts)), now)
     reports = state_paths(config).monitor_reports
@@ -216,11 +217,6 @@ def monitor_stage(config: GamelineConfig, now: datetime) -> MonitorSummary:
     write_json(result.model_dump(mode="json"), path)
     for kind in ("data-drift.html", "prediction-drift.html", "result.json"):  # a few MB a day
         keep_newest(reports, f"*-{kind}", KEEP_REPORTS)
-    create_markdown_artifact(
-        key=artifact_key(f"monitor-{config.name}"),
-        markdown=monitor_markdown(result, changes),
-        description=f"{len(result.findings)} findings",
-    )
     summary = MonitorSummary(
         result=result,
         opened=changes.opened,
@@ -230,5 +226,11 @@ def monitor_stage(config: GamelineConfig, now: datetime) -> MonitorSummary:
         result_path=path,
         event=emit_drift_event(config, result, changes.opened),
     )
-    log_stage(monitor_line(summary))
+    facts = summary.facts()
+    create_markdown_artifact(
+        key=artifact_key(f"monitor-{config.name}"),
+        markdown=facts_markdown(f"Monitor {result.model} v{result.champion_version}", facts),
+        description=f"{len(result.findings)} findings",
+    )
+    log_stage(facts.line)
     return summary

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from prefect import flow, get_run_logger, tags
 from prefect.artifacts import create_markdown_artifact
@@ -23,16 +24,9 @@ from gameline.flows.ingest import IngestSummary, ingest_stage
 from gameline.flows.monitor import MonitorSummary, monitor_stage
 from gameline.flows.predict import PredictSummary, predict_stage
 from gameline.flows.retrain import retrain_decision
-from gameline.flows.summaries import (
-    gate_line,
-    ingest_line,
-    monitor_line,
-    predict_line,
-    retrain_line,
-    training_line,
-)
 from gameline.flows.train import train_flow
 from gameline.tasks.data.sources import league_now
+from gameline.tasks.facts import Facts
 from gameline.tasks.monitoring.triggers import RetrainDecision
 from gameline.tasks.registry.aliases import CHAMPION, Outcome
 from gameline.tasks.registry.mlflow_registry import Registry
@@ -50,6 +44,26 @@ class PipelineSummary(BaseModel):
     predictions: PredictSummary | None = None
     note: str | None = None
 
+    def stages(self) -> list[Facts]:
+        """Every stage's facts, in the order they ran (the note, why nothing was predicted,
+        last)."""
+        stages: list[Any] = [self.ingest, self.monitor, self.retrain, self.training, self.gate]
+        facts = [s.facts() for s in [*stages, self.predictions] if s is not None]
+        if self.note:
+            facts.append(Facts(line=self.note, blocks=[self.note]))
+        return facts
+
+    def facts(self) -> Facts:
+        """Every stage's blocks; one line per stage."""
+        stages = self.stages()
+        return Facts(line=self.retrain.facts().line, blocks=[b for f in stages for b in f.blocks])
+
+
+def daily_markdown(config_name: str, summary: PipelineSummary) -> str:
+    """The daily run's summary artifact: one line per stage, as its logs say them."""
+    lines = "\n".join(f"- {f.line}" for f in summary.stages())
+    return f"# Daily run of {config_name}\n\n{lines}\n"
+
 
 @flow(name="daily", flow_run_name=run_name("daily"))
 def pipeline_flow(
@@ -61,7 +75,7 @@ def pipeline_flow(
     """Ingest and validate the source, rebuild features and publish them to Feast, watch the
     champion, retrain and gate only when a trigger fires (`retrain`: by hand), and score the
     upcoming games."""
-    ref, config = config, resolve(config)
+    ref, config = config, resolve(config, "daily")
     tag_run(*run_tags(config))
     now = now or league_now(config)
     # The stages run as this flow's tasks; train and gate are subflows (only when retraining).
@@ -85,21 +99,6 @@ def pipeline_flow(
     create_markdown_artifact(
         key=artifact_key(f"daily-{config.name}"),
         markdown=daily_markdown(config.name, summary),
-        description=retrain_line(decision)[:200],
+        description=decision.facts().line[:200],
     )
     return summary
-
-
-def daily_markdown(config_name: str, summary: PipelineSummary) -> str:
-    """The daily run's summary artifact: one line per stage, as its logs say them."""
-    lines = [ingest_line(summary.ingest), monitor_line(summary.monitor)]
-    lines.append(retrain_line(summary.retrain))
-    if summary.training is not None:
-        lines.append(training_line(summary.training))
-    if summary.gate is not None:
-        lines.append(gate_line(summary.gate))
-    if summary.predictions is not None:
-        lines.append(predict_line(summary.predictions))
-    if summary.note:
-        lines.append(summary.note)
-    return f"# Daily run of {config_name}\n\n" + "\n".join(f"- {line}" for line in lines) + "\n"

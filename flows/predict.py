@@ -17,14 +17,15 @@ from gameline.flows.common import (
     ConfigRef,
     alert_url,
     artifact_key,
+    log_stage,
     resolve,
     run_logger,
     run_name,
 )
-from gameline.flows.summaries import log_stage, predict_line
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.data.ingest import read_store
 from gameline.tasks.data.sources import league_now
+from gameline.tasks.facts import Facts, FactTable
 from gameline.tasks.features.store import TeamFeatureStore
 from gameline.tasks.features.team import game_context
 from gameline.tasks.monitoring.notify import Notifier
@@ -34,11 +35,16 @@ from gameline.tasks.registry.mlflow_registry import Registry
 from gameline.tasks.serving.predict import (
     ServedModel,
     nothing_to_score,
-    predictions_table,
     score_games,
+    served_predictions,
     upcoming_games,
 )
-from gameline.tasks.serving.predictions import SHOWN_COLUMNS, json_records, store_predictions
+from gameline.tasks.serving.predictions import (
+    SHOWN_COLUMNS,
+    json_records,
+    predictions_facts,
+    store_predictions,
+)
 
 
 class PredictSummary(BaseModel):
@@ -52,6 +58,27 @@ class PredictSummary(BaseModel):
     predictions: list[dict[str, object]]
     note: str | None = None  # why nothing was scored
     degraded: str | None = None  # served from the offline store: why, and the alert sent
+
+    def facts(self) -> Facts:
+        """The games scored, by which versions, and where they went."""
+        shadow = (
+            f", challenger v{self.challenger_version} in shadow" if self.challenger_version else ""
+        )
+        if self.note:
+            line = f"predict: nothing scored: {self.note}"
+        else:
+            degraded = f"; {self.degraded}" if self.degraded else ""
+            line = (
+                f"predict: {self.games} upcoming games scored by champion "
+                f"v{self.champion_version}{shadow}{degraded}"
+            )
+        title = f"{self.games} upcoming games: champion v{self.champion_version}{shadow}"
+        blocks: list[FactTable | str] = [predictions_facts(self.predictions, title)]
+        if self.note:
+            blocks.append(f"nothing scored: {self.note}")
+        if self.path:
+            blocks.append(f"predictions table: {self.path}")
+        return Facts(line=line, blocks=blocks)
 
 
 def served_model(registry: Registry, alias: str) -> ServedModel | None:
@@ -107,7 +134,7 @@ def score_upcoming(
     results_until = (finals["start_time"].max() + duration).to_pydatetime() if len(finals) else None
     context = game_context(games, config.features, config.league)
     scored = score_games(store, upcoming, context, now, champion, challenger, offline)
-    table = predictions_table(
+    table = served_predictions(
         scored,
         model_name,
         champion,
@@ -144,7 +171,7 @@ def online_store_down(config: GamelineConfig, why: str) -> str:
 def predict_flow(config: ConfigRef, now: datetime | None = None) -> PredictSummary:
     """Score the games of the next `predict.horizon_hours` with the champion (the challenger in
     shadow, or serving its A/B share); append them to the predictions table."""
-    config = resolve(config)
+    config = resolve(config, "predict")
     return predict_stage(config, now or league_now(config))
 
 
@@ -179,5 +206,5 @@ def predict_stage(config: GamelineConfig, now: datetime) -> PredictSummary:
         note=note,
         degraded=degraded,
     )
-    log_stage(predict_line(summary))
+    log_stage(summary.facts().line)
     return summary

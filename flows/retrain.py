@@ -13,13 +13,13 @@ from pydantic import BaseModel
 from gameline.flows.common import (
     ADAPTER_TASK,
     ConfigRef,
+    log_stage,
     resolve,
     run_name,
     run_tags,
     tag_run,
 )
 from gameline.flows.gate import gate_flow
-from gameline.flows.summaries import log_stage, retrain_line
 from gameline.flows.train import train_flow
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.data.ingest import read_store
@@ -79,9 +79,10 @@ def retrain_decision(
             active_kinds=active_kinds,
             now=now,
             cfg=config.retrain,
+            min_new_games=config.retrain_min_new_games,
         )
         append_retrain(paths.retrain_log, decision)
-    log_stage(retrain_line(decision))
+    log_stage(decision.facts().line)
     return decision
 
 
@@ -105,7 +106,7 @@ def retrain_flow(
     """Retrain and gate the challenger. `trigger`: `manual` always retrains; `schedule` (the
     weekly deployment) and `drift` (the `gameline.drift.detected` event) go through the same
     decision as the daily run: the cooldown and the minimum of newly finished games."""
-    ref, config = config, resolve(config)
+    ref, config = config, resolve(config, "retrain")
     tag_run(*run_tags(config, f"trigger:{trigger}"))
     registry = Registry.from_config(config)
     decision = retrain_decision(

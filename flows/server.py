@@ -15,6 +15,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from gameline.flows.quiet import QUIET_ENV
+
 STARTUP_S = 60.0
 
 
@@ -37,7 +39,7 @@ def start_temporary_server() -> str:
     port = _free_port()
     url = f"http://127.0.0.1:{port}/api"
     prefect = Path(sys.executable).parent / "prefect"
-    env = {**os.environ, "PREFECT_UI_ENABLED": "false", "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env = {**os.environ, **QUIET_ENV, "PREFECT_UI_ENABLED": "false"}
     proc = subprocess.Popen(
         [str(prefect), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
         env=env,
@@ -68,3 +70,19 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def ensure_prefect_api() -> str | None:
+    """The configured Prefect server (PREFECT_API_URL, or the active profile) answers
+    (BackendUnavailable if not); with none, start a temporary one for this command and return
+    its URL. Nothing when Prefect is already imported (a test harness or a library caller has
+    set up its own API)."""
+    if "prefect" in sys.modules:
+        return None
+    from gameline.tasks.backends import http_get, prefect_api_url
+
+    url = prefect_api_url()
+    if url:  # a configured server that is down: one line in seconds (Prefect: a traceback)
+        http_get(f"{url.rstrip('/')}/health", "the Prefect API")
+        return None
+    return start_temporary_server()

@@ -9,23 +9,19 @@ import pandas as pd
 from prefect import flow, task
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from gameline.feature_repo.definitions import FEATURE_SERVICE
 from gameline.flows.common import (
     ADAPTER_TASK,
     IO_RETRIES,
     ConfigRef,
+    log_stage,
     resolve,
     run_logger,
     run_name,
     snapshot_task,
 )
-from gameline.flows.summaries import log_stage, training_line
-from gameline.tasks.config import GamelineConfig, RunnerConfig, TrainConfig, state_paths
+from gameline.tasks.config import GamelineConfig, RunnerConfig, TrainConfig
 from gameline.tasks.contracts import LABEL
-from gameline.tasks.data.ingest import code_version, content_hash, read_store
-from gameline.tasks.features.store import TeamFeatureStore
-from gameline.tasks.features.team import game_context
-from gameline.tasks.model.dataset import write_training_set
+from gameline.tasks.model.dataset import build_training_set
 from gameline.tasks.model.folds import Fold, fold_frames, oof_columns, season_folds
 from gameline.tasks.model.inputs import model_example, selected_features
 from gameline.tasks.model.train import fit_models, predict_models
@@ -37,39 +33,7 @@ from gameline.tasks.registry.tracking import (
     tidy_registry,
 )
 
-
-def training_set_tags(
-    games: pd.DataFrame, store: TeamFeatureStore, features: list[str], config_name: str
-) -> dict[str, str]:
-    """What a training run was built from: the games' hash and manifests, the FeatureService,
-    the features, the code and the Feast registry's version of the definitions."""
-    return {
-        "dataset_hash": content_hash(games),
-        "manifest_ids": ",".join(sorted(games["manifest_id"].dropna().astype(str).unique())),
-        "feature_service": FEATURE_SERVICE,
-        "features": ",".join(features),
-        "code_version": code_version(),
-        "config": config_name,
-        **store.registry_version(),
-    }
-
-
-@task(name="training-set", **IO_RETRIES)
-def build_training_set(config: GamelineConfig) -> tuple[Path, dict[str, str]]:
-    """Write the point-in-time training set of every finished game, named by its content;
-    return its path and its tags."""
-    paths = state_paths(config)
-    games = read_store(paths.raw_games)
-    if not (games["status"] == "final").any():
-        raise ValueError(
-            f"no finished games in {paths.raw_games}: ingest first "
-            "(`gameline ingest`, or the daily deployment)"
-        )
-    store = TeamFeatureStore.from_config(config)
-    store.apply()
-    context = game_context(games, config.features, config.league)
-    path = write_training_set(store.training_set(games, context), paths.training)
-    return path, training_set_tags(games, store, selected_features(config), config.name)
+training_set_task = task(build_training_set, name="training-set", **IO_RETRIES)
 
 
 @task(name="fold", task_run_name="fold-{fold.test_season}-block-{fold.block}")
@@ -153,10 +117,10 @@ def train_flow(config: ConfigRef, reason: dict[str, str] | None = None) -> Train
 
     The folds run in a subflow whose task runner comes from the config, so a deployment
     switches between threads and a Dask cluster without code changes."""
-    config = resolve(config)
+    config = resolve(config, "train")
     registry = Registry.from_config(config)
     tidy_task(registry)
-    path, tags = build_training_set(config)
+    path, tags = training_set_task(config)
     tags = {**tags, **(reason or {})}
     played = pd.read_parquet(path, columns=["season", "event_timestamp", LABEL]).dropna()
     seasons = played["season"].to_numpy()
@@ -170,5 +134,5 @@ def train_flow(config: ConfigRef, reason: dict[str, str] | None = None) -> Train
     oof = folds_run(config.train, selected_features(config), path, folds)
     record = log_and_register(registry, config, path, oof, tags)
     snapshot_task(registry, config)
-    log_stage(training_line(record))
+    log_stage(record.facts().line)
     return record

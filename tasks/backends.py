@@ -6,8 +6,11 @@ instead of after minutes of a client library's own retries; `gameline doctor` re
 
 from __future__ import annotations
 
+import os
 import re
+import tomllib
 import urllib.request
+from pathlib import Path
 
 from gameline.tasks.config import FeastConfig, GamelineConfig, redis_target
 
@@ -102,9 +105,28 @@ def probe_feast(feast: FeastConfig, online: bool = True) -> None:
         redis_ping(feast.redis_connection, what="Feast's online store (Redis)")
 
 
-def preflight(config: GamelineConfig, online: bool = True) -> None:
-    """Every server a config names answers (about 10-50 ms when they do), before any work:
-    BackendUnavailable for the first that does not. `online=False` for a run that can do
-    without the online store (predictions then come from the offline store)."""
+# The flows that must write the online store; the others run with it down (predictions then
+# come from the offline store).
+ONLINE_STORE_FLOWS = frozenset({"ingest", "features"})
+
+
+def preflight(config: GamelineConfig, flow: str) -> None:
+    """Every server a config names answers (about 10-50 ms when they do) before the flow named
+    `flow` does any work: BackendUnavailable for the first that does not. The online store only
+    for a flow that writes it."""
     probe_tracking_store(config.mlflow.tracking_uri or "")
-    probe_feast(config.feast, online)
+    probe_feast(config.feast, online=flow in ONLINE_STORE_FLOWS)
+
+
+def prefect_api_url() -> str | None:
+    """PREFECT_API_URL from the environment, else from the active Prefect profile."""
+    if os.environ.get("PREFECT_API_URL"):
+        return os.environ["PREFECT_API_URL"]
+    home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect")
+    profiles = Path(os.environ.get("PREFECT_PROFILES_PATH") or home / "profiles.toml")
+    if not profiles.exists():
+        return None
+    data = tomllib.loads(profiles.read_text())
+    active = os.environ.get("PREFECT_PROFILE") or data.get("active", "ephemeral")
+    url = data.get("profiles", {}).get(active, {}).get("PREFECT_API_URL")
+    return str(url) if url else None

@@ -62,20 +62,20 @@ def feast_redis_connection(connection: str) -> str:
     return ",".join(options)
 
 
-class Model(BaseModel):
-    """Base for config models: unknown keys are an error, not silently ignored."""
+class Section(BaseModel):
+    """Base of every config section: unknown keys are an error, not silently ignored."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class DateRange(Model):
+class DateRange(Section):
     """An inclusive range of local calendar dates."""
 
     start: date
     end: date
 
 
-class SeasonWindow(Model):
+class SeasonWindow(Section):
     """Dates a season's games may fall on: month-day plus a year offset from the season label."""
 
     start: MonthDay = "08-01"
@@ -84,7 +84,7 @@ class SeasonWindow(Model):
     end_year_offset: int = Field(default=0, ge=-1, le=1)
 
 
-class LeagueConfig(Model):
+class LeagueConfig(Section):
     """What a league looks like: teams, calendar, clock."""
 
     name: str = Field(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9_]+$")
@@ -108,7 +108,7 @@ class LeagueConfig(Model):
     )
 
 
-class RegimeChange(Model):
+class RegimeChange(Section):
     """From `start` on, the simulated home advantage becomes `home_advantage_pts` and the
     cost of a back-to-back's second night `fatigue_pts` (None: unchanged)."""
 
@@ -117,7 +117,7 @@ class RegimeChange(Model):
     fatigue_pts: float | None = Field(default=None, ge=0, le=20)
 
 
-class SimulatorConfig(Model):
+class SimulatorConfig(Section):
     """Seeded league simulator (the embedded default source)."""
 
     seed: int = Field(default=7, ge=0)
@@ -146,7 +146,7 @@ class SimulatorConfig(Model):
     regime_change: RegimeChange | None = None
 
 
-class SourceConfig(Model):
+class SourceConfig(Section):
     """Where games come from."""
 
     kind: Literal["simulator", "csv", "nba_odds", "fivethirtyeight_nfl"] = "simulator"
@@ -173,7 +173,7 @@ class SourceConfig(Model):
         return self
 
 
-class ValidationConfig(Model):
+class ValidationConfig(Section):
     """Data-quality rules and how many bad rows a file may have before the run fails."""
 
     max_bad_share: float = Field(default=0.02, ge=0, le=1)
@@ -182,7 +182,7 @@ class ValidationConfig(Model):
     max_score: int = Field(default=400, ge=1)
 
 
-class EloConfig(Model):
+class EloConfig(Section):
     """Elo rating: K factor, home advantage (rating points), margin multiplier, carry-over."""
 
     k: float = Field(default=20.0, gt=0, le=200)
@@ -204,14 +204,14 @@ class EloConfig(Model):
     elo_per_point: float = Field(default=28.0, gt=0, le=200)
 
 
-class LeagueHomeConfig(Model):
+class LeagueHomeConfig(Section):
     """The league's recent home margin, estimated point in time."""
 
     halflife_games: float = Field(default=1000.0, gt=0)
     prior_points: float = Field(default=3.0, ge=-20, le=20, description="before any game")
 
 
-class FeaturesConfig(Model):
+class FeaturesConfig(Section):
     """Point-in-time team features."""
 
     windows: list[Annotated[int, Field(ge=1, le=200)]] = Field(default_factory=lambda: [5, 10, 20])
@@ -228,7 +228,7 @@ class FeaturesConfig(Model):
         return sorted(v)
 
 
-class FeastConfig(Model):
+class FeastConfig(Section):
     """The Feast feature store: embedded (file registry, SQLite) or production (SQL, Redis)."""
 
     project: str = Field(default="gameline", pattern=r"^[A-Za-z0-9_]+$")
@@ -253,7 +253,7 @@ class FeastConfig(Model):
         return self
 
 
-class LightGBMConfig(Model):
+class LightGBMConfig(Section):
     """LightGBM parameters (early stopping picks the number of trees)."""
 
     learning_rate: float = Field(default=0.03, gt=0, le=1)
@@ -270,7 +270,7 @@ ModelFamily = Literal["logistic", "lightgbm", "blend"]
 MODEL_FAMILIES: tuple[ModelFamily, ...] = ("logistic", "lightgbm", "blend")
 
 
-class TrainConfig(Model):
+class TrainConfig(Section):
     """Walk-forward training: folds by season, model families, calibration."""
 
     first_test_season: int | None = Field(default=None, description="None: after min_train")
@@ -300,7 +300,7 @@ class TrainConfig(Model):
     seed: int = Field(default=7, ge=0)
 
 
-class GateConfig(Model):
+class GateConfig(Section):
     """Promotion gate: challenger vs champion on the same recent games neither trained on."""
 
     window_games: int = Field(default=1000, ge=10, description="latest finished games judged")
@@ -333,7 +333,7 @@ class GateConfig(Model):
         return self
 
 
-class PredictConfig(Model):
+class PredictConfig(Section):
     """Batch predictions of upcoming games."""
 
     horizon_hours: float = Field(default=36.0, gt=0, le=24 * 60, description="games ahead")
@@ -342,7 +342,7 @@ class PredictConfig(Model):
     )
 
 
-class MonitorConfig(Model):
+class MonitorConfig(Section):
     """Watching the champion: input and prediction drift, live performance of what it served."""
 
     window_days: int = Field(
@@ -376,7 +376,7 @@ class MonitorConfig(Model):
     loss_h: float = Field(default=5.0, gt=0, le=1000, description="log-loss CUSUM alarm threshold")
 
 
-class RetrainConfig(Model):
+class RetrainConfig(Section):
     """When the daily run retrains: only on a reason, never in a loop."""
 
     on_drift: bool = Field(default=True, description="retrain on data or prediction drift")
@@ -387,12 +387,16 @@ class RetrainConfig(Model):
     cooldown_days: float = Field(
         default=3.0, ge=0, description="no retrain within this long of the last one"
     )
-    min_new_games: int = Field(
-        default=50, ge=0, description="finished games since the champion's training, at least"
+    min_new_games: int | None = Field(
+        default=None,
+        ge=0,
+        description="finished games since the champion's training, at least, before a triggered "
+        "retrain; never fewer than twice gate.min_games (a refresh is judged on the newer half of "
+        "them), which is also the default",
     )
 
 
-class AlertsConfig(Model):
+class AlertsConfig(Section):
     """Where alert notifications go. The target URL is a secret: it is read at run time from
     the environment variable named here (or the Prefect Secret block), never written down."""
 
@@ -406,8 +410,12 @@ class AlertsConfig(Model):
         description="Prefect Secret block holding the URL (used when the env is unset)",
     )
 
+    def url_from_environment(self) -> str | None:
+        """The alert target from the environment variable named by `url_env` (None: unset)."""
+        return os.environ.get(self.url_env) or None
 
-class RunnerConfig(Model):
+
+class RunnerConfig(Section):
     """Where a flow's concurrent tasks (the walk-forward folds) run."""
 
     kind: Literal["threads", "dask"] = Field(
@@ -421,7 +429,7 @@ class RunnerConfig(Model):
     )
 
 
-class MlflowConfig(Model):
+class MlflowConfig(Section):
     """Where runs and models are tracked (embedded: SQLite + files under the state folder)."""
 
     tracking_uri: str | None = Field(
@@ -436,7 +444,7 @@ class MlflowConfig(Model):
     final_family: ModelFamily = Field(default="blend", description="the family registered")
 
 
-class GamelineConfig(Model):
+class GamelineConfig(Section):
     """Everything one Gameline pipeline needs; flows take this as their parameter."""
 
     name: str = Field(default="default", pattern=r"^[A-Za-z0-9_-]+$")
@@ -463,6 +471,13 @@ class GamelineConfig(Model):
     def file(self) -> Path | None:
         return self._file
 
+    @property
+    def retrain_min_new_games(self) -> int:
+        """Finished games a triggered retrain waits for since the champion's training: twice
+        `gate.min_games`, since the gate judges a refresh on the newer half of them (fewer is a
+        full training the gate must reject), or `retrain.min_new_games` where it asks for more."""
+        return max(self.retrain.min_new_games or 0, 2 * self.gate.min_games)
+
     @model_validator(mode="after")
     def _source_stays_in_data_dir(self) -> GamelineConfig:
         path = self.source.path
@@ -485,7 +500,7 @@ class GamelineConfig(Model):
 ONLINE_WATERMARK = "online_watermark.json"
 
 
-class StatePaths(Model):
+class StatePaths(Section):
     """Where each store lives inside the state folder."""
 
     root: Path

@@ -1,37 +1,20 @@
-"""Shared fixtures and builders: small simulated configs in tmp folders, ingested leagues, the
-real-data folder, Prefect."""
+"""Fixtures: small simulated configs in tmp folders, the real-data folder, the session's Prefect
+API, a local alert receiver. Builders that tests import live in tests/builders.py."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
-import yaml
 
-from gameline.tasks.config import GamelineConfig, deep_update, load_config, state_paths
+from gameline.flows import quiet
+from gameline.tasks.config import GamelineConfig, load_config
+from tests.builders import CONFIGS, real_data_dir, small_sim_config
 from tests.servers import Receiver
 
-REPO = Path(__file__).resolve().parents[1]
-CONFIGS = REPO / "configs"
-AS_OF = datetime.fromisoformat("2026-11-23T00:00:00+00:00")
-NOW = datetime.fromisoformat("2026-11-23T12:00:00+00:00")
-
-for key, value in {
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "DO_NOT_TRACK": "1",
-}.items():
-    os.environ.setdefault(key, value)
-
-
-def real_data_dir() -> Path:
-    """Where the real game files are: GAMELINE_DATA_DIR, else ../shared/data beside the repo."""
-    return Path(os.environ.get("GAMELINE_DATA_DIR") or REPO.parent / "shared" / "data")
+quiet.no_telemetry()
 
 
 @pytest.fixture
@@ -41,24 +24,6 @@ def data_dir() -> Path:
     if not (folder / "nba_games_2008_2025.csv").exists():
         pytest.skip(f"real game files not found in {folder} (set GAMELINE_DATA_DIR)")
     return folder
-
-
-def small_sim_config(state_dir: Path, name: str = "default", **overrides: Any) -> GamelineConfig:
-    """A small simulated league (8 teams, 2 seasons of 20 games) from configs/<name>.yaml with
-    its state in `state_dir`; keyword overrides are merged into the YAML."""
-    base: dict[str, Any] = {
-        "state_dir": str(state_dir),
-        "source": {
-            "simulator": {
-                "n_teams": 8,
-                "n_seasons": 2,
-                "games_per_team": 20,
-                "as_of": AS_OF.isoformat(),
-            }
-        },
-    }
-    merged = deep_update(base, overrides)
-    return load_config(CONFIGS / f"{name}.yaml", overrides=merged, environ={})
 
 
 @pytest.fixture
@@ -102,83 +67,6 @@ def harness_api(prefect_harness: None) -> dict[str, str]:
     from prefect.settings import PREFECT_API_URL
 
     return {"PREFECT_API_URL": str(PREFECT_API_URL.value())}
-
-
-def ingested(config: GamelineConfig) -> pd.DataFrame:
-    """Run ingest + features through the plain task functions; return the stored games."""
-    from gameline.tasks.data.ingest import read_store, stage_input, store_input
-    from gameline.tasks.data.validate import check_input
-    from gameline.tasks.features.team import write_team_features
-
-    staged = stage_input(config)
-    checked = check_input(config, staged.path, staged.label, NOW)
-    store_input(config, staged, checked, NOW)
-    write_team_features(config)
-    return read_store(state_paths(config).raw_games)
-
-
-def training_frame(config: GamelineConfig, games: pd.DataFrame) -> pd.DataFrame:
-    """The training set of `games` by the same point-in-time join the feature store runs
-    (no Feast registry needed: for unit tests of the models)."""
-    from datetime import timedelta
-
-    from gameline.tasks.features.point_in_time import (
-        entity_frame,
-        in_game_order,
-        labels,
-        point_in_time_join,
-    )
-    from gameline.tasks.features.team import feature_columns
-
-    names = feature_columns(config.features)
-    entities = entity_frame(games)
-    projections = [("home", "home_team", names), ("away", "away_team", names)]
-    features = pd.read_parquet(state_paths(config).team_features)
-    joined = point_in_time_join(
-        entities, features, projections, timedelta(days=config.feast.ttl_days)
-    )
-    ordered = in_game_order(joined, entities)
-    return ordered.merge(labels(games), on="game_id", how="left").reset_index(drop=True)
-
-
-def write_config(config: GamelineConfig, path: Path) -> Path:
-    """A config as a YAML file (what the CLI reads)."""
-    path.write_text(yaml.safe_dump(config.model_dump(mode="json")))
-    return path
-
-
-def with_changes(config: GamelineConfig, **sections: dict[str, object]) -> GamelineConfig:
-    """A config with some fields of some sections replaced."""
-    updates = {
-        name: getattr(config, name).model_copy(update=values) for name, values in sections.items()
-    }
-    return config.model_copy(update=updates)
-
-
-def fatigue_league(
-    sim_config: Callable[..., GamelineConfig],
-    ingest: bool = True,
-    **overrides: dict[str, object],
-) -> GamelineConfig:
-    """Four seasons of 16 teams (ingested unless told not to). Back-to-backs cost 4 points,
-    which Elo cannot see, so a model with the rest features beats it on a 1,000-game window."""
-    base: dict[str, object] = {
-        "source": {
-            "simulator": {
-                "n_teams": 16,
-                "n_seasons": 4,
-                "games_per_team": 82,
-                "fatigue_pts": 4.0,
-                **overrides.pop("simulator", {}),
-            }
-        },
-        "train": {"min_train_seasons": 3},
-        "gate": {"window_games": 1000, "min_games": 300},
-    }
-    config = sim_config(**base, **overrides)
-    if ingest:
-        ingested(config)
-    return config
 
 
 @pytest.fixture

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from gameline.flows.quiet import QUIET_ENV
+
 BIN = Path(sys.executable).parent
 
 
@@ -108,12 +110,7 @@ def running_prefect_server(env: dict[str, str], log: Path) -> Iterator[str]:
 def quiet_env(**extra: str) -> dict[str, str]:
     """The environment for a child process: no telemetry look-ups, no inherited Prefect API."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "GAMELINE_"))}
-    env.update(
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        MLFLOW_DISABLE_TELEMETRY="true",
-        DO_NOT_TRACK="1",
-        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
-    )
+    env.update(QUIET_ENV, PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}")
     env.update(extra)
     return env
 

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import subprocess
 from dataclasses import dataclass, field
 from datetime import datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +24,7 @@ from gameline.tasks.contracts import (
 )
 from gameline.tasks.data.sources import load_games
 from gameline.tasks.data.validate import ACTION, RULES, CheckedInput, check_bad_share, rule_counts
+from gameline.tasks.provenance import code_version
 from gameline.tasks.storage import reading, store_lock, write_json, write_parquet
 
 CONFLICT_RULE = "a stored final game may not change"
@@ -63,32 +62,6 @@ def content_hash(games: pd.DataFrame) -> str:
 def manifest_id_for(digest: str) -> str:
     """The short id of a manifest (first 16 hex digits of its content hash)."""
     return digest[:16]
-
-
-def git_commit() -> str | None:
-    """The git commit of the code, when run from a checkout (None otherwise)."""
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            cwd=Path(__file__).parent,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return sha.stdout.strip() or None
-
-
-def code_version() -> str:
-    """The package version, plus the git commit when run from a checkout."""
-    try:
-        base = version("gameline")
-    except PackageNotFoundError:
-        base = "0+unknown"
-    commit = git_commit()
-    return f"{base}+g{commit[:7]}" if commit else base
 
 
 def find_manifest(manifests_dir: Path, digest: str) -> Manifest | None:

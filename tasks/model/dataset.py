@@ -9,6 +9,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from gameline.feature_repo.definitions import FEATURE_SERVICE
+from gameline.tasks.config import GamelineConfig, state_paths
+from gameline.tasks.data.ingest import content_hash, read_store
+from gameline.tasks.features.store import TeamFeatureStore
+from gameline.tasks.features.team import game_context
+from gameline.tasks.model.inputs import selected_features
+from gameline.tasks.provenance import code_version
 from gameline.tasks.storage import write_parquet
 
 # Older training sets are removed once there are more than KEEP and they are older than a day.
@@ -41,3 +48,36 @@ def prune(folder: Path, keep: Path) -> list[Path]:
     for path in removed:
         path.unlink(missing_ok=True)
     return removed
+
+
+def training_set_tags(
+    games: pd.DataFrame, store: TeamFeatureStore, features: list[str], config_name: str
+) -> dict[str, str]:
+    """What a training run was built from: the games' hash and manifests, the FeatureService,
+    the features, the code and the Feast registry's version of the definitions."""
+    return {
+        "dataset_hash": content_hash(games),
+        "manifest_ids": ",".join(sorted(games["manifest_id"].dropna().astype(str).unique())),
+        "feature_service": FEATURE_SERVICE,
+        "features": ",".join(features),
+        "code_version": code_version(),
+        "config": config_name,
+        **store.registry_version(),
+    }
+
+
+def build_training_set(config: GamelineConfig) -> tuple[Path, dict[str, str]]:
+    """Write the point-in-time training set of every finished game, named by its content;
+    return its path and its tags."""
+    paths = state_paths(config)
+    games = read_store(paths.raw_games)
+    if not (games["status"] == "final").any():
+        raise ValueError(
+            f"no finished games in {paths.raw_games}: ingest first "
+            "(`gameline ingest`, or the daily deployment)"
+        )
+    store = TeamFeatureStore.from_config(config)
+    store.apply()
+    context = game_context(games, config.features, config.league)
+    path = write_training_set(store.training_set(games, context), paths.training)
+    return path, training_set_tags(games, store, selected_features(config), config.name)

@@ -27,8 +27,6 @@ from gameline.tasks.model.inputs import (
     model_inputs,
 )
 
-BASELINES = ("home_rate", "elo")
-
 
 class LogisticModel(BaseModel):
     """A standardised L2 logistic regression, stored as numbers."""

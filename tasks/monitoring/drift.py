@@ -140,3 +140,15 @@ def measure_drift(
             "report": report,
         }
     )
+
+
+def drift_figures(drift: DriftResult) -> tuple[str, str]:
+    """(value, threshold) of a drift result: the drifted share of the inputs, or, for the one
+    prediction column, Evidently's score and its test's threshold."""
+    if drift.kind == "prediction" and drift.columns:
+        column = drift.columns[0]
+        side = "<" if "p_value" in column.method else ">="
+        return f"{column.score:.3f}", f"{side} {column.threshold:g} ({column.method})"
+    if drift.drifted_share is None:
+        return "-", "-"
+    return f"{drift.drifted_share:.2f} drifted", f">= {drift.share_threshold:g}"

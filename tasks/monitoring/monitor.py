@@ -21,6 +21,8 @@ from gameline.tasks.monitoring.performance import (
     served_outcomes,
 )
 from gameline.tasks.monitoring.sequential import CusumResult
+from gameline.tasks.registry.aliases import CHAMPION
+from gameline.tasks.registry.mlflow_registry import Registry
 from gameline.tasks.serving.predictions import latest_predictions
 
 
@@ -34,6 +36,24 @@ class Champion:
     trained_until: datetime
     promised_log_loss: float | None
     oof: pd.DataFrame  # game_id, p
+
+
+def load_champion(registry: Registry) -> Champion | None:
+    """The champion's version, features, training end, promised log loss and out-of-fold
+    predictions, read through the registry adapter (None without a champion)."""
+    version = registry.alias_version(CHAMPION)
+    if version is None:
+        return None
+    tags = registry.version_tags(version)
+    family, run_id = tags.get("family", "blend"), tags["run_id"]
+    oof = pd.read_parquet(registry.download(run_id, "oof_predictions.parquet"))
+    return Champion(
+        version=version,
+        features=tags["features"].split(","),
+        trained_until=pd.Timestamp(tags["trained_until"]).to_pydatetime(),
+        promised_log_loss=registry.run_metrics(run_id).get(f"{family}_log_loss"),
+        oof=pd.DataFrame({"game_id": oof["game_id"].astype(str), "p": oof[f"p_{family}"]}),
+    )
 
 
 class MonitorResult(BaseModel):
@@ -197,10 +217,14 @@ def performance_findings(performance: Performance) -> list[Finding]:
             break
     loss = performance.excess_loss
     if loss and loss.alarm:
+        # What the sequential test found: a run of games whose losses summed above the promise
+        # (the period's mean may still be below it, so the mean is given as context only).
+        since = f" since {loss.since:%Y-%m-%d}" if loss.since else ""
         summary = (
-            f"served log loss {performance.served_log_loss:.4f} is above the "
-            f"{performance.promised_log_loss:.4f} the backtest promised (Elo "
-            f"{performance.elo_log_loss:.4f} on the same games)"
+            f"a run of games{since} lost more than the {performance.promised_log_loss:.4f} "
+            f"log loss the backtest promised (its CUSUM reached {loss.peak:.2f} > {loss.h:g}); "
+            f"over all {performance.games} games served the log loss is "
+            f"{performance.served_log_loss:.4f} (Elo {performance.elo_log_loss:.4f})"
         )
         out.append(cusum_finding("excess_loss", summary, loss, window))
     return out

@@ -13,6 +13,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from gameline.tasks.config import RetrainConfig
+from gameline.tasks.facts import Facts
 from gameline.tasks.monitoring.alerts import DEGRADATION_KINDS, DRIFT_KINDS
 from gameline.tasks.storage import reading
 
@@ -30,6 +31,11 @@ class RetrainDecision(BaseModel):
     decided_at: datetime
     data_until: datetime | None = None
 
+    def facts(self) -> Facts:
+        """Whether it retrains, on which trigger, and why."""
+        line = f"{f'retrain ({self.trigger})' if self.retrain else 'no retrain'}: {self.detail}"
+        return Facts(line=line, blocks=[line])
+
 
 def decide_retrain(
     *,
@@ -40,6 +46,7 @@ def decide_retrain(
     active_kinds: set[str],
     last_retrain: datetime | None,
     new_games: int,
+    min_new_games: int,
     data_until: datetime | None,
     now: datetime,
     cfg: RetrainConfig,
@@ -85,12 +92,12 @@ def decide_retrain(
                     f"UTC (cooldown {cfg.cooldown_days:g} days)",
                 }
             )
-        if new_games < cfg.min_new_games:
+        if new_games < min_new_games:
             return base.model_copy(
                 update={
                     "blocked_by": "too few new games",
                     "detail": f"{text}, but only {new_games} games finished since the last "
-                    f"training (need {cfg.min_new_games})",
+                    f"training (need {min_new_games}: twice the gate's minimum)",
                 }
             )
     return base.model_copy(update={"retrain": True, "trigger": trigger, "detail": text})
@@ -114,6 +121,7 @@ def decide_from_history(
     active_kinds: set[str],
     now: datetime,
     cfg: RetrainConfig,
+    min_new_games: int,
 ) -> RetrainDecision:
     """`decide_retrain` from the game store and the last retrain: new games are the finals
     since the later of the champion's training end and the last retrain's data."""
@@ -130,6 +138,7 @@ def decide_from_history(
         active_kinds=active_kinds,
         last_retrain=previous.decided_at if previous else None,
         new_games=new_finished_games(games, since),
+        min_new_games=min_new_games,
         data_until=finals["start_time"].max().to_pydatetime() if len(finals) else None,
         now=now,
         cfg=cfg,

@@ -9,10 +9,8 @@ pipeline's own adapters (MLflow, Feast, Prefect) are what the runs use."""
 from __future__ import annotations
 
 import importlib.metadata
-import os
 import sqlite3
 import tempfile
-import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
@@ -24,6 +22,7 @@ from gameline.tasks.backends import (
     BackendUnavailable,
     http_get,
     postgres_query,
+    prefect_api_url,
     redact,
     redis_ping,
 )
@@ -102,20 +101,6 @@ def check_mlflow(config: GamelineConfig) -> Check:
     return Check(name="mlflow", status="warn", detail=f"{where}: no probe for this kind of store")
 
 
-def prefect_api_url() -> str | None:
-    """PREFECT_API_URL from the environment, else from the active Prefect profile."""
-    if os.environ.get("PREFECT_API_URL"):
-        return os.environ["PREFECT_API_URL"]
-    home = Path(os.environ.get("PREFECT_HOME") or Path.home() / ".prefect")
-    profiles = Path(os.environ.get("PREFECT_PROFILES_PATH") or home / "profiles.toml")
-    if not profiles.exists():
-        return None
-    data = tomllib.loads(profiles.read_text())
-    active = os.environ.get("PREFECT_PROFILE") or data.get("active", "ephemeral")
-    url = data.get("profiles", {}).get(active, {}).get("PREFECT_API_URL")
-    return str(url) if url else None
-
-
 def check_prefect() -> Check:
     url = prefect_api_url()
     if not url:
@@ -167,7 +152,7 @@ def check_online_store(config: GamelineConfig) -> Check:
 
 def check_alerts(config: GamelineConfig) -> Check:
     alerts = config.alerts
-    if os.environ.get(alerts.url_env):
+    if alerts.url_from_environment():
         return Check(name="alerts", status="ok", detail=f"target from ${alerts.url_env} (set)")
     if alerts.secret_block:
         return Check(

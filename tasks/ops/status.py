@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.data.ingest import read_store
+from gameline.tasks.facts import Facts, FactTable
 from gameline.tasks.monitoring.triggers import RetrainDecision, read_retrains
 from gameline.tasks.registry.aliases import latest_decision
 from gameline.tasks.registry.gate import Decision
@@ -23,6 +24,7 @@ from gameline.tasks.serving.predictions import (
     arm_outcomes,
     json_records,
     latest_predictions,
+    predictions_facts,
     read_predictions,
 )
 from gameline.tasks.storage import reading
@@ -39,6 +41,10 @@ class Freshness(BaseModel):
     online_watermark: datetime | None
 
 
+STATUS_COLUMNS: tuple[str, ...] = ("alias", "version", "family", "trained from", "trained until")
+STATUS_COLUMNS += ("games", "log loss", "ECE", "Elo log loss")
+
+
 class StatusReport(BaseModel):
     """Everything `gameline status` prints."""
 
@@ -51,6 +57,57 @@ class StatusReport(BaseModel):
     arms: list[dict[str, Any]]
     alerts: list[dict[str, Any]]
     last_retrain_decision: RetrainDecision | None = None
+
+    def facts(self) -> Facts:
+        """The registered models and their scores, the last gate and daily decisions, the
+        freshness of every store, the latest predictions and A/B arms, open alerts."""
+        asked = (
+            f"as recorded {self.registry_recorded_at:%Y-%m-%d %H:%M} UTC by the last change; "
+            "--live asks MLflow"
+            if self.registry_recorded_at
+            else "asked of MLflow now"
+        )
+        blocks: list[FactTable | str] = [
+            FactTable(
+                f"{self.model}: registered models (scores out of fold; {asked})",
+                STATUS_COLUMNS,
+                [m.row() for m in self.models],
+            )
+            if self.models
+            else "no registered model yet: run `gameline train`"
+        ]
+        if d := self.last_decision:
+            verdict = "promoted" if d.promote else "rejected"
+            interval = (
+                f", interval [{d.diff_low:+.5f}, {d.diff_high:+.5f}]"
+                if d.promote and d.diff_low is not None
+                else ""
+            )
+            blocks.append(
+                f"last gate ({d.decided_at:%Y-%m-%d %H:%M} UTC): v{d.challenger_version} "
+                f"{verdict}: {d.reason}{interval}"
+            )
+        f = self.freshness
+        blocks.append(
+            f"games {f.games} ({f.finished} final, {f.scheduled} scheduled); last result "
+            f"{f.last_result_start}; feature rows until {f.feature_rows_until}; online store "
+            f"materialized to {f.online_watermark}"
+        )
+        if self.predictions:
+            blocks.append(predictions_facts(self.predictions, "Latest predictions"))
+        blocks += [
+            f"arm {a['arm']}: {a['games']} finished games, served log loss "
+            f"{a['served_log_loss']:.4f}"
+            for a in self.arms
+        ]
+        if r := self.last_retrain_decision:
+            verdict = f"retrain on {r.trigger}" if r.retrain else "no retrain"
+            blocks.append(
+                f"last daily run ({r.decided_at:%Y-%m-%d %H:%M} UTC): {verdict}: {r.detail}"
+            )
+        blocks.append(f"open alerts: {len(self.alerts)}")
+        blocks += [f"  {json.dumps(alert)}" for alert in self.alerts]
+        return Facts(line=f"{self.model}: {len(self.models)} aliased versions", blocks=blocks)
 
 
 def freshness(config: GamelineConfig, games: pd.DataFrame) -> Freshness:

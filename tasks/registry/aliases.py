@@ -16,6 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
+from gameline.tasks.facts import Facts, FactTable
 from gameline.tasks.registry.evaluation import missing_recipe
 from gameline.tasks.registry.gate import Decision
 from gameline.tasks.registry.mlflow_registry import Registry, RegistryError
@@ -108,6 +109,14 @@ class Outcome(BaseModel):
     champion: str | None
     moves: list[AliasMove]
 
+    def facts(self) -> Facts:
+        """The checks, what moved and why."""
+        d = self.decision
+        table = next(b for b in d.facts().blocks if isinstance(b, FactTable))
+        verdict = f"{self.applied}: {d.reason}; champion now v{self.champion}"
+        line = f"gate v{d.challenger_version}: {verdict}"
+        return Facts(line=line, blocks=[table, verdict])
+
 
 def record_decision(registry: Registry, decision: Decision, folder: Path) -> str:
     """Store the decision as tags on the challenger's version and a JSON file named by its time
@@ -178,6 +187,11 @@ class Rollback(BaseModel):
     from_version: str
     to_version: str
     moves: list[AliasMove]
+
+    def facts(self) -> Facts:
+        """Which version the champion left and which it points at now."""
+        line = f"champion v{self.from_version} -> v{self.to_version}"
+        return Facts(line=line, blocks=[line])
 
 
 def rollback(book: AliasBook, to: str | None, reason: str, now: datetime) -> Rollback:

@@ -15,6 +15,7 @@ import numpy as np
 from pydantic import BaseModel
 
 from gameline.tasks.config import GateConfig
+from gameline.tasks.facts import Facts, FactTable, facts_markdown
 from gameline.tasks.model.metrics import expected_calibration_error, log_loss, per_game_log_loss
 from gameline.tasks.registry.evaluation import Evaluation
 
@@ -64,6 +65,23 @@ class Decision(BaseModel):
     margin: float
     checks: list[Check]
     decided_at: datetime
+
+    def facts(self) -> Facts:
+        """The reason, the champion and the games judged on, every check."""
+        champion = f"v{self.champion_version}" if self.champion_version else "none"
+        return Facts(
+            line=f"gate v{self.challenger_version}: {self.reason}",
+            blocks=[
+                f"{self.reason}.",
+                f"Champion: {champion} ({self.champion_source}); {self.games} games "
+                f"{self.window_start} .. {self.window_end}.",
+                FactTable(
+                    f"Gate: v{self.challenger_version} vs champion {self.champion_version or '-'}",
+                    ("check", "passed", "detail"),
+                    [(c.name, "yes" if c.passed else "no", c.detail) for c in self.checks],
+                ),
+            ],
+        )
 
 
 def decide(evaluation: Evaluation, cfg: GateConfig, now: datetime) -> Decision:
@@ -209,19 +227,8 @@ def refresh_check(
 
 
 def decision_markdown(decision: Decision, name: str) -> str:
-    """The decision as a markdown report (Prefect artifact, status)."""
+    """The decision as a markdown report (Prefect artifact)."""
     verdict = "PROMOTED" if decision.promote else "REJECTED"
-    lines = [
-        f"# Gate: {name} v{decision.challenger_version} {verdict}",
-        "",
-        f"{decision.reason}.",
-        "",
-        f"Champion: {('v' + decision.champion_version) if decision.champion_version else 'none'}"
-        f" ({decision.champion_source}); {decision.games} games "
-        f"{decision.window_start} .. {decision.window_end}.",
-        "",
-        "| check | passed | detail |",
-        "|---|---|---|",
-        *(f"| {c.name} | {'yes' if c.passed else 'no'} | {c.detail} |" for c in decision.checks),
-    ]
-    return "\n".join(lines) + "\n"
+    return facts_markdown(
+        f"Gate: {name} v{decision.challenger_version} {verdict}", decision.facts()
+    )

@@ -30,6 +30,19 @@ class ModelStatus(BaseModel):
     metrics: dict[str, float]
     gate_decision: str | None
 
+    def row(self) -> tuple[str, ...]:
+        """The alias as a status row: version, family, training window, out-of-fold scores."""
+        scores = (f"{self.family}_log_loss", f"{self.family}_ece", "elo_log_loss")
+        return (
+            self.alias,
+            self.version,
+            self.family or "-",
+            (self.trained_from or "-")[:16],
+            (self.trained_until or "-")[:16],
+            str(self.train_games or "-"),
+            *(f"{v:.4f}" if (v := self.metrics.get(k)) is not None else "-" for k in scores),
+        )
+
 
 class RegistrySnapshot(BaseModel):
     """The models behind the aliases, as recorded at `recorded_at`."""

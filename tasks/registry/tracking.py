@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from gameline.tasks.config import GamelineConfig
 from gameline.tasks.contracts import LABEL
-from gameline.tasks.data.ingest import git_commit
+from gameline.tasks.facts import Facts, FactTable
 from gameline.tasks.model.metrics import (
     betting_metrics,
     family_scores,
@@ -26,6 +26,7 @@ from gameline.tasks.model.metrics import (
 )
 from gameline.tasks.model.plots import training_plots
 from gameline.tasks.model.train import FoldModels, predict_models
+from gameline.tasks.provenance import git_commit
 from gameline.tasks.registry.aliases import CHALLENGER
 from gameline.tasks.registry.evaluation import missing_recipe
 from gameline.tasks.registry.mlflow_registry import Registry
@@ -53,6 +54,44 @@ class TrainingRecord(BaseModel):
     alias: str
     metrics: dict[str, float]
     folds: int
+
+    def facts(self) -> Facts:
+        """Out-of-fold scores per model family, closing-line value, what was registered."""
+        families = model_families(self.metrics)
+        scores = ", ".join(f"{f} {self.metrics[f'{f}_log_loss']:.4f}" for f in families)
+        clv = clv_text(self.metrics)
+        registered = f"registered {self.model_name} version {self.model_version} as '{self.alias}'"
+        line = (
+            f"train: {self.folds} folds, out-of-fold log loss {scores}"
+            f"{'; ' + clv if clv else ''}; registered {self.model_name} v{self.model_version} "
+            f"as '{self.alias}' (run {self.run_id})"
+        )
+        metrics = ("log_loss", "brier", "auc", "accuracy", "ece")
+        table = FactTable(
+            f"Walk-forward {self.experiment}: {self.folds} folds, run {self.run_id}",
+            ("model", *metrics),
+            [(f, *(f"{self.metrics[f'{f}_{m}']:.4f}" for m in metrics)) for f in families],
+            right=metrics,
+        )
+        return Facts(line=line, blocks=[table, *([clv] if clv else []), registered])
+
+
+def model_families(metrics: dict[str, float]) -> list[str]:
+    """The model families scored in a run's metrics (`<family>_log_loss`), sorted."""
+    return sorted({k.rsplit("_", 2)[0] for k in metrics if k.endswith("_log_loss")})
+
+
+def clv_text(metrics: dict[str, float]) -> str:
+    """The closing-line value of the model's bets at the opening line ('' without both lines)."""
+    model = next((k[: -len("_clv_mean")] for k in metrics if k.endswith("_clv_mean")), None)
+    if model is None or not metrics[f"{model}_clv_bets"]:
+        return ""
+    return (
+        f"{model} bets at the opening line: {metrics[f'{model}_clv_bets']:.0f} of "
+        f"{metrics['both_lines_games']:.0f} games with both lines, closing-line value "
+        f"{metrics[f'{model}_clv_mean']:+.2%} per bet, beat the close on "
+        f"{metrics[f'{model}_clv_beat_share']:.0%}, return {metrics[f'{model}_clv_open_roi']:+.1%}"
+    )
 
 
 def training_params(config: GamelineConfig, features: list[str]) -> dict[str, Any]:

@@ -35,6 +35,19 @@ from gameline.tasks.replay.timeline import known_frame, known_games
 
 Policy = Literal["never", "scheduled", "drift", "all"]
 POLICIES: tuple[Policy, ...] = ("never", "scheduled", "drift", "all")
+
+
+def policies_named(text: str) -> list[Policy]:
+    """The policies a `--policy` option names: one, a comma list, or 'every' for all four."""
+    if text == "every":
+        return list(POLICIES)
+    names = [p.strip() for p in text.split(",")]
+    unknown = [p for p in names if p not in POLICIES]
+    if unknown:
+        raise ValueError(f"unknown policy {unknown}; known: {', '.join(POLICIES)}")
+    return names  # type: ignore[return-value]
+
+
 # The model name the replay's alerts carry.
 REPLAY_MODEL = "replay"
 
@@ -231,6 +244,7 @@ def replay_policy(
                 active_kinds=active,
                 now=now,
                 cfg=retrain_cfg,
+                min_new_games=config.retrain_min_new_games,
             )
             if decision.retrain:
                 previous = decision

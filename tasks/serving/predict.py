@@ -87,7 +87,7 @@ def score_games(
     return rows
 
 
-def predictions_table(
+def served_predictions(
     scored: pd.DataFrame,
     model: str,
     champion: ServedModel,

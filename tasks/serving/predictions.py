@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from gameline.tasks.contracts import home_win
+from gameline.tasks.facts import FactTable
 from gameline.tasks.model.metrics import log_loss
 from gameline.tasks.storage import reading, store_lock, write_parquet
 
@@ -89,3 +90,22 @@ def arm_outcomes(predictions: pd.DataFrame, games: pd.DataFrame) -> pd.DataFrame
             }
         )
     return pd.DataFrame(rows)
+
+
+def predictions_facts(rows: list[dict[str, Any]], title: str) -> FactTable:
+    """Prediction rows as a fact table: served probability, both models' probabilities."""
+    columns = ("start (UTC)", "home", "away", "p_home", "served by", "p champion", "p challenger")
+    shown = [
+        (
+            str(row["start_time"])[:16],
+            row["home_team"],
+            row["away_team"],
+            f"{row['p_home']:.3f}",
+            f"{row['served_by']} v{row['model_version']}",
+            f"{row['p_champion']:.3f}",
+            "-" if row["p_challenger"] is None else f"{row['p_challenger']:.3f}",
+        )
+        for row in rows
+    ]
+    right = ("start (UTC)", "p_home", "p champion", "p challenger")
+    return FactTable(title, columns, shown, right=right)

@@ -24,7 +24,7 @@ NBA_ROWS = 23_118
 @pytest.fixture(scope="module")
 def nba_games(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
     from gameline.tasks.config import load_config
-    from tests.conftest import CONFIGS, real_data_dir
+    from tests.builders import CONFIGS, real_data_dir
 
     if not (real_data_dir() / "nba_games_2008_2025.csv").exists():
         pytest.skip(f"real game files not found in {real_data_dir()} (set GAMELINE_DATA_DIR)")

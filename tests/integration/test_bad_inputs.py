@@ -18,7 +18,7 @@ from gameline.tasks.config import GamelineConfig, load_config, state_paths
 from gameline.tasks.contracts import ContractError
 from gameline.tasks.data.ingest import Manifest, read_store, stage_input, store_input
 from gameline.tasks.data.validate import ValidationFailed, check_input
-from tests.conftest import CONFIGS
+from tests.builders import CONFIGS
 
 pytestmark = [pytest.mark.integration]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from gameline.tasks.config import state_paths
-from tests.conftest import CONFIGS, ingested, small_sim_config, write_config
+from tests.builders import CONFIGS, ingested, small_sim_config, write_config
 from tests.servers import BIN, quiet_env
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from gameline.tasks.config import GamelineConfig, state_paths
-from tests.conftest import REPO, write_config
+from tests.builders import REPO, write_config
 from tests.servers import (
     BIN,
     database,

@@ -12,7 +12,7 @@ import pytest
 from gameline.tasks.config import GamelineConfig, load_config, state_paths
 from gameline.tasks.data.ingest import Manifest, read_store, stage_input, store_input
 from gameline.tasks.data.validate import ValidationFailed, check_input
-from tests.conftest import CONFIGS
+from tests.builders import CONFIGS
 
 pytestmark = [pytest.mark.integration]
 

@@ -19,7 +19,7 @@ from gameline.feature_repo.definitions import FEATURE_SERVICE
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.features.store import FeatureStoreError, TeamFeatureStore
 from gameline.tasks.features.team import feature_columns, game_context
-from tests.conftest import NOW, REPO, ingested
+from tests.builders import NOW, REPO, ingested
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ from gameline.flows.ingest import ingest_flow
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.data.ingest import list_manifests, read_store
 from gameline.tasks.data.validate import ValidationFailed
-from tests.conftest import fatigue_league, write_config
+from tests.builders import fatigue_league, write_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
 

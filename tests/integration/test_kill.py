@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from gameline.tasks.config import GamelineConfig, state_paths
-from tests.conftest import fatigue_league, ingested, write_config
+from tests.builders import fatigue_league, ingested, write_config
 from tests.servers import BIN, quiet_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -102,7 +102,8 @@ KILLED_AT_TAGGING = """
 import os, signal, sys
 from pathlib import Path
 import pandas as pd
-from gameline.flows.train import build_training_set, log_and_register
+from gameline.flows.train import log_and_register
+from gameline.tasks.model.dataset import build_training_set
 from gameline.tasks.config import load_config
 from gameline.tasks.contracts import LABEL
 from gameline.tasks.model.inputs import selected_features
@@ -110,7 +111,7 @@ from gameline.tasks.model.train import walk_forward
 from gameline.tasks.registry.mlflow_registry import Registry
 
 config = load_config(Path(sys.argv[1]))
-path, tags = build_training_set.fn(config)
+path, tags = build_training_set(config)
 frame = pd.read_parquet(path)
 oof = walk_forward(frame, selected_features(config), config.train)
 # SIGKILL just after the registration, inside the run, before the version gets its recipe tags.

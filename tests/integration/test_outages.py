@@ -16,7 +16,7 @@ import pytest
 
 from gameline.tasks.backends import BackendUnavailable
 from gameline.tasks.config import GamelineConfig, state_paths
-from tests.conftest import NOW, fatigue_league, ingested, with_changes, write_config
+from tests.builders import NOW, fatigue_league, ingested, with_changes, write_config
 from tests.servers import BIN, Receiver, database, free_port, need_services, quiet_env
 
 pytestmark = pytest.mark.services

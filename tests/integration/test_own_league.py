@@ -18,7 +18,7 @@ from gameline.tasks.config import GamelineConfig, SourceConfig, load_config, sta
 from gameline.tasks.data.ingest import read_store, stage_input
 from gameline.tasks.data.sources import load_games, read_contract_file
 from tests import leagues
-from tests.conftest import ingested
+from tests.builders import ingested
 from tests.servers import BIN, quiet_env
 
 pytestmark = [pytest.mark.integration]

@@ -14,7 +14,7 @@ import pytest
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.features.store import TeamFeatureStore, latest_feature_time
 from gameline.tasks.features.team import game_context
-from tests.conftest import ingested
+from tests.builders import ingested
 from tests.servers import (
     BIN,
     admin,

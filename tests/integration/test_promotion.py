@@ -25,7 +25,7 @@ from gameline.tasks.registry.aliases import (
 )
 from gameline.tasks.registry.gate import Decision
 from gameline.tasks.registry.mlflow_registry import Registry
-from tests.conftest import fatigue_league, with_changes
+from tests.builders import fatigue_league, with_changes
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 

@@ -21,7 +21,7 @@ from gameline.tasks.replay.report import policy_table
 from gameline.tasks.replay.run import prepare, replay, replay_store
 from gameline.tasks.replay.timeline import day_features, day_games, known_frame, known_games
 from gameline.tasks.replay.tracking import replay_registry
-from tests.conftest import ingested, write_config
+from tests.builders import ingested, write_config
 
 pytestmark = [pytest.mark.integration]
 
@@ -35,7 +35,7 @@ def small(sim_config: Callable[..., GamelineConfig]) -> GamelineConfig:
         source={"simulator": {"n_teams": 10, "n_seasons": 4, "games_per_team": 30,
                               "upcoming_days": 0}},
         train={"min_train_seasons": 2},
-        gate={"window_games": 200, "min_games": 50},
+        gate={"window_games": 200, "min_games": 25},
         monitor={"min_games": 30, "window_days": 7},
     )  # fmt: skip
     ingested(config)
@@ -95,7 +95,8 @@ def test_never_serves_the_initial_model_and_every_game_once(small: GamelineConfi
     assert np.allclose(result.initial.predict(features.reset_index()), never["p_home"])
     scheduled = result.served[result.served["policy"] == "scheduled"]
     assert set(scheduled["game_id"]) == set(never["game_id"])
-    retrains = result.runs[1].retrains  # weekly, when 50 games have finished since the last
+    # Weekly, when 50 games (twice gate.min_games) have finished since the last.
+    retrains = result.runs[1].retrains
     assert len(retrains) >= 2 and {r["trigger"] for r in retrains} == {"schedule"}
     assert state_paths(small).raw_games.exists()
 

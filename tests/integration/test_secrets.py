@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from gameline.tasks.config import GamelineConfig, state_paths
-from tests.conftest import write_config
+from tests.builders import write_config
 from tests.servers import (
     BIN,
     database,

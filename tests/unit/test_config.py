@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from gameline.tasks.config import load_config
-from tests.conftest import CONFIGS
+from tests.builders import CONFIGS
 
 
 @pytest.mark.parametrize("name", ["default", "nba", "nfl"])

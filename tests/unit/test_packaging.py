@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.builders import REPO
 
 FOLDERS = {
     "tasks": "gameline.tasks",

@@ -17,7 +17,7 @@ from gameline.tasks.model.train import (
     season_weights,
     walk_forward,
 )
-from tests.conftest import ingested, training_frame
+from tests.builders import ingested, training_frame
 
 
 @pytest.mark.parametrize(
@@ -52,7 +52,7 @@ def test_inner_split_holds_out_the_latest_games() -> None:
 def league(tmp_path_factory: pytest.TempPathFactory) -> tuple[GamelineConfig, pd.DataFrame]:
     """Four seasons of a 12-team league with its training set."""
     from gameline.tasks.config import load_config
-    from tests.conftest import AS_OF, CONFIGS
+    from tests.builders import AS_OF, CONFIGS
 
     config = load_config(
         CONFIGS / "default.yaml",
@@ -71,7 +71,8 @@ def league(tmp_path_factory: pytest.TempPathFactory) -> tuple[GamelineConfig, pd
             "train": {"min_train_seasons": 2, "lightgbm": {"min_child_samples": 30}},
         },
     )
-    return config, training_frame(config, ingested(config))
+    ingested(config)
+    return config, training_frame(config)
 
 
 def test_no_test_season_game_reaches_training(

@@ -11,7 +11,7 @@ import pytest
 from gameline.tasks.config import GamelineConfig
 from gameline.tasks.contracts import LABEL
 from gameline.tasks.monitoring.monitor import Champion, monitor
-from tests.conftest import AS_OF, ingested, training_frame
+from tests.builders import AS_OF, ingested, training_frame
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +19,7 @@ def league(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> tuple[GamelineConfig, pd.DataFrame, pd.DataFrame]:
     from gameline.tasks.config import load_config
-    from tests.conftest import CONFIGS
+    from tests.builders import CONFIGS
 
     config = load_config(
         CONFIGS / "default.yaml",
@@ -30,7 +30,7 @@ def league(
         },
     )
     games = ingested(config)
-    return config, games, training_frame(config, games)
+    return config, games, training_frame(config)
 
 
 def champion(frame: pd.DataFrame, features: list[str]) -> Champion:

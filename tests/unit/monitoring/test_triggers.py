@@ -21,6 +21,7 @@ def decide(**changes: Any) -> Any:
         "active_kinds": set(),
         "last_retrain": None,
         "new_games": 500,
+        "min_new_games": 50,
         "data_until": NOW,
         "now": NOW,
         "cfg": RetrainConfig(),

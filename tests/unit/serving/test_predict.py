@@ -67,7 +67,7 @@ def test_the_simulated_league_has_games_to_score_whatever_the_hour(hour: int) ->
     from gameline.tasks.config import load_config
     from gameline.tasks.data.simulator import simulate_games
     from gameline.tasks.data.sources import league_now
-    from tests.conftest import CONFIGS
+    from tests.builders import CONFIGS
 
     as_of = datetime(2026, 11, 23, hour, 30, tzinfo=UTC)
     config = load_config(

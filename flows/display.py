@@ -1,0 +1,132 @@
+"""What the `gameline` command prints: a stage's facts as rich tables and lines, the doctor's
+checks, what `init` guessed, DataFrames (replay, compare, runs). One console for stdout, one
+for errors; piped output (scripts, logs, tests) is one fixed width, wide enough that tables keep
+whole lines, paths and run ids."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from gameline.tasks.facts import Facts, FactTable
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from gameline.tasks.onboard import LeagueFile
+    from gameline.tasks.ops.doctor import Check
+    from gameline.tasks.replay.summary import ReplaySummary
+
+PIPED_WIDTH = 240
+out = Console() if sys.stdout.isatty() else Console(width=PIPED_WIDTH)
+err = Console(stderr=True)
+
+
+def line(text: str) -> None:
+    """One line of plain text (no markup, no highlighting, never cut)."""
+    out.print(escape(text), highlight=False, soft_wrap=True)
+
+
+def error(message: str) -> None:
+    """An `error:` line on stderr."""
+    err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)
+
+
+def note(message: str) -> None:
+    """A dim remark on stderr (what the command set up for itself)."""
+    err.print(escape(message), style="dim", highlight=False, soft_wrap=True)
+
+
+def fact_table(facts: FactTable) -> Table:
+    """A fact table as a rich table (no header: a list of name/value pairs)."""
+    table = Table(title=escape(facts.title) if facts.title else None)
+    table.show_header = bool(facts.columns)
+    for column in facts.columns or ("", ""):
+        table.add_column(column, justify="right" if column in facts.right else "left")
+    for row in facts.rows:
+        table.add_row(*(escape(cell) for cell in row))
+    return table
+
+
+def show(facts: Facts) -> None:
+    """A stage's facts, block by block."""
+    for block in facts.blocks:
+        if isinstance(block, str):
+            line(block)
+        else:
+            out.print(fact_table(block))
+
+
+def checks(found: list[Check]) -> None:
+    """The doctor's checks, one line each."""
+    colour = {"ok": "green", "warn": "yellow", "fail": "bold red"}
+    for check in found:
+        out.print(
+            f"[{colour[check.status]}]{check.status:<4}[/] {check.name:<14} {escape(check.detail)}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def league_file(
+    found: LeagueFile, target: str, rows: int, kept: int, broken: dict[str, int]
+) -> None:
+    """What `init` read, guessed, wants checked and wrote."""
+    out.print(
+        f"[bold]{escape(str(found.path))}[/]: {found.rows} rows, seasons {found.seasons[0]}-"
+        f"{found.seasons[-1]}, {len(found.league['teams'])} teams, {found.sport.name}"
+    )
+    line("guessed:")
+    for text in found.guesses:
+        line(f"  {text}")
+    odds = "opening and closing" if found.has_open_odds else "yes" if found.has_odds else "none"
+    line(
+        f"  {found.games_per_season} games per team a season; {found.ties} ties; "
+        f"{found.doubleheaders} doubleheader games; moneylines: {odds}"
+    )
+    line("check:")
+    for text in found.checks:
+        line(f"  {text}")
+    quarantined = ", ".join(f"{rule}: {n}" for rule, n in broken.items())
+    line(f"the rules keep {kept} of {rows} rows" + (f" (broken: {quarantined})" if broken else ""))
+    line(f"wrote {target}; next: gameline run --config {target}")
+
+
+def frame(table: pd.DataFrame, title: str) -> None:
+    """A DataFrame as a rich table, its index first."""
+    shown = Table(title=escape(title))
+    shown.add_column("")
+    for column in table.columns:
+        shown.add_column(str(column))
+    for index, row in table.iterrows():
+        shown.add_row(escape(str(index)), *(escape(str(v)) for v in row))
+    out.print(shown)
+
+
+def rounded(table: pd.DataFrame) -> pd.DataFrame:
+    """A table for the console: its first column as the index, whole numbers without a
+    decimal point, others to 4 significant digits, blanks for missing values."""
+
+    def cell(value: Any) -> str:
+        if value is None or value != value:  # NaN
+            return ""
+        if isinstance(value, float):
+            return f"{value:.0f}" if value.is_integer() else f"{value:.4g}"
+        return str(value)
+
+    return table.set_index(table.columns[0]).map(cell)
+
+
+def replay(summary: ReplaySummary) -> None:
+    """A replay's tables: served predictions by policy and season, where the time went."""
+    r = summary.result
+    frame(rounded(summary.policies), f"Replay {r.start} .. {r.end}: served predictions by policy")
+    frame(rounded(summary.seasons), "Served log loss by season")
+    frame(rounded(summary.times), "Where the time went (seconds)")
+    line(f"plot, tables and served predictions: {r.folder}")
+    if summary.mlflow_run_id:
+        line(f"MLflow run {summary.mlflow_run_id}")
