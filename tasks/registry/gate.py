@@ -194,6 +194,8 @@ def champion_check(mean: float, low: float, high: float, cfg: GateConfig) -> Che
         if below and high < 0
         else "within the margin"
         if below
+        else "the challenger is worse with evidence"
+        if low > 0
         else "no evidence the challenger is better"
     )
     return Check(

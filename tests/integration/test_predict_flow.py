@@ -22,11 +22,49 @@ from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.data.ingest import read_store
 from gameline.tasks.features.store import FeatureStoreError, TeamFeatureStore
 from gameline.tasks.features.team import game_context
+from gameline.tasks.model.dataset import build_training_set
+from gameline.tasks.model.inputs import model_inputs
+from gameline.tasks.model.train import predict_lightgbm
 from gameline.tasks.registry.aliases import CHALLENGER, CHAMPION, PromotionError
 from gameline.tasks.registry.mlflow_registry import Registry
-from gameline.tasks.serving.predict import upcoming_games
+from gameline.tasks.serving.predict import score_games, upcoming_games
 from gameline.tasks.serving.predictions import read_predictions
-from tests.conftest import AS_OF, fatigue_league, with_changes, write_config
+from tests.builders import AS_OF, fatigue_league, with_changes, write_config
+
+
+def pyfunc_input(registry: Registry, version: str, rows: pd.DataFrame) -> pd.DataFrame:
+    """A registered version's input written out column by column from its tagged features:
+    every home feature, every away feature, then the neutral flag."""
+    features = registry.version_tags(version)["features"].split(",")
+    columns = [f"home__{f}" for f in features] + [f"away__{f}" for f in features]
+    frame = rows[columns].astype("float64").reset_index(drop=True)
+    frame["neutral"] = rows["neutral"].to_numpy(dtype=bool)
+    return frame
+
+
+def strongest_and_weakest(games: pd.DataFrame) -> tuple[str, str]:
+    """The teams with the best and the worst share of wins in the last finished season."""
+    finals = games[games["status"] == "final"]
+    last = finals[finals["season"] == finals["season"].max()]
+    home_won = last["home_score"] > last["away_score"]
+    wins = pd.concat([last["home_team"][home_won], last["away_team"][~home_won]]).value_counts()
+    played = pd.concat([last["home_team"], last["away_team"]]).value_counts()
+    share = (wins.reindex(played.index, fill_value=0) / played).sort_values()
+    return str(share.index[-1]), str(share.index[0])
+
+
+def reverse_fixtures(games: pd.DataFrame, first: str, second: str) -> pd.DataFrame:
+    """Two new scheduled games a week after the schedule ends, at the same time: `first` at
+    home to `second`, then the reverse."""
+    template = games[games["status"] == "scheduled"].tail(1)
+    start = games["start_time"].max() + pd.Timedelta(days=7)
+    rows = pd.concat([template, template], ignore_index=True)
+    rows["game_id"] = ["fixture-1", "fixture-2"]
+    rows["home_team"], rows["away_team"] = [first, second], [second, first]
+    rows["start_time"] = start
+    rows["neutral"] = False
+    return rows
+
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 NOW = AS_OF + timedelta(hours=1)
@@ -43,10 +81,12 @@ def test_no_champion_no_predictions(league: GamelineConfig) -> None:
         predict_flow(league, NOW)
 
 
-def test_champion_serves_and_challenger_shadows_with_the_offline_values(
+def test_served_probabilities_match_an_oracle_reach_calibration_and_favour_the_strong_home_side(
     league: GamelineConfig, tmp_path: Path
 ) -> None:
-    train_flow(league)
+    # The champion serves the blend (LightGBM's calibrated probability with the logistic
+    # model's); the challenger is logistic.
+    champion = train_flow(with_changes(league, mlflow={"final_family": "blend"}))
     assert gate_flow(league).applied == "promoted"
     challenger = train_flow(with_changes(league, train={"logistic_c": 0.001}))
     with pytest.raises(FeatureStoreError, match="online store is not loaded"):
@@ -77,6 +117,51 @@ def test_champion_serves_and_challenger_shadows_with_the_offline_values(
         model = served_model(registry, alias)
         assert model is not None
         np.testing.assert_allclose(model.predict(offline), table[column], rtol=1e-9)
+
+    # An independent oracle: the training set (built by the train flow's code) holds the same
+    # games; each registered pyfunc, given those rows column by column (not through the serving
+    # code), gives exactly what was served.
+    path, _ = build_training_set(league)
+    trained_rows = pd.read_parquet(path).set_index("game_id").loc[table["game_id"]]
+    for version, column in (
+        (champion.model_version, "p_champion"),
+        (challenger.model_version, "p_challenger"),
+    ):
+        np.testing.assert_allclose(
+            registry.load_version(version).predict(pyfunc_input(registry, version, trained_rows)),
+            table[column],
+            rtol=1e-9,
+        )
+
+    # Calibration reaches serving: the champion's probability blends LightGBM's raw
+    # probability passed through the calibration registered with it (which moves it) with the
+    # logistic model's.
+    fitted = registry.load_version(champion.model_version).unwrap_python_model().models
+    features = registry.version_tags(champion.model_version)["features"].split(",")
+    inputs = model_inputs(pyfunc_input(registry, champion.model_version, trained_rows), features)
+    raw = predict_lightgbm(fitted.lightgbm, inputs)
+    calibrated = fitted.calibration.apply(raw)
+    w = fitted.blend_weight
+    blend = w * calibrated + (1 - w) * fitted.logistic.predict(inputs)
+    np.testing.assert_allclose(table["p_champion"], blend, rtol=1e-9)
+    assert w > 0 and np.abs(w * (calibrated - raw)).max() > 0.005
+
+    # The strongest team at home is served a higher probability than in the reverse fixture,
+    # by the champion and by the challenger in shadow.
+    strong, weak = strongest_and_weakest(games)
+    fixtures = reverse_fixtures(games, strong, weak)
+    both_ways = pd.concat([games, fixtures], ignore_index=True)
+    scored = score_games(
+        TeamFeatureStore.from_config(league),
+        fixtures,
+        game_context(both_ways, league.features, league.league),
+        NOW,
+        served_model(registry, CHAMPION),
+        served_model(registry, CHALLENGER),
+    )
+    for column in ("p_champion", "p_challenger"):
+        home_strong, home_weak = scored[column]
+        assert home_strong > 0.5 > home_weak, (column, strong, weak, home_strong, home_weak)
 
     # A/B: with a share of 1 the challenger serves every game; the table keeps both runs.
     everyone = with_changes(league, predict={"challenger_share": 1.0})

@@ -115,6 +115,32 @@ def test_promote_reject_worse_and_roll_back(league: GamelineConfig) -> None:
     registry.set_alias(CHALLENGER, None)
 
 
+def test_a_challenger_that_beats_elo_but_is_worse_than_the_champion_is_rejected(
+    league: GamelineConfig,
+) -> None:
+    """The champion comparison alone keeps out a challenger that passes every absolute check:
+    Elo ratings with rest days and back-to-backs (the fatigue Elo cannot see) serve; the same
+    without back-to-backs still beats Elo, and is worse than the champion with evidence."""
+    registry = Registry.from_config(league)
+    strong = ["elo_pre", "back_to_back", "rest_days"]
+    champion = train_flow(with_changes(league, train={"features": strong}))
+    assert gate_flow(league).applied == "promoted"
+    weaker = train_flow(with_changes(league, train={"features": ["elo_pre", "rest_days"]}))
+    outcome = gate_flow(league, weaker.model_version)
+    d = outcome.decision
+    checks = {c.name: c for c in d.checks}
+    assert (
+        outcome.applied == "rejected" and registry.alias_version(CHAMPION) == champion.model_version
+    )
+    assert [name for name, c in checks.items() if not c.passed] == ["beats champion"]
+    assert d.challenger_log_loss is not None and d.elo_log_loss is not None
+    assert d.champion_log_loss is not None and d.diff_low is not None
+    assert d.champion_log_loss < d.challenger_log_loss < d.elo_log_loss
+    assert d.diff_low > 0  # the whole interval says worse
+    assert "worse with evidence" in checks["beats champion"].detail
+    assert registry.alias_version(CHALLENGER) == weaker.model_version
+
+
 def passing(version: str, champion: str | None, decision_id: str = "") -> Decision:
     """A passing decision for `version` against `champion`."""
     now = datetime.now(UTC)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from gameline.tasks.features.team import feature_columns
 from gameline.tasks.model.inputs import model_example
 from gameline.tasks.model.train import fit_models, predict_models
 from gameline.tasks.registry.mlflow_registry import Registry
-from tests.conftest import ingested, write_config
+from tests.builders import ingested, write_config
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 
@@ -50,6 +51,13 @@ def test_train_flow_logs_folds_and_registers_a_loadable_challenger(league: Gamel
         metrics
     )
     assert f"{family}_log_loss__stage_regular" in metrics
+    # The logged log loss is the natural-log loss of the out-of-fold predictions, by hand.
+    oof = pd.read_parquet(
+        Registry.from_config(league).download(record.run_id, "oof_predictions.parquet")
+    )
+    pairs = zip(oof[LABEL], oof[f"p_{family}"], strict=True)
+    by_hand = -sum(math.log(p) if y == 1 else math.log(1 - p) for y, p in pairs) / len(oof)
+    assert metrics[f"{family}_log_loss"] == pytest.approx(by_hand, rel=1e-9)
     children = client.search_runs(
         [parent.info.experiment_id], f"tags.mlflow.parentRunId = '{record.run_id}'"
     )

@@ -72,6 +72,14 @@ def test_stage_input_recognises_content_seen_before(config: GamelineConfig) -> N
     staged = stage_input(config)
     assert staged.earlier is None and staged.path.exists()
     assert staged.read > 0 and len(staged.content_hash) == 64
+    checked = check_input(config, staged.path, staged.label, datetime.now(UTC))
+    manifest = store_input(config, staged, checked, datetime.now(UTC))
+    # The same content again: recognised by its hash as the stored manifest, nothing staged.
+    staged.path.unlink(missing_ok=True)  # (storing it moved it out of staging)
+    again = stage_input(config)
+    assert again.earlier is not None and again.earlier.manifest_id == manifest.manifest_id
+    assert again.content_hash == staged.content_hash and not again.path.exists()
+    assert again.restoring is None
 
 
 def test_check_input_writes_report_and_splits(config: GamelineConfig) -> None:
