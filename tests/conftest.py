@@ -76,3 +76,19 @@ def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
     monkeypatch.setenv("GAMELINE_ALERT_URL", hook.url)
     yield hook
     hook.server.shutdown()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Longest first: the slow tests (whole flows, servers, kills; the longest say about how
+    long, `@pytest.mark.slow(seconds=N)`), then the other integration tests, then the unit tier,
+    each in file order. `make test` has xdist hand them out two at a time
+    (`--maxschedchunk 2`) to whichever worker is free, so a long test neither starts last nor
+    waits in a busy worker's queue while the other worker idles."""
+
+    def cost(item: pytest.Item) -> float:
+        slow = item.get_closest_marker("slow")
+        if slow is not None:
+            return float(slow.kwargs.get("seconds", 10))
+        return 2.0 if "integration" in item.nodeid else 0.0
+
+    items.sort(key=cost, reverse=True)

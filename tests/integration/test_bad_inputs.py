@@ -203,7 +203,7 @@ def test_a_config_with_an_out_of_range_value_names_the_file_and_field(tmp_path: 
     assert str(path) in str(failure.value) and "max_bad_share" in str(failure.value)
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=34)
 def test_a_million_row_file_is_stored(league: GamelineConfig, tmp_path: Path) -> None:
     """1,000,000 games over 125 days before the run (8,000 a day between 16,000 teams): read,
     validated and stored."""

@@ -79,9 +79,12 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prefect
             PREFECT_UI_ENABLED="false",
         )
         url = stack.enter_context(running_prefect_server(server_env, home / "server.log"))
+        # Workers and `gameline serve` look for scheduled runs every second or two (defaults:
+        # 10 s), so a run started by the test starts at once.
         env = quiet_env(
-            PREFECT_HOME=str(home), PREFECT_API_URL=url, PREFECT_WORKER_QUERY_SECONDS="2"
-        )
+            PREFECT_HOME=str(home), PREFECT_API_URL=url, PREFECT_WORKER_QUERY_SECONDS="1",
+            PREFECT_RUNNER_POLL_FREQUENCY="1",
+        )  # fmt: skip
         yield Prefect(url, env, home)
 
 
@@ -124,6 +127,7 @@ def run_deployment(prefect: Prefect, name: str, config: Path, worker_log: Path) 
     return done.stdout
 
 
+@pytest.mark.slow(seconds=70)  # about this long: scheduled first
 def test_deployed_daily_manual_retrain_and_drift_trigger(
     prefect_server: Prefect, production: GamelineConfig, tmp_path: Path
 ) -> None:
@@ -213,6 +217,7 @@ def test_deployed_daily_manual_retrain_and_drift_trigger(
         assert len(decisions) == len(first) + 2
 
 
+@pytest.mark.slow(seconds=35)  # about this long: scheduled first
 def test_gameline_serve_serves_the_same_deployments_for_its_config(
     prefect_server: Prefect, sim_config: Callable[..., GamelineConfig], tmp_path: Path
 ) -> None:

@@ -72,6 +72,7 @@ def test_too_many_bad_rows_fail_and_store_nothing(
     assert len(list_manifests(state_paths(config).manifests)) == 1
 
 
+@pytest.mark.slow(seconds=20)  # about this long: scheduled first
 def test_cli_run_prints_json(sim_config: Callable[..., GamelineConfig], tmp_path: Path) -> None:
     """`gameline run`: ingest -> features -> Feast -> train -> register -> gate -> predict."""
     path = write_config(fatigue_league(sim_config, ingest=False), tmp_path / "sim.yaml")

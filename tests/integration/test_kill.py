@@ -51,6 +51,7 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
+@pytest.mark.slow(seconds=38)  # about this long: scheduled first
 def test_a_killed_command_leaves_no_server_and_the_next_run_completes(
     sim_config: Callable[..., GamelineConfig], tmp_path: Path
 ) -> None:

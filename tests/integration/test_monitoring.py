@@ -75,6 +75,7 @@ def serve(config: GamelineConfig, start: datetime, end: datetime) -> int:
     return len(rows)
 
 
+@pytest.mark.slow(seconds=18)  # about this long: scheduled first
 def test_a_regime_change_is_alerted_retrained_and_gated(
     sim_config: Callable[..., GamelineConfig], receiver: Receiver
 ) -> None:
@@ -126,6 +127,7 @@ def test_a_regime_change_is_alerted_retrained_and_gated(
     assert "live performance alarm" in next_day.retrain.detail  # the reason it would have had
 
 
+@pytest.mark.slow(seconds=38)  # about this long: scheduled first
 def test_a_league_with_no_change_raises_no_alert_over_a_season(
     sim_config: Callable[..., GamelineConfig], receiver: Receiver
 ) -> None:

@@ -43,6 +43,7 @@ def book(config: GamelineConfig) -> AliasBook:
     return AliasBook(Registry.from_config(config), state_paths(config).audit_log, None)
 
 
+@pytest.mark.slow(seconds=20)  # about this long: scheduled first
 def test_promote_reject_worse_and_roll_back(league: GamelineConfig) -> None:
     registry = Registry.from_config(league)
     alias_version = registry.alias_version
@@ -184,6 +185,7 @@ def copies(registry: Registry, version: str, n: int) -> list[str]:
     return made
 
 
+@pytest.mark.slow(seconds=19)  # about this long: scheduled first
 def test_two_promotions_at_once_leave_exactly_one_champion(league: GamelineConfig) -> None:
     registry = Registry.from_config(league)
     record = train_flow(league)

@@ -101,6 +101,7 @@ def test_never_serves_the_initial_model_and_every_game_once(small: GamelineConfi
     assert state_paths(small).raw_games.exists()
 
 
+@pytest.mark.slow(seconds=21)  # about this long: scheduled first
 def test_the_replay_command_prints_tables_and_writes_the_plot(
     small: GamelineConfig, tmp_path: Path
 ) -> None:
@@ -163,7 +164,7 @@ WITHOUT_HOME_MARGIN = [
 ]  # fmt: skip
 
 
-@pytest.mark.slow
+@pytest.mark.slow(seconds=30)
 def test_on_a_regime_change_the_trigger_policy_beats_never_retrain(
     sim_config: Callable[..., GamelineConfig],
 ) -> None:

@@ -69,6 +69,7 @@ def dump(name: str) -> str:
     return done.stdout
 
 
+@pytest.mark.slow(seconds=45)  # about this long: scheduled first
 def test_no_secret_is_printed_or_stored(
     sim_config: Callable[..., GamelineConfig], redis_with_password: int, tmp_path: Path
 ) -> None:
