@@ -121,11 +121,8 @@ def _input_file(file: Path | None, config: Path) -> Path | None:
         return file.resolve()
     under = _load(config).data_dir / file
     if not under.exists():
-        _fail(
-            FileNotFoundError(
-                f"{file}: file not found here ({Path.cwd()}) or in data_dir ({under.parent})"
-            )
-        )
+        where = f"here ({Path.cwd()}) or in data_dir ({under.parent})"
+        _fail(FileNotFoundError(f"{file}: file not found {where}"))
     return file
 
 
@@ -232,17 +229,8 @@ def serve(
 
     The daily, retrain, rollback and gate deployments, their schedules and the drift trigger,
     from this one process: no work pool or worker needed."""
-    from prefect.settings import PREFECT_API_URL
-
     from gameline.flows.deploy import serve as serve_deployments
 
-    if not PREFECT_API_URL.value():
-        _fail(
-            ValueError(
-                "serve needs a Prefect server for its schedules: start one (`prefect server "
-                "start`) and set PREFECT_API_URL (e.g. http://127.0.0.1:4200/api)"
-            )
-        )
     try:
         serve_deployments(_load(config), str(config.resolve()), deployments)
     except (FileNotFoundError, ValueError) as exc:

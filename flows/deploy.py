@@ -82,8 +82,15 @@ def runner_deployment(spec: dict[str, Any]) -> Any:
 
 
 def serve(config: GamelineConfig, config_ref: str, path: Path = DEPLOYMENTS_FILE) -> None:
-    """Serve every deployment of the file for one config until interrupted (no work pool)."""
+    """Serve every deployment of the file for one config until interrupted (no work pool);
+    ValueError without a Prefect server to hold the schedules."""
     from prefect import serve as prefect_serve
+    from prefect.settings import PREFECT_API_URL
 
+    if not PREFECT_API_URL.value():
+        raise ValueError(
+            "serve needs a Prefect server for its schedules: start one (`prefect server "
+            "start`) and set PREFECT_API_URL (e.g. http://127.0.0.1:4200/api)"
+        )
     specs = [for_config(s, config, config_ref) for s in deployment_specs(path)]
     prefect_serve(*[runner_deployment(s) for s in specs])

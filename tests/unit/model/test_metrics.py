@@ -146,3 +146,56 @@ def test_scores_by_season_when_only_some_seasons_have_odds() -> None:
     assert table.loc[2020, "market_log_loss"] == pytest.approx(-math.log(0.6))
     assert np.isnan(table.loc[2021, "market_log_loss"])
     assert table["blend_log_loss"].notna().all()
+
+
+def vig_free_home(home: float, away: float) -> float:
+    """The home side's probability of an American moneyline pair, margin removed, by hand."""
+
+    def implied(line: float) -> float:
+        return -line / (-line + 100) if line < 0 else 100 / (line + 100)
+
+    return implied(home) / (implied(home) + implied(away))
+
+
+def test_closing_line_value_by_hand() -> None:
+    """Game 1: the model (0.60) beats the opening home price (+150) and the line moves its way
+    (+120 at the close): a home bet, positive CLV, won. Game 2: the model (0.20) likes the away
+    side at +170, the close moves away from it (+210): an away bet, negative CLV, lost. Game 3
+    has no opening line: no bet."""
+    from gameline.tasks.model.metrics import closing_line_value, clv_metrics
+
+    frame = pd.DataFrame(
+        {
+            "home_win": [1.0, 1.0, 0.0],
+            "p_model": [0.60, 0.20, 0.50],
+            "home_ml_open": [150.0, -200.0, np.nan],
+            "away_ml_open": [-170.0, 170.0, np.nan],
+            "home_ml": [120.0, -250.0, -110.0],
+            "away_ml": [-140.0, 210.0, -110.0],
+        }
+    )
+    clv_home = (1 + 1.5) * vig_free_home(120, -140) - 1  # decimal odds taken x fair close - 1
+    clv_away = (1 + 1.7) * (1 - vig_free_home(-250, 210)) - 1
+    assert clv_home > 0 > clv_away
+    result = closing_line_value(
+        frame["home_win"].to_numpy(),
+        frame["p_model"].to_numpy(),
+        (frame["home_ml_open"].to_numpy(), frame["away_ml_open"].to_numpy()),
+        (frame["home_ml"].to_numpy(), frame["away_ml"].to_numpy()),
+        edge=0.02,
+    )
+    assert (result.games_with_both_lines, result.bets) == (2, 2)
+    assert result.mean_clv == pytest.approx((clv_home + clv_away) / 2)
+    assert result.beat_close_share == 0.5
+    assert result.roi == pytest.approx((1.5 - 1.0) / 2)  # +1.5 units won, 1 unit lost
+    metrics = clv_metrics(frame, ["p_model"], edge=0.02)
+    assert metrics["model_clv_bets"] == 2 and metrics["both_lines_games"] == 2
+    assert metrics["model_clv_mean"] == pytest.approx(result.mean_clv)
+    assert metrics["model_clv_beat_share"] == 0.5
+    assert metrics["model_clv_open_roi"] == pytest.approx(0.25)
+    opening = [vig_free_home(150, -170), vig_free_home(-200, 170)]
+    closing = [vig_free_home(120, -140), vig_free_home(-250, 210)]
+    assert metrics["market_open_log_loss_both_lines"] == pytest.approx(-np.mean(np.log(opening)))
+    assert metrics["market_close_log_loss_both_lines"] == pytest.approx(-np.mean(np.log(closing)))
+    no_opening = frame.assign(home_ml_open=np.nan, away_ml_open=np.nan)
+    assert clv_metrics(no_opening, ["p_model"], edge=0.02) == {}

@@ -39,3 +39,27 @@ def test_standardized_residuals_have_unit_variance_when_calibrated() -> None:
     y = (rng.uniform(size=p.size) < p).astype(float)
     z = standardized_residuals(y, p)
     assert abs(z.mean()) < 0.02 and abs(z.std() - 1) < 0.02
+
+
+def test_cusum_by_hand_resets_dates_its_run_and_keeps_the_first_alarm() -> None:
+    """S_t = max(0, S_{t-1} + x_t - k) with k = 0.5, h = 4, worked out by hand: 0.5, 2.0, 0
+    (reset), 2.5, 4.0 (equal to h: no alarm), 6.5 (alarm, its run began at t=3), 0 (reset),
+    1.5 (below h again: the first alarm stays)."""
+    values = np.array([1.0, 2.0, -5.0, 3.0, 2.0, 3.0, -9.0, 2.0])
+    result = cusum(values, TIMES[:8], k=0.5, h=4.0)
+    assert result.statistic == 1.5 and result.peak == 6.5 and result.games == 8
+    assert (result.k, result.h) == (0.5, 4.0)
+    assert result.alarm and result.alarm_at == TIMES[5].to_pydatetime()
+    assert result.since == TIMES[3].to_pydatetime()
+
+
+def test_cusum_at_the_threshold_is_no_alarm() -> None:
+    result = cusum(np.array([2.0, 2.0]), TIMES[:2], k=0.0, h=4.0)
+    assert result.statistic == 4.0 and not result.alarm and result.alarm_at is None
+    assert result.since is None
+
+
+def test_standardized_residuals_by_hand_and_clipped_at_the_edges() -> None:
+    z = standardized_residuals(np.array([1.0, 0.0, 1.0, 0.0]), np.array([0.8, 0.2, 0.0, 1.0]))
+    edge = (1 - 1e-6) / np.sqrt(1e-6 * (1 - 1e-6))  # p clipped to [1e-6, 1 - 1e-6]
+    np.testing.assert_allclose(z, [0.5, -0.5, edge, -edge], rtol=1e-9)  # 1 - 1e-6 rounds

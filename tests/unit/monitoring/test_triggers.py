@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from gameline.tasks.config import RetrainConfig
@@ -65,3 +67,55 @@ def test_triggers_can_be_switched_off() -> None:
     cfg = RetrainConfig(on_drift=False, max_champion_age_days=None)
     quiet = decide(active_kinds={"data_drift"}, trained_until=NOW - timedelta(days=400), cfg=cfg)
     assert not quiet.retrain
+
+
+def test_new_games_count_from_the_later_of_the_champions_data_and_the_last_retrain(
+    tmp_path: Path,
+) -> None:
+    """decide_from_history counts the finals after the later of the champion's training end
+    and the last retrain's data (at exactly the minimum it retrains, one fewer it waits), reads
+    the cooldown from the retrain log, and appends each decision to it."""
+    from gameline.tasks.monitoring.triggers import (
+        append_retrain,
+        decide_from_history,
+        last_retrain,
+        new_finished_games,
+        read_retrains,
+    )
+
+    starts = [NOW - timedelta(days=d) for d in (20, 12, 9, 6, 5, 4, 1)]
+    games = pd.DataFrame(
+        {
+            "status": ["final"] * 6 + ["scheduled"],
+            "start_time": pd.to_datetime(starts, utc=True),
+        }
+    )
+    assert new_finished_games(games, None) == 6
+    assert new_finished_games(games, NOW - timedelta(days=9)) == 3  # 6, 5, 4 days ago
+    log = tmp_path / "retrains.jsonl"
+    assert read_retrains(log) == [] and last_retrain([]) is None
+    earlier = decide(manual=True, data_until=NOW - timedelta(days=9), now=NOW - timedelta(days=8))
+    append_retrain(log, decide())  # a day without a retrain, then one
+    append_retrain(log, earlier)
+    previous = last_retrain(read_retrains(log))
+    assert previous == earlier and len(read_retrains(log)) == 2
+
+    def from_history(minimum: int) -> Any:
+        return decide_from_history(
+            request=None,
+            champion="3",
+            trained_until=NOW - timedelta(days=15),  # older than the last retrain's data
+            previous=previous,
+            games=games,
+            active_kinds={"data_drift"},
+            now=NOW,
+            cfg=RetrainConfig(),
+            min_new_games=minimum,
+        )
+
+    enough = from_history(3)
+    assert enough.retrain and enough.trigger == "drift"
+    assert enough.data_until == starts[5]  # the last final
+    waiting = from_history(4)
+    assert not waiting.retrain and waiting.blocked_by == "too few new games"
+    assert "only 3 games finished since the last training (need 4" in waiting.detail

@@ -185,3 +185,36 @@ def test_a_challenger_above_the_ece_bound_passes_when_better_calibrated_than_the
     worse = better.model_copy(update={"p_challenger": further.tolist(), "p_champion": off.tolist()})
     calibration = next(c for c in decide(worse, CFG, NOW).checks if c.name == "calibration")
     assert not calibration.passed and "above the champion's" in calibration.detail
+
+
+def test_the_refresh_check_explains_its_interval_and_verdict() -> None:
+    """The check's text is the evidence a person reads in the Prefect artifact and `status`:
+    the interval, which side of the margin its lower end lies, and the verdict."""
+    from gameline.tasks.registry.gate import refresh_check
+
+    judged = evaluation().model_copy(update={"champion_version": "7", "refresh": True})
+    kept = refresh_check(0.001, -0.002, 0.004, judged, CFG)
+    assert kept.passed and kept.name == "refresh not worse"
+    assert kept.detail == (
+        "a refresh of champion v7 (its recipe on newer games), judged on the newer half of the "
+        "games since its training: refresh minus champion log loss per game +0.00100, 90% "
+        "interval [-0.00200, +0.00400]: its lower end is not above the margin +0.00000, not "
+        "worse with evidence"
+    )
+    worse = refresh_check(0.004, 0.001, 0.007, judged, CFG)
+    assert not worse.passed
+    assert worse.detail.endswith("its lower end is above the margin +0.00000, worse with evidence")
+
+
+def test_the_decision_states_its_reason_champion_window_and_checks() -> None:
+    decision = decide(evaluation(champion_shift=0.4), CFG, NOW)
+    facts = decision.facts()
+    reason, champion, table = facts.blocks
+    assert reason == f"{decision.reason}." and facts.line == f"gate v2: {decision.reason}"
+    assert champion == f"Champion: v1 (registered); 2000 games {NOW} .. {NOW}."
+    assert not isinstance(table, str) and table.title == "Gate: v2 vs champion 1"
+    assert table.columns == ("check", "passed", "detail")
+    assert [row[:2] for row in table.rows] == [(c.name, "yes") for c in decision.checks]
+    text = decision_markdown(decision, "gameline-default")
+    assert text.startswith("# Gate: gameline-default v2 PROMOTED\n")
+    assert f"| {decision.checks[0].name} | yes | {decision.checks[0].detail} |" in text

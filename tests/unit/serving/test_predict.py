@@ -92,3 +92,81 @@ def test_ab_split_is_stable_and_close_to_the_share() -> None:
     assert (challenger_serves(ids, 0.5) | ~arm).all()
     assert ab_bucket("NBA-20261123-bos-lal-1") == ab_bucket("NBA-20261123-bos-lal-1")
     assert np.unique([ab_bucket(i) for i in ids[:1000]]).size > 900
+
+
+def test_served_rows_take_each_arms_probability_and_say_where_it_came_from() -> None:
+    """The predictions table's rows: the challenger's probability where the A/B hash gives it
+    the game, the champion's elsewhere, both beside it; versions, feature times and ages."""
+    from gameline.tasks.serving.predict import ServedModel, served_predictions
+
+    ids = [f"g{i}" for i in range(8)]
+    arm = challenger_serves(pd.Series(ids), 0.5)
+    assert 0 < arm.sum() < len(ids)  # both arms serve some of these games
+    start = pd.Timestamp(NOW) + pd.Timedelta(hours=5)
+    scored = pd.DataFrame(
+        {
+            "game_id": ids,
+            "event_timestamp": [start] * 8,
+            "home_team": list("ABCDEFGH"),
+            "away_team": list("HGFEDCBA"),
+            "p_champion": np.linspace(0.2, 0.9, 8),
+            "p_challenger": np.linspace(0.3, 0.6, 8),
+            "home_feature_ts": [pd.Timestamp(NOW)] * 8,
+            "away_feature_ts": [pd.Timestamp(NOW)] * 8,
+            "feature_time_matches_game": [True] * 8,
+            "stale": [False] * 8,
+        }
+    )
+    until = NOW - timedelta(hours=6)
+    champion, challenger = ServedModel("3", None, []), ServedModel("4", None, [])
+    table = served_predictions(
+        scored, "m", champion, challenger, 0.5, NOW, until, "offline"
+    ).set_index("game_id")
+    expected = np.where(arm, scored["p_challenger"], scored["p_champion"])
+    np.testing.assert_array_equal(table["p_home"], expected)
+    assert (table["served_by"] == np.where(arm, "challenger", "champion")).all()
+    assert (table["model_version"] == np.where(arm, "4", "3")).all()
+    assert (table["champion_version"] == "3").all() and (table["challenger_version"] == "4").all()
+    assert (table["home_team"] == list("ABCDEFGH")).all()
+    assert (table["results_age_h"] == 6.0).all() and (table["feature_source"] == "offline").all()
+    assert (table["predicted_at"] == pd.Timestamp(NOW)).all()
+    assert (table["results_until"] == pd.Timestamp(until)).all()
+    alone = served_predictions(scored, "m", champion, None, 0.5, NOW, None)
+    assert (alone["served_by"] == "champion").all() and alone["results_age_h"].isna().all()
+    assert (alone["feature_source"] == "online").all()
+
+
+def test_arm_outcomes_score_each_arm_on_its_latest_finished_games_by_hand() -> None:
+    from gameline.tasks.serving.predictions import arm_outcomes
+
+    predictions = pd.DataFrame(
+        {
+            "game_id": ["a", "a", "b", "c", "d"],
+            "start_time": [pd.Timestamp(NOW)] * 5,
+            "predicted_at": [pd.Timestamp(NOW) + pd.Timedelta(minutes=m) for m in (0, 5, 0, 0, 0)],
+            "served_by": ["champion", "champion", "challenger", "champion", "champion"],
+            "p_home": [0.1, 0.8, 0.6, 0.3, 0.5],  # a's first prediction is superseded
+            "p_champion": [0.1, 0.8, 0.7, 0.3, 0.5],
+            "p_challenger": [np.nan, np.nan, 0.6, np.nan, np.nan],
+        }
+    )
+    results = pd.DataFrame(
+        {
+            "game_id": ["a", "b", "c", "d"],
+            "status": ["final", "final", "final", "scheduled"],  # d is not over
+            "home_score": [100, 90, 80, None],
+            "away_score": [90, 95, 85, None],
+        }
+    )
+    arms = arm_outcomes(predictions, results).set_index("arm")
+    champion, challenger = arms.loc["champion"], arms.loc["challenger"]
+    # champion arm: a (home won, p 0.8) and c (home lost, p 0.3)
+    assert champion["games"] == 2
+    assert champion["served_log_loss"] == pytest.approx(-(np.log(0.8) + np.log(0.7)) / 2)
+    assert np.isnan(champion["challenger_log_loss"])
+    # challenger arm: b (home lost, served 0.6, champion 0.7)
+    assert challenger["games"] == 1
+    assert challenger["served_log_loss"] == pytest.approx(-np.log(0.4))
+    assert challenger["champion_log_loss"] == pytest.approx(-np.log(0.3))
+    assert challenger["challenger_log_loss"] == pytest.approx(-np.log(0.4))
+    assert arm_outcomes(predictions.iloc[:0], results).empty
