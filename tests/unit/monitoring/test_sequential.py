@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import numpy as np
 import pandas as pd
+import pytest
 
 from gameline.tasks.monitoring.sequential import cusum, standardized_residuals
 
@@ -63,3 +66,13 @@ def test_standardized_residuals_by_hand_and_clipped_at_the_edges() -> None:
     z = standardized_residuals(np.array([1.0, 0.0, 1.0, 0.0]), np.array([0.8, 0.2, 0.0, 1.0]))
     edge = (1 - 1e-6) / np.sqrt(1e-6 * (1 - 1e-6))  # p clipped to [1e-6, 1 - 1e-6]
     np.testing.assert_allclose(z, [0.5, -0.5, edge, -edge], rtol=1e-9)  # 1 - 1e-6 rounds
+
+
+def test_cusum_peak_below_one_times_read_as_utc_and_lengths_must_match() -> None:
+    small = cusum(np.array([0.2, 0.1]), TIMES[:2], k=0.0, h=4.0)
+    assert small.peak == pytest.approx(0.3) and small.statistic == pytest.approx(0.3)
+    naive = pd.Series(pd.date_range("2026-01-01", periods=2, freq="h"))  # no time zone
+    alarm = cusum(np.array([3.0, 3.0]), naive, k=0.0, h=4.0)
+    assert alarm.alarm_at == datetime(2026, 1, 1, 1, tzinfo=UTC)  # read as UTC
+    with pytest.raises(ValueError):
+        cusum(np.array([1.0, 2.0, 3.0]), TIMES[:2], k=0.0, h=4.0)
