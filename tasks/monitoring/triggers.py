@@ -97,7 +97,7 @@ def decide_retrain(
                 update={
                     "blocked_by": "too few new games",
                     "detail": f"{text}, but only {new_games} games finished since the last "
-                    f"training (need {min_new_games}: twice the gate's minimum)",
+                    f"training (need {min_new_games})",
                 }
             )
     return base.model_copy(update={"retrain": True, "trigger": trigger, "detail": text})

@@ -41,8 +41,10 @@ class Freshness(BaseModel):
     online_watermark: datetime | None
 
 
-STATUS_COLUMNS: tuple[str, ...] = ("alias", "version", "family", "trained from", "trained until")
-STATUS_COLUMNS += ("games", "log loss", "ECE", "Elo log loss")
+STATUS_COLUMNS = (
+    "alias", "version", "family", "trained from", "trained until", "games", "log loss", "ECE",
+    "Elo log loss",
+)  # fmt: skip
 
 
 class StatusReport(BaseModel):
