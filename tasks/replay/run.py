@@ -175,10 +175,6 @@ def replay(
         started = clock.perf_counter()
         runs.append(replay_policy(timeline, policy, cache))
         seconds[f"policy {policy}"] = clock.perf_counter() - started
-    served = outcomes(
-        pd.concat([r.served for r in runs if not r.served.empty], ignore_index=True),
-        timeline.games,
-    )
     parts = [
         rows.assign(predicted_at=pd.Timestamp(now))
         for rows, now in zip(timeline.rows, timeline.times, strict=True)
@@ -186,6 +182,10 @@ def replay(
     ]
     if not parts:
         raise ReplayError(f"no game starts between {start} and {end}: nothing to replay")
+    served = outcomes(
+        pd.concat([r.served for r in runs if not r.served.empty], ignore_index=True),
+        timeline.games,
+    )
     features = pd.concat(parts, ignore_index=True)
     return ReplayResult(
         start=start,
