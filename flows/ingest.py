@@ -20,6 +20,7 @@ from gameline.flows.common import (
     run_name,
 )
 from gameline.tasks.config import GamelineConfig, state_paths
+from gameline.tasks.data.feature_sources import SourceIngest, ingest_sources
 from gameline.tasks.data.ingest import (
     Manifest,
     StagedInput,
@@ -42,6 +43,7 @@ stage_task = task(stage_input, name="stage-input", **IO_RETRIES)
 check_task = task(check_input, name="validate-input")
 store_task = task(store_input, name="store-input")
 features_task = task(write_team_features, name="team-features")
+sources_task = task(ingest_sources, name="feature-sources")
 
 
 @task(name="feast-apply", **IO_RETRIES, **ADAPTER_TASK)
@@ -115,6 +117,7 @@ class IngestSummary(BaseModel):
     store: StoreSummary
     feast: FeastSummary | None = None
     note: str | None = None  # e.g. a lost game store rebuilt from an input seen before
+    sources: list[SourceIngest] = []
 
     def facts(self) -> Facts:
         """The counts, the rules broken and where everything is; the log line."""
@@ -140,6 +143,8 @@ class IngestSummary(BaseModel):
         if m.rules:
             rules = [(rule, str(n)) for rule, n in m.rules.items()]
             blocks.append(FactTable("Rules broken", ("rule", "rows"), rules, right=("rows",)))
+        if self.sources:
+            blocks.append(source_table(self.sources))
         seasons = f", seasons {st.first_season}-{st.last_season}" if st.first_season else ""
         where = [
             ("source", self.source),
@@ -167,6 +172,27 @@ class IngestSummary(BaseModel):
         return Facts(line=line, blocks=blocks)
 
 
+def source_table(sources: list[SourceIngest]) -> FactTable:
+    """One row per feature source: what this ingest read, stored and refused, and why."""
+    rows = []
+    for s in sources:
+        m = s.manifest
+        rules = "; ".join(f"{rule} ({n})" for rule, n in m.rules.items())
+        rows.append(
+            (
+                s.source,
+                s.kind,
+                "seen before" if s.skipped else str(m.read),
+                "0" if s.skipped else str(m.new),
+                "0" if s.skipped else str(m.quarantined),
+                str(s.stored),
+                rules or "-",
+            )
+        )
+    columns = ("source", "kind", "read", "new", "quarantined", "facts stored", "rules broken")
+    return FactTable("Feature sources", columns, rows, right=("new", "quarantined", "facts stored"))
+
+
 def publish_features(config: GamelineConfig, online_required: bool = True) -> FeastSummary:
     """Feast apply, then every team's current state loaded into the online store (called
     inside a flow). Without `online_required` (the daily run) an online store that is down is
@@ -179,7 +205,7 @@ def publish_features(config: GamelineConfig, online_required: bool = True) -> Fe
         note = f"{down}; not loaded this run (predictions use the offline store)"
         run_logger().warning("online store not loaded: %s", down)
         return FeastSummary(apply=applied, materialize=None, note=note)
-    latest = latest_feature_time(state_paths(config).team_states)
+    latest = latest_feature_time(state_paths(config).team_states)  # the team views' end
     end = (latest or datetime.now(UTC)) + timedelta(seconds=1)
     loaded: MaterializeSummary = materialize_task(store, end)
     return FeastSummary(apply=applied, materialize=loaded)
@@ -216,6 +242,7 @@ def ingest_stage(
         checked: CheckedInput = check_task(config, staged.path, staged.label, now)
         manifest = store_task(config, staged, checked, now)
         report = checked.report_path
+    sources: list[SourceIngest] = sources_task(config, now, file) if config.features.sources else []
     # Rebuilt even when the input was seen before: the feature config may have changed.
     features = features_task(config)
     summary = IngestSummary(
@@ -229,6 +256,7 @@ def ingest_stage(
         store=store_summary(config),
         feast=publish_features(config, online_required),
         note=staged.restoring,
+        sources=sources,
     )
     facts = summary.facts()
     create_markdown_artifact(

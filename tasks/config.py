@@ -7,6 +7,7 @@ This module is the one place that reads environment variables (`GAMELINE_STATE_D
 from __future__ import annotations
 
 import os
+import re
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -144,6 +145,18 @@ class SimulatorConfig(Section):
     market_noise_sd: float = Field(default=0.25, ge=0, le=5, description="logit noise of odds")
     market_margin: float = Field(default=0.045, ge=0, le=0.3, description="bookmaker overround")
     regime_change: RegimeChange | None = None
+    star_pts: float = Field(
+        default=0.0,
+        ge=0,
+        le=20,
+        description="points a team loses when its star misses the game: a hidden factor the "
+        "results do not show, emitted as the simulator's `star` team timeline",
+    )
+    star_out_rate: float = Field(default=0.08, ge=0, le=1, description="P(out next game | in)")
+    star_return_rate: float = Field(default=0.3, gt=0, le=1, description="P(back | out)")
+    star_notice_hours: float = Field(
+        default=6.0, ge=0, le=240, description="how long before a game its star's status is known"
+    )
 
 
 class SourceConfig(Section):
@@ -211,14 +224,127 @@ class LeagueHomeConfig(Section):
     prior_points: float = Field(default=3.0, ge=-20, le=20, description="before any game")
 
 
+FEATURE_NAME = r"^[a-z][a-z0-9_]{0,47}$"
+SourceKind = Literal["game_facts", "team_timeline", "team_game_stats"]
+# The key columns each kind of feature source may map (`columns`), besides its features.
+SOURCE_KEYS: dict[str, tuple[str, ...]] = {
+    "game_facts": ("game_id", "date", "home_team", "away_team", "game_number", "known_at"),
+    "team_timeline": ("team", "known_at"),
+    "team_game_stats": ("game_id", "date", "team", "game_number"),
+}
+
+
+class FeatureSpec(Section):
+    """One feature of a source: its file column, type and bounds (its contract)."""
+
+    column: str | None = Field(default=None, description="the file's column (None: the name)")
+    type: Literal["number", "flag", "category"] = "number"
+    min: float | None = None
+    max: float | None = None
+    categories: list[str] | None = Field(
+        default=None, description="category: its values, coded 0, 1, ... in this order"
+    )
+
+    @model_validator(mode="after")
+    def _categories_for_categories(self) -> FeatureSpec:
+        if (self.type == "category") != bool(self.categories):
+            raise ValueError("a category feature lists its categories (and only it does)")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min} is above max {self.max}")
+        return self
+
+
+class FeatureSourceConfig(Section):
+    """A user's feature source: facts of games known before they start (`game_facts`), facts
+    about a team stamped with when they became known (`team_timeline`), or each team's
+    statistics of a finished game (`team_game_stats`, used only as rolling aggregates of
+    earlier games)."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
+    kind: SourceKind
+    path: Path | None = Field(
+        default=None,
+        description="CSV or parquet file (relative: under data_dir); None: the results file's "
+        "own columns (game_facts), or the simulator's table of this name",
+    )
+    columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="the file's column for a key: game_id, or date + home_team + away_team "
+        "(+ game_number); team; known_at",
+    )
+    date_format: str = Field(default="%Y-%m-%d", description="format of the `date` key")
+    features: dict[str, FeatureSpec] = Field(min_length=1)
+    known_before_start: bool = Field(
+        default=False,
+        description="game_facts without a known_at column: every fact was known before its game "
+        "started (stamped with the start); nothing is assumed unless this says so",
+    )
+    windows: list[Annotated[int, Field(ge=1, le=200)]] | None = Field(
+        default=None, description="team_game_stats: rolling windows (None: features.windows)"
+    )
+    max_bad_share: float | None = Field(
+        default=None, ge=0, le=1, description="None: validation.max_bad_share"
+    )
+    max_age_days: float | None = Field(
+        default=None, gt=0, description="monitor: alert when the newest fact is older than this"
+    )
+
+    @model_validator(mode="after")
+    def _keys_of_its_kind(self) -> FeatureSourceConfig:
+        unknown = [k for k in self.columns if k not in SOURCE_KEYS[self.kind]]
+        if unknown:
+            raise ValueError(
+                f"source {self.name!r}: {unknown} are not keys of {self.kind} "
+                f"(keys: {list(SOURCE_KEYS[self.kind])})"
+            )
+        bad = [f for f in self.features if not re.match(FEATURE_NAME, f)]
+        if bad:
+            raise ValueError(
+                f"source {self.name!r}: feature names {bad} must be lower-case words (a-z, 0-9, _)"
+            )
+        return self
+
+    def key(self, name: str) -> str:
+        """The file's column of a key (the key's own name unless `columns` maps it)."""
+        return self.columns.get(name, name)
+
+    def feature_names(self, default_windows: list[int]) -> list[str]:
+        """The features this source gives a game's side (or the game, for game facts)."""
+        if self.kind == "team_game_stats":
+            windows = self.windows or default_windows
+            return [f"{f}_{w}" for f in self.features for w in windows]
+        if self.kind == "team_timeline":
+            return [*self.features, f"{self.name}_age_days"]
+        return list(self.features)
+
+
 class FeaturesConfig(Section):
-    """Point-in-time team features."""
+    """Point-in-time team features, and the user's feature sources."""
 
     windows: list[Annotated[int, Field(ge=1, le=200)]] = Field(default_factory=lambda: [5, 10, 20])
     split_window: int = Field(default=10, ge=1, le=200, description="home/away form window")
     max_rest_days: int = Field(default=7, ge=1, le=365)
     elo: EloConfig = Field(default_factory=EloConfig)
     league_home: LeagueHomeConfig = Field(default_factory=LeagueHomeConfig)
+    sources: list[FeatureSourceConfig] = Field(
+        default_factory=list, description="the user's feature sources (see README)"
+    )
+
+    @model_validator(mode="after")
+    def _source_names_unique(self) -> FeaturesConfig:
+        names = [s.name for s in self.sources]
+        if len(set(names)) != len(names):
+            raise ValueError(f"feature source names repeat: {names}")
+        seen: dict[str, str] = {}
+        for source in self.sources:
+            for feature in source.feature_names(self.windows):
+                if feature in seen:
+                    raise ValueError(
+                        f"feature {feature!r} of source {source.name!r} is also given by "
+                        f"{seen[feature]!r}: names must be unique"
+                    )
+                seen[feature] = source.name
+        return self
 
     @field_validator("windows")
     @classmethod
@@ -489,6 +615,12 @@ class GamelineConfig(Section):
             )
         return self
 
+    def feature_source_path(self, source: FeatureSourceConfig) -> Path | None:
+        """A feature source's file (relative paths under data_dir; None: no file of its own)."""
+        if source.path is None:
+            return None
+        return source.path if source.path.is_absolute() else self.data_dir / source.path
+
     def source_path(self, override: Path | None = None) -> Path | None:
         """The source file to read: the override, else the configured path under data_dir."""
         path = override or self.source.path
@@ -529,6 +661,18 @@ class StatePaths(Section):
     def team_states(self) -> Path:
         """Each team's state after each of its final games (Feast's source)."""
         return self.root / "features" / "team_states.parquet"
+
+    def feature_source(self, name: str) -> Path:
+        """A feature source's folder: its stored facts, its Feast table, its manifests."""
+        return self.root / "features" / "sources" / name
+
+    def source_facts(self, name: str) -> Path:
+        """A feature source's stored facts (validated, matched to games, deduplicated)."""
+        return self.feature_source(name) / "facts.parquet"
+
+    def source_table(self, name: str) -> Path:
+        """A feature source's point-in-time table: what its Feast view reads."""
+        return self.feature_source(name) / "view.parquet"
 
     @property
     def reports(self) -> Path:

@@ -83,6 +83,7 @@ def _season_games(
     home, away, round_idx = home[real], away[real], round_idx[real]
     games = pd.DataFrame(
         {
+            "round": round_idx,
             "home": home,
             "away": away,
             "day": round_day[round_idx] + rng.integers(0, 2, size=home.size),
@@ -127,6 +128,7 @@ def _outcomes(
             "away_score": np.clip(away, 0, None),
             "home_ml": american_odds(p_market * (1 + cfg.market_margin)),
             "away_ml": american_odds((1 - p_market) * (1 + cfg.market_margin)),
+            "expected": expected,  # the true expected home margin (the oracle's input)
         },
         index=games.index,
     )
@@ -163,6 +165,9 @@ def simulate_schedule(cfg: SimulatorConfig, league: LeagueConfig) -> pd.DataFram
             if change.fatigue_pts is not None:
                 fatigue[after] = change.fatigue_pts
         edge -= fatigue * (back_to_back(games, "home") - back_to_back(games, "away"))
+        out = star_absences(np.random.default_rng([cfg.seed, season, 1]), cfg, games)
+        games["home_star_out"], games["away_star_out"] = out
+        edge -= cfg.star_pts * (out[0] - out[1])
         games["neutral"] = False
         if cfg.neutral_share > 0:  # drawn only when asked, so other seeds' games stay the same
             games["neutral"] = rng.random(len(games)) < cfg.neutral_share
@@ -170,6 +175,26 @@ def simulate_schedule(cfg: SimulatorConfig, league: LeagueConfig) -> pd.DataFram
         frames.append(pd.concat([games, _outcomes(rng, cfg, games, edge)], axis=1))
         strength = _next_season_strength(rng, cfg, end_strength)
     return pd.concat(frames, ignore_index=True)
+
+
+def star_absences(
+    rng: np.random.Generator, cfg: SimulatorConfig, games: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray]:
+    """Whether the home and the away team's star misses each game: a Markov chain per team over
+    its rounds (out with `star_out_rate` after a game played, back with `star_return_rate`), so
+    absences come in spells, as injuries do. Its own random stream: other draws are unchanged."""
+    rounds = int(games["round"].max()) + 1 if len(games) else 0
+    n_teams = int(max(games["home"].max(), games["away"].max())) + 1 if len(games) else 0
+    state = np.zeros((rounds, n_teams), dtype=bool)
+    current = np.zeros(n_teams, dtype=bool)
+    draws = rng.random((rounds, n_teams))
+    for r in range(rounds):
+        current = np.where(current, draws[r] >= cfg.star_return_rate, draws[r] < cfg.star_out_rate)
+        state[r] = current
+    r = games["round"].to_numpy()
+    home = state[r, games["home"].to_numpy()].astype(float)
+    away = state[r, games["away"].to_numpy()].astype(float)
+    return home, away
 
 
 def back_to_back(games: pd.DataFrame, side: str) -> np.ndarray:
@@ -195,16 +220,21 @@ def resolve_as_of(cfg: SimulatorConfig) -> datetime:
     return cfg.as_of if cfg.as_of.tzinfo else cfg.as_of.replace(tzinfo=UTC)
 
 
-def simulate_games(cfg: SimulatorConfig, league: LeagueConfig) -> pd.DataFrame:
-    """Simulated games in the Game contract: finals before as-of, scheduled for the next days."""
-    games = simulate_schedule(cfg, league)
-    codes = np.array(team_codes(cfg.n_teams), dtype=object)
-    start = (
+def utc_starts(games: pd.DataFrame, league: LeagueConfig) -> pd.Series:
+    """The simulated games' start times in UTC."""
+    return (
         games["local_start"]
         .dt.tz_localize(league.timezone, ambiguous="NaT", nonexistent="shift_forward")
         .dt.tz_convert("UTC")
         .astype("datetime64[us, UTC]")
     )
+
+
+def simulate_games(cfg: SimulatorConfig, league: LeagueConfig) -> pd.DataFrame:
+    """Simulated games in the Game contract: finals before as-of, scheduled for the next days."""
+    games = simulate_schedule(cfg, league)
+    codes = np.array(team_codes(cfg.n_teams), dtype=object)
+    start = utc_starts(games, league)
     as_of = pd.Timestamp(resolve_as_of(cfg))
     end = start + pd.Timedelta(hours=league.game_duration_hours)
     final = (end <= as_of).to_numpy()
@@ -226,3 +256,77 @@ def simulate_games(cfg: SimulatorConfig, league: LeagueConfig) -> pd.DataFrame:
     frame["status"] = status_from_scores(frame["home_score"], frame["away_score"])
     frame["source_line"] = np.arange(1, len(frame) + 1)
     return conform(frame, league, source=f"simulator(seed={cfg.seed})")
+
+
+# Box-score noise: a team's net rating in one game is its strength that night plus this much.
+NET_RATING_NOISE = 6.0
+
+
+def simulate_sources(cfg: SimulatorConfig, league: LeagueConfig) -> dict[str, pd.DataFrame]:
+    """The simulator's feature sources, as a user's files would have them:
+    - `star` (a team timeline): each team's star out (1) or playing (0), stamped
+      `star_notice_hours` before each of its games, for facts known by the simulated now;
+    - `box_score` (team game stats): each team's net rating (its strength that night, seen
+      through a game's noise) and pace in each finished game, by local date and team."""
+    games = simulate_schedule(cfg, league)
+    codes = np.array(team_codes(cfg.n_teams), dtype=object)
+    start = utc_starts(games, league)
+    as_of = pd.Timestamp(resolve_as_of(cfg))
+    final = (start + pd.Timedelta(hours=league.game_duration_hours) <= as_of).to_numpy()
+    known_at = start - pd.Timedelta(hours=cfg.star_notice_hours)
+    noise = np.random.default_rng([cfg.seed, 2]).normal(0, 1, (3, len(games)))
+    star, box = [], []
+    for i, side in enumerate(("home", "away")):
+        team = codes[games[side].to_numpy()]
+        star.append(
+            pd.DataFrame(
+                {
+                    "team": team,
+                    "known_at": known_at,
+                    "star_out": games[f"{side}_star_out"].astype(int),
+                }
+            )[(known_at <= as_of).to_numpy()]
+        )
+        sign = 1.0 if side == "home" else -1.0
+        strength = games[f"{side}_strength"] - cfg.star_pts * games[f"{side}_star_out"]
+        other = games["away_strength" if side == "home" else "home_strength"]
+        box.append(
+            pd.DataFrame(
+                {
+                    "date": games["local_start"].dt.strftime("%Y-%m-%d"),
+                    "team": team,
+                    "net_rating": np.round(
+                        strength - other + sign * NET_RATING_NOISE * noise[i], 1
+                    ),
+                    "pace": np.round(98 + 3 * noise[2], 1),
+                }
+            )[final]
+        )
+    timeline = pd.concat(star).sort_values("known_at", kind="stable").reset_index(drop=True)
+    timeline["known_at"] = timeline["known_at"].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "star": timeline,
+        "box_score": pd.concat(box).sort_values("date", kind="stable").reset_index(drop=True),
+    }
+
+
+def true_probabilities(cfg: SimulatorConfig, league: LeagueConfig) -> pd.DataFrame:
+    """The simulator's true P(home win) of every game, by game_id: the oracle a model of the
+    results can at best approach."""
+    games = simulate_games(cfg, league)
+    schedule = simulate_schedule(cfg, league)
+    start = utc_starts(schedule, league)
+    expected = schedule["expected"].to_numpy()
+    p = ndtr(expected / cfg.margin_sd)
+    codes = np.array(team_codes(cfg.n_teams), dtype=object)
+    keyed = pd.DataFrame(
+        {
+            "start_time": start,
+            "home_team": codes[schedule["home"].to_numpy()],
+            "away_team": codes[schedule["away"].to_numpy()],
+            "p_true": p,
+        }
+    )
+    return games[["game_id", "start_time", "home_team", "away_team"]].merge(
+        keyed, on=["start_time", "home_team", "away_team"], how="left"
+    )[["game_id", "p_true"]]

@@ -1,6 +1,7 @@
-"""Feast's point-in-time join, exactly, on a feature parquet: entity rows of games, and for
-each projection the latest feature row of the entity's team with feature_ts <= entity_ts and
-feature_ts >= entity_ts - ttl. Pure pandas; `features.store` proves it equals Feast's own."""
+"""Feast's point-in-time join, exactly, on the views' parquet tables: entity rows of games, and
+for each projection the latest feature row of the entity's key (a team, or the game itself)
+with feature_ts <= entity_ts and feature_ts >= entity_ts - ttl. Pure pandas; `features.store`
+proves it equals Feast's own."""
 
 from __future__ import annotations
 
@@ -43,21 +44,35 @@ def labels(games: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+# A projection of the FeatureService: (name used, view name, entity join key, feature names).
+Projection = tuple[str, str, str, list[str]]
+
+
+def projected_column(projection: str, feature: str) -> str:
+    """A joined feature's column: `home__f` / `away__f` for the home and away projections of a
+    team view (`home`, `home_<source>`), `game__f` for a game view's (`game_<source>`)."""
+    return f"{projection.split('_', 1)[0]}__{feature}"
+
+
 def point_in_time_join(
     entities: pd.DataFrame,
-    features: pd.DataFrame,
-    projections: list[tuple[str, str, list[str]]],
+    tables: dict[str, pd.DataFrame],
+    projections: list[Projection],
     ttl: timedelta,
 ) -> pd.DataFrame:
-    """Feast's join: per projection (name, join key, features), the latest feature row of the
-    entity's team with feature_ts <= entity_ts and feature_ts >= entity_ts - ttl."""
+    """Feast's join: per projection, the latest row of its view's table (`tables` by view
+    name) for the entity's key (its team, or the game) with feature_ts <= entity_ts and
+    feature_ts >= entity_ts - ttl."""
     out = entities.sort_values("event_timestamp", kind="stable").reset_index(drop=True)
-    table = features.sort_values("event_timestamp", kind="stable")
-    for name, join_key, names in projections:
-        right = table[["team", "event_timestamp", *names]].rename(
-            columns={"team": join_key, **{f: f"{name}__{f}" for f in names}}
+    for name, view, join_key, names in projections:
+        table = tables[view]
+        key = "game_id" if "game_id" in table else "team"
+        right = table[[key, "event_timestamp", *names]].rename(
+            columns={key: join_key, **{f: projected_column(name, f) for f in names}}
         )
-        right = right.rename(columns={"event_timestamp": "_feature_ts"})
+        right = right.rename(columns={"event_timestamp": "_feature_ts"}).sort_values(
+            "_feature_ts", kind="stable"
+        )
         out = pd.merge_asof(
             out,
             right,

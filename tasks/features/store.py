@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
-from gameline.feature_repo.definitions import FEATURE_SERVICE, TEAM_VIEW, feature_objects
+from gameline.feature_repo.definitions import TEAM_VIEW, feature_objects, service_name
 from gameline.tasks.backends import BackendUnavailable, probe_feast, redis_ping
 from gameline.tasks.config import (
     ONLINE_WATERMARK,
@@ -39,11 +39,14 @@ from gameline.tasks.config import (
     state_paths,
 )
 from gameline.tasks.features.point_in_time import (
+    Projection,
     entity_frame,
     in_game_order,
     labels,
     point_in_time_join,
+    projected_column,
 )
+from gameline.tasks.features.sources import SourceView, add_source_features, source_views
 from gameline.tasks.features.team import CONTEXT_COLUMNS, feature_columns, pregame, state_columns
 from gameline.tasks.storage import write_json
 
@@ -106,23 +109,35 @@ class TeamFeatureStore:
     model's features turned pregame from the states."""
 
     def __init__(
-        self, feast: FeastConfig, folder: Path, source: Path, features_cfg: FeaturesConfig
+        self,
+        feast: FeastConfig,
+        folder: Path,
+        source: Path,
+        features_cfg: FeaturesConfig,
+        views: list[SourceView] | None = None,
     ) -> None:
         self.feast = feast
         self.folder = folder
         self.source = source
         self.features_cfg = features_cfg
+        self.views = views or []
+        self.service = service_name(self.views)
         self.states = state_columns(features_cfg)
         self.features = feature_columns(features_cfg)
         self.ttl = timedelta(days=feast.ttl_days)
         self._store: FeatureStore | None = None
         self._reader: OnlineReader | None = None
+        self._source_readers: dict[str, OnlineReader] = {}
 
     @classmethod
     def from_config(cls, config: GamelineConfig) -> TeamFeatureStore:
         paths = state_paths(config)
         return cls(
-            config.feast, paths.feast.resolve(), paths.team_states.resolve(), config.features
+            config.feast,
+            paths.feast.resolve(),
+            paths.team_states.resolve(),
+            config.features,
+            source_views(config),
         )
 
     @property
@@ -157,8 +172,9 @@ class TeamFeatureStore:
         return self.store._get_provider()
 
     def definitions(self) -> list[Any]:
-        """The entity, source, view and service for this parquet, state columns and TTL."""
-        return feature_objects(self.source, self.states, self.ttl)
+        """The entities, sources, views and service for this parquet, state columns, TTL and
+        feature sources."""
+        return feature_objects(self.source, self.states, self.ttl, self.views)
 
     def apply(self) -> ApplySummary:
         """Register (or update) the entity, source, view and service; idempotent."""
@@ -177,9 +193,11 @@ class TeamFeatureStore:
         version of the view (number and id in the registry) and a hash of the view's and the
         FeatureService's specs (equal in any registry holding the same definitions)."""
         view = self.store.get_feature_view(TEAM_VIEW)
-        service = self.store.get_feature_service(FEATURE_SERVICE)
+        service = self.store.get_feature_service(self.service)
         digest = hashlib.sha256()
-        for proto in (view.to_proto().spec, service.to_proto().spec):
+        specs: list[Any] = [view.to_proto().spec, service.to_proto().spec]
+        specs += [self.store.get_feature_view(v.name).to_proto().spec for v in self.views]
+        for proto in specs:
             digest.update(proto.SerializeToString(deterministic=True))
         versions = self.store.registry.list_feature_view_versions(TEAM_VIEW, self.feast.project)
         latest = max(versions, key=lambda v: v["version_number"]) if versions else None
@@ -209,6 +227,7 @@ class TeamFeatureStore:
         watermark = self.watermark()
         start = min(watermark, end) if watermark else end - self.ttl
         self._materialize(start, end)
+        self.refresh_sources()
         rebuilt = not self.online_is_current(end)
         if rebuilt:
             self.rebuild_online(end)
@@ -242,9 +261,23 @@ class TeamFeatureStore:
             rebuilt=True,
         )
 
+    def refresh_sources(self) -> None:
+        """Load each feature source's latest rows into the online store: every key's latest row
+        of the TTL before its newest (Feast writes one row per key, so a source's whole window
+        costs what its keys do; a fact that arrived late is loaded too)."""
+        for view in self.views:
+            latest = latest_feature_time(view.path)
+            if latest is None:
+                continue
+            end = latest + timedelta(seconds=1)
+            with contextlib.redirect_stdout(sys.stderr):
+                self.store.materialize(
+                    start_date=end - self.ttl, end_date=end, feature_views=[view.name]
+                )
+
     def _materialize(self, start: datetime, end: datetime) -> None:
         with contextlib.redirect_stdout(sys.stderr):  # Feast prints progress; stdout is data
-            self.store.materialize(start_date=start, end_date=end)
+            self.store.materialize(start_date=start, end_date=end, feature_views=[TEAM_VIEW])
         # What `status` reads without importing Feast (about 3 s): how far the view is loaded.
         write_json(
             {"project": self.feast.project, "view": TEAM_VIEW, "end": end.isoformat()},
@@ -273,13 +306,37 @@ class TeamFeatureStore:
         values = np.array([v for _, v in rows], dtype=float)
         return bool(np.allclose(values, expected[self.states].to_numpy(float), equal_nan=True))
 
-    def service_projections(self) -> list[tuple[str, str, list[str]]]:
-        """(projection name, entity join key, feature names) of the registered FeatureService."""
-        service = self.store.get_feature_service(FEATURE_SERVICE)
-        return [
-            (p.name_to_use(), p.join_key_map.get("team", "team"), [f.name for f in p.features])
-            for p in service.feature_view_projections
-        ]
+    def service_projections(self) -> list[Projection]:
+        """(projection name, view name, entity join key, feature names) of the registered
+        FeatureService."""
+        service = self.store.get_feature_service(self.service)
+        games = {v.name for v in self.views if v.join_key == "game_id"}
+        out = []
+        for p in service.feature_view_projections:
+            key = "game_id" if p.name in games else "team"
+            out.append(
+                (
+                    p.name_to_use(),
+                    p.name,
+                    p.join_key_map.get(key, key),
+                    [f.name for f in p.features],
+                )
+            )
+        return out
+
+    def view_tables(self, projections: list[Projection]) -> dict[str, pd.DataFrame]:
+        """Each projected view's parquet table (the columns the projections use)."""
+        paths = {TEAM_VIEW: self.source} | {v.name: v.path for v in self.views}
+        tables = {}
+        for view in {p[1] for p in projections}:
+            names = sorted({f for _, v, _, fs in projections if v == view for f in fs})
+            key = (
+                "game_id"
+                if any(v.name == view and v.join_key == "game_id" for v in self.views)
+                else "team"
+            )
+            tables[view] = pd.read_parquet(paths[view], columns=[key, "event_timestamp", *names])
+        return tables
 
     def training_set(
         self,
@@ -301,18 +358,23 @@ class TeamFeatureStore:
         starts = entities["event_timestamp"].copy()
         if as_of is not None:
             entities["event_timestamp"] = starts.clip(upper=pd.Timestamp(as_of))
+        projections = self.service_projections()
         if engine == "feast":
             joined = self.store.get_historical_features(
                 entity_df=entities,
-                features=self.store.get_feature_service(FEATURE_SERVICE),
+                features=self.store.get_feature_service(self.service),
                 full_feature_names=True,
             ).to_df()
+            joined = joined.rename(
+                columns={
+                    f"{name}__{f}": projected_column(name, f)
+                    for name, _, _, fs in projections
+                    for f in fs
+                }
+            )
         else:
-            projections = self.service_projections()
-            names = sorted({f for _, _, fs in projections for f in fs})
-            parquet = pd.read_parquet(self.source, columns=["team", "event_timestamp", *names])
             ttl = self.store.get_feature_view(TEAM_VIEW).ttl or self.ttl
-            joined = point_in_time_join(entities, parquet, projections, ttl)
+            joined = point_in_time_join(entities, self.view_tables(projections), projections, ttl)
         ordered = in_game_order(joined, entities).reset_index(drop=True)
         ordered["event_timestamp"] = starts.array
         features = self.game_features(ordered, context)
@@ -342,6 +404,7 @@ class TeamFeatureStore:
             columns.update(
                 {f"{side}__{n}": features[n].to_numpy(dtype="float64") for n in self.features}
             )
+        add_source_features(columns, joined, self.features_cfg)
         return pd.DataFrame(columns, index=joined.index)
 
     def reader(self) -> OnlineReader:
@@ -364,7 +427,8 @@ class TeamFeatureStore:
         entities = entity_frame(games)
         teams = sorted(set(entities["home_team"]) | set(entities["away_team"]))
         found = dict(zip(teams, self.reader().read(teams), strict=True))
-        return self._served_features(entities, found, context, now)
+        sources = self.source_values(entities, online=True)
+        return self._served_features(entities.assign(**sources), found, context, now)
 
     def offline_features(
         self, games: pd.DataFrame, context: pd.DataFrame, now: datetime
@@ -383,7 +447,43 @@ class TeamFeatureStore:
             )
             for team in sorted(set(entities["home_team"]) | set(entities["away_team"]))
         }  # fmt: skip
-        return self._served_features(entities, found, context, now)
+        sources = self.source_values(entities, online=False)
+        return self._served_features(entities.assign(**sources), found, context, now)
+
+    def source_reader(self, view: SourceView) -> OnlineReader:
+        """The online reader of one feature source's view (planned once)."""
+        if view.name not in self._source_readers:
+            registered = self.store.get_feature_view(view.name)
+            self._source_readers[view.name] = OnlineReader(
+                self.store.config, registered, self._provider(), view.columns, view.join_key
+            )
+        return self._source_readers[view.name]
+
+    def source_values(self, entities: pd.DataFrame, online: bool) -> dict[str, np.ndarray]:
+        """Each feature source's current values for games (home__/away__ columns of a team
+        source, game__ columns of game facts): from the online store, or the latest row per
+        key of the source's table. A game or team without a value gets NaN, never another's."""
+        columns: dict[str, np.ndarray] = {}
+        for view in self.views:
+            sides = (
+                {"game": entities["game_id"]}
+                if view.join_key == "game_id"
+                else {"home": entities["home_team"], "away": entities["away_team"]}
+            )
+            keys = sorted({str(k) for keyed in sides.values() for k in keyed})
+            if online:
+                rows = self.source_reader(view).read(keys)
+                found = {k: values for k, (_, values) in zip(keys, rows, strict=True)}
+            else:
+                found = latest_rows(view, keys)
+            blank = [np.nan] * len(view.columns)
+            for side, keyed in sides.items():
+                values = np.array([found[str(k)] or blank for k in keyed], dtype="float64").reshape(
+                    len(keyed), len(view.columns)
+                )
+                for i, name in enumerate(view.columns):
+                    columns[f"{side}__{name}"] = values[:, i]
+        return columns
 
     def _served_features(
         self,
@@ -428,6 +528,15 @@ class TeamFeatureStore:
                     f"{self.feast.project!r}, though they have finished games: the online store "
                     "is not loaded (run `gameline features`)"
                 )
+
+
+def latest_rows(view: SourceView, keys: list[str]) -> dict[str, list[float | None]]:
+    """Each key's latest row of a source's table (what the online store holds once loaded):
+    values in `view.columns` order, [] for a key without any."""
+    table = pd.read_parquet(view.path)
+    latest = table.sort_values("event_timestamp", kind="stable").groupby(view.join_key).tail(1)
+    latest = latest.set_index(view.join_key)[view.columns].astype(float)
+    return {k: latest.loc[k].tolist() if k in latest.index else [] for k in keys}
 
 
 def side_context(joined: pd.DataFrame, context: pd.DataFrame, side: str) -> pd.DataFrame:
@@ -482,15 +591,19 @@ class OnlineReader:
     once, not on every call: one game with all 30 features takes about 0.2 ms instead of 1.5 ms.
     """
 
-    def __init__(self, repo: Any, view: Any, provider: Any, features: list[str]) -> None:
+    def __init__(
+        self, repo: Any, view: Any, provider: Any, features: list[str], join_key: str = "team"
+    ) -> None:
         self.repo = repo
         self.view = view
         self.provider = provider
         self.features = features
+        self.join_key = join_key
         self._keys: dict[str, Any] = {}
 
     def read(self, teams: list[str]) -> list[tuple[datetime | None, list[float | None]]]:
-        """(event time, values in `features` order) per team; (None, []) when unknown."""
+        """(event time, values in `features` order) per team (or game, for a game view);
+        (None, []) when unknown."""
         from feast.protos.feast.types.EntityKey_pb2 import EntityKey
         from feast.protos.feast.types.Value_pb2 import Value
 
@@ -498,7 +611,7 @@ class OnlineReader:
         for team in teams:  # entity keys are built once per team
             if team not in self._keys:
                 self._keys[team] = EntityKey(
-                    join_keys=["team"], entity_values=[Value(string_val=team)]
+                    join_keys=[self.join_key], entity_values=[Value(string_val=team)]
                 )
             keys.append(self._keys[team])
         rows = self.provider.online_read(

@@ -34,6 +34,7 @@ from gameline.tasks.config import (
     state_paths,
 )
 from gameline.tasks.data.ingest import read_store
+from gameline.tasks.features.sources import write_source_tables
 from gameline.tasks.storage import write_parquet
 
 MOV_KINDS = {
@@ -405,6 +406,7 @@ def write_team_features(config: GamelineConfig) -> FeatureSummary:
     states = states_table(games, config.features, config.league)
     write_parquet(states, paths.team_states)
     write_parquet(features, paths.team_features)
+    write_source_tables(config, games)
     latest = features["event_timestamp"].max() if len(features) else None
     return FeatureSummary(
         path=paths.team_features,

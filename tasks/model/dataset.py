@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from gameline.feature_repo.definitions import FEATURE_SERVICE
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.data.ingest import content_hash, read_store
 from gameline.tasks.features.store import TeamFeatureStore
@@ -58,12 +57,29 @@ def training_set_tags(
     return {
         "dataset_hash": content_hash(games),
         "manifest_ids": ",".join(sorted(games["manifest_id"].dropna().astype(str).unique())),
-        "feature_service": FEATURE_SERVICE,
+        "feature_service": store.service,
         "features": ",".join(features),
         "code_version": code_version(),
         "config": config_name,
         **store.registry_version(),
     }
+
+
+def source_tags(config: GamelineConfig) -> dict[str, str]:
+    """Each feature source's stored facts as a training run saw them: their hash and the
+    manifests of the inputs they came from (`source.<name>.sha256`, `source.<name>.manifests`)."""
+    paths = state_paths(config)
+    tags = {}
+    for source in config.features.sources:
+        facts = paths.source_facts(source.name)
+        if not facts.exists():
+            continue
+        manifests = sorted(
+            p.stem for p in (paths.feature_source(source.name) / "manifests").glob("*.json")
+        )
+        tags[f"source.{source.name}.sha256"] = frame_hash(pd.read_parquet(facts))
+        tags[f"source.{source.name}.manifests"] = ",".join(manifests)
+    return tags
 
 
 def build_training_set(config: GamelineConfig) -> tuple[Path, dict[str, str]]:
@@ -80,4 +96,5 @@ def build_training_set(config: GamelineConfig) -> tuple[Path, dict[str, str]]:
     store.apply()
     context = game_context(games, config.features, config.league)
     path = write_training_set(store.training_set(games, context), paths.training)
-    return path, training_set_tags(games, store, selected_features(config), config.name)
+    tags = training_set_tags(games, store, selected_features(config), config.name)
+    return path, tags | source_tags(config)

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from gameline.tasks.config import GamelineConfig, TrainConfig
+from gameline.tasks.features.sources import GAME, TEAM, frame_columns, source_features
 from gameline.tasks.features.team import feature_columns
 from gameline.tasks.model.metrics import market_probability
 
@@ -37,7 +38,8 @@ def model_inputs(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
     """Home-minus-away differences of every feature, season-to-date differences times season
     progress, the neutral flag, the league's home edge, and side-specific rest inputs (NaN where
     a team has no history yet)."""
-    inputs = {f"diff__{f}": frame[f"home__{f}"] - frame[f"away__{f}"] for f in features}
+    builtin = [f for f in features if not f.startswith((GAME, TEAM))]
+    inputs = {f"diff__{f}": frame[f"home__{f}"] - frame[f"away__{f}"] for f in builtin}
     if "season_progress" in features:  # season-to-date numbers deserve more trust as it goes on
         progress = ((frame["home__season_progress"] + frame["away__season_progress"]) / 2).clip(
             upper=1.0
@@ -52,7 +54,27 @@ def model_inputs(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
         for name in SIDE_INPUTS:
             if name in features:
                 inputs[f"{side}__{name}"] = frame[f"{side}__{name}"]
+    inputs.update(source_inputs(frame, [f for f in features if f.startswith((GAME, TEAM))]))
     return pd.DataFrame(inputs, index=frame.index)
+
+
+def source_inputs(frame: pd.DataFrame, features: list[str]) -> dict[str, pd.Series]:
+    """The feature sources' inputs: a game fact as it is, a team feature as home minus away;
+    each with a missing indicator (`missing__<name>`: the logistic model takes a missing value
+    at the training mean, the indicator lets it learn what missing means; LightGBM reads NaN
+    itself)."""
+    inputs: dict[str, pd.Series] = {}
+    for feature in features:
+        columns = frame_columns(feature)
+        if feature.startswith(GAME):
+            value = frame[columns[0]].astype("float64")
+            name = feature
+        else:
+            value = frame[columns[0]].astype("float64") - frame[columns[1]].astype("float64")
+            name = f"diff__{feature.removeprefix(TEAM)}"
+        inputs[name] = value
+        inputs[f"missing__{feature}"] = value.isna().astype("float64")
+    return inputs
 
 
 def elo_inputs(frame: pd.DataFrame) -> pd.DataFrame:
@@ -82,12 +104,16 @@ def market_variant_inputs(frame: pd.DataFrame, features: list[str]) -> pd.DataFr
 
 def selected_features(config: GamelineConfig) -> list[str]:
     """The features a model trained on this config uses (the one place this is decided)."""
-    return model_features(feature_columns(config.features), config.train)
+    available = feature_columns(config.features) + source_features(config.features)
+    return model_features(available, config.train)
 
 
 def model_example(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
-    """The registered pyfunc's input for some games: home__*/away__* features and `neutral`."""
-    columns = [f"{side}__{f}" for side in ("home", "away") for f in features]
+    """The registered pyfunc's input for some games: home__*/away__* features (the built-in
+    ones, then the sources' team features), game__* facts and `neutral`."""
+    builtin = [f for f in features if not f.startswith((GAME, TEAM))]
+    columns = [f"{side}__{f}" for side in ("home", "away") for f in builtin]
+    columns += [c for f in features if f.startswith((GAME, TEAM)) for c in frame_columns(f)]
     example = frame[columns].astype("float64").copy()
     example["neutral"] = frame["neutral"].to_numpy(dtype=bool)
     return example.reset_index(drop=True)

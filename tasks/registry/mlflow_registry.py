@@ -296,7 +296,13 @@ class Registry:
             mlflow.log_artifact(str(path))
 
     def log_dataset(
-        self, frame: pd.DataFrame, source: str, name: str, digest: str, target: str
+        self,
+        frame: pd.DataFrame,
+        source: str,
+        name: str,
+        digest: str,
+        target: str | None,
+        context: str = "training",
     ) -> None:
         """The active run's training data as an MLflow dataset input (the runs table's Dataset
         column): its name, digest, source file and schema; the rows stay in the file."""
@@ -312,7 +318,7 @@ class Registry:
                 targets=target,
             )  # fmt: skip
         with self._active():
-            mlflow.log_input(dataset, context="training")
+            mlflow.log_input(dataset, context=context)
 
     def log_figure(self, figure: Any, name: str) -> None:
         import mlflow

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 from pydantic import BaseModel
 
-from gameline.tasks.config import GamelineConfig
+from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.contracts import LABEL
 from gameline.tasks.facts import Facts, FactTable
 from gameline.tasks.model.metrics import (
@@ -232,6 +232,7 @@ def log_training(
         registry.log_dataset(
             data, str(data_path), data_path.stem, data_path.stem.rsplit("-", 1)[-1], LABEL
         )
+        log_source_inputs(registry, config, tags)
         log_folds(registry, oof, config.train.date_blocks)
         registry.log(metrics=overall)
         with tempfile.TemporaryDirectory() as tmp:
@@ -250,6 +251,21 @@ def log_training(
         metrics=overall,
         folds=folds,
     )
+
+
+def log_source_inputs(registry: Registry, config: GamelineConfig, tags: dict[str, str]) -> None:
+    """Each feature source's stored facts as a dataset input of the run (context `feature
+    source`), named by the source and digested by the hash the training set's tags carry."""
+    paths = state_paths(config)
+    for source in config.features.sources:
+        digest = tags.get(f"source.{source.name}.sha256")
+        facts = paths.source_facts(source.name)
+        if digest is None or not facts.exists():
+            continue
+        registry.log_dataset(
+            pd.read_parquet(facts), str(facts), f"source-{source.name}", digest[:16], None,
+            context="feature source",
+        )  # fmt: skip
 
 
 INCOMPLETE = "gameline.incomplete"
