@@ -156,9 +156,25 @@ def ingest(
 
 
 @app.command()
-def features(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -> None:
+def features(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    worth: Annotated[
+        bool,
+        typer.Option(
+            "--worth",
+            help="instead: walk forward with and without each feature source and print what "
+            "each is worth (log-loss change, bootstrap interval); registers nothing",
+        ),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
     """Rebuild the team features, register them in Feast and materialize the online store."""
     _prepare(config, "features")
+    if worth:
+        from gameline.flows.train import feature_worth_flow
+
+        _report(_call(feature_worth_flow, config), as_json)
+        return
     from gameline.flows.ingest import feature_store_flow
 
     _report(_call(feature_store_flow, config), as_json)

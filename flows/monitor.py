@@ -39,6 +39,7 @@ from gameline.tasks.monitoring.alerts import (
 from gameline.tasks.monitoring.drift import drift_figures
 from gameline.tasks.monitoring.monitor import Champion, MonitorResult, load_champion, monitor
 from gameline.tasks.monitoring.notify import Delivery, Notifier
+from gameline.tasks.monitoring.sources import source_findings
 from gameline.tasks.registry.mlflow_registry import Registry
 from gameline.tasks.serving.predictions import read_predictions
 from gameline.tasks.storage import keep_newest, write_json
@@ -138,16 +139,24 @@ def measure(
     """Drift and live performance of the champion (a read of the stores; writes reports)."""
     paths = state_paths(config)
     path, _ = build_training_set(config)
-    return monitor(
+    predictions = read_predictions(paths.predictions)
+    result = monitor(
         pd.read_parquet(path),
         read_store(paths.raw_games),
-        read_predictions(paths.predictions),
+        predictions,
         champion,
         model,
         config.monitor,
         config.features.elo,
         now,
         paths.monitor_reports,
+    )
+    stale, checked = source_findings(config, predictions, now)
+    return result.model_copy(
+        update={
+            "findings": [*result.findings, *stale],
+            "checked": [*result.checked, *(["source_stale"] if checked else [])],
+        }
     )
 
 

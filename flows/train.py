@@ -25,6 +25,7 @@ from gameline.tasks.model.dataset import build_training_set
 from gameline.tasks.model.folds import Fold, fold_frames, oof_columns, season_folds
 from gameline.tasks.model.inputs import model_example, selected_features
 from gameline.tasks.model.train import fit_models, predict_models
+from gameline.tasks.model.worth import WorthReport, source_worth
 from gameline.tasks.registry.mlflow_registry import Registry
 from gameline.tasks.registry.tracking import (
     TrainingRecord,
@@ -136,3 +137,22 @@ def train_flow(config: ConfigRef, reason: dict[str, str] | None = None) -> Train
     snapshot_task(registry, config)
     log_stage(record.facts().line)
     return record
+
+
+worth_task = task(source_worth, name="source-worth")
+
+
+@flow(name="feature-worth", flow_run_name=run_name("feature-worth"))
+def feature_worth_flow(config: ConfigRef) -> WorthReport:
+    """What each feature source is worth: walk-forward with and without it on the same games
+    (nothing is registered: a source reaches production only through the gate)."""
+    config = resolve(config, "feature-worth")
+    if not config.features.sources:
+        raise ValueError(
+            f"config {config.name!r} declares no feature sources (features.sources): nothing "
+            "to weigh"
+        )
+    path, _ = training_set_task(config)
+    report: WorthReport = worth_task(pd.read_parquet(path), selected_features(config), config)
+    log_stage(report.facts().line)
+    return report

@@ -238,7 +238,11 @@ class FeatureSpec(Section):
     """One feature of a source: its file column, type and bounds (its contract)."""
 
     column: str | None = Field(default=None, description="the file's column (None: the name)")
-    type: Literal["number", "flag", "category"] = "number"
+    type: Literal["number", "flag", "category", "moneyline"] = Field(
+        default="number",
+        description="moneyline: American odds, given to the models as the logit of the implied "
+        "probability (the price's own scale is not linear in anything)",
+    )
     min: float | None = None
     max: float | None = None
     categories: list[str] | None = Field(
@@ -287,6 +291,13 @@ class FeatureSourceConfig(Section):
     )
     max_age_days: float | None = Field(
         default=None, gt=0, description="monitor: alert when the newest fact is older than this"
+    )
+    max_missing_share: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="monitor: alert when more of the latest predicted games than this lack "
+        "this source's features",
     )
 
     @model_validator(mode="after")

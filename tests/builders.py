@@ -30,8 +30,10 @@ def small_sim_config(state_dir: Path, name: str = "default", **overrides: Any) -
     its state in `state_dir`; keyword overrides are merged into the YAML."""
     base: dict[str, Any] = {
         "state_dir": str(state_dir),
+        "features": {"sources": []},  # the demo's sources only where a test asks for them
         "source": {
             "simulator": {
+                "star_pts": 0.0,  # the demo's hidden factor only where a test asks for it
                 "n_teams": 8,
                 "n_seasons": 2,
                 "games_per_team": 20,
@@ -104,3 +106,71 @@ def fatigue_league(
     if ingest:
         ingested(config)
     return config
+
+
+# The simulator's feature sources, as the demo's config declares them (box-score windows kept
+# short for small leagues), and a game-facts file of posted moneylines the tests write.
+STAR_SOURCE = {"name": "star", "kind": "team_timeline", "features": {"star_out": {"type": "flag"}}}
+BOX_SCORE_SOURCE = {
+    "name": "box_score",
+    "kind": "team_game_stats",
+    "features": {"net_rating": {"min": -80, "max": 80}, "pace": {"min": 60, "max": 140}},
+    "windows": [5],
+}
+
+
+def lines_file(config: GamelineConfig, path: Path, hours_before: float = 20.0) -> Path:
+    """A game-facts CSV of the simulated games' home moneylines, keyed by local date and teams
+    and posted `hours_before` each start (only those posted by the simulated now)."""
+    from gameline.tasks.data.simulator import simulate_games
+
+    games = simulate_games(config.source.simulator, config.league)
+    posted = games["start_time"] - pd.Timedelta(hours=hours_before)
+    lines = pd.DataFrame(
+        {
+            "date": games["start_time"]
+            .dt.tz_convert(config.league.timezone)
+            .dt.strftime("%Y-%m-%d"),
+            "home": games["home_team"],
+            "away": games["away_team"],
+            "ml_home": games["home_ml"],
+            "posted": posted.dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }
+    )
+    lines[(posted <= pd.Timestamp(AS_OF)).to_numpy()].to_csv(path, index=False)
+    return path
+
+
+def lines_source(path: Path) -> dict[str, Any]:
+    """The game-facts source of a `lines_file`."""
+    return {
+        "name": "lines",
+        "kind": "game_facts",
+        "path": str(path),
+        "columns": {"home_team": "home", "away_team": "away", "known_at": "posted"},
+        "features": {"ml_home": {"type": "moneyline"}},
+    }
+
+
+def all_sources_config(state_dir: Path, **overrides: Any) -> GamelineConfig:
+    """A small simulated league with a hidden star factor and all three kinds of source: the
+    star timeline, box scores, and a lines file (written into `state_dir`)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    changes = deep_update(
+        {"source": {"simulator": {"star_pts": 4.0, "upcoming_days": 7}}}, overrides
+    )
+    path = lines_file(small_sim_config(state_dir, **changes), state_dir / "lines.csv")
+    sources = [STAR_SOURCE, BOX_SCORE_SOURCE, lines_source(path)]
+    return small_sim_config(state_dir, **deep_update(changes, {"features": {"sources": sources}}))
+
+
+def ingested_with_sources(config: GamelineConfig) -> pd.DataFrame:
+    """`ingested`, then every feature source, then the features again (as the ingest flow
+    runs them); returns the stored games."""
+    from gameline.tasks.data.feature_sources import ingest_sources
+    from gameline.tasks.features.team import write_team_features
+
+    games = ingested(config)
+    ingest_sources(config, AS_OF)
+    write_team_features(config)
+    return games

@@ -154,6 +154,11 @@ def parse_features(raw: pd.DataFrame, source: FeatureSourceConfig) -> pd.DataFra
             values[low.isin(["false", "f", "no", "n"]) | (number == 0)] = 0.0
             bad = ~empty & values.isna()
             message = f"{name}=" + text + " is not true/false"
+        elif spec.type == "moneyline":
+            odds = pd.to_numeric(text.mask(empty), errors="coerce").astype("float64")
+            bad = ~empty & ~(odds.abs() >= 100)
+            values = moneyline_logit(odds.where(~bad))
+            message = f"{name}=" + text + " is not American odds (+/-100 or more)"
         else:
             values = pd.to_numeric(text.mask(empty), errors="coerce").astype("float64")
             bad = ~empty & values.isna()
@@ -162,6 +167,12 @@ def parse_features(raw: pd.DataFrame, source: FeatureSourceConfig) -> pd.DataFra
         errors = _note(errors, bad, message)
     out[PARSE_ERROR] = errors
     return out
+
+
+def moneyline_logit(odds: pd.Series) -> pd.Series:
+    """American odds as the logit of the implied probability (overround included)."""
+    implied = np.where(odds > 0, 100 / (odds + 100), -odds / (-odds + 100))
+    return pd.Series(np.log(implied / (1 - implied)), index=odds.index, dtype="float64")
 
 
 def parse_known_at(raw: pd.DataFrame, errors: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -178,18 +189,20 @@ def match_games(
     raw: pd.DataFrame, source: FeatureSourceConfig, config: GamelineConfig, games: pd.DataFrame
 ) -> pd.Series:
     """Each row's game_id: given, or built from the local date, the teams and the game number
-    (the number by file order among rows of the same date and teams when not given), the way
-    game ids are built, so a fact finds its game without a join on times."""
+    (where the league has doubleheaders and the file no number, by file order among rows of the
+    same date and teams), the way game ids are built, so a fact finds its game without a join
+    on times."""
     if "game_id" in raw:
         return raw["game_id"].astype("string")
     day = pd.to_datetime(raw["date"], format=source.date_format, errors="coerce")
     if source.kind == "team_game_stats":
         return team_game_ids(raw, day, config, games)
-    number = (
-        pd.to_numeric(raw["game_number"], errors="coerce").astype("Int64")
-        if "game_number" in raw
-        else raw.groupby([day, raw["home_team"], raw["away_team"]], dropna=False).cumcount() + 1
-    )
+    if "game_number" in raw:
+        number = pd.to_numeric(raw["game_number"], errors="coerce").astype("Int64")
+    elif config.league.allow_doubleheaders:  # games 1 and 2 of a day, in the file's order
+        number = raw.groupby([day, raw["home_team"], raw["away_team"]], dropna=False).cumcount() + 1
+    else:
+        number = pd.Series(1, index=raw.index)
     league = pd.Series(config.league.name, index=raw.index)
     return make_game_ids(league, day, raw["home_team"], raw["away_team"], number.astype("Int64"))
 
@@ -263,7 +276,8 @@ def source_frame(
     keys = STORED_KEYS[source.kind]
     frame["_key"] = pd.util.hash_pandas_object(frame[list(keys)], index=False).astype("int64")
     if source.kind == "game_facts":
-        frame["known_in_time"] = (frame[KNOWN_AT] <= frame["start_time"]).fillna(True)
+        unknown = frame[KNOWN_AT].isna() | frame["start_time"].isna()  # other rules' rows
+        frame["known_in_time"] = (frame[KNOWN_AT] <= frame["start_time"]) | unknown
     return frame
 
 

@@ -108,12 +108,17 @@ def selected_features(config: GamelineConfig) -> list[str]:
     return model_features(available, config.train)
 
 
+def feature_frame_columns(features: list[str]) -> list[str]:
+    """A game frame's columns of a model's features: each built-in one's home__ then away__
+    columns, then the sources' (home__/away__ of a team feature, game__ of a game fact)."""
+    builtin = [f for f in features if not f.startswith((GAME, TEAM))]
+    columns = [f"{side}__{f}" for side in ("home", "away") for f in builtin]
+    return columns + [c for f in features if f.startswith((GAME, TEAM)) for c in frame_columns(f)]
+
+
 def model_example(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
     """The registered pyfunc's input for some games: home__*/away__* features (the built-in
     ones, then the sources' team features), game__* facts and `neutral`."""
-    builtin = [f for f in features if not f.startswith((GAME, TEAM))]
-    columns = [f"{side}__{f}" for side in ("home", "away") for f in builtin]
-    columns += [c for f in features if f.startswith((GAME, TEAM)) for c in frame_columns(f)]
-    example = frame[columns].astype("float64").copy()
+    example = frame[feature_frame_columns(features)].astype("float64").copy()
     example["neutral"] = frame["neutral"].to_numpy(dtype=bool)
     return example.reset_index(drop=True)

@@ -29,6 +29,19 @@ def per_game_log_loss(y: np.ndarray, p: np.ndarray) -> np.ndarray:
     return -(y * np.log(p) + (1 - y) * np.log(1 - p))
 
 
+def paired_bootstrap(
+    diff: np.ndarray, samples: int, confidence: float, seed: int
+) -> tuple[float, float, float]:
+    """Mean of the per-game differences and its percentile bootstrap interval (games resampled
+    with replacement, the same games for both models in every resample)."""
+    rng = np.random.default_rng(seed)
+    index = rng.integers(0, diff.size, size=(samples, diff.size))
+    means = diff[index].mean(axis=1)
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(means, [tail, 1 - tail])
+    return float(diff.mean()), float(low), float(high)
+
+
 def log_loss(y: np.ndarray, p: np.ndarray) -> float:
     """Mean negative log-likelihood of the outcomes (games without a label or probability
     left out)."""

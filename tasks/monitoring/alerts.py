@@ -17,10 +17,13 @@ from pydantic import BaseModel
 
 from gameline.tasks.storage import reading, write_text
 
-AlertKind = Literal["data_drift", "prediction_drift", "miscalibration", "excess_loss"]
+AlertKind = Literal[
+    "data_drift", "prediction_drift", "miscalibration", "excess_loss", "source_stale"
+]
 # Which retrain trigger each kind of alert is.
 DRIFT_KINDS: tuple[AlertKind, ...] = ("data_drift", "prediction_drift")
 DEGRADATION_KINDS: tuple[AlertKind, ...] = ("miscalibration", "excess_loss")
+# A feature source that stopped arriving is a data problem, not a retrain trigger.
 
 
 class Finding(BaseModel):

@@ -12,6 +12,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from gameline.tasks.config import EloConfig, MonitorConfig
+from gameline.tasks.model.inputs import feature_frame_columns
 from gameline.tasks.monitoring.alerts import AlertKind, Finding
 from gameline.tasks.monitoring.drift import DriftResult, measure_drift, phase_reference
 from gameline.tasks.monitoring.performance import (
@@ -111,7 +112,7 @@ def monitor(
         if len(current)
         else (trained.iloc[:0], None)
     )
-    columns = [f"{side}__{f}" for side in ("home", "away") for f in champion.features]
+    columns = feature_frame_columns(champion.features)
     data = measure_drift(
         "data", reference, current, columns, cfg.drift_share, cfg.min_games,
         reports / f"{stamp}-data-drift.html" if reports else None,

@@ -159,7 +159,8 @@ def status_report(
     games = read_store(paths.raw_games) if paths.raw_games.exists() else pd.DataFrame()
     predictions = read_predictions(paths.predictions)
     latest = latest_predictions(predictions)
-    columns = [*SHOWN_COLUMNS, "predicted_at"]
+    # A table written before a column was added (missing_features) is read without it.
+    columns = [c for c in [*SHOWN_COLUMNS, "predicted_at"] if c in latest.columns]
     return StatusReport(
         model=registry.model_name,
         models=snapshot.models,

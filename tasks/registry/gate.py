@@ -16,21 +16,13 @@ from pydantic import BaseModel
 
 from gameline.tasks.config import GateConfig
 from gameline.tasks.facts import Facts, FactTable, facts_markdown
-from gameline.tasks.model.metrics import expected_calibration_error, log_loss, per_game_log_loss
+from gameline.tasks.model.metrics import (
+    expected_calibration_error,
+    log_loss,
+    paired_bootstrap,
+    per_game_log_loss,
+)
 from gameline.tasks.registry.evaluation import Evaluation
-
-
-def paired_bootstrap(
-    diff: np.ndarray, samples: int, confidence: float, seed: int
-) -> tuple[float, float, float]:
-    """Mean of the per-game differences and its percentile bootstrap interval (games resampled
-    with replacement, the same games for both models in every resample)."""
-    rng = np.random.default_rng(seed)
-    index = rng.integers(0, diff.size, size=(samples, diff.size))
-    means = diff[index].mean(axis=1)
-    tail = (1 - confidence) / 2
-    low, high = np.quantile(means, [tail, 1 - tail])
-    return float(diff.mean()), float(low), float(high)
 
 
 class Check(BaseModel):

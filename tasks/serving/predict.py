@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gameline.tasks.features.sources import GAME, TEAM, frame_columns
 from gameline.tasks.features.store import TeamFeatureStore
 from gameline.tasks.model.inputs import model_example
 
@@ -131,6 +132,20 @@ def served_predictions(
             else np.nan,
             "predicted_at": pd.Timestamp(now),
             "feature_source": feature_source,  # online, or offline when the online store was down
+            "missing_features": missing_features(scored, champion.features),
         }
     )
     return table
+
+
+def missing_features(rows: pd.DataFrame, features: list[str]) -> list[str | None]:
+    """Per game, the sourced features a model takes that have no value for it (a line not
+    posted yet, a team without a timeline entry): served as NaN, never filled from another
+    game; None where every one is there."""
+    sourced = [f for f in features if f.startswith((GAME, TEAM))]
+    missing: list[list[str]] = [[] for _ in range(len(rows))]
+    for feature in sourced:
+        absent = rows[frame_columns(feature)].isna().any(axis=1).to_numpy()
+        for i in np.flatnonzero(absent):
+            missing[i].append(feature)
+    return [", ".join(names) if names else None for names in missing]

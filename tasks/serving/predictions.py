@@ -35,6 +35,7 @@ SHOWN_COLUMNS = [
     "model_version",
     "p_champion",
     "p_challenger",
+    "missing_features",
 ]
 
 
@@ -94,8 +95,10 @@ def arm_outcomes(predictions: pd.DataFrame, games: pd.DataFrame) -> pd.DataFrame
 
 def predictions_facts(rows: list[dict[str, Any]], title: str) -> FactTable:
     """Prediction rows as a fact table: served probability, both models' probabilities."""
-    columns = ("start (UTC)", "home", "away", "p_home", "served by", "p champion", "p challenger")
-    shown = [
+    columns: tuple[str, ...] = (
+        "start (UTC)", "home", "away", "p_home", "served by", "p champion", "p challenger",
+    )  # fmt: skip
+    shown: list[tuple[str, ...]] = [
         (
             str(row["start_time"])[:16],
             row["home_team"],
@@ -107,5 +110,11 @@ def predictions_facts(rows: list[dict[str, Any]], title: str) -> FactTable:
         )
         for row in rows
     ]
+    if any(row.get("missing_features") for row in rows):  # sourced features not there yet
+        columns = (*columns, "missing features")
+        shown = [
+            (*line, row.get("missing_features") or "-")
+            for line, row in zip(shown, rows, strict=True)
+        ]
     right = ("start (UTC)", "p_home", "p champion", "p challenger")
     return FactTable(title, columns, shown, right=right)

@@ -170,3 +170,20 @@ def test_arm_outcomes_score_each_arm_on_its_latest_finished_games_by_hand() -> N
     assert challenger["champion_log_loss"] == pytest.approx(-np.log(0.3))
     assert challenger["challenger_log_loss"] == pytest.approx(-np.log(0.4))
     assert arm_outcomes(predictions.iloc[:0], results).empty
+
+
+def test_a_sourced_feature_missing_for_a_game_is_named_not_filled() -> None:
+    from gameline.tasks.serving.predict import missing_features
+
+    rows = pd.DataFrame(
+        {
+            "home__elo_pre": [np.nan, 1500.0],  # a built-in feature may be NaN (a new team)
+            "away__elo_pre": [1500.0, 1500.0],
+            "home__star_out": [1.0, np.nan],
+            "away__star_out": [0.0, 0.0],
+            "game__ml_home": [np.nan, 0.3],
+        }
+    )
+    features = ["elo_pre", "team__star_out", "game__ml_home"]
+    assert missing_features(rows, features) == ["game__ml_home", "team__star_out"]
+    assert missing_features(rows.fillna(0.0), features) == [None, None]
