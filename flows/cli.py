@@ -337,6 +337,32 @@ def init(
     display.league_file(done.found, str(done.target), done.rows, done.kept, done.broken)
 
 
+@app.command("add-source")
+def add_source(
+    source: Annotated[
+        Path,
+        typer.Option("--from", help="a feature file (CSV or parquet)", exists=True, dir_okay=False),
+    ],
+    config: ConfigOpt = DEFAULT_CONFIG,
+    name: Annotated[
+        str | None, typer.Option(help="the source's name (default: the file's)")
+    ] = None,
+    out_path: Annotated[
+        Path | None, typer.Option("--out", help="the config to write (default: CONFIG-NAME.yaml)")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="overwrite the config")] = False,
+) -> None:
+    """Onboard a feature file onto an existing config: guess its kind, keys and features, match
+    its rows against the stored games, and write a config that extends CONFIG with it."""
+    from gameline.tasks.onboard.feature_file import add_feature_file
+
+    try:
+        guess, out = add_feature_file(source, _load(config), config, name, out_path, force)
+    except (ValueError, OSError) as exc:
+        _fail(exc)
+    display.feature_file(guess, str(out))
+
+
 @app.command()
 def replay(
     start: Annotated[str, typer.Option("--from", help="first day replayed (YYYY-MM-DD)")],

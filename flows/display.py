@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from gameline.tasks.onboard import LeagueFile
+    from gameline.tasks.onboard.feature_file import FeatureFileGuess
     from gameline.tasks.ops.doctor import Check
     from gameline.tasks.replay.summary import ReplaySummary
 
@@ -130,3 +131,19 @@ def replay(summary: ReplaySummary) -> None:
     line(f"plot, tables and served predictions: {r.folder}")
     if summary.mlflow_run_id:
         line(f"MLflow run {summary.mlflow_run_id}")
+
+
+def feature_file(guess: FeatureFileGuess, target: str) -> None:
+    """What `add-source` guessed of a feature file and where the config went."""
+    source = guess.source
+    line(f"{source.kind} source {source.name!r} from {guess.path}")
+    line("guessed:")
+    for text in guess.notes:
+        line(f"  {text}")
+    line(f"  features: {', '.join(source.features)}")
+    share = guess.matched / guess.rows if guess.rows else 0.0
+    line(f"{guess.matched} of {guess.rows} rows ({share:.0%}) match a stored game or team")
+    line(
+        f"wrote {target}; next: gameline features --worth --config {target}, then a retrain "
+        "(the gate decides whether the source reaches production)"
+    )

@@ -328,6 +328,12 @@ class TeamFeatureStore:
         """Each projected view's parquet table (the columns the projections use)."""
         paths = {TEAM_VIEW: self.source} | {v.name: v.path for v in self.views}
         tables = {}
+        for spec in self.views:
+            if not spec.path.exists():
+                raise FeatureStoreError(
+                    f"feature source {spec.name!r} has nothing stored yet ({spec.path}): ingest "
+                    "it first (`gameline ingest`, or the daily run)"
+                )
         for view in {p[1] for p in projections}:
             names = sorted({f for _, v, _, fs in projections if v == view for f in fs})
             key = (

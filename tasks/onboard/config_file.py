@@ -4,6 +4,7 @@ validation rules keep of the file under it."""
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -135,6 +136,7 @@ def model_lines(found: LeagueFile) -> list[str]:
         f"    season_carryover: {sport.carryover:g}   # share of a rating kept into a new season",
         "  league_home:",
         f"    prior_points: {sport.home_margin_prior:g}   # the home margin before any game",
+        *unused_source_lines(found),
         "",
         "train:",
         f"  min_train_seasons: {min_train}   # walk-forward: {len(found.seasons)} seasons, the "
@@ -143,6 +145,35 @@ def model_lines(found: LeagueFile) -> list[str]:
         "here on",
         f"  market_variant: {_inline(found.has_odds)}   # {odds}",
     ]
+
+
+def feature_name(column: str) -> str:
+    """A file column as a feature name (lower-case words)."""
+    name = re.sub(r"[^a-z0-9_]+", "_", column.strip().lower()).strip("_") or "column"
+    return name if name[0].isalpha() else f"f_{name}"
+
+
+def unused_source_lines(found: LeagueFile) -> list[str]:
+    """The file's unused numeric columns as a commented-out game-facts source: a user enables
+    the ones known before the start (a line, a starter's rating), never a result's parts."""
+    if not found.unused_numbers:
+        return []
+    lines = [
+        "  # The file's numeric columns not used yet. Only a column KNOWN BEFORE THE GAME STARTED",
+        "  # may be a feature: a line, a forecast, a starter's rating. A score's parts, a box",
+        "  # score or anything written after the start leak the result: leave them commented.",
+        "  # Uncomment `sources` and the columns that qualify (README: Bring your own features):",
+        "  # sources:",
+        "  #   - name: file_facts",
+        "  #     kind: game_facts",
+        "  #     known_before_start: true   # say so only if every enabled column was known then",
+        "  #     features:",
+    ]
+    for column, (low, high) in found.unused_numbers.items():
+        name = feature_name(column)
+        mapped = f"column: {_inline(column)}, " if name != column else ""
+        lines.append(f"  #       {name}: {{{mapped}min: {low:g}, max: {high:g}}}")
+    return lines
 
 
 def operations_lines(found: LeagueFile) -> list[str]:

@@ -55,6 +55,8 @@ class LeagueFile:
     season_days: int
     tuning: KTuning | None = None
     guesses: list[str] = field(default_factory=list)
+    # The file's numeric columns the games do not use, with their range: candidate game facts.
+    unused_numbers: dict[str, tuple[float, float]] = field(default_factory=dict)
     checks: list[str] = field(default_factory=list)
 
     @property
@@ -272,6 +274,19 @@ def checks_for(found: LeagueFile, timezone: str, date_format: str | None, finals
     return checks
 
 
+def numeric_columns(raw: pd.DataFrame, names: list[str]) -> dict[str, tuple[float, float]]:
+    """Of `names`, the columns whose non-empty values are (nearly all) numbers, with their
+    range: what `init` proposes as game facts."""
+    found = {}
+    for name in names:
+        text = raw[name].astype("string").str.strip()
+        present = text[text.fillna("") != ""]
+        values = pd.to_numeric(present, errors="coerce")
+        if len(present) and values.notna().mean() >= 0.99:
+            found[name] = (float(values.min()), float(values.max()))
+    return found
+
+
 def read_league_file(
     path: Path, name: str, override: dict[str, str], sport_name: str | None = None
 ) -> LeagueFile:
@@ -299,8 +314,14 @@ def read_league_file(
     guesses = [f"{contract:<13} <- {file}" for contract, file in columns.items()]
     clock = "" if layout.timed else f"; no clock: {league['default_start_local']} local"
     guesses += [f"dates: {layout.date_seen}{clock}", *layout.notes, *seasons.notes]
+    unused = numeric_columns(raw, [c for c in file_columns if c not in columns.values()])
     if ignored := [c for c in file_columns if c not in columns.values()]:
         guesses.append(f"columns not used: {ignored}")
+    if unused:
+        guesses.append(
+            f"{len(unused)} numeric column(s) proposed, commented out, as a game-facts source: "
+            "enable only those known before a game starts (never a score's parts)"
+        )
     found = LeagueFile(
         path=path,
         rows=len(games),
@@ -321,6 +342,7 @@ def read_league_file(
         has_open_odds=bool(usable["home_ml_open"].notna().any()),
         season_days=schedule.season_days,
         guesses=guesses,
+        unused_numbers=unused,
     )
     found.checks = checks_for(found, probe.timezone, layout.source.date_format, len(scores))
     return found

@@ -312,3 +312,63 @@ def test_a_daily_run_trains_serves_and_logs_every_source(tmp_path: Path) -> None
     for row in report["sources"]:
         assert row["low"] <= row["change"] <= row["high"]
         assert row["change"] == pytest.approx(row["log_loss_with"] - row["log_loss_without"])
+
+
+def test_init_proposes_the_unused_numeric_columns_commented_out(tmp_path: Path) -> None:
+    import yaml
+
+    from gameline.tasks.onboard import read_league_file
+    from gameline.tasks.onboard.config_file import config_text
+    from tests import leagues
+
+    path = tmp_path / "hockey.csv"
+    leagues.hockey(path)
+    frame = pd.read_csv(path, dtype=str)
+    frame["Puck Line"] = "1.5"
+    frame["Referee"] = "Smith"
+    frame.to_csv(path, index=False)
+    found = read_league_file(path, "NHL", {})
+    assert any("enable only those known before a game starts" in g for g in found.guesses)
+    text = config_text(found, tmp_path, "today")
+    assert "#       puck_line: {column: Puck Line, min: 1.5, max: 1.5}" in text
+    assert "referee" not in text.lower().split("columns not used")[0].split("sources:")[-1]
+    assert "KNOWN BEFORE THE GAME STARTED" in text
+    assert "sources" not in yaml.safe_load(text)["features"]  # proposed, never enabled
+
+
+def test_add_source_onboards_a_feature_file_onto_a_config(
+    config: GamelineConfig, tmp_path: Path
+) -> None:
+    from gameline.tasks.config import load_config
+    from gameline.tasks.onboard.feature_file import add_feature_file
+    from tests.builders import write_config
+
+    games = ingested_with_sources(config)
+    finals = games[games["status"] == "final"].head(60)
+    injuries = pd.DataFrame(
+        {
+            "Club": finals["home_team"].to_numpy(),
+            "Reported At": (finals["start_time"] - pd.Timedelta(hours=2)).dt.strftime(
+                "%Y-%m-%dT%H:%M:%SZ"
+            ),
+            "star_out": np.arange(60) % 2,
+            "minutes": np.linspace(10, 40, 60).round(1),
+        }
+    )
+    path = tmp_path / "injuries.csv"
+    injuries.to_csv(path, index=False)
+    base = write_config(config, tmp_path / "league.yaml")
+    guess, written = add_feature_file(path, config, base, None, None, force=False)
+    assert written == tmp_path / "league-injuries.yaml"
+    assert guess.source.kind == "team_timeline" and guess.matched == guess.rows == 60
+    assert guess.source.columns == {"team": "Club", "known_at": "Reported At"}
+    # the star source already has star_out: the new one is named after its source
+    assert set(guess.source.features) == {"injuries_star_out", "minutes"}
+    assert guess.source.features["injuries_star_out"].type == "flag"
+    extended = load_config(written, environ={})
+    assert [s.name for s in extended.features.sources] == ["star", "box_score", "lines", "injuries"]
+    assert extended.name == config.name and extended.state_dir == config.state_dir
+    with pytest.raises(FileExistsError, match="--force"):
+        add_feature_file(path, config, base, None, None, force=False)
+    result = ingest_source(extended, extended.features.sources[3], AS_OF)
+    assert result.stored == 60 and result.manifest.quarantined == 0
