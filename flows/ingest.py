@@ -145,6 +145,7 @@ class IngestSummary(BaseModel):
             blocks.append(FactTable("Rules broken", ("rule", "rows"), rules, right=("rows",)))
         if self.sources:
             blocks.append(source_table(self.sources))
+            blocks += [f"note: {s.source}: {s.note}" for s in self.sources if s.note]
         seasons = f", seasons {st.first_season}-{st.last_season}" if st.first_season else ""
         where = [
             ("source", self.source),

@@ -248,6 +248,11 @@ class FeatureSpec(Section):
     categories: list[str] | None = Field(
         default=None, description="category: its values, coded 0, 1, ... in this order"
     )
+    negate_when: dict[str, str] | None = Field(
+        default=None,
+        description="the value's sign flips where another column has a value, e.g. a spread "
+        "given as the favourite's points: {whos_favored: home} makes it the home team's line",
+    )
 
     @model_validator(mode="after")
     def _categories_for_categories(self) -> FeatureSpec:
@@ -255,6 +260,8 @@ class FeatureSpec(Section):
             raise ValueError("a category feature lists its categories (and only it does)")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min {self.min} is above max {self.max}")
+        if self.negate_when is not None and len(self.negate_when) != 1:
+            raise ValueError("negate_when names one column and its value: {column: value}")
         return self
 
 

@@ -78,6 +78,8 @@ def read_source(
     renames = {source.key(k): k for k in source.columns} | {
         (spec.column or name): name for name, spec in source.features.items()
     }
+    # Columns a feature reads besides its own (negate_when), kept under their own names.
+    renames |= {c: c for spec in source.features.values() for c in (spec.negate_when or {})}
     path = config.feature_source_path(source)
     if path is not None:
         raw = read_text_table(path, [], None)
@@ -163,6 +165,10 @@ def parse_features(raw: pd.DataFrame, source: FeatureSourceConfig) -> pd.DataFra
             values = pd.to_numeric(text.mask(empty), errors="coerce").astype("float64")
             bad = ~empty & values.isna()
             message = f"{name}=" + text + " is not a number"
+        if spec.negate_when:
+            ((column, value),) = spec.negate_when.items()
+            flip = raw[column].astype("string").str.strip().eq(value).fillna(False)
+            values = values.where(~flip.to_numpy(), -values)
         out[name] = values.to_numpy(dtype="float64")
         errors = _note(errors, bad, message)
     out[PARSE_ERROR] = errors
@@ -411,15 +417,17 @@ class SourceIngest(BaseModel):
     manifest: Manifest
     stored: int
     unmatched: int = 0
+    note: str | None = None
 
     def line(self) -> str:
         m = self.manifest
         if self.skipped:
             return f"{self.label}: seen before (manifest {m.manifest_id}): nothing new"
         unmatched = f", {self.unmatched} matching no game" if self.unmatched else ""
+        note = f" ({self.note})" if self.note else ""
         return (
             f"{self.label}: read {m.read}, new {m.new}, quarantined {m.quarantined}{unmatched}; "
-            f"{self.stored} facts stored"
+            f"{self.stored} facts stored{note}"
         )
 
 
@@ -485,8 +493,18 @@ def ingest_source(
     bad_share = source.max_bad_share
     if bad_share is None:
         bad_share = config.validation.max_bad_share
+    note = None
     with store_lock(paths.lock):
         stored = read_facts(facts_path, source)
+        if set(stored.columns) != set(columns):  # the config changed the source's contract
+            note = (
+                f"the source's columns changed from {sorted(stored.columns)} to "
+                f"{sorted(columns)}: its facts were rebuilt from this input (ingest its earlier "
+                "files again if it had several)"
+            )
+            stored = read_facts(paths.root / "none", source)
+            for old in manifests.glob("*.json"):
+                old.unlink()
         merged, new, duplicate, conflicts = upsert_facts(stored, check.kept[columns], source)
         quarantined = pd.concat([check.quarantined, conflicts], ignore_index=True)
         refuse_if_too_bad(label, len(frame), quarantined, bad_share)
@@ -523,6 +541,7 @@ def ingest_source(
         manifest=manifest,
         stored=len(merged),
         unmatched=unmatched,
+        note=note,
     )
 
 

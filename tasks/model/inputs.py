@@ -21,6 +21,8 @@ PROGRESS_INTERACTIONS = ("elo_pre", "win_pct_season", "margin_season")
 # home advantage moves with the league's recent home margin instead of sitting in a constant
 # learnt from older seasons (the NBA's shrank by half in 2020-21).
 EDGE_INPUTS = ("league_home_edge", "neutral")
+# The prefix of a sourced input's missing indicator.
+MISSING = "missing__"
 
 
 def model_features(available: list[str], cfg: TrainConfig) -> list[str]:
@@ -73,7 +75,7 @@ def source_inputs(frame: pd.DataFrame, features: list[str]) -> dict[str, pd.Seri
             value = frame[columns[0]].astype("float64") - frame[columns[1]].astype("float64")
             name = f"diff__{feature.removeprefix(TEAM)}"
         inputs[name] = value
-        inputs[f"missing__{feature}"] = value.isna().astype("float64")
+        inputs[MISSING + feature] = value.isna().astype("float64")
     return inputs
 
 

@@ -22,6 +22,7 @@ from gameline.tasks.contracts import LABEL
 from gameline.tasks.model.folds import fold_frames, inner_split, oof_columns, season_folds
 from gameline.tasks.model.inputs import (
     EDGE_INPUTS,
+    MISSING,
     elo_inputs,
     market_variant_inputs,
     model_inputs,
@@ -71,6 +72,10 @@ def fit_logistic(
     structural = "league_home_edge" in inputs.columns
     if structural:
         means[[i for i, col in enumerate(inputs.columns) if col in EDGE_INPUTS]] = 0.0
+    # Missing indicators stay 0/1: standardised, a value missing in 2 training games of 20,000
+    # would be 70 standard deviations out in a season where it is missing everywhere.
+    indicators = [i for i, col in enumerate(inputs.columns) if col.startswith(MISSING)]
+    means[indicators], scales[indicators] = 0.0, 1.0
     z = np.nan_to_num((x - means) / scales)
     model = LogisticRegression(
         C=c, max_iter=2000, random_state=seed, fit_intercept=not structural

@@ -372,3 +372,14 @@ def test_add_source_onboards_a_feature_file_onto_a_config(
         add_feature_file(path, config, base, None, None, force=False)
     result = ingest_source(extended, extended.features.sources[3], AS_OF)
     assert result.stored == 60 and result.manifest.quarantined == 0
+
+
+def test_a_source_whose_features_change_is_rebuilt_and_says_so(config: GamelineConfig) -> None:
+    ingested_with_sources(config)
+    box = config.features.sources[1]
+    fewer = box.model_copy(update={"features": {"net_rating": box.features["net_rating"]}})
+    result = ingest_source(config, fewer, AS_OF)
+    assert result.note is not None and "rebuilt from this input" in result.note
+    stored = pd.read_parquet(state_paths(config).source_facts("box_score"))
+    assert "pace" not in stored and result.stored == len(stored) > 0
+    assert ingest_source(config, fewer, AS_OF).skipped  # and the same again is a no-op

@@ -159,3 +159,22 @@ def test_a_timelines_age_is_from_when_it_was_known_to_the_start() -> None:
     out = add_source_features({}, joined, cfg)
     assert out["home__inj_age_days"][0] == pytest.approx(2.0)
     assert np.isnan(out["away__inj_age_days"][0]) and np.isnan(out["away__out"][0])
+
+
+def test_a_spread_given_as_the_favourites_points_becomes_the_home_line() -> None:
+    spec = source(features={"home_spread": {"column": "spread", "negate_when": {"fav": "home"}}})
+    raw = pd.DataFrame({"home_spread": ["7.5", "3", ""], "fav": ["home", "away", "home"]})
+    assert parse_features(raw, spec)["home_spread"].tolist()[:2] == [-7.5, 3.0]
+
+
+def test_a_rare_missing_indicator_is_not_standardised_into_an_outlier() -> None:
+    from gameline.tasks.model.train import fit_logistic
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=2000)
+    y = (rng.random(2000) < 1 / (1 + np.exp(-x))).astype(float)
+    inputs = pd.DataFrame({"game__x": x, "missing__game__x": np.r_[1.0, np.zeros(1999)]})
+    model = fit_logistic(inputs, y, c=0.05, seed=0)
+    served = pd.DataFrame({"game__x": [np.nan] * 3, "missing__game__x": [1.0] * 3})
+    # missing everywhere at serving: close to the base rate, not pushed 40 deviations away
+    assert np.abs(model.predict(served) - y.mean()).max() < 0.1
