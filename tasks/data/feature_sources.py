@@ -258,10 +258,9 @@ def source_frame(
         frame["team"] = raw["team"].astype("string").to_numpy()
     if source.kind == "team_game_stats":
         both = games.set_index("game_id")[["home_team", "away_team"]].reindex(frame["game_id"])
-        plays = (both["home_team"].to_numpy() == frame["team"].to_numpy()) | (
-            both["away_team"].to_numpy() == frame["team"].to_numpy()
-        )
-        frame["matched"] &= plays
+        team = pd.Series(frame["team"].to_numpy(), index=both.index, dtype="string")
+        plays = both["home_team"].eq(team).fillna(False) | both["away_team"].eq(team).fillna(False)
+        frame["matched"] &= plays.to_numpy(dtype=bool)
         frame["finished"] = finals.reindex(frame["game_id"]).fillna(False).to_numpy(dtype=bool)
     if KNOWN_AT in raw:
         frame[KNOWN_AT], errors = parse_known_at(raw, errors)

@@ -310,13 +310,18 @@ def simulate_sources(cfg: SimulatorConfig, league: LeagueConfig) -> dict[str, pd
     }
 
 
-def true_probabilities(cfg: SimulatorConfig, league: LeagueConfig) -> pd.DataFrame:
+def true_probabilities(
+    cfg: SimulatorConfig, league: LeagueConfig, without_star: bool = False
+) -> pd.DataFrame:
     """The simulator's true P(home win) of every game, by game_id: the oracle a model of the
-    results can at best approach."""
+    results can at best approach (`without_star`: the oracle blind to the star factor)."""
     games = simulate_games(cfg, league)
     schedule = simulate_schedule(cfg, league)
     start = utc_starts(schedule, league)
     expected = schedule["expected"].to_numpy()
+    if without_star:
+        star = schedule["home_star_out"] - schedule["away_star_out"]
+        expected = expected + cfg.star_pts * star.to_numpy()
     p = ndtr(expected / cfg.margin_sd)
     codes = np.array(team_codes(cfg.n_teams), dtype=object)
     keyed = pd.DataFrame(
