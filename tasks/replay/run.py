@@ -17,6 +17,7 @@ import pandas as pd
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.contracts import home_win
 from gameline.tasks.data.ingest import read_store
+from gameline.tasks.features.sources import source_views
 from gameline.tasks.features.store import TeamFeatureStore
 from gameline.tasks.features.team import game_context, states_table
 from gameline.tasks.monitoring.monitor import MonitorResult
@@ -62,7 +63,8 @@ def replay_folder(config: GamelineConfig, start: date, end: date) -> Path:
 
 
 def replay_store(config: GamelineConfig, games: pd.DataFrame, folder: Path) -> TeamFeatureStore:
-    """The team states of every game in a Feast repository of the replay's own."""
+    """The team states of every game (and the feature sources' tables) in a Feast repository of
+    the replay's own."""
     folder = folder.resolve()  # Feast's repository path must be absolute
     states = folder / "team_states.parquet"
     write_parquet(states_table(games, config.features, config.league), states)
@@ -74,7 +76,10 @@ def replay_store(config: GamelineConfig, games: pd.DataFrame, folder: Path) -> T
             "online_store": "sqlite",
         }
     )
-    store = TeamFeatureStore(feast, folder / "feast", states, config.features)
+    # The feature sources' point-in-time tables are the state's own: every row is stamped with
+    # when it became known, so a run at `now` (as_of) sees only what was known by then.
+    views = source_views(config)
+    store = TeamFeatureStore(feast, folder / "feast", states, config.features, views)
     store.apply()
     return store
 

@@ -383,3 +383,41 @@ def test_a_source_whose_features_change_is_rebuilt_and_says_so(config: GamelineC
     stored = pd.read_parquet(state_paths(config).source_facts("box_score"))
     assert "pace" not in stored and result.stored == len(stored) > 0
     assert ingest_source(config, fewer, AS_OF).skipped  # and the same again is a no-op
+
+
+def test_no_fact_known_after_a_replay_run_reaches_what_it_sees(
+    config: GamelineConfig, tmp_path: Path
+) -> None:
+    """The replay's features of a day's games are the same when every source fact that became
+    known after the run (box scores of games that ended later, timeline values and lines
+    stamped later) is scrambled."""
+    from gameline.tasks.replay.run import replay_store
+    from gameline.tasks.replay.timeline import day_features, day_games, end_times, known_games
+
+    games = ingested_with_sources(config)
+    ends = end_times(games["start_time"], config)
+    finals = games[games["status"] == "final"].sort_values("start_time")
+    now = (finals["start_time"].iloc[len(finals) // 2] - pd.Timedelta(hours=3)).to_pydatetime()
+    known = known_games(games, ends, now)
+    day = day_games(known, now, now + pd.Timedelta(days=2))
+    assert len(day) >= 2
+    seen = day_features(replay_store(config, games, tmp_path / "true"), known, day, config, now)
+    paths = state_paths(config)
+    stamp = pd.Timestamp(now)
+    box = pd.read_parquet(paths.source_facts("box_score"))
+    later = box["game_id"].isin(games.loc[(ends > stamp).to_numpy(), "game_id"])
+    box.loc[later, "net_rating"] = 75.0
+    star = pd.read_parquet(paths.source_facts("star"))
+    star.loc[star["known_at"] > stamp, "star_out"] = 1.0 - star["star_out"]
+    lines = pd.read_parquet(paths.source_facts("lines"))
+    lines.loc[lines["known_at"] > stamp, "ml_home"] = 3.0
+    assert later.any() and (star["known_at"] > stamp).any() and (lines["known_at"] > stamp).any()
+    for name, facts in (("box_score", box), ("star", star), ("lines", lines)):
+        facts.to_parquet(paths.source_facts(name))
+    write_source_tables(config, games)
+    fake = day_features(replay_store(config, games, tmp_path / "fake"), known, day, config, now)
+    columns = model_columns(seen)
+    assert any(c.startswith("game__") for c in columns) and "home__star_out" in columns
+    np.testing.assert_allclose(
+        seen[columns].to_numpy(float), fake[columns].to_numpy(float), equal_nan=True
+    )
