@@ -435,6 +435,15 @@ class TrainConfig(Section):
     bet_edge: float = Field(
         default=0.03, ge=0, lt=1, description="bet when the model beats the market by this"
     )
+    feature_lead_hours: float = Field(
+        default=0.0,
+        ge=0,
+        le=240,
+        description="train on each game's features as a prediction this many hours before its "
+        "start saw them (0: at the start); set it to how far ahead predictions are served, so a "
+        "fact known only at the start (a closing line) is missing in training as it is at "
+        "serving",
+    )
     season_weight_decay: float = Field(
         default=1.0, gt=0, le=1, description="training weight per season of age (1: equal)"
     )

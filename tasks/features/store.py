@@ -350,6 +350,7 @@ class TeamFeatureStore:
         context: pd.DataFrame,
         engine: Literal["asof", "feast"] = "asof",
         as_of: datetime | None = None,
+        lead: timedelta | None = None,
     ) -> pd.DataFrame:
         """Point-in-time features of games (home__*, away__*) plus the label, in game order:
         each team's latest state before the game, within the TTL, turned pregame with the
@@ -359,11 +360,16 @@ class TeamFeatureStore:
 
         `as_of`: the features as a prediction made at that time saw them (states that ended by
         then, for games starting later), what the online store serves at `as_of`; the rows
-        keep the games' start times."""
+        keep the games' start times. `lead`: each game's features as a prediction that long
+        before its start saw them (`train.feature_lead_hours`)."""
         entities = entity_frame(games)
         starts = entities["event_timestamp"].copy()
+        if lead:
+            entities["event_timestamp"] = starts - pd.Timedelta(lead)
         if as_of is not None:
-            entities["event_timestamp"] = starts.clip(upper=pd.Timestamp(as_of))
+            entities["event_timestamp"] = entities["event_timestamp"].clip(
+                upper=pd.Timestamp(as_of)
+            )
         projections = self.service_projections()
         if engine == "feast":
             joined = self.store.get_historical_features(

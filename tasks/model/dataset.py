@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -95,6 +96,7 @@ def build_training_set(config: GamelineConfig) -> tuple[Path, dict[str, str]]:
     store = TeamFeatureStore.from_config(config)
     store.apply()
     context = game_context(games, config.features, config.league)
-    path = write_training_set(store.training_set(games, context), paths.training)
+    lead = timedelta(hours=config.train.feature_lead_hours)
+    path = write_training_set(store.training_set(games, context, lead=lead), paths.training)
     tags = training_set_tags(games, store, selected_features(config), config.name)
     return path, tags | source_tags(config)

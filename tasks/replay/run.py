@@ -115,7 +115,10 @@ def prepare(
         )
     folder.mkdir(parents=True, exist_ok=True)
     store = replay_store(config, games, folder)
-    frame = store.training_set(games, game_context(games, config.features, config.league))
+    lead = timedelta(hours=config.train.feature_lead_hours)
+    frame = store.training_set(
+        games, game_context(games, config.features, config.league), lead=lead
+    )
     game_ends = end_times(games["start_time"], config)
     frame_ends = end_times(frame["event_timestamp"], config)
     rows, new_results = [], []

@@ -421,3 +421,30 @@ def test_no_fact_known_after_a_replay_run_reaches_what_it_sees(
     np.testing.assert_allclose(
         seen[columns].to_numpy(float), fake[columns].to_numpy(float), equal_nan=True
     )
+
+
+def test_a_lead_trains_on_what_a_prediction_made_that_early_saw(config: GamelineConfig) -> None:
+    """A fact known only at the start (a closing line) is in a game's training row at lead 0,
+    and missing with a lead, as it is for a prediction served hours before the start."""
+    from tests.builders import training_frame, with_changes
+
+    games = ingested_with_sources(config)
+    lines = config.features.sources[2]
+    stamped_at_start = lines.model_copy(
+        update={
+            "name": "closing",
+            "columns": {"home_team": "home", "away_team": "away"},
+            "known_before_start": True,
+        }
+    )
+    sources = [*config.features.sources[:2], stamped_at_start]
+    at_start = with_changes(config, features={"sources": sources})
+    ingest_source(at_start, stamped_at_start, AS_OF)
+    write_source_tables(at_start, games)
+    rows = training_frame(at_start).set_index("game_id")
+    ahead = training_frame(with_changes(at_start, train={"feature_lead_hours": 1.0}))
+    ahead = ahead.set_index("game_id")
+    priced = rows["game__ml_home"].notna()
+    assert priced.sum() > 100 and ahead.loc[priced[priced].index, "game__ml_home"].isna().all()
+    # the team states a game sees do not change with a one-hour lead (results end earlier)
+    np.testing.assert_allclose(rows["home__elo_pre"], ahead["home__elo_pre"])
