@@ -120,6 +120,13 @@ def measure_drift(
     if len(current) < min_rows or len(reference) < min_rows:
         detail = f"{len(current)} current and {len(reference)} reference rows; need {min_rows}"
         return base.model_copy(update={"detail": detail})
+    # A column with no value on one side (a feature source missing for every served game) has
+    # no distribution to compare: it is left out and named (the source's own alert covers it).
+    empty = [c for c in columns if current[c].isna().all() or reference[c].isna().all()]
+    columns = [c for c in columns if c not in empty]
+    if not columns:
+        return base.model_copy(update={"detail": f"every column is empty on one side: {empty}"})
+    skipped = f"not measured (no values on one side): {empty}" if empty else ""
     from evidently import Report
     from evidently.presets import DataDriftPreset
 
@@ -134,6 +141,7 @@ def measure_drift(
     return base.model_copy(
         update={
             "status": "ok",
+            "detail": skipped,
             "drifted_share": share,
             "drifted": share >= share_threshold,
             "columns": drifts,

@@ -44,3 +44,18 @@ def test_a_stale_or_missing_source_is_found(tmp_path: Path) -> None:
     write_parquet(fresh, paths.source_table("inj"))
     served = predictions.assign(missing_features=None)
     assert source_findings(config, served, NOW) == ([], True)
+
+
+def test_a_column_empty_on_one_side_is_left_out_of_drift_and_named() -> None:
+    import numpy as np
+
+    from gameline.tasks.monitoring.drift import measure_drift
+
+    rng = np.random.default_rng(0)
+    reference = pd.DataFrame({"a": rng.normal(size=300), "game__line": np.nan})
+    current = pd.DataFrame({"a": rng.normal(size=300), "game__line": rng.normal(size=300)})
+    result = measure_drift("data", reference, current, ["a", "game__line"], 0.5, 100, None)
+    assert result.status == "ok" and [c.column for c in result.columns] == ["a"]
+    assert "game__line" in result.detail
+    only = measure_drift("data", reference, current, ["game__line"], 0.5, 100, None)
+    assert only.status == "not enough data" and "game__line" in only.detail
