@@ -35,6 +35,15 @@ FileOpt = Annotated[
 VersionOpt = Annotated[
     str | None, typer.Option("--version", help="model version (default: the challenger)")
 ]
+ForceOpt = Annotated[bool, typer.Option("--force", help="overwrite the config")]
+WorthOpt = Annotated[
+    bool,
+    typer.Option(
+        "--worth",
+        help="instead: walk forward with and without each feature source and print what each "
+        "is worth (log-loss change, bootstrap interval); registers nothing",
+    ),
+]
 DEFAULT_CONFIG = Path("configs/default.yaml")
 
 
@@ -157,27 +166,15 @@ def ingest(
 
 @app.command()
 def features(
-    config: ConfigOpt = DEFAULT_CONFIG,
-    worth: Annotated[
-        bool,
-        typer.Option(
-            "--worth",
-            help="instead: walk forward with and without each feature source and print what "
-            "each is worth (log-loss change, bootstrap interval); registers nothing",
-        ),
-    ] = False,
-    as_json: JsonOpt = False,
+    config: ConfigOpt = DEFAULT_CONFIG, worth: WorthOpt = False, as_json: JsonOpt = False
 ) -> None:
     """Rebuild the team features, register them in Feast and materialize the online store."""
     _prepare(config, "features")
-    if worth:
-        from gameline.flows.train import feature_worth_flow
-
-        _report(_call(feature_worth_flow, config), as_json)
-        return
-    from gameline.flows.ingest import feature_store_flow
-
-    _report(_call(feature_store_flow, config), as_json)
+    if worth:  # the train flow's module imports MLflow: only when asked
+        from gameline.flows.train import feature_worth_flow as chosen
+    else:
+        from gameline.flows.ingest import feature_store_flow as chosen
+    _report(_call(chosen, config), as_json)
 
 
 @app.command()
@@ -322,7 +319,7 @@ def init(
         Path | None,
         typer.Option("--out", help="the config to write (default: configs/LEAGUE.yaml)"),
     ] = None,
-    force: Annotated[bool, typer.Option("--force", help="overwrite the config")] = False,
+    force: ForceOpt = False,
 ) -> None:
     """Write a commented config for a league's results file in its own layout.
 
@@ -350,7 +347,7 @@ def add_source(
     out_path: Annotated[
         Path | None, typer.Option("--out", help="the config to write (default: CONFIG-NAME.yaml)")
     ] = None,
-    force: Annotated[bool, typer.Option("--force", help="overwrite the config")] = False,
+    force: ForceOpt = False,
 ) -> None:
     """Onboard a feature file onto an existing config: guess its kind, keys and features, match
     its rows against the stored games, and write a config that extends CONFIG with it."""
