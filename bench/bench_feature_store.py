@@ -18,20 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from common import DATA_DIR, bench_config, ingest, print_table
-
-
-def percentiles_ms(fn: Callable[[], Any], calls: int) -> tuple[float, float]:
-    """p50 and p99 latency of `fn` in milliseconds over `calls` calls (after 50 warm-ups)."""
-    for _ in range(50):
-        fn()
-    times = np.empty(calls)
-    for i in range(calls):
-        start = time.perf_counter()
-        fn()
-        times[i] = time.perf_counter() - start
-    return float(np.percentile(times, 50) * 1e3), float(np.percentile(times, 99) * 1e3)
+from common import DATA_DIR, bench_config, ingest, percentiles_ms, print_table
 
 
 def load_nba(state: Path, data_dir: Path, production: dict[str, Any] | None) -> Any:

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from common import DATA_DIR, REPO, bench_config, ingest, print_table
+from common import DATA_DIR, REPO, bench_config, ingest, percentiles_ms, print_table
 
 NBA_FILE = "nba_games_2008_2025.csv"
 
@@ -96,17 +96,6 @@ def timed(fn: Any) -> tuple[Any, float]:
     start = time.perf_counter()
     out = fn()
     return out, time.perf_counter() - start
-
-
-def percentiles_ms(fn: Any, calls: int) -> tuple[float, float]:
-    for _ in range(50):
-        fn()
-    times = np.empty(calls)
-    for i in range(calls):
-        start = time.perf_counter()
-        fn()
-        times[i] = time.perf_counter() - start
-    return float(np.percentile(times, 50) * 1e3), float(np.percentile(times, 99) * 1e3)
 
 
 def nba_rows(data_dir: Path, calls: int) -> list[list[str]]:

@@ -4,6 +4,8 @@ file the way the ingest flow does (without Prefect's overhead), print a table.""
 from __future__ import annotations
 
 import sys
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,20 @@ def ingest(config: Any) -> Any:
     manifest = store_input(config, staged, check_input(config, staged.path, staged.label, now), now)
     write_team_features(config)
     return manifest
+
+
+def percentiles_ms(fn: Callable[[], Any], calls: int) -> tuple[float, float]:
+    """p50 and p99 latency of `fn` in milliseconds over `calls` calls (after 50 warm-ups)."""
+    import numpy as np
+
+    for _ in range(50):
+        fn()
+    times = np.empty(calls)
+    for i in range(calls):
+        start = time.perf_counter()
+        fn()
+        times[i] = time.perf_counter() - start
+    return float(np.percentile(times, 50) * 1e3), float(np.percentile(times, 99) * 1e3)
 
 
 def print_table(title: str, columns: list[str], rows: list[list[str]]) -> None:
