@@ -166,3 +166,23 @@ def flow_run_id() -> str | None:
 
     value = flow_run.id
     return str(value) if value else None
+
+
+# Safe to repeat: a second call finds nothing left to rebuild.
+@task(name="heal-derived-stores", **IO_RETRIES, **ADAPTER_TASK)
+def heal_task(config: GamelineConfig) -> list[str]:
+    """Rebuild the Feast registry or the online store where they cannot be read (both derive
+    from what the state folder holds); a warning line and an alert for each, and the run goes
+    on."""
+    from gameline.tasks.features.store import TeamFeatureStore
+    from gameline.tasks.monitoring.notify import Notifier
+
+    notes = TeamFeatureStore.from_config(config).heal()
+    for note in notes:
+        run_logger().warning("rebuilt a derived store: %s", note)
+    if notes:
+        Notifier(alert_url(config.alerts)).send(
+            f"Gameline {config.name}: a derived store was damaged and has been rebuilt",
+            "\n".join(notes),
+        )
+    return notes

@@ -14,6 +14,7 @@ from gameline.flows.common import (
     ConfigRef,
     artifact_key,
     flow_run_id,
+    heal_task,
     log_stage,
     resolve,
     run_name,
@@ -76,6 +77,7 @@ def gate_flow(config: ConfigRef, version: str | None = None) -> Outcome:
     it if it passes."""
     config = resolve(config, "gate")
     registry = Registry.from_config(config)
+    heal_task(config)
     evaluation = evaluate_versions(registry, config, version)
     decision = decide(evaluation, config.gate, datetime.now(UTC))
     record_task(registry, config, decision)

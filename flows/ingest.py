@@ -14,6 +14,7 @@ from gameline.flows.common import (
     IO_RETRIES,
     ConfigRef,
     artifact_key,
+    heal_task,
     log_stage,
     resolve,
     run_logger,
@@ -118,6 +119,7 @@ class IngestSummary(BaseModel):
     feast: FeastSummary | None = None
     note: str | None = None  # e.g. a lost game store rebuilt from an input seen before
     sources: list[SourceIngest] = []
+    healed: list[str] = []  # derived stores found damaged and rebuilt
 
     def facts(self) -> Facts:
         """The counts, the rules broken and where everything is; the log line."""
@@ -140,6 +142,7 @@ class IngestSummary(BaseModel):
         ]
         if self.note:
             blocks.append(f"note: {self.note}")
+        blocks += [f"rebuilt: {note}" for note in self.healed]
         if m.rules:
             rules = [(rule, str(n)) for rule, n in m.rules.items()]
             blocks.append(FactTable("Rules broken", ("rule", "rows"), rules, right=("rows",)))
@@ -235,6 +238,7 @@ def ingest_stage(
     """The ingest flow's tasks, run inside whichever flow calls this (a subflow run costs about
     a second of Prefect's time; the daily flow runs its stages as tasks)."""
     now = datetime.now(UTC)
+    healed: list[str] = heal_task(config)
     staged: StagedInput = stage_task(config, file)
     report = None
     if staged.earlier is not None:
@@ -258,6 +262,7 @@ def ingest_stage(
         feast=publish_features(config, online_required),
         note=staged.restoring,
         sources=sources,
+        healed=healed,
     )
     facts = summary.facts()
     create_markdown_artifact(

@@ -17,6 +17,7 @@ from gameline.flows.common import (
     ConfigRef,
     alert_url,
     artifact_key,
+    heal_task,
     log_stage,
     resolve,
     run_name,
@@ -219,6 +220,7 @@ def monitor_stage(config: GamelineConfig, now: datetime) -> MonitorSummary:
     """The monitor flow's tasks, run inside whichever flow calls this."""
     registry = Registry.from_config(config)
     champion = champion_task(registry)
+    heal_task(config)
     result = measure(config, champion, registry.model_name, now)
     changes, deliveries = keep_alerts(config, result, Notifier(alert_url(config.alerts)), now)
     reports = state_paths(config).monitor_reports

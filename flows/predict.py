@@ -17,6 +17,7 @@ from gameline.flows.common import (
     ConfigRef,
     alert_url,
     artifact_key,
+    heal_task,
     log_stage,
     resolve,
     run_logger,
@@ -58,6 +59,7 @@ class PredictSummary(BaseModel):
     predictions: list[dict[str, object]]
     note: str | None = None  # why nothing was scored
     degraded: str | None = None  # served from the offline store: why, and the alert sent
+    healed: list[str] = []  # derived stores found damaged and rebuilt before scoring
 
     def facts(self) -> Facts:
         """The games scored, by which versions, and where they went."""
@@ -76,6 +78,7 @@ class PredictSummary(BaseModel):
         blocks: list[FactTable | str] = [predictions_facts(self.predictions, title)]
         if self.note:
             blocks.append(f"nothing scored: {self.note}")
+        blocks += [f"rebuilt: {note}" for note in self.healed]
         if self.path:
             blocks.append(f"predictions table: {self.path}")
         return Facts(line=line, blocks=blocks)
@@ -179,6 +182,7 @@ def predict_stage(config: GamelineConfig, now: datetime) -> PredictSummary:
     """The predict flow's tasks, run inside whichever flow calls this."""
     registry = Registry.from_config(config)
     champion, challenger = load_models(registry)
+    healed: list[str] = heal_task(config)
     store = TeamFeatureStore.from_config(config)
     # The fallback: with the online store down, the same features from the offline store.
     down = store.online_down()
@@ -205,6 +209,7 @@ def predict_stage(config: GamelineConfig, now: datetime) -> PredictSummary:
         predictions=json_records(table.head(50)) if len(table) else [],
         note=note,
         degraded=degraded,
+        healed=healed,
     )
     log_stage(summary.facts().line)
     return summary

@@ -13,6 +13,7 @@ from gameline.flows.common import (
     ADAPTER_TASK,
     IO_RETRIES,
     ConfigRef,
+    heal_task,
     log_stage,
     resolve,
     run_logger,
@@ -121,6 +122,7 @@ def train_flow(config: ConfigRef, reason: dict[str, str] | None = None) -> Train
     config = resolve(config, "train")
     registry = Registry.from_config(config)
     tidy_task(registry)
+    heal_task(config)
     path, tags = training_set_task(config)
     tags = {**tags, **(reason or {})}
     played = pd.read_parquet(path, columns=["season", "event_timestamp", LABEL]).dropna()
@@ -152,6 +154,7 @@ def feature_worth_flow(config: ConfigRef) -> WorthReport:
             f"config {config.name!r} declares no feature sources (features.sources): nothing "
             "to weigh"
         )
+    heal_task(config)
     path, _ = training_set_task(config)
     report: WorthReport = worth_task(pd.read_parquet(path), selected_features(config), config)
     log_stage(report.facts().line)

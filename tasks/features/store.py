@@ -150,6 +150,68 @@ class TeamFeatureStore:
             self._store = FeatureStore(config=repo_config(self.feast, self.folder))
         return self._store
 
+    def heal(self) -> list[str]:
+        """Rebuild the derived stores that cannot be read, and say what and why (one line
+        each; empty when both are sound). The embedded Feast registry is rebuilt from the
+        definitions, the embedded (SQLite) online store from the team states and sources; a
+        damaged file is kept beside it (`.damaged-<time>`) for a look, never parsed again."""
+        registry = self._registry_damage() if self.feast.registry == "file" else None
+        online = self._online_damage() if self.feast.online_store == "sqlite" else None
+        notes = []
+        if registry:
+            aside = self._set_aside(self.folder / "registry.db")
+            notes.append(
+                f"Feast registry {self.folder / 'registry.db'} could not be read ({registry}): "
+                f"rebuilt from the feature definitions (the damaged file is {aside.name})"
+            )
+        if online:
+            aside = self._set_aside(self.folder / "online_store.db")
+            notes.append(
+                f"online store {self.folder / 'online_store.db'} could not be read ({online}): "
+                f"rebuilt from the team states and feature sources (the damaged file is "
+                f"{aside.name})"
+            )
+        if notes:
+            self.apply()  # the definitions, and the online store's tables
+        if online or (registry and (self.folder / "online_store.db").exists()):
+            # A new registry has no watermark: the online rows are loaded again either way.
+            latest = latest_feature_time(self.source) if self.source.exists() else None
+            if latest is not None:
+                self.rebuild_online(latest + timedelta(seconds=1))
+            self.refresh_sources()
+        return notes
+
+    def _registry_damage(self) -> str | None:
+        """Why the embedded registry cannot be read (None: it can, or there is none yet)."""
+        if not (self.folder / "registry.db").exists():
+            return None
+        try:
+            self.store.registry.list_feature_views(self.feast.project, allow_cache=False)
+        except Exception as exc:  # protobuf's DecodeError, a truncated file: any failure
+            return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'unreadable'}"
+        return None
+
+    def _online_damage(self) -> str | None:
+        """Why the SQLite online store cannot be read (None: it can, or there is none yet)."""
+        import sqlite3
+
+        path = self.folder / "online_store.db"
+        if not path.exists():
+            return None
+        try:
+            with contextlib.closing(sqlite3.connect(path)) as db:
+                found = db.execute("PRAGMA quick_check").fetchone()
+        except sqlite3.DatabaseError as exc:
+            return f"{exc}"
+        return None if found and found[0] == "ok" else f"integrity check: {found}"
+
+    def _set_aside(self, path: Path) -> Path:
+        """Move a damaged file beside itself and forget every client that had it open."""
+        aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%dT%H%M%S')}")
+        path.replace(aside)
+        self._store, self._reader, self._source_readers = None, None, {}
+        return aside
+
     def probe(self) -> None:
         """The production stores answer within seconds (BackendUnavailable, naming the store
         and its address, if not): Feast's own clients retry for tens of seconds first."""
