@@ -6,19 +6,26 @@ instead of after minutes of a client library's own retries; `gameline doctor` re
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import re
 import tomllib
 import urllib.request
 from pathlib import Path
 
-from gameline.tasks.config import FeastConfig, GamelineConfig, redis_target
+from gameline.tasks.config import FeastConfig, GamelineConfig, redis_target, state_paths
 
 TIMEOUT_S = 2.0
 
 
 class BackendUnavailable(RuntimeError):
     """A configured server did not answer: which one, where, and why."""
+
+
+class StoreDamaged(BackendUnavailable):
+    """A primary store (one that cannot be rebuilt) cannot be read: which file, and what to
+    do. Never healed: its contents would be lost."""
 
 
 def redact(url: str) -> str:
@@ -89,11 +96,66 @@ def redis_ping(connection: str, match: str | None = None, what: str = "Redis") -
 
 
 def probe_tracking_store(uri: str) -> None:
-    """An MLflow tracking store that is a server answers, or BackendUnavailable."""
+    """An MLflow tracking store that is a server answers, or BackendUnavailable; a SQLite one
+    can be read and has this client's schema, or StoreDamaged."""
     if uri.startswith("postgresql"):
         postgres_query(uri, "select 1", "MLflow's tracking store")
     elif uri.startswith(("http://", "https://")):
         http_get(uri.rstrip("/") + "/health", "the MLflow tracking server")
+    elif uri.startswith("sqlite:///"):
+        probe_sqlite_tracking(Path(uri.removeprefix("sqlite:///")))
+
+
+@functools.cache
+def mlflow_schema_head() -> str | None:
+    """The schema revision this MLflow client writes: the head of its alembic migrations, read
+    from the migration files' text (importing them, as alembic does, costs 2 s)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("mlflow")
+    if spec is None or spec.origin is None:
+        return None
+    versions = Path(spec.origin).parent / "store" / "db_migrations" / "versions"
+    revisions, parents = set(), set()
+    for script in versions.glob("*.py"):
+        text = script.read_text()
+        if found := re.search(r'^revision\s*=\s*"([0-9a-f]+)"', text, re.M):
+            revisions.add(found[1])
+        down = re.search(r"^down_revision\s*=\s*(.+)$", text, re.M)
+        parents.update(re.findall(r'"([0-9a-f]+)"', down[1]) if down else [])
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def probe_sqlite_tracking(path: Path) -> None:
+    """The embedded MLflow database can be read and its schema is this client's, else one
+    StoreDamaged naming the file and what to do (MLflow's own errors are SQLAlchemy
+    tracebacks, after seconds of work)."""
+    import sqlite3
+
+    if not path.exists():
+        return
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            check = db.execute("PRAGMA quick_check").fetchone()
+            version = db.execute("SELECT version_num FROM alembic_version").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise StoreDamaged(
+            f"MLflow's database {path} cannot be read ({exc}): restore it from a backup, or "
+            "move it aside to start an empty registry (every run and model version in it is lost)"
+        ) from exc
+    if not check or check[0] != "ok":
+        raise StoreDamaged(
+            f"MLflow's database {path} is damaged (integrity check: {check}): restore it from a "
+            "backup, or move it aside to start an empty registry (its runs and models are lost)"
+        )
+    head = mlflow_schema_head()
+    if version and head and version[0] != head:
+        raise StoreDamaged(
+            f"MLflow's database {path} has schema revision {version[0]}, this MLflow client "
+            f"writes {head}: run `mlflow db upgrade sqlite:///{path}` (after a backup) if the "
+            "database is older, or install the MLflow version that wrote it if it is newer"
+        )
 
 
 def probe_feast(feast: FeastConfig, online: bool = True) -> None:
@@ -115,6 +177,8 @@ def preflight(config: GamelineConfig, flow: str) -> None:
     `flow` does any work: BackendUnavailable for the first that does not. The online store only
     for a flow that writes it."""
     probe_tracking_store(config.mlflow.tracking_uri or "")
+    if not config.mlflow.tracking_uri:  # the embedded store: a file in the state folder
+        probe_sqlite_tracking(state_paths(config).mlflow / "mlflow.db")
     probe_feast(config.feast, online=flow in ONLINE_STORE_FLOWS)
 
 

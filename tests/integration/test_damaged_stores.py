@@ -58,3 +58,58 @@ def test_a_damaged_registry_and_online_store_are_rebuilt_and_serve_the_same(
     daily = pipeline_flow(config, now=NOW)  # and nothing is left to rebuild
     assert daily.ingest.healed == [] and daily.predictions is not None
     assert daily.predictions.healed == []
+
+
+def test_a_damaged_or_foreign_mlflow_database_is_one_line_before_any_work(
+    sim_config: Callable[..., GamelineConfig], tmp_path: Path
+) -> None:
+    """The MLflow database is a primary store: never rebuilt, named with what to do, within
+    2 s and before Prefect, Feast or MLflow start."""
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    from gameline.tasks.backends import mlflow_schema_head
+    from gameline.tasks.registry.mlflow_registry import Registry
+    from tests.builders import write_config
+
+    config = sim_config()
+    Registry.from_config(config).client.search_experiments()  # MLflow creates its database
+    database = state_paths(config).mlflow / "mlflow.db"
+    with sqlite3.connect(database) as db:  # the head this client writes, as MLflow wrote it
+        assert db.execute("SELECT version_num FROM alembic_version").fetchone()[0] == (
+            mlflow_schema_head()
+        )
+    path = write_config(config, tmp_path / "c.yaml")
+
+    def gameline(*args: str) -> tuple[subprocess.CompletedProcess[str], float]:
+        started = time.monotonic()
+        done = subprocess.run(
+            [sys.executable, "-m", "gameline.flows.cli", *args, "--config", str(path)],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        return done, time.monotonic() - started
+
+    good = database.read_bytes()
+    with sqlite3.connect(database) as db:
+        db.execute("UPDATE alembic_version SET version_num = 'f00dfeed0000'")
+    done, seconds = gameline("run")
+    assert done.returncode == 1 and seconds < 10
+    assert done.stderr.strip().splitlines() == [
+        f"error: MLflow's database {database} has schema revision f00dfeed0000, this MLflow "
+        f"client writes {mlflow_schema_head()}: run `mlflow db upgrade sqlite:///{database}` "
+        "(after a backup) if the database is older, or install the MLflow version that wrote "
+        "it if it is newer"
+    ]
+    database.write_bytes(good)
+    cut_short(database)
+    damaged = database.read_bytes()
+    for command in (("run",), ("status", "--live")):
+        done, seconds = gameline(*command)
+        assert done.returncode == 1, done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and "cannot be read" in lines[0] and str(database) in lines[0]
+        assert "Traceback" not in done.stderr
+    assert database.read_bytes() == damaged  # never touched: nothing more is lost
+    assert not state_paths(config).training.exists()  # no work was done
