@@ -360,6 +360,39 @@ def add_source(
     display.feature_file(guess, str(out))
 
 
+@app.command("backup")
+def backup_state(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    to: Annotated[
+        Path | None, typer.Option("--to", help="a new folder (default: beside the state)")
+    ] = None,
+) -> None:
+    """Copy what cannot be rebuilt (games, manifests, logs, sources' facts, MLflow) to a new
+    folder; safe while a run is going."""
+    from gameline.tasks.ops.backup import backup
+
+    try:
+        display.line(backup(_load(config), to).line())
+    except (ValueError, OSError) as exc:
+        _fail(exc)
+
+
+@app.command("restore")
+def restore_state(
+    source: Annotated[
+        Path, typer.Option("--from", help="a backup folder", exists=True, file_okay=False)
+    ],
+    config: ConfigOpt = DEFAULT_CONFIG,
+) -> None:
+    """Put a backup back into the config's empty state folder and rebuild what derives from it."""
+    from gameline.tasks.ops.backup import restore
+
+    try:
+        display.line(restore(_load(config), source).line())
+    except (ValueError, OSError) as exc:
+        _fail(exc)
+
+
 @app.command()
 def replay(
     start: Annotated[str, typer.Option("--from", help="first day replayed (YYYY-MM-DD)")],

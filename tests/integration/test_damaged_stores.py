@@ -113,3 +113,37 @@ def test_a_damaged_or_foreign_mlflow_database_is_one_line_before_any_work(
         assert "Traceback" not in done.stderr
     assert database.read_bytes() == damaged  # never touched: nothing more is lost
     assert not state_paths(config).training.exists()  # no work was done
+
+
+@pytest.mark.slow(seconds=30)
+def test_a_backup_restored_into_an_empty_state_serves_the_same(
+    sim_config: Callable[..., GamelineConfig], tmp_path: Path
+) -> None:
+    import shutil
+
+    from gameline.flows.pipeline import pipeline_flow
+    from gameline.flows.predict import predict_flow
+    from gameline.tasks.ops.backup import BackupError, backup, restore
+    from gameline.tasks.ops.status import status_report
+
+    config = fatigue_league(sim_config, ingest=False)
+    first = pipeline_flow(config, now=NOW)
+    assert first.predictions is not None and first.predictions.games > 0
+    before = status_report(config).model_dump(mode="json")
+    made = backup(config, tmp_path / "backup")
+    assert made.files > 10 and (tmp_path / "backup" / "mlflow" / "mlflow.db").exists()
+    assert not (tmp_path / "backup" / "feast").exists()  # derived: rebuilt, never backed up
+    with pytest.raises(BackupError, match="exists"):
+        backup(config, tmp_path / "backup")
+    with pytest.raises(BackupError, match="not empty"):
+        restore(config, tmp_path / "backup")
+    shutil.rmtree(config.state_dir)  # the state folder is lost
+    restored = restore(config, tmp_path / "backup")
+    assert "online store" in restored.rebuilt
+    assert status_report(config).model_dump(mode="json") == before
+    again = predict_flow(config, now=NOW)
+    expected, served = (
+        pd.DataFrame(run.predictions).set_index("game_id")["p_home"]
+        for run in (first.predictions, again)
+    )
+    pd.testing.assert_series_equal(expected, served)
