@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from gameline.tasks.config import GateConfig, TrainConfig
 from gameline.tasks.contracts import LABEL
 from gameline.tasks.model.folds import BLOCK_GAP
-from gameline.tasks.model.inputs import model_example
+from gameline.tasks.model.inputs import feature_frame_columns, model_example
 from gameline.tasks.model.train import fit_models, predict_models
 from gameline.tasks.registry.mlflow_registry import Registry, RegistryError
 
@@ -171,7 +171,10 @@ def evaluate(
         p_challenger, p_elo = _retrained(challenger, train, window)
         p_champion, source = None, "none"
         if champion is not None:
-            missing = [f for f in champion.features if f"home__{f}" not in window]
+            missing = [
+                f for f in champion.features
+                if any(c not in window for c in feature_frame_columns([f]))
+            ]  # fmt: skip
             if missing:
                 raise RegistryError(
                     f"champion v{champion.version} needs features {missing} that the feature "

@@ -266,14 +266,16 @@ def test_a_game_fact_without_known_at_must_say_it_was_known_before_the_start(
     assert result.stored == len(frame)
 
 
-@pytest.mark.slow(seconds=40)
+@pytest.mark.slow(seconds=55)
 @pytest.mark.usefixtures("prefect_harness")
 def test_a_daily_run_trains_serves_and_logs_every_source(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
     from gameline.flows.cli import app
+    from gameline.flows.gate import gate_flow
     from gameline.flows.pipeline import pipeline_flow
     from gameline.flows.predict import predict_flow
+    from gameline.flows.train import train_flow
     from gameline.tasks.registry.aliases import CHAMPION
     from gameline.tasks.registry.mlflow_registry import Registry
     from tests.builders import write_config
@@ -290,6 +292,9 @@ def test_a_daily_run_trains_serves_and_logs_every_source(tmp_path: Path) -> None
     registry = Registry.from_config(config)
     # A league this small rarely passes the gate; what it decides is not this test's subject.
     registry.set_alias(CHAMPION, summary.training.model_version)
+    second = train_flow(config)  # a challenger judged against a champion with sources
+    judged = gate_flow(config, second.model_version)
+    assert judged.decision.champion_version == summary.training.model_version
     predicted = predict_flow(config, now=AS_OF)
     tags = registry.version_tags(summary.training.model_version)
     features = tags["features"].split(",")
