@@ -122,6 +122,9 @@ class TeamFeatureStore:
         self.features_cfg = features_cfg
         self.views = views or []
         self.service = service_name(self.views)
+        # Each view's entity join key and parquet table (the team states, then the sources).
+        self.join_keys = {TEAM_VIEW: "team"} | {v.name: v.join_key for v in self.views}
+        self.tables = {TEAM_VIEW: source} | {v.name: v.path for v in self.views}
         self.states = state_columns(features_cfg)
         self.features = feature_columns(features_cfg)
         self.ttl = timedelta(days=feast.ttl_days)
@@ -332,14 +335,13 @@ class TeamFeatureStore:
             if latest is None:
                 continue
             end = latest + timedelta(seconds=1)
-            with contextlib.redirect_stdout(sys.stderr):
-                self.store.materialize(
-                    start_date=end - self.ttl, end_date=end, feature_views=[view.name]
-                )
+            self._materialize(end - self.ttl, end, view.name)
 
-    def _materialize(self, start: datetime, end: datetime) -> None:
+    def _materialize(self, start: datetime, end: datetime, view: str = TEAM_VIEW) -> None:
         with contextlib.redirect_stdout(sys.stderr):  # Feast prints progress; stdout is data
-            self.store.materialize(start_date=start, end_date=end, feature_views=[TEAM_VIEW])
+            self.store.materialize(start_date=start, end_date=end, feature_views=[view])
+        if view != TEAM_VIEW:
+            return
         # What `status` reads without importing Feast (about 3 s): how far the view is loaded.
         write_json(
             {"project": self.feast.project, "view": TEAM_VIEW, "end": end.isoformat()},
@@ -348,10 +350,7 @@ class TeamFeatureStore:
 
     def latest_states(self, end: datetime) -> pd.DataFrame:
         """Each team's latest state before `end` in the states parquet (indexed by team)."""
-        states = pd.read_parquet(self.source)
-        states = states[states["event_timestamp"] < pd.Timestamp(end)]
-        latest = states.sort_values("event_timestamp", kind="stable").groupby("team").tail(1)
-        return latest.set_index("team")
+        return latest_per_key(pd.read_parquet(self.source), "team", end)
 
     def online_is_current(self, end: datetime) -> bool:
         """Whether every team's online row is its latest state before `end` (time and values)."""
@@ -372,10 +371,9 @@ class TeamFeatureStore:
         """(projection name, view name, entity join key, feature names) of the registered
         FeatureService."""
         service = self.store.get_feature_service(self.service)
-        games = {v.name for v in self.views if v.join_key == "game_id"}
         out = []
         for p in service.feature_view_projections:
-            key = "game_id" if p.name in games else "team"
+            key = self.join_keys[p.name]
             out.append(
                 (
                     p.name_to_use(),
@@ -388,7 +386,6 @@ class TeamFeatureStore:
 
     def view_tables(self, projections: list[Projection]) -> dict[str, pd.DataFrame]:
         """Each projected view's parquet table (the columns the projections use)."""
-        paths = {TEAM_VIEW: self.source} | {v.name: v.path for v in self.views}
         tables = {}
         for spec in self.views:
             if not spec.path.exists():
@@ -398,12 +395,8 @@ class TeamFeatureStore:
                 )
         for view in {p[1] for p in projections}:
             names = sorted({f for _, v, _, fs in projections if v == view for f in fs})
-            key = (
-                "game_id"
-                if any(v.name == view and v.join_key == "game_id" for v in self.views)
-                else "team"
-            )
-            tables[view] = pd.read_parquet(paths[view], columns=[key, "event_timestamp", *names])
+            columns = [self.join_keys[view], "event_timestamp", *names]
+            tables[view] = pd.read_parquet(self.tables[view], columns=columns)
         return tables
 
     def training_set(
@@ -549,7 +542,9 @@ class TeamFeatureStore:
                 rows = self.source_reader(view).read(keys)
                 found = {k: values for k, (_, values) in zip(keys, rows, strict=True)}
             else:
-                found = latest_rows(view, keys)
+                latest = latest_per_key(pd.read_parquet(view.path), view.join_key)
+                values = latest[view.columns].astype(float)
+                found = {k: values.loc[k].tolist() if k in values.index else [] for k in keys}
             blank = [np.nan] * len(view.columns)
             for side, keyed in sides.items():
                 values = np.array([found[str(k)] or blank for k in keyed], dtype="float64").reshape(
@@ -604,13 +599,13 @@ class TeamFeatureStore:
                 )
 
 
-def latest_rows(view: SourceView, keys: list[str]) -> dict[str, list[float | None]]:
-    """Each key's latest row of a source's table (what the online store holds once loaded):
-    values in `view.columns` order, [] for a key without any."""
-    table = pd.read_parquet(view.path)
-    latest = table.sort_values("event_timestamp", kind="stable").groupby(view.join_key).tail(1)
-    latest = latest.set_index(view.join_key)[view.columns].astype(float)
-    return {k: latest.loc[k].tolist() if k in latest.index else [] for k in keys}
+def latest_per_key(table: pd.DataFrame, key: str, end: datetime | None = None) -> pd.DataFrame:
+    """Each key's latest row of a view's table (stamped before `end`, when given), indexed by
+    the key: what the online store holds once loaded up to then."""
+    if end is not None:
+        table = table[table["event_timestamp"] < pd.Timestamp(end)]
+    latest = table.sort_values("event_timestamp", kind="stable").groupby(key).tail(1)
+    return latest.set_index(key)
 
 
 def side_context(joined: pd.DataFrame, context: pd.DataFrame, side: str) -> pd.DataFrame:
