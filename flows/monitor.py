@@ -216,11 +216,13 @@ def monitor_flow(config: ConfigRef, now: datetime | None = None) -> MonitorSumma
     return monitor_stage(config, now or league_now(config))
 
 
-def monitor_stage(config: GamelineConfig, now: datetime) -> MonitorSummary:
-    """The monitor flow's tasks, run inside whichever flow calls this."""
+def monitor_stage(config: GamelineConfig, now: datetime, heal: bool = True) -> MonitorSummary:
+    """The monitor flow's tasks, run inside whichever flow calls this (`heal`: check the
+    derived stores first; the daily run's ingest has)."""
     registry = Registry.from_config(config)
     champion = champion_task(registry)
-    heal_task(config)
+    if heal:
+        heal_task(config)
     result = measure(config, champion, registry.model_name, now)
     changes, deliveries = keep_alerts(config, result, Notifier(alert_url(config.alerts)), now)
     reports = state_paths(config).monitor_reports

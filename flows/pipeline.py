@@ -80,7 +80,7 @@ def pipeline_flow(
     now = now or league_now(config)
     # The stages run as this flow's tasks; train and gate are subflows (only when retraining).
     ingested = ingest_stage(config, file, online_required=False)
-    monitored = monitor_stage(config, now)
+    monitored = monitor_stage(config, now, heal=False)  # ingest checked the derived stores
     registry = Registry.from_config(config)
     active = {a.kind for a in [*monitored.opened, *monitored.continuing]}
     decision = retrain_decision(config, registry, active, "manual" if retrain else None, now)
@@ -95,7 +95,7 @@ def pipeline_flow(
         summary.note = "no champion yet, so no predictions: the first challenger did not pass"
         get_run_logger().warning(summary.note)
     else:
-        summary.predictions = predict_stage(config, now)
+        summary.predictions = predict_stage(config, now, heal=False)
     create_markdown_artifact(
         key=artifact_key(f"daily-{config.name}"),
         markdown=daily_markdown(config.name, summary),

@@ -178,11 +178,12 @@ def predict_flow(config: ConfigRef, now: datetime | None = None) -> PredictSumma
     return predict_stage(config, now or league_now(config))
 
 
-def predict_stage(config: GamelineConfig, now: datetime) -> PredictSummary:
-    """The predict flow's tasks, run inside whichever flow calls this."""
+def predict_stage(config: GamelineConfig, now: datetime, heal: bool = True) -> PredictSummary:
+    """The predict flow's tasks, run inside whichever flow calls this (`heal`: check the
+    derived stores first; the daily run's ingest has)."""
     registry = Registry.from_config(config)
     champion, challenger = load_models(registry)
-    healed: list[str] = heal_task(config)
+    healed: list[str] = heal_task(config) if heal else []
     store = TeamFeatureStore.from_config(config)
     # The fallback: with the online store down, the same features from the offline store.
     down = store.online_down()
