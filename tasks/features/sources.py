@@ -32,7 +32,8 @@ from gameline.tasks.config import (
     LeagueConfig,
     state_paths,
 )
-from gameline.tasks.data.feature_sources import KNOWN_AT, read_facts
+from gameline.tasks.data.feature_sources import read_facts
+from gameline.tasks.data.source_rows import KNOWN_AT
 from gameline.tasks.storage import write_parquet
 
 GAME = "game__"

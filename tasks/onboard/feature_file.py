@@ -92,8 +92,8 @@ def taken_names(config: GamelineConfig) -> set[str]:
 
 def guess_feature_file(path: Path, config: GamelineConfig, name: str | None) -> FeatureFileGuess:
     """Guess a feature file's source, then match its rows against the stored games."""
-    from gameline.tasks.data.feature_sources import read_source, source_frame
     from gameline.tasks.data.ingest import read_store
+    from gameline.tasks.data.source_rows import read_source, source_frame
 
     raw = read_text_table(path, [])
     columns = [c for c in raw.columns if c != "source_line"]

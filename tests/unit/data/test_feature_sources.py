@@ -11,8 +11,8 @@ import pytest
 
 from gameline.tasks.config import FeaturesConfig, FeatureSourceConfig, SimulatorConfig
 from gameline.tasks.contracts import PARSE_ERROR
-from gameline.tasks.data.feature_sources import moneyline_logit, parse_features
 from gameline.tasks.data.simulator import simulate_games, simulate_sources, true_probabilities
+from gameline.tasks.data.source_rows import moneyline_logit, parse_features
 from gameline.tasks.features.sources import (
     add_source_features,
     frame_columns,
