@@ -224,8 +224,9 @@ def source_frame(
     finals = games.set_index("game_id")["status"].eq("final")
     if source.kind in ("game_facts", "team_game_stats"):
         frame["game_id"] = match_games(raw, source, config, games).to_numpy()
-        start = starts.reindex(frame["game_id"]).to_numpy()
-        frame["start_time"] = pd.DatetimeIndex(start).tz_convert("UTC") if len(start) else start
+        # UTC times, NaT for a row matching no game (even when none matches)
+        start = pd.to_datetime(starts.reindex(frame["game_id"]).array, utc=True)
+        frame["start_time"] = pd.Series(start.astype("datetime64[us, UTC]"), index=frame.index)
         frame["matched"] = frame["game_id"].isin(starts.index)
     if source.kind in ("team_timeline", "team_game_stats"):
         frame["team"] = raw["team"].astype("string").to_numpy()

@@ -453,3 +453,14 @@ def test_a_lead_trains_on_what_a_prediction_made_that_early_saw(config: Gameline
     assert priced.sum() > 100 and ahead.loc[priced[priced].index, "game__ml_home"].isna().all()
     # the team states a game sees do not change with a one-hour lead (results end earlier)
     np.testing.assert_allclose(rows["home__elo_pre"], ahead["home__elo_pre"])
+
+
+def test_a_feature_file_matching_no_game_is_one_message(
+    config: GamelineConfig, tmp_path: Path
+) -> None:
+    ingested_with_sources(config)
+    path = tmp_path / "nothing.csv"
+    path.write_text("date,home,away,ml_home,posted\n2030-01-01,ZZZ,YYY,-110,2030-01-01T00:00:00Z\n")
+    lines = config.features.sources[2].model_copy(update={"path": path})
+    with pytest.raises(ValidationFailed, match=r"1 of 1 rows .*matches a stored game \(1\)"):
+        ingest_source(config, lines, AS_OF)
