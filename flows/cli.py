@@ -80,20 +80,24 @@ def _fail(exc: Exception) -> NoReturn:
 def _prepare(config: Path, flow: str) -> None:
     """Before Prefect, Feast and MLflow are imported (about 8 s): a bad config or a server the
     flow needs that is down fails here, in a second; without a configured Prefect server, a
-    temporary one for this command."""
+    temporary one for this command, starting while the flow's modules are imported."""
     from gameline.flows.server import ensure_prefect_api
     from gameline.tasks.backends import BackendUnavailable, preflight
 
     try:
         preflight(_load(config), flow)
-        url = ensure_prefect_api()
+        server = ensure_prefect_api()
     except (BackendUnavailable, ValueError, FileNotFoundError) as exc:
         _fail(exc)
-    if url:
+    if server:
+        _STARTING.append(server)
         display.note(
-            f"temporary Prefect server at {url}, stopped with this command (runs are not kept: "
-            "start `prefect server start` and set PREFECT_API_URL to keep them)"
+            f"temporary Prefect server at {server.url}, stopped with this command (runs are "
+            "not kept: start `prefect server start` and set PREFECT_API_URL to keep them)"
         )
+
+
+_STARTING: list[Any] = []  # the temporary server _prepare started, until it answers
 
 
 def _call(flow: Callable[..., Any], config: Path, *args: Any) -> Any:
@@ -104,6 +108,9 @@ def _call(flow: Callable[..., Any], config: Path, *args: Any) -> Any:
 
     quiet.quiet_prefect_console()
     try:
+        while _STARTING:
+            _STARTING[-1].wait()
+            _STARTING.pop()
         return flow(config.resolve(), *args)
     except EXPECTED_FAILURES as exc:  # ContractError is a ValueError
         _fail(exc)

@@ -4,7 +4,8 @@ audit log)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,18 @@ def resolve(config: ConfigRef, flow: str) -> GamelineConfig:
     loaded = load(config)
     preflight(loaded, flow)
     return loaded
+
+
+@contextmanager
+def subflows() -> Iterator[None]:
+    """Flows called inside this block run without heartbeats of their own: a subflow runs in
+    its parent's process, whose flow run already sends them (Prefect's crash detection), and
+    each flow run's heartbeat costs up to a second at its end (Prefect joins a thread that
+    sleeps in one-second steps): three per retraining day."""
+    from prefect.settings import temporary_settings
+
+    with temporary_settings(updates={"flows.heartbeat_frequency": None}):
+        yield
 
 
 def config_name(config: Any) -> str:

@@ -17,6 +17,7 @@ from gameline.flows.common import (
     resolve,
     run_name,
     run_tags,
+    subflows,
     tag_run,
 )
 from gameline.flows.gate import gate_flow
@@ -88,7 +89,7 @@ def pipeline_flow(
     if decision.retrain:
         tag_run(f"retrain:{decision.trigger}")
         reason = {"retrain_trigger": str(decision.trigger), "retrain_reason": decision.detail}
-        with tags(*run_tags(config, f"trigger:{decision.trigger}")):
+        with tags(*run_tags(config, f"trigger:{decision.trigger}")), subflows():
             summary.training = train_flow(ref, reason)
             summary.gate = gate_flow(ref, summary.training.model_version)
     if registry.alias_version(CHAMPION) is None:

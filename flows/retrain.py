@@ -17,6 +17,7 @@ from gameline.flows.common import (
     resolve,
     run_name,
     run_tags,
+    subflows,
     tag_run,
 )
 from gameline.flows.gate import gate_flow
@@ -122,7 +123,7 @@ def retrain_flow(
             "retrain_trigger": str(decision.trigger),
             "retrain_reason": reason or decision.detail,
         }
-        with tags(*run_tags(config, f"trigger:{decision.trigger}")):
+        with tags(*run_tags(config, f"trigger:{decision.trigger}")), subflows():
             summary.training = train_flow(ref, why)
             summary.gate = gate_flow(ref, summary.training.model_version)
     return summary

@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 from gameline.flows.quiet import QUIET_ENV
+from gameline.tasks.backends import BackendUnavailable
 
 STARTUP_S = 60.0
 
@@ -33,9 +34,10 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_temporary_server() -> str:
-    """Start a Prefect server for this process only; its API URL (also set as PREFECT_API_URL
-    for this process, before Prefect is imported)."""
+def start_temporary_server() -> TemporaryServer:
+    """Start a Prefect server for this process only, without waiting for it: its API URL is set
+    as PREFECT_API_URL for this process at once (before Prefect is imported), so the command
+    imports its flows (3-4 s) while the server starts, and waits for it only when it needs it."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}/api"
     prefect = Path(sys.executable).parent / "prefect"
@@ -48,19 +50,36 @@ def start_temporary_server() -> str:
         preexec_fn=_die_with_parent if sys.platform == "linux" else None,
     )
     atexit.register(_stop, proc)
-    deadline = time.monotonic() + STARTUP_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the temporary Prefect server exited with code {proc.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=1) as answer:
-                if answer.status == 200:
-                    os.environ["PREFECT_API_URL"] = url
-                    return url
-        except OSError:
-            time.sleep(0.2)
-    _stop(proc)
-    raise RuntimeError(f"the temporary Prefect server did not answer within {STARTUP_S:g} s")
+    os.environ["PREFECT_API_URL"] = url
+    return TemporaryServer(url, proc, time.monotonic() + STARTUP_S)
+
+
+class TemporaryServer:
+    """A temporary Prefect server that is starting; `wait()` returns once it answers."""
+
+    def __init__(self, url: str, proc: subprocess.Popen[bytes], deadline: float) -> None:
+        self.url, self.proc, self.deadline = url, proc, deadline
+        self.ready = False
+
+    def wait(self) -> None:
+        """Block until the server answers its health check (BackendUnavailable if it exits
+        first or does not answer within STARTUP_S of its start)."""
+        while not self.ready and time.monotonic() < self.deadline:
+            if self.proc.poll() is not None:
+                raise BackendUnavailable(
+                    f"the temporary Prefect server exited with code {self.proc.returncode}"
+                    " (run `prefect server start` to see why)"
+                )
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=1) as answer:
+                    self.ready = answer.status == 200
+            except OSError:
+                time.sleep(0.1)
+        if not self.ready:
+            _stop(self.proc)
+            raise BackendUnavailable(
+                f"the temporary Prefect server did not answer within {STARTUP_S:g} s"
+            )
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -72,11 +91,11 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.kill()
 
 
-def ensure_prefect_api() -> str | None:
+def ensure_prefect_api() -> TemporaryServer | None:
     """The configured Prefect server (PREFECT_API_URL, or the active profile) answers
     (BackendUnavailable if not); with none, start a temporary one for this command and return
-    its URL. Nothing when Prefect is already imported (a test harness or a library caller has
-    set up its own API)."""
+    it (still starting: `wait()` before the first flow). Nothing when Prefect is already
+    imported (a test harness or a library caller has set up its own API)."""
     if "prefect" in sys.modules:
         return None
     from gameline.tasks.backends import http_get, prefect_api_url

@@ -19,6 +19,7 @@ from gameline.flows.common import (
     run_logger,
     run_name,
     snapshot_task,
+    subflows,
 )
 from gameline.tasks.config import GamelineConfig, RunnerConfig, TrainConfig
 from gameline.tasks.contracts import LABEL
@@ -134,7 +135,8 @@ def train_flow(config: ConfigRef, reason: dict[str, str] | None = None) -> Train
             f"min_train_seasons={config.train.min_train_seasons}"
         )
     folds_run = folds_flow.with_options(task_runner=task_runner(config.runner))
-    oof = folds_run(config.train, selected_features(config), path, folds)
+    with subflows():
+        oof = folds_run(config.train, selected_features(config), path, folds)
     record = log_and_register(registry, config, path, oof, tags)
     snapshot_task(registry, config)
     log_stage(record.facts().line)

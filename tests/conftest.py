@@ -53,10 +53,15 @@ def real_config(tmp_path: Path, data_dir: Path) -> Callable[[str], GamelineConfi
 
 @pytest.fixture(scope="session")
 def prefect_harness() -> Iterator[None]:
-    """One temporary Prefect API for every flow test of the session."""
+    """One temporary Prefect API for every flow test of the session. The flows the tests call
+    run as the daily flow runs its subflows, without heartbeats of their own (`subflows()`):
+    a flow run's heartbeat only feeds crash detection, and costs up to a second at its end.
+    The deployment tests' runs, in worker processes, keep theirs."""
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=60):
+    from gameline.flows.common import subflows
+
+    with prefect_test_harness(server_startup_timeout=60), subflows():
         yield
 
 

@@ -128,9 +128,15 @@ def measure_drift(
         return base.model_copy(update={"detail": f"every column is empty on one side: {empty}"})
     skipped = f"not measured (no values on one side): {empty}" if empty else ""
     from evidently import Report
-    from evidently.presets import DataDriftPreset
+    from evidently.metrics import DriftedColumnsCount, ValueDrift
 
-    snapshot = Report([DataDriftPreset(columns=columns, drift_share=share_threshold)]).run(
+    # One ValueDrift per column: the same tests and verdicts as DataDriftPreset, without the
+    # column summaries the preset also computes (they took 45% of the monitor's time). The
+    # HTML report gets the drifted count on top.
+    metrics: list[Any] = [ValueDrift(column=c) for c in columns]
+    if report is not None:
+        metrics.insert(0, DriftedColumnsCount(columns=columns, drift_share=share_threshold))
+    snapshot = Report(metrics).run(
         current_data=current[columns].astype("float64"),
         reference_data=reference[columns].astype("float64"),
     )
