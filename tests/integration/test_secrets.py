@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from gameline.tasks.config import GamelineConfig, state_paths
-from tests.builders import write_config
+from tests.builders import fatigue_league, write_config
 from tests.servers import (
     BIN,
     database,
@@ -78,16 +78,18 @@ def test_no_secret_is_printed_or_stored(
         registry_db = stack.enter_context(database(project))
         mlflow_db = stack.enter_context(database(f"{project}_mlflow"))
         # The YAML holds addresses without passwords, as production.yaml does.
-        config = sim_config(
-            "production",
+        # A league whose first challenger passes the gate, so the one run trains, promotes and
+        # predicts: every stage touches the secret-carrying stores.
+        config = fatigue_league(
+            sim_config,
+            ingest=False,
+            name="production",
             feast={
                 "project": project,
                 "registry_url": f"postgresql+psycopg://postgres@127.0.0.1:5432/{registry_db}",
                 "redis_connection": f"127.0.0.1:{redis_with_password}",
             },
             mlflow={"tracking_uri": f"postgresql+psycopg://postgres@127.0.0.1:5432/{mlflow_db}"},
-            train={"min_train_seasons": 1},
-            gate={"window_games": 60, "min_games": 30},
         )
         config_file = write_config(config, tmp_path / "production.yaml")
         prefect_home = tmp_path / "prefect-home"
@@ -104,13 +106,13 @@ def test_no_secret_is_printed_or_stored(
             GAMELINE_REDIS_CONNECTION=f"redis://:{SECRET}@127.0.0.1:{redis_with_password}/0",
             GAMELINE_ALERT_URL=f"json://127.0.0.1:9/{SECRET}",
         )
-        # One Prefect server for the four commands, started as the CLI starts its temporary
+        # One Prefect server for the three commands, started as the CLI starts its temporary
         # one (same environment, secrets included; its database in PREFECT_HOME), so that its
         # database can be searched too.
         url = stack.enter_context(running_prefect_server(env, tmp_path / "prefect-server.log"))
         commands_env = {**env, "PREFECT_API_URL": url}
         outputs = []
-        for command in (["run"], ["run", "--retrain"], ["status"], ["doctor"]):
+        for command in (["run"], ["status"], ["doctor"]):
             done = subprocess.run(
                 [str(BIN / "gameline"), *command, "--config", str(config_file)],
                 env=commands_env, capture_output=True, text=True, timeout=400,
@@ -126,5 +128,6 @@ def test_no_secret_is_printed_or_stored(
         assert not scan(state_paths(config).root), "in the state folder"
         for name in (registry_db, mlflow_db):
             assert SECRET not in dump(name), f"in the database {name}"
-        # The runs did use those stores.
+        # The run did use those stores, through to the predictions.
+        assert "promoted" in outputs[0] and "upcoming games" in outputs[0], outputs[0][-3000:]
         assert "gameline-production" in dump(mlflow_db)
