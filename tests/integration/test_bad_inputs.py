@@ -209,14 +209,14 @@ def test_a_million_row_file_is_stored(league: GamelineConfig, tmp_path: Path) ->
     validated and stored."""
     n, days = 1_000_000, 125
     rng = np.random.default_rng(3)
-    day = np.repeat(np.arange(days), n // days)
-    slot = np.tile(np.arange(n // days), days)
+    per_day = n // days  # each day's games, between the same pairs of teams
+    starts = (pd.Timestamp("2024-09-01T23:00:00Z") + pd.to_timedelta(np.arange(days), unit="D"))
+    slot = np.arange(per_day)
     frame = pd.DataFrame({
         "season": 2025,
-        "start_time": (pd.Timestamp("2024-09-01T23:00:00Z") + pd.to_timedelta(day, unit="D"))
-        .strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "home_team": np.char.add("T", (slot * 2).astype(str)),
-        "away_team": np.char.add("T", (slot * 2 + 1).astype(str)),
+        "start_time": np.repeat(starts.strftime("%Y-%m-%dT%H:%M:%SZ").to_numpy(), per_day),
+        "home_team": np.tile(np.char.add("T", (slot * 2).astype(str)), days),
+        "away_team": np.tile(np.char.add("T", (slot * 2 + 1).astype(str)), days),
         "home_score": rng.integers(80, 130, n),
         "away_score": rng.integers(80, 130, n),
     })  # fmt: skip
