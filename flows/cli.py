@@ -5,14 +5,28 @@ commands, so --help is instant."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated
 
 import typer
 
 from gameline.flows import display, quiet
+from gameline.flows.cli_support import (
+    DEFAULT_CONFIG,
+    ConfigOpt,
+    FileOpt,
+    ForceOpt,
+    JsonOpt,
+    VersionOpt,
+    WorthOpt,
+    call_flow,
+    fail,
+    input_file,
+    load_or_fail,
+    prepare,
+    show_result,
+)
 
 app = typer.Typer(
     help="Gameline: game results to calibrated win probabilities.",
@@ -23,28 +37,6 @@ app = typer.Typer(
     # the terminal's width instead of breaking mid-sentence.
     rich_markup_mode="markdown",
 )
-
-ConfigOpt = Annotated[
-    Path, typer.Option("--config", "-c", help="YAML config", exists=True, dir_okay=False)
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="print the summary as JSON on stdout")]
-FileOpt = Annotated[
-    Path | None,
-    typer.Option("--file", "-f", help="ingest this file instead of the configured source"),
-]
-VersionOpt = Annotated[
-    str | None, typer.Option("--version", help="model version (default: the challenger)")
-]
-ForceOpt = Annotated[bool, typer.Option("--force", help="overwrite the config")]
-WorthOpt = Annotated[
-    bool,
-    typer.Option(
-        "--worth",
-        help="instead: walk forward with and without each feature source and print what each "
-        "is worth (log-loss change, bootstrap interval); registers nothing",
-    ),
-]
-DEFAULT_CONFIG = Path("configs/default.yaml")
 
 
 @app.callback()
@@ -59,89 +51,6 @@ def _setup(
     quiet.setup(verbose)
 
 
-def _load(config: Path) -> Any:
-    """The config, or one `error:` line naming the file and what is wrong with it."""
-    from gameline.tasks.config import load_config
-
-    try:
-        return load_config(config)
-    except (ValueError, OSError) as exc:
-        _fail(exc)
-
-
-def _fail(exc: Exception) -> NoReturn:
-    """One `error:` line and exit 1; a write the disk refused says which file and what to do."""
-    from gameline.tasks.storage import disk_trouble
-
-    display.error(disk_trouble(exc) or str(exc))
-    raise typer.Exit(code=1)
-
-
-def _prepare(config: Path, flow: str) -> None:
-    """Before Prefect, Feast and MLflow are imported (about 8 s): a bad config or a server the
-    flow needs that is down fails here, in a second; without a configured Prefect server, a
-    temporary one for this command, starting while the flow's modules are imported."""
-    from gameline.flows.server import ensure_prefect_api
-    from gameline.tasks.backends import BackendUnavailable, preflight
-
-    try:
-        preflight(_load(config), flow)
-        server = ensure_prefect_api()
-    except (BackendUnavailable, ValueError, FileNotFoundError) as exc:
-        _fail(exc)
-    if server:
-        _STARTING.append(server)
-        display.note(
-            f"temporary Prefect server at {server.url}, stopped with this command (runs are "
-            "not kept: start `prefect server start` and set PREFECT_API_URL to keep them)"
-        )
-
-
-_STARTING: list[Any] = []  # the temporary server _prepare started, until it answers
-
-
-def _call(flow: Callable[..., Any], config: Path, *args: Any) -> Any:
-    """Run a flow on a config file (Prefect stores and shows the path, never resolved secrets);
-    an expected failure, or a full or read-only disk, is one `error:` line."""
-    from gameline.flows.common import EXPECTED_FAILURES
-    from gameline.tasks.storage import disk_trouble
-
-    quiet.quiet_prefect_console()
-    try:
-        while _STARTING:
-            _STARTING[-1].wait()
-            _STARTING.pop()
-        return flow(config.resolve(), *args)
-    except EXPECTED_FAILURES as exc:  # ContractError is a ValueError
-        _fail(exc)
-    except Exception as exc:  # anything else is a bug: its traceback
-        if disk_trouble(exc) is None:
-            raise
-        _fail(exc)
-
-
-def _report(result: Any, as_json: bool) -> None:
-    """A flow's result: JSON on stdout, or its facts as tables and lines."""
-    if as_json:
-        typer.echo(result.model_dump_json(indent=2))
-    else:
-        display.show(result.facts())
-
-
-def _input_file(file: Path | None, config: Path) -> Path | None:
-    """--file as the user means it: relative to the current folder where it is there, else
-    under the config's data_dir; a file in neither is one line, before any server starts."""
-    if file is None or file.is_absolute():
-        return file
-    if file.exists():
-        return file.resolve()
-    under = _load(config).data_dir / file
-    if not under.exists():
-        where = f"here ({Path.cwd()}) or in data_dir ({under.parent})"
-        _fail(FileNotFoundError(f"{file}: file not found {where}"))
-    return file
-
-
 @app.command()
 def run(
     config: ConfigOpt = DEFAULT_CONFIG,
@@ -152,11 +61,11 @@ def run(
     as_json: JsonOpt = False,
 ) -> None:
     """The daily loop: ingest, features, monitor, retrain and gate only on a trigger, predict."""
-    file = _input_file(file, config)
-    _prepare(config, "daily")
+    file = input_file(file, config)
+    prepare(config, "daily")
     from gameline.flows.pipeline import pipeline_flow
 
-    _report(_call(pipeline_flow, config, file, retrain), as_json)
+    show_result(call_flow(pipeline_flow, config, file, retrain), as_json)
 
 
 @app.command()
@@ -164,11 +73,11 @@ def ingest(
     config: ConfigOpt = DEFAULT_CONFIG, file: FileOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Ingest the configured source (or --file), validate it and rebuild team features."""
-    file = _input_file(file, config)
-    _prepare(config, "ingest")
+    file = input_file(file, config)
+    prepare(config, "ingest")
     from gameline.flows.ingest import ingest_flow
 
-    _report(_call(ingest_flow, config, file), as_json)
+    show_result(call_flow(ingest_flow, config, file), as_json)
 
 
 @app.command()
@@ -176,39 +85,39 @@ def features(
     config: ConfigOpt = DEFAULT_CONFIG, worth: WorthOpt = False, as_json: JsonOpt = False
 ) -> None:
     """Rebuild the team features, register them in Feast and materialize the online store."""
-    _prepare(config, "features")
+    prepare(config, "features")
     if worth:  # the train flow's module imports MLflow: only when asked
         from gameline.flows.train import feature_worth_flow as chosen
     else:
         from gameline.flows.ingest import feature_store_flow as chosen
-    _report(_call(chosen, config), as_json)
+    show_result(call_flow(chosen, config), as_json)
 
 
 @app.command()
 def monitor(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -> None:
     """Drift of the champion's inputs and predictions, its live performance; alerts."""
-    _prepare(config, "monitor")
+    prepare(config, "monitor")
     from gameline.flows.monitor import monitor_flow
 
-    _report(_call(monitor_flow, config), as_json)
+    show_result(call_flow(monitor_flow, config), as_json)
 
 
 @app.command()
 def predict(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -> None:
     """Score the upcoming games with the champion (the challenger in shadow)."""
-    _prepare(config, "predict")
+    prepare(config, "predict")
     from gameline.flows.predict import predict_flow
 
-    _report(_call(predict_flow, config), as_json)
+    show_result(call_flow(predict_flow, config), as_json)
 
 
 @app.command()
 def train(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -> None:
     """Walk-forward training, MLflow tracking, registration as `challenger`."""
-    _prepare(config, "train")
+    prepare(config, "train")
     from gameline.flows.train import train_flow
 
-    _report(_call(train_flow, config), as_json)
+    show_result(call_flow(train_flow, config), as_json)
 
 
 @app.command()
@@ -216,10 +125,10 @@ def gate(
     config: ConfigOpt = DEFAULT_CONFIG, version: VersionOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Judge the challenger (or --version) against the champion; promote it if it passes."""
-    _prepare(config, "gate")
+    prepare(config, "gate")
     from gameline.flows.gate import gate_flow
 
-    _report(_call(gate_flow, config, version), as_json)
+    show_result(call_flow(gate_flow, config, version), as_json)
 
 
 @app.command()
@@ -232,10 +141,10 @@ def rollback(
     as_json: JsonOpt = False,
 ) -> None:
     """Point the champion back at the previous champion (or --to VERSION)."""
-    _prepare(config, "rollback")
+    prepare(config, "rollback")
     from gameline.flows.gate import rollback_flow
 
-    _report(_call(rollback_flow, config, to, reason), as_json)
+    show_result(call_flow(rollback_flow, config, to, reason), as_json)
 
 
 @app.command()
@@ -252,9 +161,9 @@ def serve(
     from gameline.flows.deploy import serve as serve_deployments
 
     try:
-        serve_deployments(_load(config), str(config.resolve()), deployments)
+        serve_deployments(load_or_fail(config), str(config.resolve()), deployments)
     except (FileNotFoundError, ValueError) as exc:
-        _fail(exc)
+        fail(exc)
 
 
 @app.command()
@@ -265,7 +174,7 @@ def doctor(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -> None
     target."""
     from gameline.tasks.ops.doctor import doctor as run_checks
 
-    checks = run_checks(_load(config))
+    checks = run_checks(load_or_fail(config))
     if as_json:
         typer.echo(json.dumps([c.model_dump() for c in checks], indent=2))
     else:
@@ -293,10 +202,10 @@ def status(
     from gameline.tasks.ops.status import status_report
 
     try:
-        report = status_report(_load(config), live=live)
+        report = status_report(load_or_fail(config), live=live)
     except (BackendUnavailable, ValueError, OSError) as exc:
-        _fail(exc)
-    _report(report, as_json)
+        fail(exc)
+    show_result(report, as_json)
 
 
 @app.command()
@@ -337,7 +246,7 @@ def init(
     try:
         done = onboard(source, league, columns, sport, out_path, force)
     except (ValueError, OSError) as exc:
-        _fail(exc)
+        fail(exc)
     display.league_file(done.found, str(done.target), done.rows, done.kept, done.broken)
 
 
@@ -361,9 +270,9 @@ def add_source(
     from gameline.tasks.onboard.feature_file import add_feature_file
 
     try:
-        guess, out = add_feature_file(source, _load(config), config, name, out_path, force)
+        guess, out = add_feature_file(source, load_or_fail(config), config, name, out_path, force)
     except (ValueError, OSError) as exc:
-        _fail(exc)
+        fail(exc)
     display.feature_file(guess, str(out))
 
 
@@ -379,9 +288,9 @@ def backup_state(
     from gameline.tasks.ops.backup import backup
 
     try:
-        display.line(backup(_load(config), to).line())
+        display.line(backup(load_or_fail(config), to).line())
     except (ValueError, OSError) as exc:
-        _fail(exc)
+        fail(exc)
 
 
 @app.command("restore")
@@ -395,9 +304,9 @@ def restore_state(
     from gameline.tasks.ops.backup import restore
 
     try:
-        display.line(restore(_load(config), source).line())
+        display.line(restore(load_or_fail(config), source).line())
     except (ValueError, OSError) as exc:
-        _fail(exc)
+        fail(exc)
 
 
 @app.command()
@@ -425,13 +334,13 @@ def replay(
     from gameline.tasks.replay.run import ReplayError
     from gameline.tasks.replay.summary import replay_summary
 
-    cfg = _load(config)
+    cfg = load_or_fail(config)
     try:
         first, last = date.fromisoformat(start), date.fromisoformat(end)
         names = policies_named(policy)
         summary = replay_summary(cfg, first, last, names, monitor_every, schedule_days)
     except (ReplayError, ValueError) as exc:
-        _fail(exc)
+        fail(exc)
     if log_mlflow:
         with quiet.library_chatter():  # MLflow's table set-up and registration lines
             summary.log_to_mlflow(cfg)
@@ -450,7 +359,8 @@ def compare(
     from gameline.tasks.registry.mlflow_registry import Registry
     from gameline.tasks.registry.tracking import compare_runs
 
-    display.frame(compare_runs(Registry.from_config(_load(config)), run_ids), "Runs compared")
+    registry = Registry.from_config(load_or_fail(config))
+    display.frame(compare_runs(registry, run_ids), "Runs compared")
 
 
 @app.command()
@@ -464,9 +374,9 @@ def runs(
     from gameline.tasks.registry.tracking import best_runs
 
     try:
-        ranked = best_runs(Registry.from_config(_load(config)), best, limit)
+        ranked = best_runs(Registry.from_config(load_or_fail(config)), best, limit)
     except ValueError as exc:
-        _fail(exc)
+        fail(exc)
     display.frame(ranked.reset_index(drop=True), f"Best runs by {best}")
 
 
