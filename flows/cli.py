@@ -167,6 +167,24 @@ def serve(
 
 
 @app.command()
+def api(
+    config: ConfigOpt = DEFAULT_CONFIG,
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    poll: Annotated[
+        float, typer.Option(min=0.1, help="seconds between looks at the champion alias")
+    ] = 5.0,
+) -> None:
+    """Serve the HTTP API: games scored on request, the served predictions, the models,
+    alerts and retrains (OpenAPI docs at /docs)."""
+    from gameline.flows.api import serve_api
+
+    cfg = load_or_fail(config)
+    display.note(f"Gameline API for {cfg.name} at http://{host}:{port} (docs: /docs)")
+    serve_api(cfg, host, port, poll)
+
+
+@app.command()
 def doctor(config: ConfigOpt = DEFAULT_CONFIG, as_json: JsonOpt = False) -> None:
     """Check every backend the config names: one line each; exit 1 if one fails.
 

@@ -31,12 +31,12 @@ from gameline.tasks.features.store import TeamFeatureStore
 from gameline.tasks.features.team import game_context
 from gameline.tasks.monitoring.notify import Notifier
 from gameline.tasks.registry.aliases import CHALLENGER, CHAMPION, PromotionError
-from gameline.tasks.registry.evaluation import missing_recipe
 from gameline.tasks.registry.mlflow_registry import Registry
 from gameline.tasks.serving.predict import (
     ServedModel,
     nothing_to_score,
     score_games,
+    served_model,
     served_predictions,
     upcoming_games,
 )
@@ -84,34 +84,14 @@ class PredictSummary(BaseModel):
         return Facts(line=line, blocks=blocks)
 
 
-def served_model(registry: Registry, alias: str) -> ServedModel | None:
-    """The version behind an alias, loaded as it is served (None without that alias)."""
-    version = registry.alias_version(alias)
-    if version is None:
-        return None
-    tags = registry.version_tags(version)
-    missing = missing_recipe(tags)
-    if missing:  # a registration cut short: never served (a champion so is an error)
-        if alias == CHALLENGER:
-            run_logger().warning(
-                "challenger v%s has no recipe tags %s: not shadowed", version, missing
-            )
-            return None
-        raise PromotionError(
-            f"{alias} v{version} has no recipe tags {missing}: roll back to a complete version "
-            "(`gameline rollback --to N`)"
-        )
-    return ServedModel(version, registry.load_version(version), tags["features"].split(","))
-
-
 @task(name="load-models", **IO_RETRIES, **ADAPTER_TASK)
 def load_models(registry: Registry) -> tuple[ServedModel, ServedModel | None]:
-    champion = served_model(registry, CHAMPION)
+    champion = served_model(registry, CHAMPION, run_logger().warning)
     if champion is None:
         raise PromotionError(
             f"{registry.model_name} has no {CHAMPION} yet: train, then `gameline gate`"
         )
-    return champion, served_model(registry, CHALLENGER)
+    return champion, served_model(registry, CHALLENGER, run_logger().warning)
 
 
 # A read: safe to retry.

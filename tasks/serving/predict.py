@@ -9,6 +9,7 @@ and serving never writes to the store.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +19,9 @@ import pandas as pd
 from gameline.tasks.features.sources import GAME, TEAM, frame_columns
 from gameline.tasks.features.store import TeamFeatureStore
 from gameline.tasks.model.inputs import model_example
+from gameline.tasks.registry.aliases import CHALLENGER, PromotionError
+from gameline.tasks.registry.evaluation import missing_recipe
+from gameline.tasks.registry.mlflow_registry import Registry
 
 # Buckets of the A/B hash: the challenger serves a game when its bucket < share * BUCKETS.
 BUCKETS = 10_000
@@ -67,6 +71,26 @@ class ServedModel:
 
     def predict(self, rows: pd.DataFrame) -> np.ndarray:
         return np.asarray(self.model.predict(model_example(rows, self.features)), dtype=float)
+
+
+def served_model(registry: Registry, alias: str, warn: Callable[..., None]) -> ServedModel | None:
+    """The version behind an alias, loaded as it is served (None without that alias). A
+    version whose registration was cut short (no recipe tags) is never served: a challenger so
+    is skipped with a warning, a champion so is an error."""
+    version = registry.alias_version(alias)
+    if version is None:
+        return None
+    tags = registry.version_tags(version)
+    missing = missing_recipe(tags)
+    if missing:
+        if alias == CHALLENGER:
+            warn("challenger v%s has no recipe tags %s: not shadowed", version, missing)
+            return None
+        raise PromotionError(
+            f"{alias} v{version} has no recipe tags {missing}: roll back to a complete version "
+            "(`gameline rollback --to N`)"
+        )
+    return ServedModel(version, registry.load_version(version), tags["features"].split(","))
 
 
 def score_games(

@@ -210,7 +210,7 @@ def test_a_million_row_file_is_stored(league: GamelineConfig, tmp_path: Path) ->
     n, days = 1_000_000, 125
     rng = np.random.default_rng(3)
     per_day = n // days  # each day's games, between the same pairs of teams
-    starts = (pd.Timestamp("2024-09-01T23:00:00Z") + pd.to_timedelta(np.arange(days), unit="D"))
+    starts = pd.Timestamp("2024-09-01T23:00:00Z") + pd.to_timedelta(np.arange(days), unit="D")
     slot = np.arange(per_day)
     frame = pd.DataFrame({
         "season": 2025,

@@ -1,0 +1,296 @@
+"""`gameline api`: the pipeline's read side over HTTP (FastAPI, served by uvicorn).
+
+One process, the config read once. The champion and challenger are loaded once and swapped
+whole when an alias moves (a promotion, a rollback): a background thread asks the registry
+every `poll_seconds`, loads the new versions, then replaces the pair in one assignment, so a
+request scores with the old pair or the new one, never a mix, and never waits for a load.
+Games are scored by `tasks.serving.on_request`, the same rows and models as batch predict.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import asynccontextmanager
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+from fastapi import Body, FastAPI, HTTPException, Query
+from fastapi.responses import JSONResponse
+
+from gameline.tasks.config import GamelineConfig, state_paths
+from gameline.tasks.data.ingest import read_store
+from gameline.tasks.data.sources import league_now
+from gameline.tasks.features.store import TeamFeatureStore
+from gameline.tasks.monitoring.alerts import read_alerts
+from gameline.tasks.monitoring.triggers import read_retrains
+from gameline.tasks.ops.doctor import doctor
+from gameline.tasks.registry.aliases import CHALLENGER, CHAMPION
+from gameline.tasks.registry.gate import Decision
+from gameline.tasks.registry.mlflow_registry import Registry
+from gameline.tasks.serving.on_request import (
+    BadRequest,
+    GameRequest,
+    GameScore,
+    UnknownTeam,
+    score_requests,
+)
+from gameline.tasks.serving.predict import ServedModel, served_model, upcoming_games
+from gameline.tasks.serving.predictions import json_records, latest_predictions, read_predictions
+
+SERVING_PATH = ("state folder", "mlflow", "feast registry", "online store")  # /health's 200
+MAX_BATCH = 1000
+
+
+class Models:
+    """The champion and challenger being served, as one pair; `refresh()` swaps in new
+    versions when the aliases have moved."""
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self.pair: tuple[ServedModel, ServedModel | None] | None = None
+        self.error: str | None = "not loaded yet"
+        self.checked_at: datetime | None = None
+
+    def versions(self) -> tuple[str | None, str | None]:
+        pair = self.pair
+        if pair is None:
+            return None, None
+        return pair[0].version, pair[1].version if pair[1] else None
+
+    def refresh(self) -> bool:
+        """Load the versions behind the aliases if they differ from the served ones; True if
+        the pair changed. Errors are kept (`error`) and the served pair stays as it was."""
+        try:
+            wanted = (
+                self.registry.alias_version(CHAMPION),
+                self.registry.alias_version(CHALLENGER),
+            )
+            self.checked_at = datetime.now().astimezone()
+            if wanted[0] is None:
+                self.error = f"{self.registry.model_name} has no {CHAMPION} yet"
+                return False
+            if wanted == self.versions():
+                self.error = None
+                return False
+            champion = served_model(self.registry, CHAMPION, _ignore)
+            challenger = served_model(self.registry, CHALLENGER, _ignore)
+            assert champion is not None
+            self.pair = (champion, challenger)  # one assignment: requests see old or new
+            self.error = None
+            return True
+        except Exception as exc:  # the registry down: keep serving what is loaded
+            self.error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            return False
+
+
+def _ignore(*_args: Any) -> None:
+    return None
+
+
+class GameStore:
+    """The game store, read again only when its file changes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.stamp: float | None = None
+        self.games: pd.DataFrame | None = None
+
+    def read(self) -> pd.DataFrame:
+        if not self.path.exists():
+            raise HTTPException(503, f"{self.path}: no game store yet: run `gameline ingest`")
+        stamp = self.path.stat().st_mtime
+        if self.games is None or stamp != self.stamp:
+            self.games, self.stamp = read_store(self.path), stamp
+        return self.games
+
+
+def create_app(config: GamelineConfig, poll_seconds: float = 5.0) -> FastAPI:
+    """The API of one config; its background thread polls the aliases every `poll_seconds`."""
+    paths = state_paths(config)
+    registry = Registry.from_config(config)
+    models = Models(registry)
+    store = TeamFeatureStore.from_config(config)
+    games = GameStore(paths.raw_games)
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.wait(poll_seconds):
+            models.refresh()
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> Any:
+        models.refresh()
+        thread = threading.Thread(target=poll, name="gameline-alias-poll", daemon=True)
+        thread.start()
+        yield
+        stop.set()
+
+    app = FastAPI(
+        title=f"Gameline API: {config.name}",
+        version="1",
+        description="Calibrated win probabilities of the config's league: scored on request, "
+        "the served predictions, the models behind the aliases, alerts and retrains.",
+        lifespan=lifespan,
+    )
+
+    def serving() -> tuple[ServedModel, ServedModel | None]:
+        pair = models.pair
+        if pair is None:
+            raise HTTPException(503, f"no model to serve: {models.error}")
+        return pair
+
+    def score(requests: list[GameRequest]) -> list[GameScore]:
+        """Score games as batch predict would; with the online store down, from the offline
+        store (each answer says `feature_source: offline`)."""
+        champion, challenger = serving()
+        stored, now = games.read(), league_now(config)
+        try:
+            try:
+                return score_requests(config, store, stored, requests, now, champion, challenger)
+            except (UnknownTeam, BadRequest):
+                raise
+            except Exception:
+                if store.online_down() is None:
+                    raise
+                return score_requests(
+                    config, store, stored, requests, now, champion, challenger, offline=True
+                )
+        except UnknownTeam as exc:
+            raise HTTPException(404, str(exc)) from exc
+        except BadRequest as exc:
+            raise HTTPException(422, str(exc)) from exc
+
+    @app.get("/health", tags=["operations"])
+    def health() -> JSONResponse:
+        """The doctor's probes; 200 when the serving path (state, MLflow, Feast's registry,
+        the online store) works, 503 naming the failing probe otherwise."""
+        checks = [c.model_dump() for c in doctor(config)]
+        failing = [c for c in checks if c["status"] == "fail" and c["name"] in SERVING_PATH]
+        body = {"status": "fail" if failing else "ok", "failing": failing, "checks": checks}
+        return JSONResponse(body, status_code=503 if failing else 200)
+
+    @app.get("/ready", tags=["operations"])
+    def ready() -> JSONResponse:
+        """200 once a champion is loaded and served; 503 with the reason before."""
+        champion, challenger = models.versions()
+        body = {
+            "ready": champion is not None,
+            "champion_version": champion,
+            "challenger_version": challenger,
+            "last_checked": models.checked_at.isoformat() if models.checked_at else None,
+            "error": models.error,
+        }
+        return JSONResponse(body, status_code=200 if champion else 503)
+
+    @app.get("/v1/models", tags=["models"])
+    def list_models() -> dict[str, Any]:
+        """The versions behind the aliases, their recipes and scores, the last gate decisions."""
+        champion, challenger = models.versions()
+        return {
+            "model_name": registry.model_name,
+            "champion": _version(registry, champion) if champion else None,
+            "challenger": _version(registry, challenger) if challenger else None,
+            "gate_decisions": [d.model_dump(mode="json") for d in _decisions(paths.decisions)],
+        }
+
+    @app.get("/v1/models/{version}", tags=["models"])
+    def one_model(version: str) -> dict[str, Any]:
+        """One registered version: its tags (recipe, scores, gate record)."""
+        try:
+            return _version(registry, version)
+        except Exception as exc:
+            raise HTTPException(404, f"{registry.model_name} has no version {version!r}") from exc
+
+    @app.post("/v1/predict", tags=["predictions"])
+    def predict(game: GameRequest) -> GameScore:
+        """One game's probability of a home win, from the online store's features: the
+        champion's, the challenger's in shadow, the versions, the features' age."""
+        return score([game])[0]
+
+    @app.post("/v1/predict/batch", tags=["predictions"])
+    def predict_batch(
+        batch: Annotated[list[GameRequest], Body(max_length=MAX_BATCH)],
+    ) -> list[GameScore]:
+        """Many games in one request (at most 1,000), in the order given."""
+        if not batch:
+            return []
+        return score(batch)
+
+    @app.get("/v1/games/upcoming", tags=["predictions"])
+    def upcoming() -> list[GameScore]:
+        """The next games (the predict horizon, or the next game day) with their probabilities,
+        as the batch predict stage scores them now."""
+        stored = games.read()
+        now = league_now(config)
+        nxt = upcoming_games(stored, now, config.predict.horizon_hours, config.league.timezone)
+        requests = [
+            GameRequest(
+                home=str(g.home_team),
+                away=str(g.away_team),
+                start_time=pd.Timestamp(g.start_time).to_pydatetime(),
+                neutral=bool(g.neutral),
+            )
+            for g in nxt.itertuples()
+        ]
+        return score(requests) if requests else []
+
+    @app.get("/v1/predictions", tags=["predictions"])
+    def predictions(
+        start: Annotated[date | None, Query(alias="from")] = None,
+        end: Annotated[date | None, Query(alias="to")] = None,
+        team: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """The served predictions (each game's latest), with the result where the game is
+        final; `from`/`to` are UTC dates of the start, inclusive."""
+        table = latest_predictions(read_predictions(paths.predictions))
+        if table.empty:
+            return []
+        start_day = table["start_time"].dt.tz_convert("UTC").dt.date
+        keep = pd.Series(True, index=table.index)
+        if start:
+            keep &= start_day >= start
+        if end:
+            keep &= start_day <= end
+        if team:
+            keep &= (table["home_team"] == team) | (table["away_team"] == team)
+        chosen = table[keep]
+        stored = games.read()[["game_id", "status", "home_score", "away_score"]]
+        joined = chosen.merge(stored.astype({"game_id": str}), on="game_id", how="left")
+        return json_records(joined)
+
+    @app.get("/v1/alerts", tags=["monitoring"])
+    def alerts(open_only: bool = True) -> list[dict[str, Any]]:
+        """The monitor's alerts (open ones unless `open_only=false`)."""
+        found = read_alerts(paths.alert_log)
+        return [a.model_dump(mode="json") for a in found if not (open_only and a.resolved)]
+
+    @app.get("/v1/retrains", tags=["monitoring"])
+    def retrains(limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> list[dict[str, Any]]:
+        """The latest retrain decisions of the daily runs, newest first."""
+        found = read_retrains(paths.retrain_log)
+        return [d.model_dump(mode="json") for d in reversed(found[-limit:])]
+
+    return app
+
+
+def _version(registry: Registry, version: str) -> dict[str, Any]:
+    return {"version": version, "tags": registry.version_tags(version)}
+
+
+def _decisions(folder: Path, limit: int = 10) -> Iterator[Decision]:
+    files = sorted(folder.glob("*.json"))[-limit:] if folder.exists() else []
+    for path in reversed(files):
+        yield Decision.model_validate_json(path.read_text())
+
+
+def serve_api(config: GamelineConfig, host: str, port: int, poll_seconds: float) -> None:
+    """Serve the API with uvicorn until interrupted."""
+    import uvicorn
+
+    uvicorn.run(
+        create_app(config, poll_seconds), host=host, port=port, log_level="warning",
+        access_log=False,
+    )  # fmt: skip
