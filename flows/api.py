@@ -19,6 +19,7 @@ from typing import Annotated, Any
 import pandas as pd
 from fastapi import Body, FastAPI, HTTPException, Query
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.data.ingest import read_store
@@ -128,7 +129,9 @@ def create_app(config: GamelineConfig, poll_seconds: float = 5.0) -> FastAPI:
         yield
         stop.set()
 
-    app = FastAPI(
+    # FastAPIOffline: FastAPI whose /docs and /redoc take Swagger's and ReDoc's files from the
+    # package, not a CDN (the pipeline's machine need not reach the internet).
+    app = FastAPIOffline(
         title=f"Gameline API: {config.name}",
         version="1",
         description="Calibrated win probabilities of the config's league: scored on request, "

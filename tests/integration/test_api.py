@@ -117,6 +117,9 @@ def test_the_api_scores_as_batch_predict_and_says_what_is_wrong(
     health = client.get("/health")
     assert health.status_code == 200 and health.json()["failing"] == []
     assert client.get("/openapi.json").json()["paths"].keys() >= {"/v1/predict", "/health"}
+    docs = client.get("/docs").text  # Swagger UI's files from the package, not a CDN
+    assert "cdn." not in docs and "/static-offline-docs/swagger-ui-bundle.js" in docs
+    assert client.get("/static-offline-docs/swagger-ui-bundle.js").status_code == 200
 
     # An alias move (a promotion) is served within the poll interval, whole.
     train_flow(config)  # v2, the challenger: scored in shadow once the API has looked
