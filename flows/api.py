@@ -76,8 +76,8 @@ class Models:
             if wanted == self.versions():
                 self.error = None
                 return False
-            champion = served_model(self.registry, CHAMPION, _ignore)
-            challenger = served_model(self.registry, CHALLENGER, _ignore)
+            champion = served_model(self.registry, CHAMPION)
+            challenger = served_model(self.registry, CHALLENGER)
             assert champion is not None
             self.pair = (champion, challenger)  # one assignment: requests see old or new
             self.error = None
@@ -85,10 +85,6 @@ class Models:
         except Exception as exc:  # the registry down: keep serving what is loaded
             self.error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
             return False
-
-
-def _ignore(*_args: Any) -> None:
-    return None
 
 
 class GameStore:

@@ -18,6 +18,7 @@ from gameline.flows.cli_support import (
     FileOpt,
     ForceOpt,
     JsonOpt,
+    VerboseOpt,
     VersionOpt,
     WorthOpt,
     call_flow,
@@ -40,14 +41,7 @@ app = typer.Typer(
 
 
 @app.callback()
-def _setup(
-    verbose: Annotated[
-        bool,
-        typer.Option(
-            "--verbose", "-v", help="show library warnings and Prefect's tracebacks as well"
-        ),
-    ] = False,
-) -> None:
+def _setup(verbose: VerboseOpt = False) -> None:
     quiet.setup(verbose)
 
 

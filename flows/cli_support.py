@@ -32,6 +32,10 @@ WorthOpt = Annotated[
         "is worth (log-loss change, bootstrap interval); registers nothing",
     ),
 ]
+VerboseOpt = Annotated[
+    bool,
+    typer.Option("--verbose", "-v", help="show library warnings and Prefect's tracebacks as well"),
+]
 DEFAULT_CONFIG = Path("configs/default.yaml")
 
 

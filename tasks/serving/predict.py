@@ -9,6 +9,7 @@ and serving never writes to the store.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -73,7 +74,9 @@ class ServedModel:
         return np.asarray(self.model.predict(model_example(rows, self.features)), dtype=float)
 
 
-def served_model(registry: Registry, alias: str, warn: Callable[..., None]) -> ServedModel | None:
+def served_model(
+    registry: Registry, alias: str, warn: Callable[..., None] | None = None
+) -> ServedModel | None:
     """The version behind an alias, loaded as it is served (None without that alias). A
     version whose registration was cut short (no recipe tags) is never served: a challenger so
     is skipped with a warning, a champion so is an error."""
@@ -84,7 +87,9 @@ def served_model(registry: Registry, alias: str, warn: Callable[..., None]) -> S
     missing = missing_recipe(tags)
     if missing:
         if alias == CHALLENGER:
-            warn("challenger v%s has no recipe tags %s: not shadowed", version, missing)
+            (warn or logging.getLogger(__name__).warning)(
+                "challenger v%s has no recipe tags %s: not shadowed", version, missing
+            )
             return None
         raise PromotionError(
             f"{alias} v{version} has no recipe tags {missing}: roll back to a complete version "
