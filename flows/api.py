@@ -10,7 +10,6 @@ Games are scored by `tasks.serving.on_request`, the same rows and models as batc
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from contextlib import asynccontextmanager
 from datetime import date, datetime
 from pathlib import Path
@@ -28,8 +27,7 @@ from gameline.tasks.features.store import TeamFeatureStore
 from gameline.tasks.monitoring.alerts import read_alerts
 from gameline.tasks.monitoring.triggers import read_retrains
 from gameline.tasks.ops.doctor import doctor
-from gameline.tasks.registry.aliases import CHALLENGER, CHAMPION
-from gameline.tasks.registry.gate import Decision
+from gameline.tasks.registry.aliases import CHALLENGER, CHAMPION, recent_decisions
 from gameline.tasks.registry.mlflow_registry import Registry
 from gameline.tasks.serving.on_request import (
     BadRequest,
@@ -147,20 +145,17 @@ def create_app(config: GamelineConfig, poll_seconds: float = 5.0) -> FastAPI:
         champion, challenger = serving()
         stored, now = games.read(), league_now(config)
         try:
-            try:
-                return score_requests(config, store, stored, requests, now, champion, challenger)
-            except (UnknownTeam, BadRequest):
-                raise
-            except Exception:
-                if store.online_down() is None:
-                    raise
-                return score_requests(
-                    config, store, stored, requests, now, champion, challenger, offline=True
-                )
+            return score_requests(config, store, stored, requests, now, champion, challenger)
         except UnknownTeam as exc:
             raise HTTPException(404, str(exc)) from exc
         except BadRequest as exc:
             raise HTTPException(422, str(exc)) from exc
+        except Exception:
+            if store.online_down() is None:
+                raise
+        return score_requests(
+            config, store, stored, requests, now, champion, challenger, offline=True
+        )
 
     @app.get("/health", tags=["operations"])
     def health() -> JSONResponse:
@@ -192,7 +187,9 @@ def create_app(config: GamelineConfig, poll_seconds: float = 5.0) -> FastAPI:
             "model_name": registry.model_name,
             "champion": _version(registry, champion) if champion else None,
             "challenger": _version(registry, challenger) if challenger else None,
-            "gate_decisions": [d.model_dump(mode="json") for d in _decisions(paths.decisions)],
+            "gate_decisions": [
+                d.model_dump(mode="json") for d in recent_decisions(paths.decisions, 10)
+            ],
         }
 
     @app.get("/v1/models/{version}", tags=["models"])
@@ -277,12 +274,6 @@ def create_app(config: GamelineConfig, poll_seconds: float = 5.0) -> FastAPI:
 
 def _version(registry: Registry, version: str) -> dict[str, Any]:
     return {"version": version, "tags": registry.version_tags(version)}
-
-
-def _decisions(folder: Path, limit: int = 10) -> Iterator[Decision]:
-    files = sorted(folder.glob("*.json"))[-limit:] if folder.exists() else []
-    for path in reversed(files):
-        yield Decision.model_validate_json(path.read_text())
 
 
 def serve_api(config: GamelineConfig, host: str, port: int, poll_seconds: float) -> None:

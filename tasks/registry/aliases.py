@@ -140,9 +140,15 @@ def record_decision(registry: Registry, decision: Decision, folder: Path) -> str
     return str(path)
 
 
+def recent_decisions(folder: Path, limit: int) -> list[Decision]:
+    """The last `limit` gate decisions recorded in `folder`, newest first."""
+    files = sorted(folder.glob("*.json"))[-limit:] if folder.exists() else []
+    return [Decision.model_validate_json(path.read_text()) for path in reversed(files)]
+
+
 def latest_decision(folder: Path) -> Decision | None:
-    files = sorted(folder.glob("*.json")) if folder.exists() else []
-    return Decision.model_validate_json(files[-1].read_text()) if files else None
+    found = recent_decisions(folder, 1)
+    return found[0] if found else None
 
 
 def apply_decision(book: AliasBook, decision: Decision, now: datetime) -> Outcome:

@@ -97,7 +97,8 @@ def request_rows(
             "neutral": [r.neutral for r in requests],
         }
     )
-    is_stored = _game_ids(wanted, games).notna().to_numpy()
+    ids = _game_ids(wanted, games)
+    is_stored = ids.notna().to_numpy()
     new = wanted[~is_stored].drop_duplicates(KEY)
     schedule = games
     if len(new):
@@ -107,7 +108,7 @@ def request_rows(
         )
         added["game_id"] = added["game_id"] + "-request"  # never a stored game's id
         schedule = pd.concat([games, added], ignore_index=True)
-    ids = _game_ids(wanted, schedule)
+        ids = _game_ids(wanted, schedule)
     by_id = schedule.drop_duplicates("game_id", keep="first").set_index("game_id")
     rows = by_id.loc[ids.astype(str)].reset_index()
     rows["neutral"] = wanted["neutral"].to_numpy() | rows["neutral"].fillna(False).to_numpy()
@@ -136,7 +137,7 @@ def score_requests(
     context = game_context(schedule, config.features, config.league)
     scored = score_games(store, rows, context, now, champion, challenger, offline)
     out = []
-    for i, row in scored.iterrows():
+    for row, stored in zip(scored.to_dict("records"), is_stored, strict=True):
         home_ts, away_ts = _time(row["home_feature_ts"]), _time(row["away_feature_ts"])
         stamps = [t for t in (home_ts, away_ts) if t is not None]
         age = (now - min(stamps)).total_seconds() / 3600 if stamps else None
@@ -149,7 +150,7 @@ def score_requests(
                 home=str(row["home_team"]),
                 away=str(row["away_team"]),
                 start_time=pd.Timestamp(row["event_timestamp"]).to_pydatetime(),
-                stored_game=bool(is_stored[int(str(i))]),
+                stored_game=bool(stored),
                 p_home=float(row["p_champion"]),
                 champion_version=champion.version,
                 p_challenger=p_challenger,

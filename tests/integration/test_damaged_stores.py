@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -15,6 +16,21 @@ from tests.builders import NOW, fatigue_league
 from tests.servers import Receiver
 
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
+
+
+def served_league(make: Callable[..., GamelineConfig]) -> tuple[GamelineConfig, Any]:
+    """A league's first daily run, through to its predictions: the config and what it served."""
+    from gameline.flows.pipeline import pipeline_flow
+
+    config = fatigue_league(make, ingest=False)
+    first = pipeline_flow(config, now=NOW)
+    assert first.predictions is not None and first.predictions.games > 0
+    return config, first.predictions
+
+
+def probabilities(served: Any) -> pd.Series:
+    """A predict run's served probabilities by game."""
+    return pd.DataFrame(served.predictions).set_index("game_id")["p_home"]
 
 
 def cut_short(path: Path) -> None:
@@ -32,9 +48,7 @@ def test_a_damaged_registry_and_online_store_are_rebuilt_and_serve_the_same(
     from gameline.flows.predict import predict_flow
     from gameline.tasks.serving.predictions import read_predictions
 
-    config = fatigue_league(sim_config, ingest=False)
-    first = pipeline_flow(config, now=NOW)
-    assert first.predictions is not None and first.predictions.games > 0
+    config, first = served_league(sim_config)
     feast = state_paths(config).feast
     for name in ("registry.db", "online_store.db"):
         cut_short(feast / name)
@@ -47,11 +61,8 @@ def test_a_damaged_registry_and_online_store_are_rebuilt_and_serve_the_same(
         "online_store.db",
         "registry.db",
     ]  # kept beside, for a look
-    before, after = (
-        pd.DataFrame(run.predictions).set_index("game_id")["p_home"]
-        for run in (first.predictions, again)
-    )
-    pd.testing.assert_series_equal(before, after)
+    before = probabilities(first)
+    pd.testing.assert_series_equal(before, probabilities(again))
     table = read_predictions(state_paths(config).predictions)
     assert len(table) == 2 * len(before)
     assert (table["feature_source"] == "online").all()  # read from the rebuilt online store
@@ -121,14 +132,11 @@ def test_a_backup_restored_into_an_empty_state_serves_the_same(
 ) -> None:
     import shutil
 
-    from gameline.flows.pipeline import pipeline_flow
     from gameline.flows.predict import predict_flow
     from gameline.tasks.ops.backup import BackupError, backup, restore
     from gameline.tasks.ops.status import status_report
 
-    config = fatigue_league(sim_config, ingest=False)
-    first = pipeline_flow(config, now=NOW)
-    assert first.predictions is not None and first.predictions.games > 0
+    config, first = served_league(sim_config)
     before = status_report(config).model_dump(mode="json")
     made = backup(config, tmp_path / "backup")
     assert made.files > 10 and (tmp_path / "backup" / "mlflow" / "mlflow.db").exists()
@@ -142,8 +150,4 @@ def test_a_backup_restored_into_an_empty_state_serves_the_same(
     assert "online store" in restored.rebuilt
     assert status_report(config).model_dump(mode="json") == before
     again = predict_flow(config, now=NOW)
-    expected, served = (
-        pd.DataFrame(run.predictions).set_index("game_id")["p_home"]
-        for run in (first.predictions, again)
-    )
-    pd.testing.assert_series_equal(expected, served)
+    pd.testing.assert_series_equal(probabilities(first), probabilities(again))
