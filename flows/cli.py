@@ -141,21 +141,39 @@ def rollback(
     show_result(call_flow(rollback_flow, config, to, reason), as_json)
 
 
+ApiHostOpt = Annotated[str, typer.Option("--host", help="address the API listens on")]
+ApiPortOpt = Annotated[int, typer.Option("--port", min=1, max=65535, help="the API's port")]
+PollOpt = Annotated[
+    float, typer.Option(min=0.1, help="seconds between the API's looks at the champion alias")
+]
+
+
 @app.command()
 def serve(
     config: ConfigOpt = DEFAULT_CONFIG,
     deployments: Annotated[
         Path, typer.Option(help="the deployments file", exists=True, dir_okay=False)
     ] = Path("deployments/prefect.yaml"),
+    with_api: Annotated[bool, typer.Option("--api", help="serve the HTTP API too")] = False,
+    host: ApiHostOpt = "127.0.0.1",
+    port: ApiPortOpt = 8000,
+    poll: PollOpt = 5.0,
 ) -> None:
     """Serve the deployments of one config from this process, with their schedules.
 
     The daily, retrain, rollback and gate deployments, their schedules and the drift trigger,
-    from this one process: no work pool or worker needed."""
+    from this one process: no work pool or worker needed. With --api, the HTTP API as well
+    (its retrain and rollback start runs of these deployments)."""
     from gameline.flows.deploy import serve as serve_deployments
 
+    cfg = load_or_fail(config)
     try:
-        serve_deployments(load_or_fail(config), str(config.resolve()), deployments)
+        if with_api:
+            from gameline.flows.api import serve_api_in_thread
+
+            serve_api_in_thread(cfg, host, port, poll)
+            display.note(f"Gameline API for {cfg.name} at http://{host}:{port} (docs: /docs)")
+        serve_deployments(cfg, str(config.resolve()), deployments)
     except (FileNotFoundError, ValueError) as exc:
         fail(exc)
 
@@ -163,19 +181,21 @@ def serve(
 @app.command()
 def api(
     config: ConfigOpt = DEFAULT_CONFIG,
-    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
-    poll: Annotated[
-        float, typer.Option(min=0.1, help="seconds between looks at the champion alias")
-    ] = 5.0,
+    host: ApiHostOpt = "127.0.0.1",
+    port: ApiPortOpt = 8000,
+    poll: PollOpt = 5.0,
 ) -> None:
-    """Serve the HTTP API: games scored on request, the served predictions, the models,
-    alerts and retrains (OpenAPI docs at /docs)."""
+    """Serve the HTTP API: games scored on request, the served predictions, the models, live
+    performance, alerts and retrains, remote retrain and rollback with a token, /metrics and
+    a status page at / (OpenAPI docs at /docs)."""
     from gameline.flows.api import serve_api
 
     cfg = load_or_fail(config)
     display.note(f"Gameline API for {cfg.name} at http://{host}:{port} (docs: /docs)")
-    serve_api(cfg, host, port, poll)
+    try:
+        serve_api(cfg, host, port, poll)
+    except ValueError as exc:
+        fail(exc)
 
 
 @app.command()

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import yaml
+from pydantic import BaseModel
 
+from gameline.tasks.backends import BackendUnavailable, http_get, prefect_api_url, redact
 from gameline.tasks.config import GamelineConfig
 
 DEPLOYMENTS_FILE = Path("deployments/prefect.yaml")  # from the repository root
@@ -94,3 +97,82 @@ def serve(config: GamelineConfig, config_ref: str, path: Path = DEPLOYMENTS_FILE
         )
     specs = [for_config(s, config, config_ref) for s in deployment_specs(path)]
     prefect_serve(*[runner_deployment(s) for s in specs])
+
+
+class StartedRun(BaseModel):
+    """A flow run started on the Prefect server (the work runs wherever the deployment is
+    served: `gameline serve` or a worker, never in the process that asked)."""
+
+    flow_run_id: str
+    name: str
+    deployment: str
+    state: str
+    url: str  # the run in the Prefect UI
+
+
+def _prefect_or_fail() -> str:
+    """The Prefect API's URL once it answers its health check (seconds, not minutes)."""
+    url = prefect_api_url()
+    if not url:
+        raise BackendUnavailable(
+            "the Prefect API: no PREFECT_API_URL; start a server (`prefect server start`), "
+            "serve the deployments (`gameline serve --config X --api`) and set PREFECT_API_URL"
+        )
+    http_get(url.rstrip("/") + "/health", "the Prefect API")
+    return url
+
+
+def _ui_link(flow_run_id: str) -> str:
+    from prefect.settings import PREFECT_UI_URL
+
+    return f"{str(PREFECT_UI_URL.value() or '').rstrip('/')}/runs/flow-run/{flow_run_id}"
+
+
+def start_run(
+    flow_name: str, config: GamelineConfig, parameters: dict[str, Any], tags: list[str]
+) -> StartedRun:
+    """Start a run of the deployment `<flow_name>/<config name>` with these parameters (merged
+    over the deployment's own) and return at once. BackendUnavailable when the Prefect API is
+    down; LookupError when it has no such deployment."""
+    url = _prefect_or_fail()
+    from prefect.deployments import run_deployment
+    from prefect.exceptions import ObjectNotFound
+
+    name = f"{flow_name}/{config.name}"
+    try:
+        run = run_deployment(
+            name=name, parameters=parameters, timeout=0, tags=tags, as_subflow=False
+        )
+    except ObjectNotFound as exc:
+        raise LookupError(
+            f"the Prefect API at {redact(url)} has no deployment {name!r}: serve them with "
+            f"`gameline serve --config X` (or `prefect deploy --all`)"
+        ) from exc
+    return StartedRun(
+        flow_run_id=str(run.id),
+        name=run.name,
+        deployment=name,
+        state=run.state.name if run.state else "Scheduled",
+        url=_ui_link(str(run.id)),
+    )
+
+
+def run_state(flow_run_id: str) -> StartedRun:
+    """A flow run's current state; LookupError when the server has no such run."""
+    _prefect_or_fail()
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            run = client.read_flow_run(UUID(flow_run_id))
+            deployment = client.read_deployment(run.deployment_id).name if run.deployment_id else ""
+        except ObjectNotFound as exc:
+            raise LookupError(f"no flow run {flow_run_id}") from exc
+    return StartedRun(
+        flow_run_id=flow_run_id,
+        name=run.name,
+        deployment=deployment,
+        state=run.state.name if run.state else "unknown",
+        url=_ui_link(flow_run_id),
+    )

@@ -19,6 +19,7 @@ from gameline.flows.common import (
     resolve,
     run_name,
     snapshot_task,
+    tag_run,
 )
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.model.dataset import build_training_set
@@ -100,12 +101,18 @@ def gate_flow(config: ConfigRef, version: str | None = None) -> Outcome:
 
 @flow(name="rollback", flow_run_name=run_name("rollback"))
 def rollback_flow(
-    config: ConfigRef, to: str | None = None, reason: str = "manual rollback"
+    config: ConfigRef,
+    to: str | None = None,
+    reason: str = "manual rollback",
+    requested_by: str | None = None,
 ) -> Rollback:
-    """Point `champion` back at a version (default: `previous-champion`); audit-logged."""
+    """Point `champion` back at a version (default: `previous-champion`); audit-logged, with
+    who asked (`requested_by`: the API token's name) when a person or bot asked remotely."""
     config = resolve(config, "rollback")
+    if requested_by:
+        tag_run(f"requested-by:{requested_by}")
     registry = Registry.from_config(config)
-    book = AliasBook(registry, state_paths(config).audit_log, flow_run_id())
+    book = AliasBook(registry, state_paths(config).audit_log, flow_run_id(), requested_by)
     done = rollback(book, to, reason, datetime.now(UTC))
     snapshot_task(registry, config)
     create_markdown_artifact(

@@ -103,12 +103,16 @@ def retrain_flow(
     config: ConfigRef,
     trigger: Request = "manual",
     reason: str = "",
+    requested_by: str | None = None,
 ) -> RetrainSummary:
     """Retrain and gate the challenger. `trigger`: `manual` always retrains; `schedule` (the
     weekly deployment) and `drift` (the `gameline.drift.detected` event) go through the same
-    decision as the daily run: the cooldown and the minimum of newly finished games."""
+    decision as the daily run: the cooldown and the minimum of newly finished games.
+    `requested_by`: who asked remotely (the API token's name), a tag of the run and its
+    training."""
     ref, config = config, resolve(config, "retrain")
-    tag_run(*run_tags(config, f"trigger:{trigger}"))
+    asked = [f"requested-by:{requested_by}"] if requested_by else []
+    tag_run(*run_tags(config, f"trigger:{trigger}", *asked))
     registry = Registry.from_config(config)
     decision = retrain_decision(
         config,
@@ -122,6 +126,7 @@ def retrain_flow(
         why = {
             "retrain_trigger": str(decision.trigger),
             "retrain_reason": reason or decision.detail,
+            **({"retrain_requested_by": requested_by} if requested_by else {}),
         }
         with tags(*run_tags(config, f"trigger:{decision.trigger}")), subflows():
             summary.training = train_flow(ref, why)

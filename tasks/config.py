@@ -582,6 +582,34 @@ class RunnerConfig(Section):
     )
 
 
+class ApiConfig(Section):
+    """`gameline api`: who may start runs, whether reads need a token, what browsers may call.
+    The tokens are secrets: read when the API starts from the environment variable named here
+    (or the Prefect Secret block), never written down, logged or returned."""
+
+    tokens_env: str = Field(
+        default="GAMELINE_API_TOKENS",
+        pattern=r"^[A-Z_][A-Z0-9_]*$",
+        description="environment variable holding `name:token` pairs separated by commas",
+    )
+    tokens_secret_block: str | None = Field(
+        default=None, description="Prefect Secret block holding them (used when the env is unset)"
+    )
+    protect_reads: bool = Field(
+        default=False, description="read endpoints need a token too (the status page, /metrics)"
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list, description="origins a browser may call from; none: CORS off"
+    )
+    max_request_bytes: int = Field(
+        default=1_000_000, ge=1_000, le=100_000_000, description="a larger body is 413"
+    )
+
+    def tokens_from_environment(self) -> str | None:
+        """The `name:token` pairs from the environment variable `tokens_env` (None: unset)."""
+        return os.environ.get(self.tokens_env) or None
+
+
 class MlflowConfig(Section):
     """Where runs and models are tracked (embedded: SQLite + files under the state folder)."""
 
@@ -616,6 +644,7 @@ class GamelineConfig(Section):
     retrain: RetrainConfig = Field(default_factory=RetrainConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     mlflow: MlflowConfig = Field(default_factory=MlflowConfig)
+    api: ApiConfig = Field(default_factory=ApiConfig)
     # The YAML file it was read from (absolute; None when built in code): what an event names
     # so the retrain it triggers reads the same config.
     _file: Path | None = PrivateAttr(default=None)

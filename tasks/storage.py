@@ -55,6 +55,16 @@ def write_text(text: str, path: Path) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
+def append_line(path: Path, line: str) -> None:
+    """Add one line to a log (JSON lines), flushed to disk before returning: a log line is
+    whole or absent, never half-written by a kill."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as log:
+        log.write(line + "\n")
+        log.flush()
+        os.fsync(log.fileno())
+
+
 def store_lock(path: Path, timeout_s: float = 600.0) -> FileLock:
     """An inter-process lock serialising writers of one state folder."""
     path.parent.mkdir(parents=True, exist_ok=True)

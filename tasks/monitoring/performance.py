@@ -12,10 +12,9 @@ import pandas as pd
 from pydantic import BaseModel
 
 from gameline.tasks.config import EloConfig, MonitorConfig
-from gameline.tasks.contracts import home_win
 from gameline.tasks.model.metrics import expected_calibration_error, log_loss, per_game_log_loss
 from gameline.tasks.monitoring.sequential import CusumResult, cusum, standardized_residuals
-from gameline.tasks.serving.predictions import latest_predictions
+from gameline.tasks.serving.predictions import served_results
 
 
 def served_outcomes(
@@ -23,23 +22,17 @@ def served_outcomes(
 ) -> pd.DataFrame:
     """Each game's latest served prediction by `version` for games that started before `now`,
     with its result (y) once final, in start order."""
-    latest = latest_predictions(predictions)
-    if latest.empty:  # nothing served yet
+    served = served_results(predictions, games)
+    if served.empty:  # nothing served yet
         columns = ["game_id", "start_time", "p_home", "model_version", "y"]
         return pd.DataFrame(
             {c: pd.Series(dtype=object if c == "game_id" else float) for c in columns}
         )
-    mine = latest[
-        (latest["model_version"].astype(str) == str(version))
-        & (latest["start_time"] < pd.Timestamp(now))
+    mine = served[
+        (served["model_version"].astype(str) == str(version))
+        & (served["start_time"] < pd.Timestamp(now))
     ]
-    finals = games[games["status"] == "final"]
-    finals = finals.set_index(finals["game_id"].astype(str))
-    y = pd.Series(
-        home_win(finals["home_score"], finals["away_score"]), index=finals.index, dtype=float
-    )
-    out = mine.assign(y=y.reindex(mine["game_id"].astype(str)).to_numpy())
-    return out.sort_values("start_time", kind="stable").reset_index(drop=True)
+    return mine.sort_values("start_time", kind="stable").reset_index(drop=True)
 
 
 def elo_probability(rows: pd.DataFrame, elo: EloConfig) -> np.ndarray:

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from gameline.tasks.config import RetrainConfig
 from gameline.tasks.facts import Facts
 from gameline.tasks.monitoring.alerts import DEGRADATION_KINDS, DRIFT_KINDS
-from gameline.tasks.storage import reading
+from gameline.tasks.storage import append_line, reading
 
 Trigger = Literal["manual", "no_champion", "degradation", "drift", "schedule"]
 
@@ -158,9 +158,7 @@ def read_retrains(path: Path) -> list[RetrainDecision]:
 
 def append_retrain(path: Path, decision: RetrainDecision) -> None:
     """One line per daily decision (the cooldown reads the last retrain from it)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as log:
-        log.write(json.dumps(json.loads(decision.model_dump_json())) + "\n")
+    append_line(path, json.dumps(json.loads(decision.model_dump_json())))
 
 
 def last_retrain(decisions: list[RetrainDecision]) -> RetrainDecision | None:

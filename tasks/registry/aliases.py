@@ -9,7 +9,6 @@ failure half-way) finishes what is left and logs nothing twice.
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -20,7 +19,7 @@ from gameline.tasks.facts import Facts, FactTable
 from gameline.tasks.registry.evaluation import missing_recipe
 from gameline.tasks.registry.gate import Decision
 from gameline.tasks.registry.mlflow_registry import Registry, RegistryError
-from gameline.tasks.storage import write_json
+from gameline.tasks.storage import append_line, write_json
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -44,20 +43,13 @@ class AliasMove(BaseModel):
     run_id: str | None
     flow_run_id: str | None
     decision_id: str | None = None
+    requested_by: str | None = None  # who asked, by the API token's name (never the token)
 
 
 def read_audit_log(path: Path) -> list[AliasMove]:
     if not path.exists():
         return []
     return [AliasMove.model_validate_json(line) for line in path.read_text().splitlines() if line]
-
-
-def _append(path: Path, move: AliasMove) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as log:
-        log.write(move.model_dump_json() + "\n")
-        log.flush()
-        os.fsync(log.fileno())
 
 
 def _logged(path: Path, decision_id: str, alias: str) -> bool:
@@ -70,10 +62,17 @@ def _logged(path: Path, decision_id: str, alias: str) -> bool:
 class AliasBook:
     """The aliases of one registered model and their audit log; moves only under `lock`."""
 
-    def __init__(self, registry: Registry, audit_path: Path, flow_run_id: str | None) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        audit_path: Path,
+        flow_run_id: str | None,
+        requested_by: str | None = None,
+    ) -> None:
         self.registry = registry
         self.audit_path = audit_path
         self.flow_run_id = flow_run_id
+        self.requested_by = requested_by
 
     def move(
         self, alias: str, to: str | None, reason: str, now: datetime, decision_id: str = ""
@@ -94,9 +93,10 @@ class AliasBook:
             run_id=run_id,
             flow_run_id=self.flow_run_id,
             decision_id=decision_id or None,
+            requested_by=self.requested_by,
         )
         if not _logged(self.audit_path, decision_id, alias):
-            _append(self.audit_path, move)
+            append_line(self.audit_path, move.model_dump_json())
         self.registry.set_alias(alias, to)
         return move
 

@@ -63,19 +63,29 @@ def latest_predictions(predictions: pd.DataFrame) -> pd.DataFrame:
     return ordered.drop_duplicates("game_id", keep="last").sort_values("start_time")
 
 
+def served_results(predictions: pd.DataFrame, games: pd.DataFrame) -> pd.DataFrame:
+    """Each game's latest prediction with its outcome `y` (1 home win, 0 away win; NaN until
+    the game is final, and for a tie), in start order."""
+    latest = latest_predictions(predictions)
+    if latest.empty:
+        return latest
+    finals = games[games["status"] == "final"] if len(games) else games
+    if finals.empty:
+        return latest.assign(y=np.nan)
+    finals = finals.set_index(finals["game_id"].astype(str))
+    y = pd.Series(
+        home_win(finals["home_score"], finals["away_score"]), index=finals.index, dtype=float
+    )
+    return latest.assign(y=y.reindex(latest["game_id"].astype(str)).to_numpy())
+
+
 def arm_outcomes(predictions: pd.DataFrame, games: pd.DataFrame) -> pd.DataFrame:
     """Finished predicted games scored per A/B arm (and both models on all of them): games,
     log loss of the served probability and of each model."""
-    latest = latest_predictions(predictions)
-    if latest.empty:
-        return pd.DataFrame()
-    finals = games[games["status"] == "final"]
-    results = finals.set_index(finals["game_id"].astype(str))
-    done = latest[latest["game_id"].isin(results.index)].copy()
+    served = served_results(predictions, games)
+    done = served[served["y"].notna()] if len(served) else served
     if done.empty:
         return pd.DataFrame()
-    finished = results.loc[done["game_id"]]
-    done["y"] = home_win(finished["home_score"], finished["away_score"])
     rows = []
     for arm, part in done.groupby("served_by"):
         y = part["y"].to_numpy()

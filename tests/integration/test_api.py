@@ -1,25 +1,29 @@
 """`gameline api` as a client meets it: a real uvicorn server on a free port (httpx), on a league
-trained, gated and batch-predicted by the flows. Scored on request equals what batch predict
-served; bad requests are clear statuses; an alias move is served within the poll interval."""
+trained, gated, batch-predicted and monitored by the flows. Scored on request equals what batch
+predict served; bad requests, missing or broken stores are clear statuses; the writes need a
+token that never shows; a promotion and a rollback under load fail no request."""
 
 from __future__ import annotations
 
+import secrets
+import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import pandas as pd
 import pytest
 
-from gameline.flows.gate import gate_flow
+from gameline.flows.api.app import api_server
+from gameline.flows.gate import gate_flow, rollback_flow
 from gameline.flows.ingest import feature_store_flow
+from gameline.flows.monitor import monitor_flow
 from gameline.flows.predict import predict_flow
 from gameline.flows.train import train_flow
 from gameline.tasks.config import GamelineConfig, state_paths
-from gameline.tasks.registry.aliases import CHAMPION
-from gameline.tasks.registry.mlflow_registry import Registry
 from gameline.tasks.serving.predictions import latest_predictions, read_predictions
 from tests.builders import fatigue_league, write_config
 from tests.servers import BIN, free_port, process, quiet_env
@@ -27,38 +31,69 @@ from tests.servers import BIN, free_port, process, quiet_env
 pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("prefect_harness")]
 
 POLL_S = 0.5
+TOKEN = f"test-{secrets.token_hex(16)}"  # a fresh secret: it must never come back
+
+
+class Served(NamedTuple):
+    config: GamelineConfig
+    client: httpx.Client
+    log: Path
+
+
+def wait_ready(client: httpx.Client, log: Path | None = None, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if client.get("/ready").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, log.read_text()[-3000:] if log else "not ready"
+        time.sleep(0.2)
 
 
 @pytest.fixture
-def served(
-    sim_config: Callable[..., GamelineConfig], tmp_path: Path
-) -> Iterator[tuple[GamelineConfig, httpx.Client]]:
-    """A promoted champion and a batch predict run, then `gameline api` on a free port."""
+def served(sim_config: Callable[..., GamelineConfig], tmp_path: Path) -> Iterator[Served]:
+    """A promoted champion, a batch predict and a monitor run, then `gameline api` on a free
+    port with one token (`alice`)."""
     config = fatigue_league(sim_config)
     feature_store_flow(config)  # the online store the API reads
     train_flow(config)
     assert gate_flow(config).applied == "promoted"
     predict_flow(config)
+    monitor_flow(config)
     port = free_port()
     command = [
         str(BIN / "gameline"), "api", "--config", str(write_config(config, tmp_path / "c.yaml")),
         "--port", str(port), "--poll", str(POLL_S),
     ]  # fmt: skip
     log = tmp_path / "api.log"
+    env = quiet_env(GAMELINE_API_TOKENS=f"alice:{TOKEN}")
     with (
-        process(command, quiet_env(), log),
+        process(command, env, log),
         httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client,
     ):
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if client.get("/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.2)
-        yield config, client
+        wait_ready(client, log)
+        yield Served(config, client, log)
+
+
+@contextmanager
+def api_in_thread(config: GamelineConfig) -> Iterator[httpx.Client]:
+    """The config's API on a real uvicorn server in this process (stopped on exit)."""
+    port = free_port()
+    server = api_server(config, "127.0.0.1", port, POLL_S)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            deadline = time.monotonic() + 30
+            while not server.started:
+                assert time.monotonic() < deadline and thread.is_alive(), "the API did not start"
+                time.sleep(0.05)
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 def request_of(row: Any) -> dict[str, Any]:
@@ -69,15 +104,10 @@ def request_of(row: Any) -> dict[str, Any]:
     }
 
 
-@pytest.mark.slow(seconds=25)
-def test_the_api_scores_as_batch_predict_and_says_what_is_wrong(
-    served: tuple[GamelineConfig, httpx.Client],
-) -> None:
-    config, client = served
+def scores_as_batch_predict(config: GamelineConfig, client: httpx.Client) -> pd.Series:
+    """Scored on request: the probability batch predict served for the same game."""
     batch = latest_predictions(read_predictions(state_paths(config).predictions))
     assert len(batch) > 0
-
-    # Scored on request: the probability batch predict served for the same game.
     upcoming = {g["game_id"]: g for g in client.get("/v1/games/upcoming").json()}
     assert set(upcoming) == set(batch["game_id"])
     for row in batch.itertuples():
@@ -95,38 +125,197 @@ def test_the_api_scores_as_batch_predict_and_says_what_is_wrong(
     later = {**request_of(first), "start_time": "2027-01-05T00:30:00+00:00"}
     new = client.post("/v1/predict", json=later).json()
     assert not new["stored_game"] and 0 < new["p_home"] < 1
+    return first
 
-    # Bad requests: one clear status and message each.
-    unknown = client.post("/v1/predict", json={**request_of(first), "home": "T1"})
+
+def says_what_is_wrong(client: httpx.Client, game: dict[str, Any]) -> None:
+    """Bad requests: one clear status and message each."""
+    unknown = client.post("/v1/predict", json={**game, "home": "T1"})
     assert unknown.status_code == 404 and "unknown team 'T1'; closest known: T1" in unknown.text
-    naive = client.post("/v1/predict", json={**request_of(first), "start_time": "2026-11-24"})
+    naive = client.post("/v1/predict", json={**game, "start_time": "2026-11-24"})
     assert naive.status_code == 422 and "timezone" in naive.text
-    itself = client.post("/v1/predict", json={**request_of(first), "away": first["home_team"]})
+    itself = client.post("/v1/predict", json={**game, "away": game["home"]})
     assert itself.status_code == 422 and "cannot play itself" in itself.text
+    huge = client.post("/v1/predict/batch", json=[game] * 20_000)  # about 2 MB
+    assert huge.status_code == 413 and "api.max_request_bytes" in huge.text
+    assert client.post("/v1/predict/batch", json=[game] * 1001).status_code == 422
+    assert client.get("/v1/models/99").status_code == 404
 
-    # The read side.
+
+def reads(client: httpx.Client, team: str) -> None:
+    """Models, predictions, performance, alerts, health, docs, the page and the metrics."""
     models = client.get("/v1/models").json()
     assert models["champion"]["version"] == "1" and models["challenger"] is None
     assert models["gate_decisions"][0]["promote"] is True
-    assert client.get("/v1/models/99").status_code == 404
-    team = str(first["home_team"])
+    assert models["champion"]["tags"]["family"] and models["champion"]["tags"]["train_config"]
     mine = client.get("/v1/predictions", params={"team": team}).json()
     assert mine and all(team in (p["home_team"], p["away_team"]) for p in mine)
     assert client.get("/v1/predictions", params={"from": "2099-01-01"}).json() == []
     assert client.get("/v1/alerts").json() == []
+    assert client.get("/v1/retrains").json() == []  # no daily run here
+    performance = client.get("/v1/performance").json()
+    assert performance["monitored_at"] and performance["champion_version"] == "1"
+    assert performance["performance"]["status"] == "not enough data"  # nothing final yet
     health = client.get("/health")
     assert health.status_code == 200 and health.json()["failing"] == []
-    assert client.get("/openapi.json").json()["paths"].keys() >= {"/v1/predict", "/health"}
+    assert client.get("/openapi.json").json()["paths"].keys() >= {
+        "/v1/predict", "/v1/performance", "/v1/retrain", "/v1/rollback", "/health", "/metrics",
+    }  # fmt: skip
     docs = client.get("/docs").text  # Swagger UI's files from the package, not a CDN
     assert "cdn." not in docs and "/static-offline-docs/swagger-ui-bundle.js" in docs
     assert client.get("/static-offline-docs/swagger-ui-bundle.js").status_code == 200
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "Today and tomorrow" in page.text and "<script" not in page.text
+    assert "v1" in page.text and "No open alerts." in page.text
+    assert "access-control-allow-origin" not in page.headers  # CORS off unless configured
 
-    # An alias move (a promotion) is served within the poll interval, whole.
-    train_flow(config)  # v2, the challenger: scored in shadow once the API has looked
-    Registry.from_config(config).set_alias(CHAMPION, "2")
-    deadline = time.monotonic() + 10 * POLL_S + 5
-    while client.get("/ready").json()["champion_version"] != "2":
-        assert time.monotonic() < deadline, "the API did not serve the new champion"
-        time.sleep(POLL_S / 2)
-    swapped = client.post("/v1/predict", json=request_of(first)).json()
-    assert swapped["champion_version"] == "2"
+    metrics = client.get("/metrics").text
+    assert 'gameline_served_model_version{alias="champion"} 1.0' in metrics
+    assert 'gameline_api_games_scored_total{alias="champion",model_version="1"}' in metrics
+    assert (
+        'gameline_api_requests_total{endpoint="/v1/predict",method="POST",status="200"}' in metrics
+    )
+    assert 'gameline_api_request_seconds_bucket{endpoint="/v1/predict",le="0.01"}' in metrics
+    assert "gameline_open_alerts 0.0" in metrics
+    assert "gameline_online_store_age_seconds" in metrics
+
+
+def writes_need_a_token(client: httpx.Client) -> list[httpx.Response]:
+    """401 without a token, 403 with a wrong one; the right one reaches Prefect (none here:
+    503 naming it)."""
+    missing = client.post("/v1/retrain", json={"reason": "test"})
+    assert missing.status_code == 401 and "Bearer" in missing.text
+    wrong = client.post("/v1/rollback", json={}, headers={"Authorization": f"Bearer {TOKEN[:-1]}x"})
+    assert wrong.status_code == 403
+    asked = client.post(
+        "/v1/retrain", json={"reason": "test"}, headers={"Authorization": f"Bearer {TOKEN}"}
+    )
+    assert asked.status_code == 503 and "the Prefect API: no PREFECT_API_URL" in asked.text
+    return [missing, wrong, asked]
+
+
+def redis_down_is_served_offline(config: GamelineConfig, game: dict[str, Any], p: float) -> None:
+    """The online store on a Redis that does not answer: the same probability from the
+    offline store, flagged; /health names the online store."""
+    feast = config.feast.model_copy(
+        update={"online_store": "redis", "redis_connection": f"127.0.0.1:{free_port()}"}
+    )
+    with api_in_thread(config.model_copy(update={"feast": feast})) as client:
+        wait_ready(client)
+        answer = client.post("/v1/predict", json=game).json()
+        assert answer["feature_source"] == "offline"
+        assert answer["p_home"] == pytest.approx(p, abs=1e-12)
+        health = client.get("/health")
+        assert health.status_code == 503
+        assert [f["name"] for f in health.json()["failing"]] == ["online store"]
+
+
+class Answer(NamedTuple):
+    started: float
+    ended: float
+    status: int
+    version: str | None
+
+
+def promotion_and_rollback_under_load(
+    config: GamelineConfig, client: httpx.Client, game: dict[str, Any]
+) -> None:
+    """Predict requests from three clients while a gate promotes v2 and a rollback returns to
+    v1: none fails, each names the version that scored it, the new version is served within
+    the poll interval (and a load) of the flow's end, and once a request has seen it no request
+    started later sees the old one."""
+    train_flow(config)  # v2, the challenger
+    answers: list[Answer] = []
+    stop = threading.Event()
+
+    def load() -> None:
+        with httpx.Client(base_url=str(client.base_url), timeout=30) as mine:
+            while not stop.is_set():
+                began = time.monotonic()
+                r = mine.post("/v1/predict", json=game)
+                version = r.json().get("champion_version") if r.status_code == 200 else None
+                answers.append(Answer(began, time.monotonic(), r.status_code, version))
+
+    def served_within(version: str, since: float) -> float:
+        deadline = since + 10 * POLL_S + 10
+        while not any(a.version == version and a.started > since for a in answers):
+            assert time.monotonic() < deadline, f"v{version} not served"
+            time.sleep(0.05)
+        return min(a.ended for a in answers if a.version == version and a.started > since)
+
+    clients = [threading.Thread(target=load) for _ in range(3)]
+    for thread in clients:
+        thread.start()
+    try:
+        time.sleep(1)
+        # A gate that takes v2 (within 0.05 of the champion's log loss on the unseen games).
+        lenient = config.model_copy(
+            update={"gate": config.gate.model_copy(update={"margin": 0.05})}
+        )
+        assert gate_flow(lenient, "2").applied == "promoted"
+        promoted = time.monotonic()
+        seen_2 = served_within("2", promoted)
+        rolling = time.monotonic()
+        assert rollback_flow(config).to_version == "1"
+        rolled = time.monotonic()
+        seen_1 = served_within("1", rolled)
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        for thread in clients:
+            thread.join(timeout=30)
+    assert answers and all(a.status == 200 for a in answers), {a.status for a in answers}
+    assert {a.version for a in answers} == {"1", "2"}
+    assert seen_2 - promoted < POLL_S + 5 and seen_1 - rolled < POLL_S + 5
+    assert all(a.version == "2" for a in answers if seen_2 < a.started < rolling)
+    assert all(a.version == "1" for a in answers if a.started > seen_1)
+
+
+@pytest.mark.slow(seconds=40)
+def test_the_api_as_a_client_meets_it(served: Served) -> None:
+    config, client, log = served
+    first = scores_as_batch_predict(config, client)
+    game = request_of(first)
+    says_what_is_wrong(client, game)
+    reads(client, str(first["home_team"]))
+    answers = writes_need_a_token(client)
+    redis_down_is_served_offline(config, game, float(first["p_champion"]))
+    promotion_and_rollback_under_load(config, client, game)
+    # The token never comes back: not in an answer, not in the API's log.
+    assert not [a for a in answers if TOKEN in a.text]
+    assert TOKEN not in client.get("/metrics").text and TOKEN not in log.read_text()
+
+
+@pytest.mark.slow(seconds=10)
+def test_an_empty_store_and_mlflow_down_are_clear_statuses(
+    sim_config: Callable[..., GamelineConfig],
+) -> None:
+    empty = sim_config()  # nothing ingested, nothing trained
+    with api_in_thread(empty) as client:
+        ready = client.get("/ready")
+        assert ready.status_code == 503 and "has no champion yet" in ready.json()["error"]
+        game = {"home": "T01", "away": "T02", "start_time": "2027-01-05T00:30:00+00:00"}
+        predict = client.post("/v1/predict", json=game)
+        assert predict.status_code == 503 and "no model to serve" in predict.text
+        upcoming = client.get("/v1/games/upcoming")
+        assert upcoming.status_code == 503 and "run `gameline ingest`" in upcoming.text
+        assert client.get("/v1/predictions").json() == []
+        assert client.get("/").status_code == 200  # the page says what is missing
+
+    port = free_port()  # nothing listens there
+    down = empty.model_copy(
+        update={
+            "mlflow": empty.mlflow.model_copy(
+                update={"tracking_uri": f"postgresql+psycopg://postgres@127.0.0.1:{port}/x"}
+            )
+        }
+    )
+    with api_in_thread(down) as client:
+        began = time.monotonic()
+        ready = client.get("/ready")
+        assert ready.status_code == 503 and f"127.0.0.1:{port}" in ready.json()["error"]
+        health = client.get("/health")
+        assert health.status_code == 503
+        assert [f["name"] for f in health.json()["failing"]][:1] == ["mlflow"]
+        assert time.monotonic() - began < 5

@@ -1,10 +1,12 @@
-"""`gameline api`: the pipeline's read side over HTTP (FastAPI, served by uvicorn).
+"""`gameline api`: the pipeline over HTTP (FastAPI, served by uvicorn).
 
 One process, the config read once. The champion and challenger are loaded once and swapped
 whole when an alias moves (a promotion, a rollback): a background thread asks the registry
 every `poll_seconds`, loads the new versions, then replaces the pair in one assignment, so a
 request scores with the old pair or the new one, never a mix, and never waits for a load.
 Games are scored by `tasks.serving.on_request`, the same rows and models as batch predict.
+Writes (a retrain, a rollback) start Prefect deployment runs (`write.py`) and need a token;
+`/metrics` is Prometheus' text format (`metrics.py`); `/` is the status page.
 """
 
 from __future__ import annotations
@@ -16,10 +18,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import pandas as pd
-from fastapi import Body, FastAPI, HTTPException, Query
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi_offline import FastAPIOffline
 
+from gameline.flows.api.access import Access, guard, load_tokens
+from gameline.flows.api.metrics import ApiMetrics, instrument
+from gameline.flows.api.write import write_router
+from gameline.tasks.backends import prefect_api_url
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.data.ingest import read_store
 from gameline.tasks.data.sources import league_now
@@ -28,7 +34,8 @@ from gameline.tasks.monitoring.alerts import read_alerts
 from gameline.tasks.monitoring.triggers import read_retrains
 from gameline.tasks.ops.doctor import doctor
 from gameline.tasks.registry.aliases import CHALLENGER, CHAMPION, recent_decisions
-from gameline.tasks.registry.mlflow_registry import Registry
+from gameline.tasks.registry.mlflow_registry import Registry, tracking_uri
+from gameline.tasks.registry.snapshot import read_snapshot
 from gameline.tasks.serving.on_request import (
     BadRequest,
     GameRequest,
@@ -36,8 +43,16 @@ from gameline.tasks.serving.on_request import (
     UnknownTeam,
     score_requests,
 )
+from gameline.tasks.serving.overview import Overview, days_games, overview
+from gameline.tasks.serving.page import Links, PageView, status_page
 from gameline.tasks.serving.predict import ServedModel, served_model, upcoming_games
-from gameline.tasks.serving.predictions import json_records, latest_predictions, read_predictions
+from gameline.tasks.serving.predictions import (
+    json_records,
+    latest_predictions,
+    read_predictions,
+    served_results,
+)
+from gameline.tasks.serving.tokens import Tokens
 
 SERVING_PATH = ("state folder", "mlflow", "feast registry", "online store")  # /health's 200
 MAX_BATCH = 1000
@@ -102,13 +117,22 @@ class GameStore:
         return self.games
 
 
-def create_app(config: GamelineConfig, poll_seconds: float = 5.0) -> FastAPI:
-    """The API of one config; its background thread polls the aliases every `poll_seconds`."""
+def create_app(
+    config: GamelineConfig, poll_seconds: float = 5.0, tokens: Tokens | None = None
+) -> FastAPI:
+    """The API of one config; its background thread polls the aliases every `poll_seconds`.
+    `tokens`: who may write (default: from the config's environment variable or Secret block).
+    ValueError for a bad token list (naming where it came from, never a token)."""
     paths = state_paths(config)
     registry = Registry.from_config(config)
     models = Models(registry)
     store = TeamFeatureStore.from_config(config)
     games = GameStore(paths.raw_games)
+    access = Access(load_tokens(config.api) if tokens is None else tokens, config.api)
+    metrics = ApiMetrics(
+        paths, lambda: dict(zip((CHAMPION, CHALLENGER), models.versions(), strict=True))
+    )
+    links = ui_links(config, registry.model_name)
     stop = threading.Event()
 
     def poll() -> None:
@@ -132,6 +156,9 @@ def create_app(config: GamelineConfig, poll_seconds: float = 5.0) -> FastAPI:
         "the served predictions, the models behind the aliases, alerts and retrains.",
         lifespan=lifespan,
     )
+    guard(app, config.api)
+    instrument(app, metrics)
+    reads = APIRouter(dependencies=[Depends(access.reader)])
 
     def serving() -> tuple[ServedModel, ServedModel | None]:
         pair = models.pair
@@ -145,7 +172,7 @@ def create_app(config: GamelineConfig, poll_seconds: float = 5.0) -> FastAPI:
         champion, challenger = serving()
         stored, now = games.read(), league_now(config)
         try:
-            return score_requests(config, store, stored, requests, now, champion, challenger)
+            scored = score_requests(config, store, stored, requests, now, champion, challenger)
         except UnknownTeam as exc:
             raise HTTPException(404, str(exc)) from exc
         except BadRequest as exc:
@@ -153,9 +180,13 @@ def create_app(config: GamelineConfig, poll_seconds: float = 5.0) -> FastAPI:
         except Exception:
             if store.online_down() is None:
                 raise
-        return score_requests(
-            config, store, stored, requests, now, champion, challenger, offline=True
+            scored = score_requests(
+                config, store, stored, requests, now, champion, challenger, offline=True
+            )
+        metrics.count_scores(
+            champion.version, challenger.version if challenger else None, len(scored)
         )
+        return scored
 
     @app.get("/health", tags=["operations"])
     def health() -> JSONResponse:
@@ -179,7 +210,7 @@ def create_app(config: GamelineConfig, poll_seconds: float = 5.0) -> FastAPI:
         }
         return JSONResponse(body, status_code=200 if champion else 503)
 
-    @app.get("/v1/models", tags=["models"])
+    @reads.get("/v1/models", tags=["models"])
     def list_models() -> dict[str, Any]:
         """The versions behind the aliases, their recipes and scores, the last gate decisions."""
         champion, challenger = models.versions()
@@ -192,7 +223,7 @@ def create_app(config: GamelineConfig, poll_seconds: float = 5.0) -> FastAPI:
             ],
         }
 
-    @app.get("/v1/models/{version}", tags=["models"])
+    @reads.get("/v1/models/{version}", tags=["models"])
     def one_model(version: str) -> dict[str, Any]:
         """One registered version: its tags (recipe, scores, gate record)."""
         try:
@@ -200,13 +231,13 @@ def create_app(config: GamelineConfig, poll_seconds: float = 5.0) -> FastAPI:
         except Exception as exc:
             raise HTTPException(404, f"{registry.model_name} has no version {version!r}") from exc
 
-    @app.post("/v1/predict", tags=["predictions"])
+    @reads.post("/v1/predict", tags=["predictions"])
     def predict(game: GameRequest) -> GameScore:
         """One game's probability of a home win, from the online store's features: the
         champion's, the challenger's in shadow, the versions, the features' age."""
         return score([game])[0]
 
-    @app.post("/v1/predict/batch", tags=["predictions"])
+    @reads.post("/v1/predict/batch", tags=["predictions"])
     def predict_batch(
         batch: Annotated[list[GameRequest], Body(max_length=MAX_BATCH)],
     ) -> list[GameScore]:
@@ -215,7 +246,7 @@ def create_app(config: GamelineConfig, poll_seconds: float = 5.0) -> FastAPI:
             return []
         return score(batch)
 
-    @app.get("/v1/games/upcoming", tags=["predictions"])
+    @reads.get("/v1/games/upcoming", tags=["predictions"])
     def upcoming() -> list[GameScore]:
         """The next games (the predict horizon, or the next game day) with their probabilities,
         as the batch predict stage scores them now."""
@@ -233,7 +264,7 @@ def create_app(config: GamelineConfig, poll_seconds: float = 5.0) -> FastAPI:
         ]
         return score(requests) if requests else []
 
-    @app.get("/v1/predictions", tags=["predictions"])
+    @reads.get("/v1/predictions", tags=["predictions"])
     def predictions(
         start: Annotated[date | None, Query(alias="from")] = None,
         end: Annotated[date | None, Query(alias="to")] = None,
@@ -257,30 +288,98 @@ def create_app(config: GamelineConfig, poll_seconds: float = 5.0) -> FastAPI:
         joined = chosen.merge(stored.astype({"game_id": str}), on="game_id", how="left")
         return json_records(joined)
 
-    @app.get("/v1/alerts", tags=["monitoring"])
+    @reads.get("/v1/alerts", tags=["monitoring"])
     def alerts(open_only: bool = True) -> list[dict[str, Any]]:
         """The monitor's alerts (open ones unless `open_only=false`)."""
         found = read_alerts(paths.alert_log)
         return [a.model_dump(mode="json") for a in found if not (open_only and a.resolved)]
 
-    @app.get("/v1/retrains", tags=["monitoring"])
+    @reads.get("/v1/retrains", tags=["monitoring"])
     def retrains(limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> list[dict[str, Any]]:
         """The latest retrain decisions of the daily runs, newest first."""
         found = read_retrains(paths.retrain_log)
         return [d.model_dump(mode="json") for d in reversed(found[-limit:])]
 
+    @reads.get("/v1/performance", tags=["monitoring"])
+    def performance() -> Overview:
+        """The champion's live performance as the last monitor run measured it (log loss
+        against Elo and the backtest's promise, calibration, the sequential tests), the A/B
+        arms, a reliability curve of the served games, open alerts, the last decisions."""
+        return overview(config, games.read())
+
+    @reads.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def page() -> HTMLResponse:
+        """The status page."""
+        stored = games.read() if paths.raw_games.exists() else pd.DataFrame()
+        now = league_now(config)
+        local = pd.Timestamp(now).tz_convert(config.league.timezone).date()
+        days = [local, local + pd.Timedelta(days=1)]
+        served = served_results(read_predictions(paths.predictions), stored)
+        snapshot = read_snapshot(paths.registry_snapshot)
+        view = PageView(
+            title=f"Gameline: {config.name}",
+            model=registry.model_name,
+            now=pd.Timestamp(now).tz_convert(config.league.timezone).to_pydatetime(),
+            timezone=config.league.timezone,
+            games=json_records(days_games(served, days, config.league.timezone)),
+            models=snapshot.models if snapshot else [],
+            overview=overview(config, stored),
+            links=links,
+        )
+        return HTMLResponse(status_page(view))
+
+    @reads.get("/metrics", tags=["operations"])
+    def prometheus() -> Response:
+        """Prometheus' text format: requests and latency by endpoint, games scored by version,
+        the served versions, open alerts, the age of the last predictions and online store."""
+        return metrics.scrape()
+
+    app.include_router(reads)
+    app.include_router(write_router(config, access))
     return app
+
+
+def ui_links(config: GamelineConfig, model: str) -> Links:
+    """The Prefect UI of the server in PREFECT_API_URL; MLflow's UI when it is a server."""
+    prefect_ui = None
+    if prefect_api_url():
+        from prefect.settings import PREFECT_UI_URL
+
+        prefect_ui = str(PREFECT_UI_URL.value() or "").rstrip("/") or None
+    uri = tracking_uri(config)
+    served = uri.startswith(("http://", "https://"))
+    return Links(
+        prefect_ui=prefect_ui,
+        mlflow_ui=f"{uri.rstrip('/')}/#/models/{model}" if served else None,
+        mlflow_hint=f"mlflow ui --backend-store-uri {uri}",
+    )
 
 
 def _version(registry: Registry, version: str) -> dict[str, Any]:
     return {"version": version, "tags": registry.version_tags(version)}
 
 
-def serve_api(config: GamelineConfig, host: str, port: int, poll_seconds: float) -> None:
-    """Serve the API with uvicorn until interrupted."""
+def api_server(config: GamelineConfig, host: str, port: int, poll_seconds: float) -> Any:
+    """A uvicorn server of the config's API (ValueError for a bad token list: before it
+    listens)."""
     import uvicorn
 
-    uvicorn.run(
-        create_app(config, poll_seconds), host=host, port=port, log_level="warning",
-        access_log=False,
-    )  # fmt: skip
+    app = create_app(config, poll_seconds)
+    settings = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+    return uvicorn.Server(settings)
+
+
+def serve_api(config: GamelineConfig, host: str, port: int, poll_seconds: float) -> None:
+    """Serve the API with uvicorn until interrupted."""
+    api_server(config, host, port, poll_seconds).run()
+
+
+def serve_api_in_thread(
+    config: GamelineConfig, host: str, port: int, poll_seconds: float
+) -> threading.Thread:
+    """The API served from a daemon thread (next to `gameline serve`'s deployments, which
+    keep the main thread); it stops with the process."""
+    server = api_server(config, host, port, poll_seconds)
+    thread = threading.Thread(target=server.run, name="gameline-api", daemon=True)
+    thread.start()
+    return thread
