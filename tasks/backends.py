@@ -65,11 +65,11 @@ def postgres_query(url: str, query: str, what: str = "PostgreSQL") -> str | None
     return None if row is None or row[0] is None else str(row[0])
 
 
-def http_get(url: str, what: str) -> str:
-    """The first bytes of a GET, within the timeout; BackendUnavailable otherwise."""
+def http_get(url: str, what: str, limit: int = 200) -> str:
+    """The first `limit` bytes of a GET, within the timeout; BackendUnavailable otherwise."""
     try:
         with urllib.request.urlopen(url, timeout=TIMEOUT_S) as answer:
-            return answer.read(200).decode(errors="replace").strip()
+            return answer.read(limit).decode(errors="replace").strip()
     except OSError as exc:
         raise _unavailable(what, url, exc) from exc
 

@@ -604,6 +604,12 @@ class ApiConfig(Section):
     max_request_bytes: int = Field(
         default=1_000_000, ge=1_000, le=100_000_000, description="a larger body is 413"
     )
+    url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description="where the API is served (e.g. http://127.0.0.1:8000): `gameline doctor` "
+        "asks its /ready; None: no API is run",
+    )
 
     def tokens_from_environment(self) -> str | None:
         """The `name:token` pairs from the environment variable `tokens_env` (None: unset)."""

@@ -9,6 +9,7 @@ pipeline's own adapters (MLflow, Feast, Prefect) are what the runs use."""
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import sqlite3
 import tempfile
 from collections.abc import Callable
@@ -169,6 +170,31 @@ def check_alerts(config: GamelineConfig) -> Check:
     )
 
 
+def check_api(config: GamelineConfig) -> Check:
+    """The HTTP API at `api.url`: up and serving a champion (its /ready)."""
+    url = config.api.url
+    if not url:
+        return Check(
+            name="api",
+            status="warn",
+            detail="no api.url: `gameline api` (or `gameline serve --api`) serves it; set "
+            "api.url to have it checked",
+        )
+    try:
+        answer = json.loads(http_get(url.rstrip("/") + "/ready", "the Gameline API", 2000))
+    except BackendUnavailable as exc:
+        if "HTTP Error 503" not in str(exc):
+            raise
+        return Check(
+            name="api", status="warn", detail=f"{url}: up, no champion served yet (see /ready)"
+        )
+    return Check(
+        name="api",
+        status="ok",
+        detail=f"{url}: serving champion v{answer['champion_version']}",
+    )
+
+
 def _probe(name: str, where: str, check: Callable[[], Check]) -> Check:
     """Run one probe; an error becomes a failed line naming the backend and address."""
     try:
@@ -198,4 +224,5 @@ def doctor(config: GamelineConfig) -> list[Check]:
             lambda: check_online_store(config),
         ),
         _probe("alerts", config.alerts.url_env, lambda: check_alerts(config)),
+        _probe("api", config.api.url or "", lambda: check_api(config)),
     ]

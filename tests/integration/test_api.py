@@ -24,6 +24,7 @@ from gameline.flows.monitor import monitor_flow
 from gameline.flows.predict import predict_flow
 from gameline.flows.train import train_flow
 from gameline.tasks.config import GamelineConfig, state_paths
+from gameline.tasks.ops.doctor import doctor
 from gameline.tasks.serving.predictions import latest_predictions, read_predictions
 from tests.builders import fatigue_league, write_config
 from tests.servers import BIN, free_port, process, quiet_env
@@ -211,6 +212,13 @@ def redis_down_is_served_offline(config: GamelineConfig, game: dict[str, Any], p
         assert [f["name"] for f in health.json()["failing"]] == ["online store"]
 
 
+def api_check(config: GamelineConfig, url: str) -> tuple[str, str]:
+    """`gameline doctor`'s line for an API at `url`."""
+    at = config.model_copy(update={"api": config.api.model_copy(update={"url": url})})
+    check = next(c for c in doctor(at) if c.name == "api")
+    return check.status, check.detail
+
+
 class Answer(NamedTuple):
     started: float
     ended: float
@@ -279,6 +287,10 @@ def test_the_api_as_a_client_meets_it(served: Served) -> None:
     game = request_of(first)
     says_what_is_wrong(client, game)
     reads(client, str(first["home_team"]))
+    assert api_check(config, str(client.base_url)) == (
+        "ok",
+        f"{client.base_url}: serving champion v1",
+    )
     answers = writes_need_a_token(client)
     redis_down_is_served_offline(config, game, float(first["p_champion"]))
     promotion_and_rollback_under_load(config, client, game)
@@ -302,6 +314,10 @@ def test_an_empty_store_and_mlflow_down_are_clear_statuses(
         assert upcoming.status_code == 503 and "run `gameline ingest`" in upcoming.text
         assert client.get("/v1/predictions").json() == []
         assert client.get("/").status_code == 200  # the page says what is missing
+        status, detail = api_check(empty, str(client.base_url))
+        assert status == "warn" and "no champion served yet" in detail
+    status, detail = api_check(empty, f"http://127.0.0.1:{free_port()}")
+    assert status == "fail" and "the Gameline API at http://127.0.0.1:" in detail
 
     port = free_port()  # nothing listens there
     down = empty.model_copy(

@@ -15,13 +15,16 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from gameline.tasks.config import GamelineConfig, state_paths
+from gameline.tasks.registry.mlflow_registry import Registry
 from tests.builders import REPO, write_config
 from tests.servers import (
     BIN,
     database,
+    free_port,
     need_services,
     process,
     quiet_env,
@@ -29,6 +32,7 @@ from tests.servers import (
 )
 
 pytestmark = [pytest.mark.services, pytest.mark.integration, pytest.mark.slow]
+TOKEN = f"test-{uuid.uuid4().hex}"
 
 
 class Prefect:
@@ -169,8 +173,6 @@ def test_deployed_daily_manual_retrain_and_drift_trigger(
         assert first[-1]["trigger"] == "no_champion" and first[-1]["retrain"]
 
         # A manual retrain, by the CLI: a new version registered, with its gate decision.
-        from gameline.tasks.registry.mlflow_registry import Registry
-
         before = {
             v.version for v in Registry.from_config(production).client.search_model_versions()
         }
@@ -217,7 +219,7 @@ def test_deployed_daily_manual_retrain_and_drift_trigger(
         assert len(decisions) == len(first) + 2
 
 
-@pytest.mark.slow(seconds=35)  # about this long: scheduled first
+@pytest.mark.slow(seconds=40)  # about this long: scheduled first
 def test_gameline_serve_serves_the_same_deployments_for_its_config(
     prefect_server: Prefect, sim_config: Callable[..., GamelineConfig], tmp_path: Path
 ) -> None:
@@ -227,12 +229,15 @@ def test_gameline_serve_serves_the_same_deployments_for_its_config(
     small = sim_config(train={"min_train_seasons": 1}, gate={"window_games": 60, "min_games": 30})
     served = small.model_copy(update={"name": "served"})
     config_file = write_config(served, tmp_path / "served.yaml")
+    api_port = free_port()
     command = [
         str(BIN / "gameline"), "serve", "--config", str(config_file),
         "--deployments", str(REPO / "deployments" / "prefect.yaml"),
+        "--api", "--port", str(api_port),
     ]  # fmt: skip
     log = tmp_path / "serve.log"
-    with process(command, prefect.env, log, cwd=REPO):
+    env = {**prefect.env, "GAMELINE_API_TOKENS": f"alice:{TOKEN}"}
+    with process(command, env, log, cwd=REPO):
         deadline = time.monotonic() + 90
         mine: dict[str, dict[str, Any]] = {}
         while time.monotonic() < deadline and len(mine) < 4:
@@ -259,3 +264,48 @@ def test_gameline_serve_serves_the_same_deployments_for_its_config(
         out = prefect.cli("deployment", "run", "daily/served", "--watch", "--watch-timeout", "200")
         assert "Flow run finished successfully in 'Completed'" in out, log.read_text()[-3000:]
         assert state_paths(served).raw_games.exists()
+
+        # The API served next to the deployments: a remote retrain and rollback run there.
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{api_port}",
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=30,
+        ) as api:
+            retrain = remote_run(api, "/v1/retrain", {"reason": "new box scores"}, log)
+            assert (
+                retrain["url"]
+                == f"{prefect.url.removesuffix('/api')}/runs/flow-run/{retrain['flow_run_id']}"
+            )
+            run = next(r for r in prefect.flow_runs() if r["id"] == retrain["flow_run_id"])
+            assert "requested-by:alice" in run["tags"] and run["name"] == "retrain-served-manual"
+            assert run["parameters"]["requested_by"] == "alice"
+            # This small league's gate may have promoted neither version: give it a champion.
+            registry = Registry.from_config(served)
+            champion = registry.alias_version("champion")
+            if champion is None:
+                registry.set_alias("champion", champion := "1")
+            to = "1" if champion == "2" else "2"
+            remote_run(api, "/v1/rollback", {"to": to, "reason": "test"}, log)
+            moves = state_paths(served).audit_log.read_text().splitlines()
+            last = json.loads(moves[-2])  # the champion's move, then previous-champion's
+            assert last["alias"] == "champion" and last["to_version"] == to
+            assert last["requested_by"] == "alice"
+            asked = state_paths(served).root / "api_requests.jsonl"
+            assert [json.loads(line)["action"] for line in asked.read_text().splitlines()] == [
+                "retrain", "rollback",
+            ]  # fmt: skip
+        assert TOKEN not in log.read_text()
+
+
+def remote_run(api: httpx.Client, path: str, body: dict[str, str], log: Path) -> dict[str, Any]:
+    """POST a write endpoint and follow its flow run (GET /v1/runs/{id}) to Completed."""
+    started = api.post(path, json=body)
+    assert started.status_code == 202, started.text
+    run = started.json()
+    deadline = time.monotonic() + 200
+    while run["state"] not in ("Completed", "Failed", "Crashed", "Cancelled"):
+        assert time.monotonic() < deadline, log.read_text()[-3000:]
+        time.sleep(1)
+        run = api.get(f"/v1/runs/{run['flow_run_id']}").json()
+    assert run["state"] == "Completed", log.read_text()[-3000:]
+    return run

@@ -40,16 +40,17 @@ def test_both_redis_forms_are_understood() -> None:
 def test_embedded_default_before_any_run(
     sim_config: Callable[..., GamelineConfig], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """A fresh machine: nothing fails; no Prefect server and no alert target are warnings."""
+    """A fresh machine: nothing fails; no Prefect server, no alert target and no API are
+    warnings."""
     monkeypatch.delenv("PREFECT_API_URL", raising=False)
     monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect-home"))
     monkeypatch.delenv("GAMELINE_ALERT_URL", raising=False)
     checks = {c.name: c for c in doctor(sim_config())}
     assert list(checks) == [
-        "state folder", "mlflow", "prefect", "feast registry", "online store", "alerts",
+        "state folder", "mlflow", "prefect", "feast registry", "online store", "alerts", "api",
     ]  # fmt: skip
     assert {c.status for c in checks.values()} == {"ok", "warn"}
-    assert checks["prefect"].status == checks["alerts"].status == "warn"
+    assert checks["prefect"].status == checks["alerts"].status == checks["api"].status == "warn"
     assert "writable" in checks["state folder"].detail
 
 
