@@ -604,6 +604,13 @@ class ApiConfig(Section):
     max_request_bytes: int = Field(
         default=1_000_000, ge=1_000, le=100_000_000, description="a larger body is 413"
     )
+    cache_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        le=3600,
+        description="a game's answer is reused this long while the models and stores are "
+        "unchanged (0: every request is scored)",
+    )
     url: str | None = Field(
         default=None,
         pattern=r"^https?://",

@@ -40,6 +40,8 @@ from gameline.tasks.serving.on_request import (
     BadRequest,
     GameRequest,
     GameScore,
+    Schedule,
+    ScoreCache,
     UnknownTeam,
     score_requests,
 )
@@ -101,20 +103,26 @@ class Models:
 
 
 class GameStore:
-    """The game store, read again only when its file changes."""
+    """The game store, read again (and prepared for requests) only when its file changes."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, config: GamelineConfig) -> None:
+        self.config = config
+        self.path = state_paths(config).raw_games
         self.stamp: float | None = None
-        self.games: pd.DataFrame | None = None
+        self.current: Schedule | None = None
 
-    def read(self) -> pd.DataFrame:
+    def schedule(self) -> Schedule:
         if not self.path.exists():
             raise HTTPException(503, f"{self.path}: no game store yet: run `gameline ingest`")
         stamp = self.path.stat().st_mtime
-        if self.games is None or stamp != self.stamp:
-            self.games, self.stamp = read_store(self.path), stamp
-        return self.games
+        current = self.current
+        if current is None or stamp != self.stamp:
+            current = Schedule(self.config, read_store(self.path))
+            self.current, self.stamp = current, stamp  # whole: a request sees one version
+        return current
+
+    def read(self) -> pd.DataFrame:
+        return self.schedule().games
 
 
 def create_app(
@@ -127,7 +135,8 @@ def create_app(
     registry = Registry.from_config(config)
     models = Models(registry)
     store = TeamFeatureStore.from_config(config)
-    games = GameStore(paths.raw_games)
+    games = GameStore(config)
+    answers = ScoreCache(ttl_s=config.api.cache_seconds)
     access = Access(load_tokens(config.api) if tokens is None else tokens, config.api)
     metrics = ApiMetrics(
         paths, lambda: dict(zip((CHAMPION, CHALLENGER), models.versions(), strict=True))
@@ -170,9 +179,20 @@ def create_app(
         """Score games as batch predict would; with the online store down, from the offline
         store (each answer says `feature_source: offline`)."""
         champion, challenger = serving()
-        stored, now = games.read(), league_now(config)
+        schedule, now = games.schedule(), league_now(config)
+        depends_on = (
+            champion.version,
+            challenger and challenger.version,
+            games.stamp,
+            _mtime(paths.online_watermark),
+        )
+        keys = [ScoreCache.key(r, depends_on) for r in requests]
+        if (cached := answers.get(keys)) is not None:
+            metrics.count_scores(champion.version, challenger and challenger.version, len(keys))
+            return [a.aged(now) for a in cached]
         try:
-            scored = score_requests(config, store, stored, requests, now, champion, challenger)
+            scored = score_requests(config, store, schedule, requests, now, champion, challenger)
+            answers.put(keys, scored)
         except UnknownTeam as exc:
             raise HTTPException(404, str(exc)) from exc
         except BadRequest as exc:
@@ -181,7 +201,7 @@ def create_app(
             if store.online_down() is None:
                 raise
             scored = score_requests(
-                config, store, stored, requests, now, champion, challenger, offline=True
+                config, store, schedule, requests, now, champion, challenger, offline=True
             )
         metrics.count_scores(
             champion.version, challenger.version if challenger else None, len(scored)
@@ -337,6 +357,13 @@ def create_app(
     app.include_router(reads)
     app.include_router(write_router(config, access))
     return app
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return None
 
 
 def ui_links(config: GamelineConfig, model: str) -> Links:

@@ -13,6 +13,9 @@ native text model: nothing is pickled.
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel
@@ -166,11 +169,18 @@ def fit_lightgbm(
     return booster.model_to_string(num_iteration=booster.best_iteration)
 
 
-def predict_lightgbm(model: str, inputs: pd.DataFrame) -> np.ndarray:
-    """Probabilities from a native LightGBM text model."""
+@functools.lru_cache(maxsize=16)
+def _booster(model: str) -> Any:
+    """A native LightGBM text model parsed once (a served model predicts many times; a str
+    keeps its hash, so the same model text is found at once). Prediction is thread-safe."""
     import lightgbm as lgb
 
-    return np.asarray(lgb.Booster(model_str=model).predict(inputs), dtype=float)
+    return lgb.Booster(model_str=model)
+
+
+def predict_lightgbm(model: str, inputs: pd.DataFrame) -> np.ndarray:
+    """Probabilities from a native LightGBM text model."""
+    return np.asarray(_booster(model).predict(inputs), dtype=float)
 
 
 class FoldModels(BaseModel):

@@ -8,6 +8,9 @@ the schedule around it, as a stored game's would.
 from __future__ import annotations
 
 import difflib
+import threading
+import time
+from collections import OrderedDict
 from datetime import datetime
 
 import numpy as np
@@ -52,6 +55,53 @@ class GameScore(BaseModel):
     feature_source: str  # online, or offline when the online store is down
     note: str | None = None  # e.g. a team without a finished game yet
 
+    def aged(self, now: datetime) -> GameScore:
+        """This answer with the features' age as of `now`."""
+        stamps = [t for t in (self.home_feature_time, self.away_feature_time) if t is not None]
+        age = round((now - min(stamps)).total_seconds() / 3600, 3) if stamps else None
+        return self.model_copy(update={"features_age_hours": age})
+
+
+class ScoreCache:
+    """Answers already computed, by game and by what they depend on (the versions served, the
+    game store's and the online store's versions): a slate's games are asked for again and
+    again between two loads of the stores. An entry lives at most `ttl_s` seconds, so a store
+    changed behind the stamps' back is seen within that time. Thread-safe."""
+
+    def __init__(self, size: int = 4096, ttl_s: float = 60.0) -> None:
+        self.size, self.ttl_s = size, ttl_s
+        self._entries: OrderedDict[tuple[object, ...], tuple[float, GameScore]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(request: GameRequest, depends_on: tuple[object, ...]) -> tuple[object, ...]:
+        start = pd.Timestamp(request.start_time).tz_convert("UTC").value
+        return (request.home, request.away, start, request.neutral, *depends_on)
+
+    def get(self, keys: list[tuple[object, ...]]) -> list[GameScore] | None:
+        """Every key's answer, or None when one is missing or too old."""
+        if self.ttl_s <= 0:
+            return None
+        now = time.monotonic()
+        with self._lock:
+            found = [self._entries.get(k) for k in keys]
+            if any(f is None or now - f[0] > self.ttl_s for f in found):
+                return None
+            for k in keys:
+                self._entries.move_to_end(k)
+        return [f[1] for f in found if f is not None]
+
+    def put(self, keys: list[tuple[object, ...]], answers: list[GameScore]) -> None:
+        if self.ttl_s <= 0:
+            return
+        now = time.monotonic()
+        with self._lock:
+            for k, answer in zip(keys, answers, strict=True):
+                self._entries[k] = (now, answer)
+                self._entries.move_to_end(k)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
 
 class UnknownTeam(LookupError):
     """A team code the league does not know; names the closest known codes."""
@@ -73,13 +123,50 @@ def known_teams(config: GamelineConfig, games: pd.DataFrame) -> list[str]:
     return sorted(set(games["home_team"].astype(str)) | set(games["away_team"].astype(str)))
 
 
+class Schedule:
+    """The game store prepared for requests (built once per version of the store): each game's
+    id by (home, away, start), its row by id, and every game's context, computed on first use."""
+
+    def __init__(self, config: GamelineConfig, games: pd.DataFrame) -> None:
+        self.config, self.games = config, games
+        keyed = games.drop_duplicates(KEY)
+        self.ids = dict(
+            zip(_keys(keyed), keyed["game_id"].astype(str), strict=True)
+        )  # first game of a key, as batch predict's merge takes it
+        self.by_id = games.drop_duplicates("game_id", keep="first").set_index(
+            games["game_id"].drop_duplicates(keep="first").astype(str)
+        )
+        self.teams = known_teams(config, games)
+        self._context: pd.DataFrame | None = None
+
+    @property
+    def context(self) -> pd.DataFrame:
+        if self._context is None:
+            self._context = game_context(self.games, self.config.features, self.config.league)
+        return self._context
+
+
+def _keys(frame: pd.DataFrame) -> list[tuple[str, str, int]]:
+    """(home, away, start in microseconds since the epoch) of each row."""
+    starts = pd.DatetimeIndex(frame["start_time"]).tz_convert("UTC").as_unit("us").asi8
+    return list(
+        zip(
+            frame["home_team"].astype(str),
+            frame["away_team"].astype(str),
+            starts.tolist(),
+            strict=True,
+        )
+    )
+
+
 def request_rows(
-    config: GamelineConfig, games: pd.DataFrame, requests: list[GameRequest]
+    config: GamelineConfig, schedule: Schedule, requests: list[GameRequest]
 ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
-    """(the schedule with the requested games not in it added, the requested games' rows in
-    request order, whether each was already stored). UnknownTeam or BadRequest if one cannot
-    be a game of this league."""
-    teams = known_teams(config, games)
+    """(the requested games' rows in request order, the context to score them with, whether
+    each was already stored). A game the store does not hold is added to the schedule, and
+    the context is computed again around it. UnknownTeam or BadRequest if one cannot be a game
+    of this league."""
+    games, teams = schedule.games, schedule.teams
     known = set(teams)
     for request in requests:
         for team in (request.home, request.away):
@@ -97,34 +184,28 @@ def request_rows(
             "neutral": [r.neutral for r in requests],
         }
     )
-    ids = _game_ids(wanted, games)
-    is_stored = ids.notna().to_numpy()
-    new = wanted[~is_stored].drop_duplicates(KEY)
-    schedule = games
-    if len(new):
+    ids = [schedule.ids.get(key) for key in _keys(wanted)]
+    is_stored = np.array([i is not None for i in ids], dtype=bool)
+    by_id, context = schedule.by_id, None
+    if not is_stored.all():
+        new = wanted[~is_stored].drop_duplicates(KEY)
         season = season_of_dates(local_dates(new["start_time"], config.league), config.league)
         added = conform(
             new.assign(season=season.to_numpy(), status="scheduled"), config.league, "request"
         )
         added["game_id"] = added["game_id"] + "-request"  # never a stored game's id
-        schedule = pd.concat([games, added], ignore_index=True)
-        ids = _game_ids(wanted, schedule)
-    by_id = schedule.drop_duplicates("game_id", keep="first").set_index("game_id")
-    rows = by_id.loc[ids.astype(str)].reset_index()
+        extended = Schedule(config, pd.concat([games, added], ignore_index=True))
+        ids = [extended.ids[key] for key in _keys(wanted)]
+        by_id, context = extended.by_id, extended.context
+    rows = by_id.loc[ids].reset_index(drop=True)
     rows["neutral"] = wanted["neutral"].to_numpy() | rows["neutral"].fillna(False).to_numpy()
-    return schedule, rows, is_stored
-
-
-def _game_ids(wanted: pd.DataFrame, schedule: pd.DataFrame) -> pd.Series:
-    """The schedule's game id of each wanted game (null where it has none)."""
-    keyed = schedule[[*KEY, "game_id"]].astype({"home_team": str, "away_team": str})
-    return wanted.merge(keyed.drop_duplicates(KEY), on=KEY, how="left")["game_id"]
+    return rows, schedule.context if context is None else context, is_stored
 
 
 def score_requests(
     config: GamelineConfig,
     store: TeamFeatureStore,
-    games: pd.DataFrame,
+    schedule: Schedule,
     requests: list[GameRequest],
     now: datetime,
     champion: ServedModel,
@@ -133,14 +214,11 @@ def score_requests(
 ) -> list[GameScore]:
     """Each requested game scored from the online store (the offline store with `offline`) by
     the champion, the challenger in shadow; in request order."""
-    schedule, rows, is_stored = request_rows(config, games, requests)
-    context = game_context(schedule, config.features, config.league)
+    rows, context, is_stored = request_rows(config, schedule, requests)
     scored = score_games(store, rows, context, now, champion, challenger, offline)
     out = []
     for row, stored in zip(scored.to_dict("records"), is_stored, strict=True):
         home_ts, away_ts = _time(row["home_feature_ts"]), _time(row["away_feature_ts"])
-        stamps = [t for t in (home_ts, away_ts) if t is not None]
-        age = (now - min(stamps)).total_seconds() / 3600 if stamps else None
         sides = ((row["home_team"], home_ts), (row["away_team"], away_ts))
         without = [str(team) for team, ts in sides if ts is None]
         p_challenger = float(row["p_challenger"]) if challenger else None
@@ -157,14 +235,14 @@ def score_requests(
                 challenger_version=challenger.version if challenger else None,
                 home_feature_time=home_ts,
                 away_feature_time=away_ts,
-                features_age_hours=round(age, 3) if age is not None else None,
+                features_age_hours=None,
                 feature_source="offline" if offline else "online",
                 note=(
                     f"no finished game yet for {', '.join(without)}: scored without its state"
                     if without
                     else None
                 ),
-            )
+            ).aged(now)
         )
     return out
 
