@@ -3,11 +3,12 @@ reads when the config says), a limit on the body's size, CORS only for configure
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gameline.tasks.config import ApiConfig
@@ -26,10 +27,13 @@ def load_tokens(api: ApiConfig) -> Tokens:
     return Tokens.parse(text, where)
 
 
-def bearer(request: Request) -> str | None:
-    """The token of an `Authorization: Bearer <token>` header (None without one)."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
+# The bearer scheme, declared in the OpenAPI schema (Swagger UI's Authorize button sends it).
+BEARER = HTTPBearer(
+    auto_error=False,
+    description="the token part of a GAMELINE_API_TOKENS pair (`name:token`): needed by the "
+    "write endpoints, and by reads only when the config sets api.protect_reads",
+)
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]
 
 
 class Access:
@@ -43,7 +47,7 @@ class Access:
             )
         self.tokens, self.api = tokens, api
 
-    def writer(self, request: Request) -> str:
+    def writer(self, credentials: Credentials) -> str:
         """The name of the caller's token; 403 when writes are off or the token is wrong, 401
         without a token."""
         if not self.tokens:
@@ -53,8 +57,8 @@ class Access:
                 "separated by commas (or name a Prefect Secret block in api.tokens_secret_block) "
                 "and restart the API",
             )
-        presented = bearer(request)
-        if presented is None:
+        presented = credentials.credentials if credentials else None
+        if not presented:
             raise HTTPException(
                 401,
                 "this endpoint needs a token: send `Authorization: Bearer <token>`",
@@ -65,9 +69,9 @@ class Access:
             raise HTTPException(403, "the token is not one of this API's tokens")
         return name
 
-    def reader(self, request: Request) -> str | None:
+    def reader(self, credentials: Credentials) -> str | None:
         """Reads need a token only with `api.protect_reads`."""
-        return self.writer(request) if self.api.protect_reads else None
+        return self.writer(credentials) if self.api.protect_reads else None
 
 
 class BodyLimit:

@@ -162,7 +162,9 @@ def create_app(
         title=f"Gameline API: {config.name}",
         version="1",
         description="Calibrated win probabilities of the config's league: scored on request, "
-        "the served predictions, the models behind the aliases, alerts and retrains.",
+        "the served predictions, the models behind the aliases, live performance, alerts and "
+        "retrains; a retrain or rollback started as a Prefect deployment run (with a token); "
+        "Prometheus metrics at /metrics and a status page at /.",
         lifespan=lifespan,
     )
     guard(app, config.api)

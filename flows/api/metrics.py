@@ -87,7 +87,7 @@ class ApiMetrics:
         started = time.perf_counter()
         response = await call_next(request)
         route = request.scope.get("route")
-        endpoint = getattr(route, "path", None) or "unmatched"  # templates: few label values
+        endpoint = getattr(route, "path", None) or "other"  # templates: few label values
         self.latency.labels(endpoint).observe(time.perf_counter() - started)
         self.requests.labels(endpoint, request.method, str(response.status_code)).inc()
         return response

@@ -31,6 +31,7 @@ class Overview(BaseModel):
     """The served model's record as of the last monitor and daily runs."""
 
     monitored_at: datetime | None
+    monitor_status: str | None  # the last monitor run's verdict (e.g. "no champion")
     champion_version: str | None
     performance: Performance | None
     arms: list[dict[str, Any]]
@@ -62,6 +63,7 @@ def overview(config: GamelineConfig, games: pd.DataFrame) -> Overview:
     arms = arm_outcomes(predictions, games) if len(games) else pd.DataFrame()
     return Overview(
         monitored_at=result.checked_at if result else None,
+        monitor_status=result.status if result else None,
         champion_version=result.champion_version if result else None,
         performance=result.performance if result else None,
         arms=json_records(arms) if len(arms) else [],

@@ -108,9 +108,10 @@ def model_rows(view: PageView) -> str:
 
 
 def performance_block(view: PageView) -> str:
-    perf = view.overview.performance
+    perf, o = view.overview.performance, view.overview
     if perf is None:
-        return '<p class="muted">The monitor has not run yet.</p>'
+        said = f"The last monitor run: {o.monitor_status}." if o.monitored_at else ""
+        return f'<p class="muted">{escape(said or "The monitor has not run yet.")}</p>'
     if perf.status != "ok":
         return f'<p class="muted">{escape(perf.detail)}</p>'
     verdict = '<b class="bad">degraded</b>' if perf.degraded else '<b class="ok">holding</b>'
