@@ -145,8 +145,15 @@ def create_app(
     stop = threading.Event()
 
     def poll() -> None:
+        """Look at the aliases; then score the upcoming games ahead of their requests, so a
+        slate's games are answered from the cache (a no-op while nothing they depend on has
+        changed; a failure here is the next request's to report)."""
         while not stop.wait(poll_seconds):
             models.refresh()
+            try:
+                score(upcoming_requests())
+            except Exception:  # reported by the requests that meet it
+                continue
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> Any:
@@ -190,7 +197,6 @@ def create_app(
         )
         keys = [ScoreCache.key(r, depends_on) for r in requests]
         if (cached := answers.get(keys)) is not None:
-            metrics.count_scores(champion.version, challenger and challenger.version, len(keys))
             return [a.aged(now) for a in cached]
         try:
             scored = score_requests(config, store, schedule, requests, now, champion, challenger)
@@ -205,10 +211,28 @@ def create_app(
             scored = score_requests(
                 config, store, schedule, requests, now, champion, challenger, offline=True
             )
-        metrics.count_scores(
-            champion.version, challenger.version if challenger else None, len(scored)
-        )
         return scored
+
+    def answered(scores: list[GameScore]) -> list[GameScore]:
+        """Count the games answered, by the versions that scored them."""
+        for a in scores:
+            metrics.count_scores(a.champion_version, a.challenger_version, 1)
+        return scores
+
+    def upcoming_requests() -> list[GameRequest]:
+        """The next games (the predict horizon, or the next game day), as requests."""
+        nxt = upcoming_games(
+            games.read(), league_now(config), config.predict.horizon_hours, config.league.timezone
+        )
+        return [
+            GameRequest(
+                home=str(g.home_team),
+                away=str(g.away_team),
+                start_time=pd.Timestamp(g.start_time).to_pydatetime(),
+                neutral=bool(g.neutral),
+            )
+            for g in nxt.itertuples()
+        ]
 
     @app.get("/health", tags=["operations"])
     def health() -> JSONResponse:
@@ -257,7 +281,7 @@ def create_app(
     def predict(game: GameRequest) -> GameScore:
         """One game's probability of a home win, from the online store's features: the
         champion's, the challenger's in shadow, the versions, the features' age."""
-        return score([game])[0]
+        return answered(score([game]))[0]
 
     @reads.post("/v1/predict/batch", tags=["predictions"])
     def predict_batch(
@@ -266,25 +290,14 @@ def create_app(
         """Many games in one request (at most 1,000), in the order given."""
         if not batch:
             return []
-        return score(batch)
+        return answered(score(batch))
 
     @reads.get("/v1/games/upcoming", tags=["predictions"])
     def upcoming() -> list[GameScore]:
         """The next games (the predict horizon, or the next game day) with their probabilities,
         as the batch predict stage scores them now."""
-        stored = games.read()
-        now = league_now(config)
-        nxt = upcoming_games(stored, now, config.predict.horizon_hours, config.league.timezone)
-        requests = [
-            GameRequest(
-                home=str(g.home_team),
-                away=str(g.away_team),
-                start_time=pd.Timestamp(g.start_time).to_pydatetime(),
-                neutral=bool(g.neutral),
-            )
-            for g in nxt.itertuples()
-        ]
-        return score(requests) if requests else []
+        requests = upcoming_requests()
+        return answered(score(requests)) if requests else []
 
     @reads.get("/v1/predictions", tags=["predictions"])
     def predictions(

@@ -52,7 +52,7 @@ class ApiMetrics:
         )
         self.scored = Counter(
             "gameline_api_games_scored",
-            "Games scored on request, by the version that scored them and its alias",
+            "Games answered on request, by the version that scored them and its alias",
             ["model_version", "alias"],
             registry=reg,
         )
