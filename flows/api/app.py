@@ -43,6 +43,7 @@ from gameline.tasks.serving.on_request import (
     Schedule,
     ScoreCache,
     UnknownTeam,
+    check_requests,
     score_requests,
 )
 from gameline.tasks.serving.overview import Overview, days_games, overview
@@ -195,16 +196,18 @@ def create_app(
             games.stamp,
             _mtime(paths.online_watermark),
         )
+        try:
+            check_requests(schedule.teams, requests, now)
+        except UnknownTeam as exc:
+            raise HTTPException(404, str(exc)) from exc
+        except BadRequest as exc:
+            raise HTTPException(422, str(exc)) from exc
         keys = [ScoreCache.key(r, depends_on) for r in requests]
         if (cached := answers.get(keys)) is not None:
             return [a.aged(now) for a in cached]
         try:
             scored = score_requests(config, store, schedule, requests, now, champion, challenger)
             answers.put(keys, scored)
-        except UnknownTeam as exc:
-            raise HTTPException(404, str(exc)) from exc
-        except BadRequest as exc:
-            raise HTTPException(422, str(exc)) from exc
         except Exception:
             if store.online_down() is None:
                 raise

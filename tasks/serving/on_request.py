@@ -159,14 +159,10 @@ def _keys(frame: pd.DataFrame) -> list[tuple[str, str, int]]:
     )
 
 
-def request_rows(
-    config: GamelineConfig, schedule: Schedule, requests: list[GameRequest]
-) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
-    """(the requested games' rows in request order, the context to score them with, whether
-    each was already stored). A game the store does not hold is added to the schedule, and
-    the context is computed again around it. UnknownTeam or BadRequest if one cannot be a game
-    of this league."""
-    games, teams = schedule.games, schedule.teams
+def check_requests(teams: list[str], requests: list[GameRequest], now: datetime) -> None:
+    """UnknownTeam or BadRequest for a request that cannot be a game of this league: an unknown
+    team, a team playing itself, a game that has already started (the online store holds what
+    is known now, which a game that started before now must not see)."""
     known = set(teams)
     for request in requests:
         for team in (request.home, request.away):
@@ -174,6 +170,23 @@ def request_rows(
                 raise UnknownTeam(team, teams)
         if request.home == request.away:
             raise BadRequest(f"{request.home} cannot play itself")
+        if request.start_time < now:
+            raise BadRequest(
+                f"{request.away} at {request.home} starts {request.start_time.isoformat()}, "
+                f"before now ({now.isoformat()}): a game is scored from what is known before "
+                "it starts; what was served for past games is in /v1/predictions"
+            )
+
+
+def request_rows(
+    config: GamelineConfig, schedule: Schedule, requests: list[GameRequest], now: datetime
+) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """(the requested games' rows in request order, the context to score them with, whether
+    each was already stored). A game the store does not hold is added to the schedule, and
+    the context is computed again around it. UnknownTeam or BadRequest (`check_requests`) if
+    one cannot be scored."""
+    check_requests(schedule.teams, requests, now)
+    games = schedule.games
     wanted = pd.DataFrame(
         {
             "home_team": [r.home for r in requests],
@@ -214,7 +227,7 @@ def score_requests(
 ) -> list[GameScore]:
     """Each requested game scored from the online store (the offline store with `offline`) by
     the champion, the challenger in shadow; in request order."""
-    rows, context, is_stored = request_rows(config, schedule, requests)
+    rows, context, is_stored = request_rows(config, schedule, requests, now)
     scored = score_games(store, rows, context, now, champion, challenger, offline)
     out = []
     for row, stored in zip(scored.to_dict("records"), is_stored, strict=True):
