@@ -17,13 +17,14 @@ import httpx
 import pandas as pd
 import pytest
 
+from gameline.flows.api.access import load_tokens
 from gameline.flows.api.app import api_server
 from gameline.flows.gate import gate_flow, rollback_flow
 from gameline.flows.ingest import feature_store_flow
 from gameline.flows.monitor import monitor_flow
 from gameline.flows.predict import predict_flow
 from gameline.flows.train import train_flow
-from gameline.tasks.config import GamelineConfig, state_paths
+from gameline.tasks.config import ApiConfig, GamelineConfig, state_paths
 from gameline.tasks.ops.doctor import doctor
 from gameline.tasks.serving.predictions import latest_predictions, read_predictions
 from tests.builders import fatigue_league, write_config
@@ -303,6 +304,23 @@ def test_the_api_as_a_client_meets_it(served: Served) -> None:
     # The token never comes back: not in an answer, not in the API's log.
     assert not [a for a in answers if TOKEN in a.text]
     assert TOKEN not in client.get("/metrics").text and TOKEN not in log.read_text()
+
+
+def test_tokens_from_a_prefect_secret_block_when_the_variable_is_unset(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from prefect.blocks.system import Secret
+
+    Secret(value=f"bot:{TOKEN}").save("gameline-api-test-tokens", overwrite=True)
+    monkeypatch.delenv("GAMELINE_API_TOKENS", raising=False)
+    api = ApiConfig(tokens_secret_block="gameline-api-test-tokens")
+    tokens = load_tokens(api)
+    assert tokens.names() == ["bot"] and tokens.who(TOKEN) == "bot"
+    monkeypatch.setenv("GAMELINE_API_TOKENS", f"alice:{TOKEN}x")  # the variable wins
+    assert load_tokens(api).names() == ["alice"]
+    monkeypatch.setenv("GAMELINE_API_TOKENS", "alice:short")
+    with pytest.raises(ValueError, match="GAMELINE_API_TOKENS: the token of 'alice' is shorter"):
+        load_tokens(api)
 
 
 @pytest.mark.slow(seconds=10)
