@@ -123,6 +123,11 @@ def test_decide_from_history_passes_on_the_request_the_champion_and_the_data() -
     stale = from_history(trained_until=NOW - timedelta(days=40))
     assert stale.detail == "champion's data is 40 days old (> 30)"
     assert not from_history(games=GAMES.iloc[3:]).data_until  # no final game: no data end
+    # Nothing trained and no retrain yet: every final game is new.
+    first = from_history(champion=None, trained_until=None, min_new_games=3)
+    assert first.retrain and first.trigger == "no_champion"
+    never = from_history(trained_until=None, active_kinds={"data_drift"}, min_new_games=4)
+    assert never.detail.endswith("only 3 games finished since the last training (need 4)")
 
 
 def test_decide_from_history_reads_the_cooldown_and_new_games_from_the_last_retrain() -> None:

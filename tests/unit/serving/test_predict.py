@@ -187,3 +187,5 @@ def test_a_sourced_feature_missing_for_a_game_is_named_not_filled() -> None:
     features = ["elo_pre", "team__star_out", "game__ml_home"]
     assert missing_features(rows, features) == ["game__ml_home", "team__star_out"]
     assert missing_features(rows.fillna(0.0), features) == [None, None]
+    both = rows.assign(game__ml_home=[np.nan, np.nan])
+    assert missing_features(both, features) == ["game__ml_home", "team__star_out, game__ml_home"]
