@@ -1,0 +1,92 @@
+"""The core scores at their edges, against hand values: the bootstrap's interval from every game,
+accuracy at 0.5, the reliability curve's last bin, calibration error with other bin counts,
+the scores' names, a family without predictions skipped, not the ones after it (mutation
+testing found these unpinned)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gameline.tasks.model.metrics import (
+    accuracy,
+    auc,
+    expected_calibration_error,
+    family_scores,
+    paired_bootstrap,
+    reliability_curve,
+    scores,
+)
+
+
+def test_the_bootstrap_resamples_every_game_and_cuts_equal_tails() -> None:
+    diff = np.zeros(50)
+    diff[0] = 100.0  # only the first game differs: a resample that skips it has mean 0
+    mean, low, high = paired_bootstrap(diff, 4000, 0.9, seed=3)
+    assert mean == 2.0 and high > 0
+    rng = np.random.default_rng(3)  # the oracle: the same draws, the 5% and 95% quantiles
+    means = diff[rng.integers(0, 50, size=(4000, 50))].mean(axis=1)
+    expected = np.quantile(means, [0.05, 0.95])
+    assert (low, high) == (pytest.approx(expected[0]), pytest.approx(expected[1]))
+
+
+def test_accuracy_counts_a_coin_flip_as_a_home_pick() -> None:
+    assert accuracy(np.array([1.0]), np.array([0.5])) == 1.0
+    assert accuracy(np.array([0.0, 1.0]), np.array([0.5, 0.49])) == 0.0
+
+
+def test_auc_with_one_class_is_nan() -> None:
+    assert math.isnan(auc(np.array([1.0, 1.0]), np.array([0.4, 0.6])))
+    assert auc(np.array([0.0, 1.0]), np.array([0.4, 0.6])) == 1.0
+
+
+def test_the_reliability_curve_puts_certainty_in_the_last_bin() -> None:
+    curve = reliability_curve(np.array([1.0, 0.0, 1.0, 0.0]), np.array([1.0, 0.95, 0.85, 0.05]))
+    assert curve["bin_low"].tolist() == pytest.approx([0.0, 0.8, 0.9])
+    assert curve["games"].tolist() == [1, 1, 2]
+    assert curve["p_mean"].tolist() == pytest.approx([0.05, 0.85, 0.975])
+    assert curve["y_rate"].tolist() == [0.0, 1.0, 0.5]
+    assert list(curve.columns) == ["bin_low", "games", "p_mean", "y_rate"]
+    assert curve.index.tolist() == [0, 1, 2]
+
+
+def test_calibration_error_by_hand_for_any_bin_count() -> None:
+    y = np.array([1.0, 0.0, 1.0, 1.0])
+    p = np.array([0.2, 0.4, 0.6, 0.8])
+    # Two bins: [0, 0.5) holds 0.2 and 0.4 (mean 0.3, won 0.5); [0.5, 1] holds 0.6 and 0.8
+    # (mean 0.7, won 1.0): (2 * 0.2 + 2 * 0.3) / 4.
+    assert expected_calibration_error(y, p, bins=2) == pytest.approx(0.25)
+    # Ten bins: each game alone: (0.8 + 0.4 + 0.4 + 0.2) / 4.
+    assert expected_calibration_error(y, p) == pytest.approx(0.45)
+    assert scores(y, p, bins=2)["ece"] == pytest.approx(0.25)
+    assert math.isnan(expected_calibration_error(np.array([]), np.array([])))
+
+
+def test_the_scores_and_their_names() -> None:
+    y = np.array([1.0, 0.0, np.nan, 1.0])
+    p = np.array([0.8, 0.3, 0.5, np.nan])  # one game without a label, one without a prediction
+    found = scores(y, p)
+    assert list(found) == ["games", "log_loss", "brier", "auc", "accuracy", "ece"]
+    assert found["games"] == 2.0
+    assert found["log_loss"] == pytest.approx(-(math.log(0.8) + math.log(0.7)) / 2)
+    assert found["brier"] == pytest.approx((0.04 + 0.09) / 2)
+    assert (found["auc"], found["accuracy"]) == (1.0, 1.0)
+
+
+def test_a_family_without_any_prediction_is_skipped_and_the_rest_scored() -> None:
+    frame = pd.DataFrame(
+        {
+            "home_win": [1.0, 0.0, 1.0],
+            "p_market": [np.nan, np.nan, np.nan],  # no odds at all
+            "p_elo": [0.6, 0.4, 0.7],
+        }
+    )
+    found = family_scores(frame)
+    assert "market_log_loss" not in found
+    assert found["elo_log_loss"] == pytest.approx(
+        -(math.log(0.6) + math.log(0.6) + math.log(0.7)) / 3
+    )
+    assert found["games"] == 3.0 and found["priced_games"] == 0.0
