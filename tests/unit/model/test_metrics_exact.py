@@ -90,3 +90,47 @@ def test_a_family_without_any_prediction_is_skipped_and_the_rest_scored() -> Non
         -(math.log(0.6) + math.log(0.6) + math.log(0.7)) / 3
     )
     assert found["games"] == 3.0 and found["priced_games"] == 0.0
+
+
+# Even lines: +100 both ways, a vig-free 0.5 for each side (edges chosen exact in binary).
+EVEN = np.array([100.0]), np.array([100.0])
+
+
+def test_a_bet_exactly_at_the_edge_is_not_placed_and_a_lost_away_bet_costs_one_unit() -> None:
+    from gameline.tasks.model.metrics import betting_results
+
+    at_edge = betting_results(np.array([1.0]), np.array([0.75]), *EVEN, edge=0.25)
+    assert at_edge.bets == 0 and at_edge.profit == 0.0 and math.isnan(at_edge.roi)
+    away_at_edge = betting_results(np.array([1.0]), np.array([0.25]), *EVEN, edge=0.25)
+    assert away_at_edge.bets == 0
+    lost_away = betting_results(np.array([1.0]), np.array([0.2]), *EVEN, edge=0.25)
+    assert (lost_away.bets, lost_away.profit, lost_away.roi) == (1, -1.0, -1.0)
+    assert lost_away.max_drawdown == 1.0
+    won_away = betting_results(np.array([0.0]), np.array([0.2]), *EVEN, edge=0.25)
+    assert (won_away.profit, won_away.max_drawdown) == (1.0, 0.0)
+    # A game without a label or a line is no bet and no game with odds; another still is.
+    y, p = np.array([np.nan, 0.0, 1.0]), np.array([0.9, 0.2, 0.9])
+    home, away = np.array([100.0, 100.0, np.nan]), np.array([100.0, 100.0, 100.0])
+    partial = betting_results(y, p, home, away, edge=0.25)
+    assert (partial.games_with_odds, partial.bets, partial.profit) == (1, 1, 1.0)
+    none = betting_results(np.array([]), np.array([]), np.array([]), np.array([]), 0.25)
+    assert (none.bets, none.profit, none.max_drawdown) == (0, 0.0, 0.0)
+
+
+def test_closing_line_value_at_the_edge_and_for_a_lost_bet_either_side() -> None:
+    from gameline.tasks.model.metrics import closing_line_value
+
+    even = (np.array([100.0]), np.array([100.0]))
+    at_edge = closing_line_value(np.array([1.0]), np.array([0.75]), even, even, edge=0.25)
+    assert at_edge.bets == 0 and math.isnan(at_edge.mean_clv) and math.isnan(at_edge.roi)
+    assert closing_line_value(np.array([1.0]), np.array([0.25]), even, even, 0.25).bets == 0
+    # The home side bet at +100 and lost; the close moved to -150 / +130 (home 0.5798 fair).
+    closing = (np.array([-150.0]), np.array([130.0]))
+    lost_home = closing_line_value(np.array([0.0]), np.array([0.9]), even, closing, 0.25)
+    fair_home = (150 / 250) / (150 / 250 + 100 / 230)
+    assert lost_home.roi == -1.0 and lost_home.mean_clv == pytest.approx(2 * fair_home - 1)
+    assert lost_home.beat_close_share == 1.0
+    lost_away = closing_line_value(np.array([1.0]), np.array([0.2]), even, closing, 0.25)
+    assert lost_away.roi == -1.0 and lost_away.mean_clv == pytest.approx(2 * (1 - fair_home) - 1)
+    won_away = closing_line_value(np.array([0.0]), np.array([0.2]), even, closing, 0.25)
+    assert won_away.roi == 1.0 and won_away.beat_close_share == 0.0
