@@ -27,10 +27,13 @@ def test_the_bootstrap_resamples_every_game_and_cuts_equal_tails() -> None:
     diff[0] = 100.0  # only the first game differs: a resample that skips it has mean 0
     mean, low, high = paired_bootstrap(diff, 4000, 0.9, seed=3)
     assert mean == 2.0 and high > 0
+    spread = np.random.default_rng(0).normal(0.0, 1.0, 200)  # means with distinct quantiles
+    mean, low, high = paired_bootstrap(spread, 4000, 0.9, seed=3)
     rng = np.random.default_rng(3)  # the oracle: the same draws, the 5% and 95% quantiles
-    means = diff[rng.integers(0, 50, size=(4000, 50))].mean(axis=1)
+    means = spread[rng.integers(0, 200, size=(4000, 200))].mean(axis=1)
     expected = np.quantile(means, [0.05, 0.95])
     assert (low, high) == (pytest.approx(expected[0]), pytest.approx(expected[1]))
+    assert mean == pytest.approx(spread.mean())
 
 
 def test_accuracy_counts_a_coin_flip_as_a_home_pick() -> None:
@@ -134,3 +137,5 @@ def test_closing_line_value_at_the_edge_and_for_a_lost_bet_either_side() -> None
     assert lost_away.roi == -1.0 and lost_away.mean_clv == pytest.approx(2 * (1 - fair_home) - 1)
     won_away = closing_line_value(np.array([0.0]), np.array([0.2]), even, closing, 0.25)
     assert won_away.roi == 1.0 and won_away.beat_close_share == 0.0
+    unmoved = closing_line_value(np.array([1.0]), np.array([0.9]), even, even, 0.25)
+    assert unmoved.mean_clv == 0.0 and unmoved.beat_close_share == 0.0  # the close, not better
