@@ -113,3 +113,10 @@ def test_cors_only_for_configured_origins() -> None:
     assert answer.headers["access-control-allow-origin"] == "https://dash.example"
     other = opened.options("/read", headers={**preflight, "Origin": "https://evil.example"})
     assert "access-control-allow-origin" not in other.headers
+
+
+def test_a_token_list_with_gaps_colons_and_the_shortest_token() -> None:
+    exact = "x" * 16  # the shortest token accepted
+    tokens = Tokens.parse(f"alice:{exact},, bot:{BOT}:with:colons ,", "X")
+    assert tokens.names() == ["alice", "bot"]  # an empty pair is skipped, not the end
+    assert tokens.who(exact) == "alice" and tokens.who(f"{BOT}:with:colons") == "bot"

@@ -92,3 +92,19 @@ def test_the_reliability_plot_has_a_dot_per_bin_sized_by_games() -> None:
     assert svg.count("<circle") == 2
     assert "10 games: predicted 0.35, won 0.30" in svg
     assert 'r="9.0"' in svg and 'r="6.0"' in svg  # the area grows with the games
+
+
+def test_finished_games_say_who_won_and_missing_scores_are_dashes() -> None:
+    game = {
+        "start_time": "2026-12-06 00:00:00+00:00", "home_team": "H", "away_team": "A",
+        "p_home": 0.6, "model_version": "1",
+    }  # fmt: skip
+    page = status_page(view(games=[{**game, "y": 1.0}, {**game, "y": 0.0}, {**game, "y": None}]))
+    assert page.count("home won") == 1 and page.count("away won") == 1
+    challenger = ModelStatus(
+        alias="challenger", version="5", run_id=None, family=None, trained_from=None,
+        trained_until=None, train_games=None, metrics={}, gate_decision=None,
+    )  # fmt: skip
+    rows = status_page(view(models=[challenger]))
+    assert "<td>challenger</td><td>v5</td><td>-</td><td>-</td>" in rows
+    assert "<td class='num'>-</td><td class='num'>-</td><td class='num'>-</td>" in rows
