@@ -298,19 +298,21 @@ def clv_metrics(
     how much sharper the closing line was than the opening one (`market_open_log_loss_both_lines`,
     `market_close_log_loss_both_lines`)."""
     opening, closing = _lines(frame, "_open"), _lines(frame, "")
+    lines = ~(np.isnan(market_probability(*opening)) | np.isnan(market_probability(*closing)))
+    if not lines.any():  # no game has both lines: nothing to measure
+        return {}
     y = frame[label].to_numpy(dtype=float)
     out: dict[str, float] = {}
     for column in columns:
         result = closing_line_value(y, frame[column].to_numpy(dtype=float), opening, closing, edge)
-        if result.games_with_both_lines == 0:
-            return {}
+        if result.games_with_both_lines == 0:  # this column predicts none of those games
+            continue
         name = column[2:]
         out[f"{name}_clv_bets"] = float(result.bets)
         out[f"{name}_clv_mean"] = result.mean_clv
         out[f"{name}_clv_beat_share"] = result.beat_close_share
         out[f"{name}_clv_open_roi"] = result.roi
-    both = ~(np.isnan(market_probability(*opening)) | np.isnan(market_probability(*closing)))
-    both &= ~np.isnan(y)
+    both = lines & ~np.isnan(y)
     out["both_lines_games"] = float(both.sum())
     if both.any():
         out["market_open_log_loss_both_lines"] = log_loss(

@@ -139,3 +139,59 @@ def test_closing_line_value_at_the_edge_and_for_a_lost_bet_either_side() -> None
     assert won_away.roi == 1.0 and won_away.beat_close_share == 0.0
     unmoved = closing_line_value(np.array([1.0]), np.array([0.9]), even, even, 0.25)
     assert unmoved.mean_clv == 0.0 and unmoved.beat_close_share == 0.0  # the close, not better
+
+
+def four_games() -> pd.DataFrame:
+    """Four games out of time order, two priced at the close and the open; a market variant."""
+    return pd.DataFrame(
+        {
+            "home_win": [1.0, 0.0, 1.0, 0.0],
+            "season": [2021, 2020, 2021, 2020],
+            "event_timestamp": pd.to_datetime(
+                ["2021-01-04", "2021-01-01", "2021-01-03", "2021-01-02"], utc=True
+            ),
+            "p_none": [np.nan] * 4,  # a column that predicts nothing: skipped, not the end
+            "p_blend": [0.9, 0.2, 0.8, 0.3],
+            "p_with_market": [0.9, 0.2, 0.8, 0.3],
+            "home_ml": [100.0, np.nan, 100.0, np.nan],
+            "away_ml": [100.0, np.nan, 100.0, np.nan],
+            "home_ml_open": [100.0, np.nan, 100.0, np.nan],
+            "away_ml_open": [100.0, np.nan, 100.0, np.nan],
+        }
+    )
+
+
+def test_betting_metrics_skip_a_column_without_odds_and_add_clv_from_opening_lines() -> None:
+    from gameline.tasks.model.metrics import betting_metrics
+
+    found = betting_metrics(four_games(), ["p_none", "p_blend", "p_with_market"], edge=0.25)
+    assert "none_bet_count" not in found
+    assert (found["blend_bet_count"], found["blend_bet_profit"]) == (2.0, 2.0)  # both home wins
+    assert found["with_market_bet_count"] == 2.0
+    # Closing-line value of the bets at the opening price (not the market variant's: it takes
+    # the closing line as an input), and the markets on the games with both lines.
+    assert found["blend_clv_bets"] == 2.0 and found["blend_clv_open_roi"] == 1.0
+    assert "with_market_clv_bets" not in found and found["both_lines_games"] == 2.0
+    assert found["market_close_log_loss_both_lines"] == pytest.approx(math.log(2))
+    no_open = four_games().drop(columns=["home_ml_open", "away_ml_open"])
+    assert "blend_clv_bets" not in betting_metrics(no_open, ["p_blend"], edge=0.25)
+
+
+def test_segments_and_scores_in_sorted_order_with_model_names() -> None:
+    from gameline.tasks.model.metrics import scores_by, segment_table, segments
+
+    frame = four_games().set_index(pd.Index([10, 11, 12, 13]))
+    labels = segments(frame)  # neither a market nor Elo: the home side is unknown
+    assert labels.index.tolist() == [10, 11, 12, 13]
+    assert labels["home_side"].tolist() == ["unknown"] * 4
+    assert labels["season"].tolist() == ["2021", "2020", "2021", "2020"]
+    with_elo = segments(frame.assign(p_elo=[0.6, 0.4, 0.5, np.nan]))
+    assert with_elo["home_side"].tolist() == ["favourite", "underdog", "favourite", "unknown"]
+    table = segment_table(frame, ["p_blend"])
+    assert table[["segment", "value", "model"]].values.tolist() == [
+        ["season", "2020", "blend"], ["season", "2021", "blend"],
+        ["home_side", "unknown", "blend"],
+    ]  # fmt: skip
+    assert table["log_loss"].iloc[0] == pytest.approx(-(math.log(0.8) + math.log(0.7)) / 2)
+    by_season = scores_by(frame.rename(columns={"home_win": "won"}), "season", label="won")
+    assert by_season.index.tolist() == [2020, 2021] and by_season["games"].tolist() == [2.0, 2.0]
