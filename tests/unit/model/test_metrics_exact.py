@@ -165,7 +165,7 @@ def test_betting_metrics_skip_a_column_without_odds_and_add_clv_from_opening_lin
     from gameline.tasks.model.metrics import betting_metrics
 
     found = betting_metrics(four_games(), ["p_none", "p_blend", "p_with_market"], edge=0.25)
-    assert "none_bet_count" not in found
+    assert "none_bet_count" not in found and "none_clv_bets" not in found
     assert (found["blend_bet_count"], found["blend_bet_profit"]) == (2.0, 2.0)  # both home wins
     assert found["with_market_bet_count"] == 2.0
     # Closing-line value of the bets at the opening price (not the market variant's: it takes
@@ -195,3 +195,27 @@ def test_segments_and_scores_in_sorted_order_with_model_names() -> None:
     assert table["log_loss"].iloc[0] == pytest.approx(-(math.log(0.8) + math.log(0.7)) / 2)
     by_season = scores_by(frame.rename(columns={"home_win": "won"}), "season", label="won")
     assert by_season.index.tolist() == [2020, 2021] and by_season["games"].tolist() == [2.0, 2.0]
+
+
+def test_segment_labels_for_every_case_and_missing_values() -> None:
+    from gameline.tasks.model.metrics import segments
+
+    frame = pd.DataFrame(
+        {
+            "season": [2020] * 5,
+            "p_market": [0.7, np.nan, 0.3, np.nan, 0.5],  # no Elo to fall back on
+            "home_back_to_back": [1.0, 1.0, 0.0, 0.0, np.nan],
+            "away_back_to_back": [1.0, 0.0, 1.0, 0.0, np.nan],
+            "playoff": [True, False, np.nan, False, False],
+        }
+    )
+    labels = segments(frame)
+    assert labels["home_side"].tolist() == [
+        "favourite",
+        "unknown",
+        "underdog",
+        "unknown",
+        "favourite",
+    ]
+    assert labels["back_to_back"].tolist() == ["both", "home", "away", "neither", "neither"]
+    assert labels["stage"].tolist() == ["playoff", "regular", "regular", "regular", "regular"]
