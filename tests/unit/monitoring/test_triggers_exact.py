@@ -4,7 +4,7 @@ found these unpinned)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,28 +16,16 @@ from gameline.tasks.monitoring.triggers import (
     RetrainDecision,
     append_retrain,
     decide_from_history,
-    decide_retrain,
     read_retrains,
 )
+from tests.unit.monitoring.test_triggers import NOW
+from tests.unit.monitoring.test_triggers import decide as base_decide
 
-NOW = datetime(2026, 2, 1, tzinfo=UTC)
 CFG = RetrainConfig(cooldown_days=3, max_champion_age_days=30)
 
 
 def decide(**changes: Any) -> RetrainDecision:
-    values: dict[str, Any] = {
-        "manual": False,
-        "champion": "3",
-        "trained_until": NOW - timedelta(days=5),
-        "active_kinds": set(),
-        "last_retrain": None,
-        "new_games": 500,
-        "min_new_games": 50,
-        "data_until": NOW,
-        "now": NOW,
-        "cfg": CFG,
-    }
-    return decide_retrain(**{**values, **changes})
+    return base_decide(**{"cfg": CFG, **changes})  # type: ignore[no-any-return]
 
 
 @pytest.mark.parametrize(

@@ -31,17 +31,30 @@ def evaluation(
     champion = None
     if champion_shift is not None:
         champion = (truth + champion_shift * (0.5 - truth)).tolist()
+    elo = (truth + elo_shrink * (0.5 - truth)).tolist()
+    return judged(y.tolist(), challenger.tolist(), elo, champion)
+
+
+def judged(
+    y: list[float],
+    p: list[float],
+    elo: list[float],
+    champion: list[float] | None = None,
+    refresh: bool = False,
+) -> Evaluation:
+    """An evaluation of challenger v2 (against champion v1 when `champion` is given)."""
     return Evaluation(
         challenger_version="2",
         champion_version=None if champion is None else "1",
         champion_source="none" if champion is None else "registered",
         window_start=NOW,
         window_end=NOW,
-        game_ids=[f"g{i}" for i in range(n)],
-        y=y.tolist(),
-        p_challenger=challenger.tolist(),
+        game_ids=[f"g{i}" for i in range(len(y))],
+        y=y,
+        p_challenger=p,
         p_champion=champion,
-        p_elo=(truth + elo_shrink * (0.5 - truth)).tolist(),
+        p_elo=elo,
+        refresh=refresh,
     )
 
 

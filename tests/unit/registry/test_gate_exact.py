@@ -6,43 +6,19 @@ from __future__ import annotations
 
 import hashlib
 import math
-from datetime import UTC, datetime
 
 import pytest
 
 from gameline.tasks.config import GateConfig
-from gameline.tasks.registry.evaluation import Evaluation
 from gameline.tasks.registry.gate import (
     calibration_check,
     champion_check,
     decide,
     decision_markdown,
 )
+from tests.unit.registry.test_gate import NOW, judged
 
-NOW = datetime(2026, 11, 23, tzinfo=UTC)
 SMALL = GateConfig(window_games=10, min_games=4, max_ece=0.06, bootstrap_samples=200)
-
-
-def judged(
-    y: list[float],
-    p: list[float],
-    elo: list[float],
-    champion: list[float] | None = None,
-    refresh: bool = False,
-) -> Evaluation:
-    return Evaluation(
-        challenger_version="2",
-        champion_version=None if champion is None else "1",
-        champion_source="none" if champion is None else "registered",
-        window_start=NOW,
-        window_end=NOW,
-        game_ids=[f"g{i}" for i in range(len(y))],
-        y=y,
-        p_challenger=p,
-        p_champion=champion,
-        p_elo=elo,
-        refresh=refresh,
-    )
 
 
 # Four games, every probability 0.5 and two home wins: log loss ln 2, calibration error 0.
