@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -113,6 +114,33 @@ def quiet_env(**extra: str) -> dict[str, str]:
     env.update(QUIET_ENV, PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}")
     env.update(extra)
     return env
+
+
+# A line no failing command may print without --verbose: a traceback, or a library's warning
+# ("...py:440: UserWarning: ...", "FutureWarning: ...").
+NOISE = re.compile(r"^Traceback \(most recent call last\)|\b[A-Z][A-Za-z]*Warning: ")
+
+
+def noise(stderr: str) -> list[str]:
+    """The lines of a command's stderr that a user should never see on an expected failure."""
+    return [line for line in stderr.splitlines() if NOISE.search(line)]
+
+
+def gameline(
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 300,
+) -> subprocess.CompletedProcess[str]:
+    """Run the CLI as a user types it. Every failure the suite provokes is checked here: without
+    --verbose it is told in `error:` lines, never with a traceback or a library's warning."""
+    done = subprocess.run(
+        [str(BIN / "gameline"), *args], env=quiet_env() if env is None else env, cwd=cwd,
+        capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+    if done.returncode != 0 and not {"-v", "--verbose"} & set(args):
+        assert not noise(done.stderr), f"gameline {' '.join(args)}:\n{done.stderr[-3000:]}"
+    return done
 
 
 class Receiver:

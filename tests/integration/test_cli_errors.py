@@ -12,14 +12,12 @@ import pytest
 
 from gameline.tasks.config import state_paths
 from tests.builders import CONFIGS, ingested, small_sim_config, write_config
-from tests.servers import BIN, quiet_env
+from tests.servers import gameline as run_gameline
+from tests.servers import quiet_env
 
 
 def gameline(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(BIN / "gameline"), *args], env=quiet_env(**env), cwd=cwd, capture_output=True,
-        text=True, timeout=300,
-    )  # fmt: skip
+    return run_gameline(*args, env=quiet_env(**env), cwd=cwd)
 
 
 def error_lines(stderr: str) -> list[str]:
@@ -151,3 +149,14 @@ def _league_file(folder: Path) -> Path:
 
     leagues.hockey(folder / "hockey.csv")
     return folder / "hockey.csv"
+
+
+def test_the_suites_cli_runs_refuse_tracebacks_and_library_warnings_on_failure() -> None:
+    """Every failing `gameline` command the suite runs (tests.servers.gameline) is checked for
+    these lines; the check itself must see them."""
+    from tests.servers import noise
+
+    assert noise("Traceback (most recent call last):\n  File ...")
+    assert noise("/x/mlflow/types/utils.py:440: UserWarning: Hint: Inferred schema")
+    assert noise("FutureWarning: a default will change")
+    assert not noise("error: games.csv row 3: home_score is not a number\nwarning: 2 rows")

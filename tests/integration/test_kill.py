@@ -17,7 +17,7 @@ import pytest
 
 from gameline.tasks.config import GamelineConfig, state_paths
 from tests.builders import fatigue_league, ingested, write_config
-from tests.servers import BIN, quiet_env
+from tests.servers import BIN, gameline, quiet_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -84,10 +84,7 @@ def test_a_killed_command_leaves_no_server_and_the_next_one_completes(
 
     # The next command starts its own server on the same Prefect database and redoes the stage
     # the kill cut short (the stages after it are the subject of the kill tests below).
-    again = subprocess.run(
-        [str(BIN / "gameline"), "ingest", "--config", str(path)], env=env, cwd=tmp_path,
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    again = gameline("ingest", "--config", str(path), env=env, cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "temporary Prefect server" in again.stderr
     assert state_paths(config).raw_games.exists() and state_paths(config).team_features.exists()

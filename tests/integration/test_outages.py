@@ -17,7 +17,14 @@ import pytest
 from gameline.tasks.backends import BackendUnavailable
 from gameline.tasks.config import GamelineConfig, state_paths
 from tests.builders import NOW, fatigue_league, ingested, with_changes, write_config
-from tests.servers import BIN, Receiver, database, free_port, need_services, quiet_env
+from tests.servers import (
+    Receiver,
+    database,
+    free_port,
+    gameline,
+    need_services,
+    quiet_env,
+)
 
 pytestmark = pytest.mark.services
 
@@ -77,11 +84,13 @@ def test_a_backend_down_fails_in_seconds_with_one_line(
             "GAMELINE_FEAST_REGISTRY_URL": f"postgresql+psycopg://postgres@127.0.0.1:5432/{registry}",
         }
         started = time.monotonic()
-        done = subprocess.run(
-            [str(BIN / "gameline"), *command, "--config", str(path)],
-            env=quiet_env(**{**healthy, variable: value}), capture_output=True, text=True,
+        done = gameline(
+            *command,
+            "--config",
+            str(path),
+            env=quiet_env(**{**healthy, variable: value}),
             timeout=120,
-        )  # fmt: skip
+        )
         took = time.monotonic() - started
     if command[0] == "status" and variable != "GAMELINE_MLFLOW_TRACKING_URI":  # no Prefect
         assert done.returncode == 0  # status needs MLflow only
@@ -196,10 +205,7 @@ def test_a_full_state_folder_fails_with_one_line_and_nothing_half_written(
     with mounted("-t", "tmpfs", "-o", "size=96k", "tmpfs", str(small)):
         config = sim_config(state_dir=str(small / "state"))
         path = write_config(config, tmp_path / "c.yaml")
-        done = subprocess.run(
-            [str(BIN / "gameline"), "ingest", "--config", str(path)],
-            env=quiet_env(**harness_api), capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
+        done = gameline("ingest", "--config", str(path), env=quiet_env(**harness_api))
         errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
         assert done.returncode == 1 and len(errors) == 1, done.stderr[-2000:]
         assert "disk is full" in errors[0] or "No space left on device" in errors[0], errors
@@ -220,18 +226,12 @@ def test_a_read_only_state_folder_fails_with_one_line_naming_what_it_could_not_w
         readonly = write_config(config.model_copy(update={"state_dir": view}), tmp_path / "ro.yaml")
         for command in ("ingest", "train"):
             started = time.monotonic()
-            done = subprocess.run(
-                [str(BIN / "gameline"), command, "--config", str(readonly)],
-                env=quiet_env(**harness_api), capture_output=True, text=True, timeout=300,
-            )  # fmt: skip
+            done = gameline(command, "--config", str(readonly), env=quiet_env(**harness_api))
             errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
             assert done.returncode == 1 and len(errors) == 1, done.stderr[-2000:]
             assert "Read-only file system" in errors[0] or "readonly database" in errors[0]
             assert time.monotonic() - started < 60
-        status = subprocess.run(
-            [str(BIN / "gameline"), "status", "--config", str(readonly)],
-            env=quiet_env(), capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
+        status = gameline("status", "--config", str(readonly), timeout=120)
         # Never trained, so MLflow's store would have to be created: one line naming it.
         assert status.returncode == 1, status.stdout
         assert status.stderr == (

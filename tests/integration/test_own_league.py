@@ -19,16 +19,13 @@ from gameline.tasks.data.ingest import read_store, stage_input
 from gameline.tasks.data.sources import load_games, read_contract_file
 from tests import leagues
 from tests.builders import ingested
-from tests.servers import BIN, quiet_env
+from tests.servers import gameline as run_gameline
 
 pytestmark = [pytest.mark.integration]
 
 
 def gameline(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [str(BIN / "gameline"), *args], env=quiet_env(), cwd=cwd, capture_output=True,
-        text=True, timeout=300,
-    )  # fmt: skip
+    done = run_gameline(*args, cwd=cwd)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done
 

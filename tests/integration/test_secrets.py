@@ -18,9 +18,9 @@ import pytest
 from gameline.tasks.config import GamelineConfig, state_paths
 from tests.builders import fatigue_league, write_config
 from tests.servers import (
-    BIN,
     database,
     free_port,
+    gameline,
     need_services,
     process,
     quiet_env,
@@ -113,10 +113,7 @@ def test_no_secret_is_printed_or_stored(
         commands_env = {**env, "PREFECT_API_URL": url}
         outputs = []
         for command in (["run"], ["status"], ["doctor"]):
-            done = subprocess.run(
-                [str(BIN / "gameline"), *command, "--config", str(config_file)],
-                env=commands_env, capture_output=True, text=True, timeout=400,
-            )  # fmt: skip
+            done = gameline(*command, "--config", str(config_file), env=commands_env, timeout=400)
             assert done.returncode == 0, f"{command}:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
             outputs.append(done.stdout + done.stderr)
         assert "PONG" in outputs[-1]  # doctor reached the password-protected Redis
