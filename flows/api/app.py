@@ -126,6 +126,75 @@ class GameStore:
         return self.schedule().games
 
 
+class Scorer:
+    """Games scored on request with the served pair, the game store and the online store, as
+    batch predict scores them; answers reused while nothing they depend on has changed."""
+
+    def __init__(self, config: GamelineConfig, models: Models, games: GameStore) -> None:
+        self.config, self.models, self.games = config, models, games
+        self.store = TeamFeatureStore.from_config(config)
+        self.answers = ScoreCache(ttl_s=config.api.cache_seconds)
+        self.watermark = state_paths(config).online_watermark
+
+    def serving(self) -> tuple[ServedModel, ServedModel | None]:
+        pair = self.models.pair
+        if pair is None:
+            raise HTTPException(503, f"no model to serve: {self.models.error}")
+        return pair
+
+    def score(self, requests: list[GameRequest]) -> list[GameScore]:
+        """Score games as batch predict would; with the online store down, from the offline
+        store (each answer says `feature_source: offline`). 404/422 for a request that cannot
+        be scored, 503 without a model or a game store."""
+        champion, challenger = self.serving()
+        config, store = self.config, self.store
+        schedule, now = self.games.schedule(), league_now(config)
+        try:
+            check_requests(schedule.teams, requests, now)
+        except UnknownTeam as exc:
+            raise HTTPException(404, str(exc)) from exc
+        except BadRequest as exc:
+            raise HTTPException(422, str(exc)) from exc
+        depends_on = (
+            champion.version,
+            challenger and challenger.version,
+            self.games.stamp,
+            _mtime(self.watermark),
+        )
+        keys = [ScoreCache.key(r, depends_on) for r in requests]
+        if (cached := self.answers.get(keys)) is not None:
+            return [a.aged(now) for a in cached]
+        try:
+            scored = score_requests(config, store, schedule, requests, now, champion, challenger)
+            self.answers.put(keys, scored)
+        except Exception:
+            if store.online_down() is None:
+                raise
+            scored = score_requests(
+                config, store, schedule, requests, now, champion, challenger, offline=True
+            )
+        return scored
+
+    def upcoming_requests(self) -> list[GameRequest]:
+        """The next games (the predict horizon, or the next game day), as requests."""
+        config = self.config
+        nxt = upcoming_games(
+            self.games.read(),
+            league_now(config),
+            config.predict.horizon_hours,
+            config.league.timezone,
+        )
+        return [
+            GameRequest(
+                home=str(g.home_team),
+                away=str(g.away_team),
+                start_time=pd.Timestamp(g.start_time).to_pydatetime(),
+                neutral=bool(g.neutral),
+            )
+            for g in nxt.itertuples()
+        ]
+
+
 def create_app(
     config: GamelineConfig, poll_seconds: float = 5.0, tokens: Tokens | None = None
 ) -> FastAPI:
@@ -135,9 +204,9 @@ def create_app(
     paths = state_paths(config)
     registry = Registry.from_config(config)
     models = Models(registry)
-    store = TeamFeatureStore.from_config(config)
     games = GameStore(config)
-    answers = ScoreCache(ttl_s=config.api.cache_seconds)
+    scorer = Scorer(config, models, games)
+    score = scorer.score
     access = Access(load_tokens(config.api) if tokens is None else tokens, config.api)
     metrics = ApiMetrics(
         paths, lambda: dict(zip((CHAMPION, CHALLENGER), models.versions(), strict=True))
@@ -152,7 +221,7 @@ def create_app(
         while not stop.wait(poll_seconds):
             models.refresh()
             try:
-                score(upcoming_requests())
+                score(scorer.upcoming_requests())
             except Exception:  # reported by the requests that meet it
                 continue
 
@@ -179,63 +248,11 @@ def create_app(
     instrument(app, metrics)
     reads = APIRouter(dependencies=[Depends(access.reader)])
 
-    def serving() -> tuple[ServedModel, ServedModel | None]:
-        pair = models.pair
-        if pair is None:
-            raise HTTPException(503, f"no model to serve: {models.error}")
-        return pair
-
-    def score(requests: list[GameRequest]) -> list[GameScore]:
-        """Score games as batch predict would; with the online store down, from the offline
-        store (each answer says `feature_source: offline`)."""
-        champion, challenger = serving()
-        schedule, now = games.schedule(), league_now(config)
-        depends_on = (
-            champion.version,
-            challenger and challenger.version,
-            games.stamp,
-            _mtime(paths.online_watermark),
-        )
-        try:
-            check_requests(schedule.teams, requests, now)
-        except UnknownTeam as exc:
-            raise HTTPException(404, str(exc)) from exc
-        except BadRequest as exc:
-            raise HTTPException(422, str(exc)) from exc
-        keys = [ScoreCache.key(r, depends_on) for r in requests]
-        if (cached := answers.get(keys)) is not None:
-            return [a.aged(now) for a in cached]
-        try:
-            scored = score_requests(config, store, schedule, requests, now, champion, challenger)
-            answers.put(keys, scored)
-        except Exception:
-            if store.online_down() is None:
-                raise
-            scored = score_requests(
-                config, store, schedule, requests, now, champion, challenger, offline=True
-            )
-        return scored
-
     def answered(scores: list[GameScore]) -> list[GameScore]:
         """Count the games answered, by the versions that scored them."""
         for a in scores:
             metrics.count_scores(a.champion_version, a.challenger_version, 1)
         return scores
-
-    def upcoming_requests() -> list[GameRequest]:
-        """The next games (the predict horizon, or the next game day), as requests."""
-        nxt = upcoming_games(
-            games.read(), league_now(config), config.predict.horizon_hours, config.league.timezone
-        )
-        return [
-            GameRequest(
-                home=str(g.home_team),
-                away=str(g.away_team),
-                start_time=pd.Timestamp(g.start_time).to_pydatetime(),
-                neutral=bool(g.neutral),
-            )
-            for g in nxt.itertuples()
-        ]
 
     @app.get("/health", tags=["operations"])
     def health() -> JSONResponse:
@@ -299,7 +316,7 @@ def create_app(
     def upcoming() -> list[GameScore]:
         """The next games (the predict horizon, or the next game day) with their probabilities,
         as the batch predict stage scores them now."""
-        requests = upcoming_requests()
+        requests = scorer.upcoming_requests()
         return answered(score(requests)) if requests else []
 
     @reads.get("/v1/predictions", tags=["predictions"])
