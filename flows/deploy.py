@@ -122,10 +122,17 @@ def _prefect_or_fail() -> str:
     return url
 
 
-def _ui_link(flow_run_id: str) -> str:
+def prefect_ui() -> str | None:
+    """The Prefect UI of the server in PREFECT_API_URL (None without a server)."""
+    if not prefect_api_url():
+        return None
     from prefect.settings import PREFECT_UI_URL
 
-    return f"{str(PREFECT_UI_URL.value() or '').rstrip('/')}/runs/flow-run/{flow_run_id}"
+    return str(PREFECT_UI_URL.value() or "").rstrip("/") or None
+
+
+def _ui_link(flow_run_id: str) -> str:
+    return f"{prefect_ui() or ''}/runs/flow-run/{flow_run_id}"
 
 
 def start_run(

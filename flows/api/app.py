@@ -25,7 +25,7 @@ from fastapi_offline import FastAPIOffline
 from gameline.flows.api.access import Access, guard, load_tokens
 from gameline.flows.api.metrics import ApiMetrics, instrument
 from gameline.flows.api.write import write_router
-from gameline.tasks.backends import prefect_api_url
+from gameline.flows.deploy import prefect_ui
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.data.ingest import read_store
 from gameline.tasks.data.sources import league_now
@@ -369,7 +369,8 @@ def create_app(
         now = league_now(config)
         local = pd.Timestamp(now).tz_convert(config.league.timezone).date()
         days = [local, local + pd.Timedelta(days=1)]
-        served = served_results(read_predictions(paths.predictions), stored)
+        predictions = read_predictions(paths.predictions)  # once, for the games and the record
+        served = served_results(predictions, stored)
         snapshot = read_snapshot(paths.registry_snapshot)
         view = PageView(
             title=f"Gameline: {config.name}",
@@ -378,7 +379,7 @@ def create_app(
             timezone=config.league.timezone,
             games=json_records(days_games(served, days, config.league.timezone)),
             models=snapshot.models if snapshot else [],
-            overview=overview(config, stored),
+            overview=overview(config, stored, predictions),
             links=links,
         )
         return HTMLResponse(status_page(view))
@@ -403,15 +404,10 @@ def _mtime(path: Path) -> float | None:
 
 def ui_links(config: GamelineConfig, model: str) -> Links:
     """The Prefect UI of the server in PREFECT_API_URL; MLflow's UI when it is a server."""
-    prefect_ui = None
-    if prefect_api_url():
-        from prefect.settings import PREFECT_UI_URL
-
-        prefect_ui = str(PREFECT_UI_URL.value() or "").rstrip("/") or None
     uri = tracking_uri(config)
     served = uri.startswith(("http://", "https://"))
     return Links(
-        prefect_ui=prefect_ui,
+        prefect_ui=prefect_ui(),
         mlflow_ui=f"{uri.rstrip('/')}/#/models/{model}" if served else None,
         mlflow_hint=f"mlflow ui --backend-store-uri {uri}",
     )

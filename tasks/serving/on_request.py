@@ -113,7 +113,8 @@ class UnknownTeam(LookupError):
 
 
 class BadRequest(ValueError):
-    """A request that cannot be a game (the same team on both sides)."""
+    """A request that cannot be scored: the same team on both sides, or a game that has
+    already started."""
 
 
 def known_teams(config: GamelineConfig, games: pd.DataFrame) -> list[str]:

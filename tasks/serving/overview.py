@@ -48,10 +48,14 @@ def latest_monitor_result(folder: Path) -> MonitorResult | None:
     return MonitorResult.model_validate_json(found[-1].read_text()) if found else None
 
 
-def overview(config: GamelineConfig, games: pd.DataFrame) -> Overview:
+def overview(
+    config: GamelineConfig, games: pd.DataFrame, predictions: pd.DataFrame | None = None
+) -> Overview:
+    """The record from the state folder (`predictions`: the table, when already read)."""
     paths = state_paths(config)
     result = latest_monitor_result(paths.monitor_reports)
-    predictions = read_predictions(paths.predictions)
+    if predictions is None:
+        predictions = read_predictions(paths.predictions)
     served = served_results(predictions, games)
     finished = served[served["y"].notna()] if len(served) else served
     curve = (
