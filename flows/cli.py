@@ -188,14 +188,15 @@ def api(
     """Serve the HTTP API: games scored on request, the served predictions, the models, live
     performance, alerts and retrains, remote retrain and rollback with a token, /metrics and
     a status page at / (OpenAPI docs at /docs)."""
-    from gameline.flows.api import serve_api
+    from gameline.flows.api import api_server
 
     cfg = load_or_fail(config)
-    display.note(f"Gameline API for {cfg.name} at http://{host}:{port} (docs: /docs)")
     try:
-        serve_api(cfg, host, port, poll)
+        server = api_server(cfg, host, port, poll)  # a bad token list fails before it listens
     except ValueError as exc:
         fail(exc)
+    display.note(f"Gameline API for {cfg.name} at http://{host}:{port} (docs: /docs)")
+    server.run()
 
 
 @app.command()

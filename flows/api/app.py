@@ -427,11 +427,6 @@ def api_server(config: GamelineConfig, host: str, port: int, poll_seconds: float
     return uvicorn.Server(settings)
 
 
-def serve_api(config: GamelineConfig, host: str, port: int, poll_seconds: float) -> None:
-    """Serve the API with uvicorn until interrupted."""
-    api_server(config, host, port, poll_seconds).run()
-
-
 def serve_api_in_thread(
     config: GamelineConfig, host: str, port: int, poll_seconds: float
 ) -> threading.Thread:
