@@ -144,6 +144,9 @@ class SimulatorConfig(Section):
     )
     market_noise_sd: float = Field(default=0.25, ge=0, le=5, description="logit noise of odds")
     market_margin: float = Field(default=0.045, ge=0, le=0.3, description="bookmaker overround")
+    line_noise_pts: float = Field(
+        default=1.5, ge=0, le=20, description="points of noise in the spread and total lines"
+    )
     regime_change: RegimeChange | None = None
     star_pts: float = Field(
         default=0.0,
@@ -178,6 +181,12 @@ class SourceConfig(Section):
         default=None,
         description="csv: strftime format of start_time when it is not ISO (e.g. '%m/%d/%Y')",
     )
+    spread_convention: Literal["home", "away", "favourite"] = Field(
+        default="home",
+        description="csv: how the file writes home_spread: the home side's line (-5.5 = home "
+        "favoured by 5.5), the away side's, or the favourite's unsigned (who is favoured from "
+        "a `favourite` column of home/away, else from the moneylines)",
+    )
 
     @model_validator(mode="after")
     def _file_sources_need_a_path(self) -> SourceConfig:
@@ -193,6 +202,7 @@ class ValidationConfig(Section):
     odds_abs_min: float = Field(default=100.0, ge=100)
     odds_abs_max: float = Field(default=100_000.0, gt=100)
     max_score: int = Field(default=400, ge=1)
+    spread_abs_max: float = Field(default=60.0, gt=0, description="largest point spread")
 
 
 class EloConfig(Section):

@@ -30,6 +30,10 @@ GAME_DTYPES: dict[str, str] = {
     "away_ml": "Float64",
     "home_ml_open": "Float64",
     "away_ml_open": "Float64",
+    "home_spread": "Float64",
+    "total_line": "Float64",
+    "home_spread_open": "Float64",
+    "total_line_open": "Float64",
     "ref_p_home": "Float64",
     "source": STRING,
     "manifest_id": STRING,
@@ -37,8 +41,14 @@ GAME_DTYPES: dict[str, str] = {
 GAME_COLUMNS = list(GAME_DTYPES)
 # home_ml/away_ml are the closing moneylines (the last price before the start, what the market
 # baseline is scored with); home_ml_open/away_ml_open the opening ones, where a source has them.
-# Columns added to the contract after a store was written; read as nulls from such a store.
-ADDED_COLUMNS = ("home_ml_open", "away_ml_open")
+# home_spread is the home side's point spread as a bookmaker writes it: -5.5 when the home team
+# is favoured by 5.5 (it covers when home_score - away_score + home_spread > 0); total_line the
+# over/under line on the sum of the scores; *_open the opening lines, where a source has them.
+SPREAD_COLUMNS = ("home_spread", "home_spread_open")
+TOTAL_COLUMNS = ("total_line", "total_line_open")
+# Columns added to the contract after a store was written; read as nulls from such a store, and
+# filled in on a final game without it counting as a changed result.
+ADDED_COLUMNS = ("home_ml_open", "away_ml_open", *SPREAD_COLUMNS, *TOTAL_COLUMNS)
 # What a source must give; the rest is optional and filled with nulls.
 REQUIRED_COLUMNS = ["season", "start_time", "home_team", "away_team"]
 # Columns that identify the content of a game (what may not change silently once final).

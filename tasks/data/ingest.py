@@ -133,13 +133,21 @@ def upsert_games(stored: pd.DataFrame, incoming: pd.DataFrame, manifest_id: str)
         & known[:, None]
     )
     changed = differs.any(axis=1)
+    # A column added to the contract later (lines, opening odds) may be filled in on a final
+    # game: a value where the store had none is new information, not a changed result.
+    filled = np.column_stack(
+        [
+            old[col].isna().to_numpy() if col in ADDED_COLUMNS else np.zeros(len(old), bool)
+            for col in compared
+        ]
+    )
     was_final = (old["status"] == "final").fillna(False).to_numpy()
-    conflict = known & changed & was_final
-    update = known & changed & ~was_final
+    conflict = known & (differs & ~filled).any(axis=1) & was_final
+    update = known & changed & ~conflict
     new = ~known
     conflicts = rows[conflict].copy()
     conflicts[RULES] = [
-        f"{CONFLICT_RULE} ({', '.join(np.asarray(compared)[differs[i]])})"
+        f"{CONFLICT_RULE} ({', '.join(np.asarray(compared)[(differs & ~filled)[i]])})"
         for i in np.flatnonzero(conflict)  # conflicts are few: they are quarantined one by one
     ]
     conflicts[ACTION] = "not stored"

@@ -134,6 +134,28 @@ def _outcomes(
     )
 
 
+def half_points(values: np.ndarray) -> np.ndarray:
+    """Values rounded to the nearest half point, as bookmakers write lines."""
+    return np.round(np.asarray(values) * 2) / 2
+
+
+def market_lines(
+    rng: np.random.Generator, cfg: SimulatorConfig, outcomes: pd.DataFrame
+) -> pd.DataFrame:
+    """The bookmaker's closing spread and total of every game: the true expected margin and
+    total seen through `line_noise_pts` of noise, in half points (a whole-number line can push).
+    Its own random stream, so the scores and moneylines of every seed stay as they were."""
+    expected = outcomes["expected"].to_numpy()
+    noise = rng.normal(0, cfg.line_noise_pts, (2, expected.size))
+    return pd.DataFrame(
+        {
+            "home_spread": half_points(-(expected + noise[0])),
+            "total_line": half_points(2 * cfg.mean_score + noise[1]),
+        },
+        index=outcomes.index,
+    )
+
+
 def american_odds(implied: np.ndarray) -> np.ndarray:
     """American moneyline for an implied probability (overround included), rounded."""
     q = np.clip(implied, 0.01, 0.99)
@@ -172,7 +194,9 @@ def simulate_schedule(cfg: SimulatorConfig, league: LeagueConfig) -> pd.DataFram
         if cfg.neutral_share > 0:  # drawn only when asked, so other seeds' games stay the same
             games["neutral"] = rng.random(len(games)) < cfg.neutral_share
             edge[games["neutral"].to_numpy()] = 0.0
-        frames.append(pd.concat([games, _outcomes(rng, cfg, games, edge)], axis=1))
+        outcomes = _outcomes(rng, cfg, games, edge)
+        lines = market_lines(np.random.default_rng([cfg.seed, season, 2]), cfg, outcomes)
+        frames.append(pd.concat([games, outcomes, lines], axis=1))
         strength = _next_season_strength(rng, cfg, end_strength)
     return pd.concat(frames, ignore_index=True)
 
@@ -249,6 +273,8 @@ def simulate_games(cfg: SimulatorConfig, league: LeagueConfig) -> pd.DataFrame:
             "away_score": games["away_score"].where(final),
             "home_ml": games["home_ml"],
             "away_ml": games["away_ml"],
+            "home_spread": games["home_spread"],
+            "total_line": games["total_line"],
             "neutral": games["neutral"],
         }
     )[keep]

@@ -24,6 +24,7 @@ from gameline.tasks.contracts import (
     local_start_times,
     neutral_by_period,
 )
+from gameline.tasks.data.lines import home_spread, spread_check
 from gameline.tasks.data.simulator import resolve_as_of, simulate_games
 
 # Numeric contract columns a generic file may carry.
@@ -34,6 +35,10 @@ NUMBER_COLUMNS = (
     "away_ml",
     "home_ml_open",
     "away_ml_open",
+    "home_spread",
+    "total_line",
+    "home_spread_open",
+    "total_line_open",
     "ref_p_home",
     "game_number",
 )
@@ -148,6 +153,12 @@ def read_contract_file(
     for col in ("game_id", "status"):
         if col in raw:
             out[col] = raw[col].replace("", None)
+    favourite = raw["favourite"].replace("", None) if "favourite" in raw else None
+    convention = layout.spread_convention
+    for col in ("home_spread", "home_spread_open"):
+        if col in out:
+            prices = (out.get("home_ml"), out.get("away_ml"))
+            out[col] = home_spread(out[col], convention, favourite, *prices)
     date_only = raw["start_time"].str.len() == 10
     stamped = pd.to_datetime(
         raw["start_time"].where(~date_only), utc=True, errors="coerce", format="ISO8601"
@@ -164,8 +175,22 @@ def read_contract_file(
     )
     if "season" not in raw:
         out["season"] = season_of_dates(local_dates(out["start_time"], league), league)
+    if "home_spread" in out and "home_score" in out and "away_score" in out:
+        check_spread_sign(path, out, convention)
     out[SOURCE_LINE], out[PARSE_ERROR] = raw[SOURCE_LINE], errors
     return conform(out, league, source=f"csv:{path.name}")
+
+
+def check_spread_sign(path: Path, games: pd.DataFrame, convention: str) -> None:
+    """Refuse a file whose spreads, read with `convention`, contradict its results."""
+    check = spread_check(games["home_spread"], games["home_score"], games["away_score"])
+    if check.reversed:
+        other = "away" if convention == "home" else "home"
+        raise ContractError(
+            f"{path}: home_spread read as the {convention} side's line says the opposite of the "
+            f"results: its favourite won {check.favourite_won:.0%} of {check.games} games "
+            f"(about 65% is normal); set source.spread_convention: {other} (or favourite)"
+        )
 
 
 def season_of_dates(day: pd.Series, league: LeagueConfig) -> pd.Series:
@@ -193,7 +218,8 @@ def formatted_start_times(raw: pd.Series, fmt: str, league: LeagueConfig) -> pd.
 
 
 def read_nba_odds(path: Path, league: LeagueConfig) -> pd.DataFrame:
-    """The NBA results-and-odds file (season = year the season ends, local dates, moneylines)."""
+    """The NBA results-and-odds file (season = year the season ends, local dates, moneylines;
+    the closing spread, the favourite's and signed by `whos_favored`, and the total)."""
     raw = read_text_table(
         path,
         [
@@ -216,6 +242,11 @@ def read_nba_odds(path: Path, league: LeagueConfig) -> pd.DataFrame:
     out["home_ml"], errors = parse_numbers(raw["moneyline_home"], "moneyline_home", errors)
     out["away_ml"], errors = parse_numbers(raw["moneyline_away"], "moneyline_away", errors)
     out["playoff"], errors = parse_flags(raw["playoffs"], "playoffs", errors)
+    if "spread" in raw and "whos_favored" in raw:  # the favourite's line, unsigned
+        spread, errors = parse_numbers(raw["spread"], "spread", errors)
+        out["home_spread"] = home_spread(spread, "favourite", raw["whos_favored"])
+    if "total" in raw:
+        out["total_line"], errors = parse_numbers(raw["total"], "total", errors)
     day, errors = parse_dates(raw["date"], "%Y-%m-%d", "date", errors)
     out["start_time"] = local_start_times(day, league)
     out["neutral"] = neutral_by_period(out["start_time"], league)

@@ -14,7 +14,14 @@ import pandas as pd
 from pydantic import BaseModel
 
 from gameline.tasks.config import GamelineConfig, LeagueConfig, ValidationConfig, state_paths
-from gameline.tasks.contracts import CONTENT_COLUMNS, PARSE_ERROR, SOURCE_LINE, STATUSES
+from gameline.tasks.contracts import (
+    CONTENT_COLUMNS,
+    PARSE_ERROR,
+    SOURCE_LINE,
+    SPREAD_COLUMNS,
+    STATUSES,
+    TOTAL_COLUMNS,
+)
 from gameline.tasks.data.simulator import team_codes
 from gameline.tasks.storage import write_parquet, write_text
 
@@ -23,9 +30,15 @@ RULES = "rules"
 FINAL = 'status=="final"'
 SCHEDULED = 'status=="scheduled"'
 UNIQUE_RULE = "game_id is unique"
-ODDS_RULE_PREFIX = "moneyline"  # rules on optional odds: the game is kept, the odds are nulled
 ACTION = "action"
 ODDS_COLUMNS = ["home_ml", "away_ml", "home_ml_open", "away_ml_open"]
+# Rules on optional prices, by the start of their name: a game that broke only these is kept
+# and the prices each rule covers are nulled (a bad moneyline does not cost the game's spread).
+PRICE_RULES = {
+    "moneyline": ODDS_COLUMNS,
+    "spread": list(SPREAD_COLUMNS),
+    "total line": list(TOTAL_COLUMNS),
+}
 
 
 RuleSpec = tuple[str, str, dict[str, Any]]  # (rule name, GE expectation class, its kwargs)
@@ -170,6 +183,26 @@ def rule_specs(config: GamelineConfig, now: datetime) -> list[RuleSpec]:
                 },
             ),
         ]
+    for column in SPREAD_COLUMNS:
+        specs.append(
+            (
+                f"spread is a line with |spread| <= {limits.spread_abs_max:g}",
+                "ExpectColumnValuesToBeBetween",
+                {
+                    "column": column,
+                    "min_value": -limits.spread_abs_max,
+                    "max_value": limits.spread_abs_max,
+                },
+            )
+        )
+    for column in TOTAL_COLUMNS:
+        specs.append(
+            (
+                f"total line is between 0 and {2 * limits.max_score:g} (twice max_score)",
+                "ExpectColumnValuesToBeBetween",
+                {"column": column, "min_value": 0, "max_value": 2 * limits.max_score},
+            )
+        )
     if not league.allow_ties:
         specs.append(
             (
@@ -294,14 +327,14 @@ def resolve_repeats(frame: pd.DataFrame, results: list[RuleResult]) -> list[Rule
 def split_rows(frame: pd.DataFrame, results: list[RuleResult]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(rows to store, quarantined rows with `rules` naming every rule each broke and `action`).
 
-    A row that broke only odds rules is stored with its odds removed ('odds removed'); every
-    other failing row is held back ('not stored').
+    A row that broke only price rules (PRICE_RULES) is stored without the prices it broke
+    ('odds removed'); every other failing row is held back ('not stored').
     """
     failing = [(r.rule, r.rows) for r in results if r.failed]
     rows = np.concatenate([r for _, r in failing]) if failing else np.empty(0, dtype=np.int64)
     names = np.concatenate([[n] * len(r) for n, r in failing]) if failing else np.empty(0)
     by_row = pd.DataFrame({ROW: rows, RULES: pd.Series(names, dtype="string")}).drop_duplicates()
-    by_row["odds_only"] = by_row[RULES].str.startswith(ODDS_RULE_PREFIX)
+    by_row["odds_only"] = by_row[RULES].str.startswith(tuple(PRICE_RULES))
     per_row = by_row.groupby(ROW).agg(rules=(RULES, "; ".join), odds_only=("odds_only", "all"))
     keep = [
         c
@@ -314,8 +347,12 @@ def split_rows(frame: pd.DataFrame, results: list[RuleResult]) -> tuple[pd.DataF
     quarantined[RULES] = info[RULES].to_numpy()
     quarantined[ACTION] = np.where(info["odds_only"], "odds removed", "not stored")
     repaired = frame[ROW].isin(per_row.index[per_row["odds_only"]])
-    stored = frame.loc[~flagged | repaired, keep].copy()
-    stored.loc[repaired[~flagged | repaired], ODDS_COLUMNS] = pd.NA
+    kept = ~flagged | repaired
+    stored = frame.loc[kept, keep].copy()
+    for prefix, columns in PRICE_RULES.items():
+        broke = by_row.loc[by_row[RULES].str.startswith(prefix), ROW]
+        hit = (repaired & frame[ROW].isin(broke))[kept].to_numpy()
+        stored.loc[hit, [c for c in columns if c in stored]] = pd.NA
     return stored.reset_index(drop=True), quarantined.reset_index(drop=True)
 
 

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pandas as pd
 
-from gameline.tasks.contracts import LABEL, home_win
+from gameline.tasks.contracts import LABEL, SPREAD_COLUMNS, TOTAL_COLUMNS, home_win
 
 
 def entity_frame(games: pd.DataFrame) -> pd.DataFrame:
@@ -25,7 +25,7 @@ def entity_frame(games: pd.DataFrame) -> pd.DataFrame:
 
 
 def labels(games: pd.DataFrame) -> pd.DataFrame:
-    """The label and the game's context (season, site, scores, odds) by game_id."""
+    """The label and the game's context (season, site, scores, odds, lines) by game_id."""
     home, away = games["home_score"].astype("float64"), games["away_score"].astype("float64")
     return pd.DataFrame(
         {
@@ -39,6 +39,10 @@ def labels(games: pd.DataFrame) -> pd.DataFrame:
             "away_ml": games["away_ml"].astype("float64").to_numpy(),
             "home_ml_open": games["home_ml_open"].astype("float64").to_numpy(),
             "away_ml_open": games["away_ml_open"].astype("float64").to_numpy(),
+            **{
+                line: games[line].astype("float64").to_numpy()
+                for line in (*SPREAD_COLUMNS, *TOTAL_COLUMNS)
+            },
             LABEL: home_win(home, away),
         }
     )

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from gameline.tasks.config import TrainConfig
-from gameline.tasks.contracts import LABEL
+from gameline.tasks.contracts import LABEL, SPREAD_COLUMNS, TOTAL_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,10 @@ def inner_split(start_times: pd.Series, share: float) -> tuple[np.ndarray, np.nd
     return ~valid, valid
 
 
+# What the margin and total targets are scored with: the scores and the lines.
+OOF_TARGET_COLUMNS = ("home_score", "away_score", *SPREAD_COLUMNS, *TOTAL_COLUMNS)
+
+
 def oof_columns(test: pd.DataFrame, fold: Fold) -> pd.DataFrame:
     """The identifying columns of out-of-fold predictions."""
     return pd.DataFrame(
@@ -99,6 +103,7 @@ def oof_columns(test: pd.DataFrame, fold: Fold) -> pd.DataFrame:
             "away_ml": test["away_ml"],
             "home_ml_open": test.get("home_ml_open", np.nan),
             "away_ml_open": test.get("away_ml_open", np.nan),
+            **{c: test.get(c, np.nan) for c in OOF_TARGET_COLUMNS},
             "playoff": test.get("playoff", False),
             "home_back_to_back": test.get("home__back_to_back", np.nan),
             "away_back_to_back": test.get("away__back_to_back", np.nan),
