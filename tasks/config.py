@@ -458,6 +458,11 @@ class TrainConfig(Section):
         default=1.0, gt=0, le=1, description="training weight per season of age (1: equal)"
     )
     calibration: Literal["none", "platt", "isotonic"] = "platt"
+    line_targets: bool = Field(
+        default=True,
+        description="also model the home margin and the total score: P(home covers the "
+        "spread), P(over the total), the fair spread and total (needs final scores)",
+    )
     inner_valid_share: float = Field(default=0.2, gt=0, lt=0.5, description="latest share")
     lightgbm: LightGBMConfig = Field(default_factory=LightGBMConfig)
     seed: int = Field(default=7, ge=0)

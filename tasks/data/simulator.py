@@ -361,3 +361,47 @@ def true_probabilities(
     return games[["game_id", "start_time", "home_team", "away_team"]].merge(
         keyed, on=["start_time", "home_team", "away_team"], how="left"
     )[["game_id", "p_true"]]
+
+
+def true_line_probabilities(
+    cfg: SimulatorConfig, league: LeagueConfig, draws: int = 4000, seed: int = 0
+) -> pd.DataFrame:
+    """The oracle at the lines: each game's true P(home covers) and P(over) given no push, by
+    game_id, from `draws` replays of the simulator's own scoring (normal margin and total,
+    rounded scores, overtime for a level game) around its true expected margin."""
+    games = simulate_games(cfg, league)
+    schedule = simulate_schedule(cfg, league)
+    rng = np.random.default_rng(seed)
+    expected = schedule["expected"].to_numpy()
+    spread = schedule["home_spread"].to_numpy()
+    line = schedule["total_line"].to_numpy()
+    cover = np.empty(expected.size)
+    over = np.empty(expected.size)
+    for start in range(0, expected.size, 500):
+        mu = expected[start : start + 500, None]
+        n = mu.shape[0]
+        margin = mu + rng.normal(0, cfg.margin_sd, (n, draws))
+        total = 2 * cfg.mean_score + rng.normal(0, cfg.total_sd, (n, draws))
+        home, away = np.round((total + margin) / 2), np.round((total - margin) / 2)
+        tied = home == away
+        home_wins = rng.random((n, draws)) < ndtr(mu / cfg.margin_sd)
+        extra = rng.integers(1, 9, (n, draws))
+        home = np.clip(np.where(tied & home_wins, home + extra, home), 0, None)
+        away = np.clip(np.where(tied & ~home_wins, away + extra, away), 0, None)
+        edge = home - away + spread[start : start + 500, None]
+        cover[start : start + n] = (edge > 0).sum(1) / np.maximum((edge != 0).sum(1), 1)
+        above = home + away - line[start : start + 500, None]
+        over[start : start + n] = (above > 0).sum(1) / np.maximum((above != 0).sum(1), 1)
+    codes = np.array(team_codes(cfg.n_teams), dtype=object)
+    keyed = pd.DataFrame(
+        {
+            "start_time": utc_starts(schedule, league),
+            "home_team": codes[schedule["home"].to_numpy()],
+            "away_team": codes[schedule["away"].to_numpy()],
+            "p_cover_true": cover,
+            "p_over_true": over,
+        }
+    )
+    return games[["game_id", "start_time", "home_team", "away_team"]].merge(
+        keyed, on=["start_time", "home_team", "away_team"], how="left"
+    )[["game_id", "p_cover_true", "p_over_true"]]

@@ -51,6 +51,17 @@ def form_columns(cfg: FeaturesConfig) -> list[str]:
     return [*rolling, f"home_win_pct_{cfg.split_window}", f"away_win_pct_{cfg.split_window}"]
 
 
+# A team's scoring level: points scored and allowed a game over its last max(windows) games.
+# Not the winner's inputs (differences of them add nothing to the margin's); the total model
+# takes both teams' sums.
+SCORING_FEATURES = ("points_for", "points_against")
+
+
+def scoring_columns(cfg: FeaturesConfig) -> list[str]:
+    """The scoring-level features (in the state and the features)."""
+    return [f"{kind}_{max(cfg.windows)}" for kind in SCORING_FEATURES]
+
+
 def feature_columns(cfg: FeaturesConfig) -> list[str]:
     """The model-facing feature names, in order."""
     return [
@@ -59,6 +70,7 @@ def feature_columns(cfg: FeaturesConfig) -> list[str]:
         "win_pct_season",
         "margin_season",
         *form_columns(cfg),
+        *scoring_columns(cfg),
         "rest_days",
         "back_to_back",
         "season_progress",
@@ -99,6 +111,7 @@ def team_games(games: pd.DataFrame, league: LeagueConfig) -> tuple[pd.DataFrame,
         side["opponent"] = codes[n:] if is_home else codes[:n]
         side["is_home"] = is_home
         side["margin"] = pf - pa
+        side["points_for"], side["points_against"] = pf, pa
         side["win"] = np.where(pf > pa, 1.0, np.where(pf < pa, 0.0, 0.5))
         sides.append(side)
     return pd.concat(sides, ignore_index=True), np.asarray(names, dtype=object)
@@ -217,7 +230,7 @@ def split_states(tg: pd.DataFrame, window: int, home: bool) -> pd.Series:
 def state_columns(cfg: FeaturesConfig) -> list[str]:
     """What a team's state holds after a game (every value Float64 in Feast)."""
     season = ["games_played", "win_pct_season", "margin_season"]
-    return ["state_season", "elo_post", *season, *form_columns(cfg)]
+    return ["state_season", "elo_post", *season, *form_columns(cfg), *scoring_columns(cfg)]
 
 
 def team_states(tg: pd.DataFrame, cfg: FeaturesConfig) -> pd.DataFrame:
@@ -238,6 +251,9 @@ def team_states(tg: pd.DataFrame, cfg: FeaturesConfig) -> pd.DataFrame:
         n = np.minimum(count, w)
         state[f"win_pct_{w}"] = _window_sums(hist["win"], team, w) / n
         state[f"margin_{w}"] = _window_sums(hist["margin"], team, w) / n
+    w = max(cfg.windows)
+    for kind in SCORING_FEATURES:
+        state[f"{kind}_{w}"] = _window_sums(hist[kind], team, w) / np.minimum(count, w)
     by_season = [team, hist["season"]]
     state["games_played"] = hist.groupby(by_season, sort=False).cumcount() + 1
     state["win_pct_season"] = (
@@ -362,7 +378,7 @@ def states_table(games: pd.DataFrame, cfg: FeaturesConfig, league: LeagueConfig)
 def team_features(games: pd.DataFrame, cfg: FeaturesConfig, league: LeagueConfig) -> pd.DataFrame:
     """One row per (team, game), every feature computed from games that ended before it."""
     tg, names = _team_games_with_results(games, cfg, league)
-    rows = tg.drop(columns=["elo_post", "margin", "win"])
+    rows = tg.drop(columns=["elo_post", "margin", "win", *SCORING_FEATURES])
     joined = as_of_join(rows, team_states(tg, cfg))
     joined = joined.sort_values(
         ["start_time", "game", "is_home"], ascending=[True, True, False], kind="stable"

@@ -9,7 +9,7 @@ import pandas as pd
 
 from gameline.tasks.config import GamelineConfig, TrainConfig
 from gameline.tasks.features.sources import GAME, TEAM, frame_columns, source_features
-from gameline.tasks.features.team import feature_columns
+from gameline.tasks.features.team import SCORING_FEATURES, feature_columns
 from gameline.tasks.model.metrics import market_probability
 
 # Side-specific inputs LightGBM gets besides the home-minus-away differences.
@@ -40,7 +40,7 @@ def model_inputs(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
     """Home-minus-away differences of every feature, season-to-date differences times season
     progress, the neutral flag, the league's home edge, and side-specific rest inputs (NaN where
     a team has no history yet)."""
-    builtin = [f for f in features if not f.startswith((GAME, TEAM))]
+    builtin = [f for f in features if not f.startswith((GAME, TEAM, *SCORING_FEATURES))]
     inputs = {f"diff__{f}": frame[f"home__{f}"] - frame[f"away__{f}"] for f in builtin}
     if "season_progress" in features:  # season-to-date numbers deserve more trust as it goes on
         progress = ((frame["home__season_progress"] + frame["away__season_progress"]) / 2).clip(

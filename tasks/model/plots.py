@@ -5,10 +5,29 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from gameline.tasks.contracts import LABEL
+from gameline.tasks.model.line_scores import line_family, line_labels
 from gameline.tasks.model.metrics import reliability_curve, scores_by
+
+
+def reliability_figure(
+    y: np.ndarray, p: np.ndarray, predicted: str, observed: str, family: str = ""
+) -> Any:
+    """Observed rate against predicted probability by bin, beside the diagonal."""
+    import matplotlib.pyplot as plt
+
+    curve = reliability_curve(y, p)
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--")
+    ax.plot(curve["p_mean"], curve["y_rate"], marker="o")
+    named = f"{family}, " if family else ""
+    ax.set(xlabel=f"predicted {predicted}", ylabel=f"observed {observed}")
+    ax.set_title(f"calibration ({named}out of fold)")
+    fig.tight_layout()
+    return fig
 
 
 def training_plots(oof: pd.DataFrame, family: str, booster: str | None) -> dict[str, Any]:
@@ -17,18 +36,21 @@ def training_plots(oof: pd.DataFrame, family: str, booster: str | None) -> dict[
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figures: dict[str, Any] = {}
-    curve = reliability_curve(oof[LABEL].to_numpy(), oof[f"p_{family}"].to_numpy())
-    fig, ax = plt.subplots(figsize=(5, 5))
-    ax.plot([0, 1], [0, 1], color="grey", linestyle="--")
-    ax.plot(curve["p_mean"], curve["y_rate"], marker="o")
-    ax.set(
-        xlabel="predicted P(home win)",
-        ylabel="observed home win rate",
-        title=f"calibration ({family}, out of fold)",
-    )
-    fig.tight_layout()
-    figures["calibration.png"] = fig
+    figures: dict[str, Any] = {
+        "calibration.png": reliability_figure(
+            oof[LABEL].to_numpy(), oof[f"p_{family}"].to_numpy(), "P(home win)", "home win rate"
+        )
+    }
+    lines = line_family(oof, family)
+    for target, side, what in (("margin", "cover", "home covers"), ("total", "over", "over")):
+        if lines and f"{side}_{lines}" in oof and oof[f"{side}_{lines}"].notna().any():
+            figures[f"calibration_{side}.png"] = reliability_figure(
+                line_labels(oof, target),
+                oof[f"{side}_{lines}"].to_numpy(dtype=float, na_value=float("nan")),
+                f"P({what}), pushes left out",
+                f"share of games: {what}",
+                lines,
+            )
     by_fold = scores_by(oof, "season")
     fig, ax = plt.subplots(figsize=(7, 4))
     for column in [c for c in by_fold.columns if c.endswith("_log_loss")]:

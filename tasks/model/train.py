@@ -13,14 +13,11 @@ native text model: nothing is pickled.
 
 from __future__ import annotations
 
-import functools
-from typing import Any
-
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
-from gameline.tasks.config import LightGBMConfig, TrainConfig
+from gameline.tasks.config import TrainConfig
 from gameline.tasks.contracts import LABEL
 from gameline.tasks.model.folds import fold_frames, inner_split, oof_columns, season_folds
 from gameline.tasks.model.inputs import (
@@ -30,6 +27,8 @@ from gameline.tasks.model.inputs import (
     market_variant_inputs,
     model_inputs,
 )
+from gameline.tasks.model.learners import fit_lightgbm, predict_lightgbm, season_weights
+from gameline.tasks.model.targets import LineModels, fit_line_models, has_scores, predict_lines
 
 
 class LogisticModel(BaseModel):
@@ -45,13 +44,6 @@ class LogisticModel(BaseModel):
         x = (inputs[self.columns].to_numpy(dtype=float) - self.means) / self.scales
         x = np.nan_to_num(x)  # a missing difference sits at the training mean
         return 1 / (1 + np.exp(-(x @ np.asarray(self.coef) + self.intercept)))
-
-
-def season_weights(seasons: np.ndarray, decay: float) -> np.ndarray:
-    """Training weight per game: `decay` to the power of its season's age (the latest season
-    in training has weight 1)."""
-    seasons = np.asarray(seasons, dtype=float)
-    return np.power(decay, seasons.max() - seasons) if seasons.size else seasons
 
 
 def fit_logistic(
@@ -130,59 +122,6 @@ def fit_calibration(p: np.ndarray, y: np.ndarray, method: str) -> Calibration:
     return Calibration(method="none")
 
 
-def fit_lightgbm(
-    fit_x: pd.DataFrame,
-    fit_y: np.ndarray,
-    valid_x: pd.DataFrame,
-    valid_y: np.ndarray,
-    cfg: LightGBMConfig,
-    seed: int,
-    fit_weights: np.ndarray | None = None,
-) -> str:
-    """Train a LightGBM booster with early stopping on the validation games; returns the
-    native text model (what `lightgbm.Booster(model_str=...)` loads)."""
-    import lightgbm as lgb
-
-    params = {
-        "objective": "binary",
-        "learning_rate": cfg.learning_rate,
-        "num_leaves": cfg.num_leaves,
-        "min_child_samples": cfg.min_child_samples,
-        "feature_fraction": cfg.feature_fraction,
-        "bagging_fraction": cfg.bagging_fraction,
-        "bagging_freq": 1,
-        "lambda_l2": cfg.lambda_l2,
-        "seed": seed,
-        "deterministic": True,
-        "num_threads": 1,
-        "verbosity": -1,
-    }
-    train = lgb.Dataset(fit_x, fit_y, weight=fit_weights)
-    valid = lgb.Dataset(valid_x, valid_y, reference=train)
-    booster = lgb.train(
-        params,
-        train,
-        num_boost_round=cfg.max_rounds,
-        valid_sets=[valid],
-        callbacks=[lgb.early_stopping(cfg.early_stopping_rounds, verbose=False)],
-    )
-    return booster.model_to_string(num_iteration=booster.best_iteration)
-
-
-@functools.lru_cache(maxsize=16)
-def _booster(model: str) -> Any:
-    """A native LightGBM text model parsed once (a served model predicts many times; a str
-    keeps its hash, so the same model text is found at once). Prediction is thread-safe."""
-    import lightgbm as lgb
-
-    return lgb.Booster(model_str=model)
-
-
-def predict_lightgbm(model: str, inputs: pd.DataFrame) -> np.ndarray:
-    """Probabilities from a native LightGBM text model."""
-    return np.asarray(_booster(model).predict(inputs), dtype=float)
-
-
 class FoldModels(BaseModel):
     """Everything one fold fitted."""
 
@@ -193,6 +132,7 @@ class FoldModels(BaseModel):
     calibration: Calibration | None = None
     blend_weight: float
     with_market: LogisticModel | None = None
+    lines: LineModels | None = None
 
 
 # The market variant needs at least this many training games with a price.
@@ -225,6 +165,8 @@ def fit_models(train: pd.DataFrame, features: list[str], cfg: TrainConfig) -> Fo
         raw = predict_lightgbm(booster, inputs[valid])
         models.lightgbm = booster
         models.calibration = fit_calibration(raw, y[valid], cfg.calibration)
+    if cfg.line_targets and has_scores(train):
+        models.lines = fit_line_models(train, features, cfg)
     return models
 
 
@@ -249,6 +191,8 @@ def predict_models(models: FoldModels, frame: pd.DataFrame, features: list[str])
         priced = inputs_m["market_logit"].notna().to_numpy()
         out["p_market"] = np.where(priced, 1 / (1 + np.exp(-inputs_m["market_logit"])), np.nan)
         out["p_with_market"] = np.where(priced, models.with_market.predict(inputs_m), np.nan)
+    if models.lines is not None:
+        out = pd.concat([out, predict_lines(models.lines, frame, features)], axis=1)
     return out
 
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.contracts import LABEL
 from gameline.tasks.facts import Facts, FactTable
+from gameline.tasks.model.line_scores import COIN, line_family, line_scores, line_scores_by
 from gameline.tasks.model.metrics import (
     betting_metrics,
     family_scores,
@@ -54,6 +55,8 @@ class TrainingRecord(BaseModel):
     alias: str
     metrics: dict[str, float]
     folds: int
+    line_family: str | None = None
+    targets: dict[str, dict[str, float]] = {}
 
     def facts(self) -> Facts:
         """Out-of-fold scores per model family, closing-line value, what was registered."""
@@ -73,12 +76,58 @@ class TrainingRecord(BaseModel):
             [(f, *(f"{self.metrics[f'{f}_{m}']:.4f}" for m in metrics)) for f in families],
             right=metrics,
         )
-        return Facts(line=line, blocks=[table, *([clv] if clv else []), registered])
+        family = self.line_family
+        lines = line_table(self.metrics, family) if family else None
+        if lines is not None:
+            side = lines.rows[0]
+            line += f"; {family} at the lines: {side[0]} log loss {side[2]} (coin {COIN:.4f})"
+        blocks = [table, *([lines] if lines else []), *([clv] if clv else []), registered]
+        return Facts(line=line, blocks=blocks)
 
 
 def model_families(metrics: dict[str, float]) -> list[str]:
-    """The model families scored in a run's metrics (`<family>_log_loss`), sorted."""
-    return sorted({k.rsplit("_", 2)[0] for k in metrics if k.endswith("_log_loss")})
+    """The winner's model families scored in a run's metrics (`<family>_log_loss`), sorted."""
+    return sorted(
+        {
+            k.rsplit("_", 2)[0]
+            for k in metrics
+            if k.endswith("_log_loss") and not k.startswith(LINE_SIDES)
+        }
+    )
+
+
+# The prefixes of the margin and total models' metrics at the lines (`line_scores`).
+LINE_SIDES = ("cover_", "over_")
+
+
+def line_table(metrics: dict[str, float], family: str) -> FactTable | None:
+    """P(cover) and P(over) of the reported line family against the lines (None: no lines)."""
+    rows = []
+    for side, target, what in (("cover", "margin", "spread"), ("over", "total", "total")):
+        key = f"{side}_{family}"
+        if f"{key}_log_loss" not in metrics:
+            continue
+        rows.append(
+            (
+                f"P({side}) at the {what}",
+                f"{metrics[f'{side}_games']:.0f}",
+                f"{metrics[f'{key}_log_loss']:.4f}",
+                f"{metrics[f'{key}_accuracy']:.1%}",
+                f"{metrics[f'{key}_ece']:.4f}",
+                f"{metrics[f'{key}_bets']:.0f}",
+                f"{metrics[f'{key}_roi_110']:+.1%}",
+                f"{metrics[f'{target}_{family}_rmse']:.2f} ({metrics[f'{target}_line_rmse']:.2f})",
+            )
+        )
+    if not rows:
+        return None
+    columns = ("target", "games", "log loss", "accuracy", "ECE", "bets", "return -110")
+    return FactTable(
+        f"{family} at the lines (a coin at the line: log loss {COIN:.4f}, accuracy 50%)",
+        (*columns, "error, points (line's)"),
+        rows,
+        right=(*columns[1:], "error, points (line's)"),
+    )
 
 
 def clv_text(metrics: dict[str, float]) -> str:
@@ -111,6 +160,7 @@ def overall_metrics(oof: pd.DataFrame, family: str, bet_edge: float) -> dict[str
     overall = family_scores(oof)
     bet_columns = [c for c in (f"p_{family}", "p_with_market") if c in oof]
     overall.update(betting_metrics(oof, bet_columns, bet_edge))
+    overall.update(line_scores(oof, bet_edge))
     return overall
 
 
@@ -122,7 +172,7 @@ def log_folds(registry: Registry, oof: pd.DataFrame, date_blocks: int) -> None:
         with registry.run(name, nested=True):
             registry.log(
                 params={"test_season": season, "fold": int(number), "block": block},
-                metrics=family_scores(part),
+                metrics={**family_scores(part), **line_scores(part)},
             )
 
 
@@ -133,6 +183,10 @@ def log_tables(registry: Registry, oof: pd.DataFrame, family: str, folder: Path)
     table = segment_table(oof, prediction_columns(oof))
     table.to_csv(folder / "segments.csv", index=False)
     registry.log_file(folder / "segments.csv")
+    if line_family(oof, family):
+        by_season = line_scores_by(oof, "season")
+        by_season.to_csv(folder / "line_scores_by_season.csv", index_label="season")
+        registry.log_file(folder / "line_scores_by_season.csv")
     headline = table[(table["model"] == family) & (table["segment"] != "season")]
     registry.log(
         metrics={
@@ -250,7 +304,24 @@ def log_training(
         alias=CHALLENGER,
         metrics=overall,
         folds=folds,
+        line_family=line_family(oof, family),
+        targets=target_summary(overall, family, line_family(oof, family)),
     )
+
+
+def target_summary(
+    metrics: dict[str, float], family: str, lines: str | None
+) -> dict[str, dict[str, float]]:
+    """Each target's out-of-fold headline scores (what `gameline train --json` gives scripts):
+    the winner's registered family; P(cover) and P(over) of the line family at the lines."""
+    keys = ("log_loss", "accuracy", "ece", "brier")
+    out = {"winner": {k: metrics[f"{family}_{k}"] for k in keys if f"{family}_{k}" in metrics}}
+    out["winner"]["games"] = metrics.get("games", float("nan"))
+    for side in ("cover", "over"):
+        if lines and f"{side}_{lines}_log_loss" in metrics:
+            found = {k: metrics[f"{side}_{lines}_{k}"] for k in (*keys, "bets", "roi_110")}
+            out[side] = {**found, "games": metrics[f"{side}_games"]}
+    return out
 
 
 def log_source_inputs(registry: Registry, config: GamelineConfig, tags: dict[str, str]) -> None:

@@ -69,7 +69,21 @@ def test_train_flow_logs_folds_and_registers_a_loadable_challenger(league: Gamel
         "metric_by_fold.png",
         "feature_importance.png",
         "segments.csv",
+        "calibration_cover.png",
+        "calibration_over.png",
+        "line_scores_by_season.csv",
     } <= artifacts
+    # The margin and total: scored at the simulated lines, pushes left out, next to a coin.
+    lines = record.targets
+    assert set(lines) == {"winner", "cover", "over"}
+    assert lines["winner"]["log_loss"] == metrics[f"{family}_log_loss"]
+    labelled = oof["home_score"] - oof["away_score"] + oof["home_spread"]
+    assert lines["cover"]["games"] == (labelled != 0).sum() == metrics["cover_games"]
+    assert metrics["cover_pushes"] == (labelled == 0).sum()
+    for side in ("cover", "over"):
+        assert abs(lines[side]["log_loss"] - math.log(2)) < 0.02  # sharp lines: near a coin
+        assert lines[side]["ece"] < 0.1
+    assert "at the lines" in record.facts().line
     version = client.get_model_version_by_alias(record.model_name, "challenger")
     assert str(version.version) == record.model_version
     # What the MLflow UI shows: a run named by config, data and trigger; the training data as a

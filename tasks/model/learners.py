@@ -1,0 +1,74 @@
+"""The learners every target shares: season weights and LightGBM, trained with early stopping
+on the latest training games and kept as its native text model (never pickled)."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gameline.tasks.config import LightGBMConfig
+
+
+def season_weights(seasons: np.ndarray, decay: float) -> np.ndarray:
+    """Training weight per game: `decay` to the power of its season's age (the latest season
+    in training has weight 1)."""
+    seasons = np.asarray(seasons, dtype=float)
+    return np.power(decay, seasons.max() - seasons) if seasons.size else seasons
+
+
+def fit_lightgbm(
+    fit_x: pd.DataFrame,
+    fit_y: np.ndarray,
+    valid_x: pd.DataFrame,
+    valid_y: np.ndarray,
+    cfg: LightGBMConfig,
+    seed: int,
+    fit_weights: np.ndarray | None = None,
+    objective: str = "binary",
+) -> str:
+    """Train a LightGBM booster (`objective`: binary for a win probability, regression for a
+    margin or a total) with early stopping on the validation games; returns the native text
+    model (what `lightgbm.Booster(model_str=...)` loads)."""
+    import lightgbm as lgb
+
+    params = {
+        "objective": objective,
+        "learning_rate": cfg.learning_rate,
+        "num_leaves": cfg.num_leaves,
+        "min_child_samples": cfg.min_child_samples,
+        "feature_fraction": cfg.feature_fraction,
+        "bagging_fraction": cfg.bagging_fraction,
+        "bagging_freq": 1,
+        "lambda_l2": cfg.lambda_l2,
+        "seed": seed,
+        "deterministic": True,
+        "num_threads": 1,
+        "verbosity": -1,
+    }
+    train = lgb.Dataset(fit_x, fit_y, weight=fit_weights)
+    valid = lgb.Dataset(valid_x, valid_y, reference=train)
+    booster = lgb.train(
+        params,
+        train,
+        num_boost_round=cfg.max_rounds,
+        valid_sets=[valid],
+        callbacks=[lgb.early_stopping(cfg.early_stopping_rounds, verbose=False)],
+    )
+    return booster.model_to_string(num_iteration=booster.best_iteration)
+
+
+@functools.lru_cache(maxsize=16)
+def _booster(model: str) -> Any:
+    """A native LightGBM text model parsed once (a served model predicts many times; a str
+    keeps its hash, so the same model text is found at once). Prediction is thread-safe."""
+    import lightgbm as lgb
+
+    return lgb.Booster(model_str=model)
+
+
+def predict_lightgbm(model: str, inputs: pd.DataFrame) -> np.ndarray:
+    """A native LightGBM text model's predictions (probabilities of a binary model)."""
+    return np.asarray(_booster(model).predict(inputs), dtype=float)
