@@ -120,7 +120,15 @@ def feature_frame_columns(features: list[str]) -> list[str]:
 
 def model_example(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
     """The registered pyfunc's input for some games: home__*/away__* features (the built-in
-    ones, then the sources' team features), game__* facts and `neutral`."""
+    ones, then the sources' team features), game__* facts, `neutral`, and the game's lines
+    (NaN where the frame has none)."""
     example = frame[feature_frame_columns(features)].astype("float64").copy()
     example["neutral"] = frame["neutral"].to_numpy(dtype=bool)
+    for line in LINE_INPUTS:  # where the margin and total models price a game's lines
+        posted = frame[line] if line in frame else pd.Series(np.nan, index=frame.index)
+        example[line] = posted.to_numpy(dtype="float64", na_value=np.nan)
     return example.reset_index(drop=True)
+
+
+# The game's posted lines, which a served model prices P(cover) and P(over) at.
+LINE_INPUTS = ("home_spread", "total_line")

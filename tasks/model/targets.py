@@ -366,10 +366,11 @@ def other_family(means: dict[str, np.ndarray], family: str) -> np.ndarray:
     return means.get(family, means["linear"])
 
 
-def predict_lines(models: LineModels, frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
-    """Per family: the predicted margin and total (`margin_<f>`, `total_<f>`: the fair spread
-    and total, combined with the game's lines where it has them) and, where the game has
-    lines, P(home covers) and P(over) given no push (`cover_<f>`, `over_<f>`)."""
+def combined_means(
+    models: LineModels, frame: pd.DataFrame, features: list[str]
+) -> dict[Target, dict[str, np.ndarray]]:
+    """Each target's mean per family: the model's own, combined with the game's line where it
+    has one (and the family was fitted with lines)."""
     means: dict[Target, dict[str, np.ndarray]] = {}
     for target in TARGETS:
         target_models = models.of(target)
@@ -379,17 +380,63 @@ def predict_lines(models: LineModels, frame: pd.DataFrame, features: list[str]) 
         for family, mean in own.items():
             blend = target_models.families[family].with_line
             means[target][family] = blend.apply(mean, line) if blend else mean
+    return means
+
+
+def game_lines(frame: pd.DataFrame, target: Target) -> np.ndarray:
+    """A target's line per game, as posted (NaN where a game has none)."""
+    column, _ = LINES[target]
+    if column not in frame:
+        return np.full(len(frame), np.nan)
+    return frame[column].to_numpy(dtype="float64", na_value=np.nan)
+
+
+def predict_lines(models: LineModels, frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
+    """Per family: the predicted margin and total (`margin_<f>`, `total_<f>`: the fair spread
+    and total, combined with the game's lines where it has them) and, where the game has
+    lines, P(home covers) and P(over) given no push (`cover_<f>`, `over_<f>`)."""
+    means = combined_means(models, frame, features)
     out = pd.DataFrame(index=frame.index)
     for target in TARGETS:
-        column, side = LINES[target]
-        line = (
-            frame[column].to_numpy(dtype="float64", na_value=np.nan)
-            if column in frame
-            else np.full(len(frame), np.nan)
-        )
+        _, side = LINES[target]
+        line = game_lines(frame, target)
         for family, mean in means[target].items():
             dist = models.of(target).families[family].distribution
             partner = other_family(means[other_target(target)], family)
             out[f"{target}_{family}"] = mean
             out[f"{side}_{family}"], _ = line_probabilities(dist, target, mean, partner, line)
     return out
+
+
+# What a served model gives for each game besides P(home win) (`price_lines`).
+PRICE_COLUMNS = (
+    "fair_spread",
+    "fair_total",
+    "p_cover",
+    "p_push_spread",
+    "p_over",
+    "p_push_total",
+)
+
+
+def price_lines(
+    models: LineModels, frame: pd.DataFrame, features: list[str], family: str
+) -> pd.DataFrame:
+    """What is served for each game: the fair spread (the home side's line in bookmaker's
+    writing: minus the predicted margin) and the fair total, and at the game's posted lines
+    P(home covers) and P(over) given no push, with the chance of a push (NaN without a line).
+    `family`: the registered one where the line models have it, else their linear one."""
+    means = combined_means(models, frame, features)
+    chosen = family if family in means["margin"] else "linear"
+    out = pd.DataFrame(index=frame.index)
+    out["fair_spread"] = -means["margin"][chosen]
+    out["fair_total"] = means["total"][chosen]
+    named: tuple[tuple[Target, str], ...] = (("margin", "spread"), ("total", "total"))
+    for target, name in named:
+        dist = models.of(target).families[chosen].distribution
+        partner = means[other_target(target)][chosen]
+        side = LINES[target][1]
+        out[f"p_{side}"], out[f"p_push_{name}"] = line_probabilities(
+            dist, target, means[target][chosen], partner, game_lines(frame, target)
+        )
+    return out[list(PRICE_COLUMNS)]

@@ -333,8 +333,12 @@ class Registry:
         example: pd.DataFrame,
         output: Any,
         pip_requirements: list[str],
+        params: dict[str, Any] | None = None,
+        optional: tuple[str, ...] = (),
     ) -> str:
-        """Log a "models from code" pyfunc in the active run and register it; its version."""
+        """Log a "models from code" pyfunc in the active run and register it; its version.
+        `params`: the inference parameters it takes, with their defaults; `optional`: input
+        columns a caller may leave out."""
         import mlflow
         from mlflow.models import infer_signature
 
@@ -343,7 +347,9 @@ class Registry:
                 name="model",
                 python_model=str(code),
                 artifacts=artifacts,
-                signature=infer_signature(example, output),
+                signature=optional_inputs(
+                    infer_signature(example, output, params=params), optional
+                ),
                 input_example=example.head(3),
                 pip_requirements=pip_requirements,
                 registered_model_name=self.model_name,
@@ -365,3 +371,15 @@ class Registry:
     def download(self, run_id: str, artifact: str) -> Path:
         """A run's artifact, downloaded to a local temporary folder."""
         return Path(self.client.download_artifacts(run_id, artifact))
+
+
+def optional_inputs(signature: Any, optional: tuple[str, ...]) -> Any:
+    """The signature with the `optional` input columns marked not required."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    columns = [
+        ColSpec(c.type, c.name, required=False) if c.name in optional else c
+        for c in signature.inputs.inputs
+    ]
+    return ModelSignature(Schema(columns), signature.outputs, signature.params)

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.contracts import LABEL
 from gameline.tasks.facts import Facts, FactTable
+from gameline.tasks.model.inputs import LINE_INPUTS
 from gameline.tasks.model.line_scores import COIN, line_family, line_scores, line_scores_by
 from gameline.tasks.model.metrics import (
     betting_metrics,
@@ -115,7 +116,7 @@ def line_table(metrics: dict[str, float], family: str) -> FactTable | None:
                 f"{metrics[f'{key}_accuracy']:.1%}",
                 f"{metrics[f'{key}_ece']:.4f}",
                 f"{metrics[f'{key}_bets']:.0f}",
-                f"{metrics[f'{key}_roi_110']:+.1%}",
+                "-" if not metrics[f"{key}_bets"] else f"{metrics[f'{key}_roi_110']:+.1%}",
                 f"{metrics[f'{target}_{family}_rmse']:.2f} ({metrics[f'{target}_line_rmse']:.2f})",
             )
         )
@@ -221,7 +222,15 @@ def log_final_model(
         (folder / "model.lgb").write_text(final.lightgbm)
         artifacts["booster"] = str(folder / "model.lgb")
     output = predict_models(final, example, features)[f"p_{family}"].to_numpy()
-    return registry.log_pyfunc(MODEL_CODE, artifacts, example, output, PIP_REQUIREMENTS)
+    return registry.log_pyfunc(
+        MODEL_CODE,
+        artifacts,
+        example,
+        output,
+        PIP_REQUIREMENTS,
+        params={"outputs": "p_home"},
+        optional=LINE_INPUTS,
+    )
 
 
 def headline(overall: dict[str, float], family: str, folds: int) -> str:

@@ -22,6 +22,8 @@ from gameline.tasks.contracts import conform, local_dates
 from gameline.tasks.data.sources import season_of_dates
 from gameline.tasks.features.store import TeamFeatureStore
 from gameline.tasks.features.team import game_context
+from gameline.tasks.model.inputs import LINE_INPUTS
+from gameline.tasks.model.targets import PRICE_COLUMNS
 from gameline.tasks.serving.predict import ServedModel, score_games
 
 KEY = ["home_team", "away_team", "start_time"]  # a requested game is a stored game if these match
@@ -34,6 +36,10 @@ class GameRequest(BaseModel):
     away: str = Field(min_length=1, max_length=64)
     start_time: AwareDatetime
     neutral: bool = False
+    # Lines to price the game at (bookmaker's writing: -4.5 = home favoured by 4.5); without
+    # them, the stored game's posted lines, if any.
+    home_spread: float | None = Field(default=None, ge=-100, le=100)
+    total_line: float | None = Field(default=None, ge=0, le=2000)
 
 
 class GameScore(BaseModel):
@@ -54,6 +60,16 @@ class GameScore(BaseModel):
     features_age_hours: float | None  # the older side's
     feature_source: str  # online, or offline when the online store is down
     note: str | None = None  # e.g. a team without a finished game yet
+    # The spread and total: the fair lines, and at the lines priced (the request's, else the
+    # stored game's) P(home covers) and P(over) given no push, and the chance of a push.
+    home_spread: float | None = None
+    total_line: float | None = None
+    fair_spread: float | None = None
+    fair_total: float | None = None
+    p_cover: float | None = None
+    p_push_spread: float | None = None
+    p_over: float | None = None
+    p_push_total: float | None = None
 
     def aged(self, now: datetime) -> GameScore:
         """This answer with the features' age as of `now`."""
@@ -76,7 +92,8 @@ class ScoreCache:
     @staticmethod
     def key(request: GameRequest, depends_on: tuple[object, ...]) -> tuple[object, ...]:
         start = pd.Timestamp(request.start_time).tz_convert("UTC").value
-        return (request.home, request.away, start, request.neutral, *depends_on)
+        lines = (request.home_spread, request.total_line)  # the same game at other lines
+        return (request.home, request.away, start, request.neutral, *lines, *depends_on)
 
     def get(self, keys: list[tuple[object, ...]]) -> list[GameScore] | None:
         """Every key's answer, or None when one is missing or too old."""
@@ -213,6 +230,10 @@ def request_rows(
         by_id, context = extended.by_id, extended.context
     rows = by_id.loc[ids].reset_index(drop=True)
     rows["neutral"] = wanted["neutral"].to_numpy() | rows["neutral"].fillna(False).to_numpy()
+    for line in LINE_INPUTS:
+        asked = pd.Series([getattr(r, line) for r in requests], dtype="Float64")
+        stored = rows[line] if line in rows else pd.Series(pd.NA, index=rows.index)
+        rows[line] = asked.fillna(stored.astype("Float64"))
     return rows, schedule.context if context is None else context, is_stored
 
 
@@ -251,6 +272,8 @@ def score_requests(
                 away_feature_time=away_ts,
                 features_age_hours=None,
                 feature_source="offline" if offline else "online",
+                **{line: _number(row[line]) for line in LINE_INPUTS},
+                **{column: _number(row[f"{column}_champion"]) for column in PRICE_COLUMNS},
                 note=(
                     f"no finished game yet for {', '.join(without)}: scored without its state"
                     if without
@@ -259,6 +282,10 @@ def score_requests(
             ).aged(now)
         )
     return out
+
+
+def _number(value: object) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)  # type: ignore[arg-type]
 
 
 def _time(value: object) -> datetime | None:

@@ -19,7 +19,8 @@ import pandas as pd
 
 from gameline.tasks.features.sources import GAME, TEAM, frame_columns
 from gameline.tasks.features.store import TeamFeatureStore
-from gameline.tasks.model.inputs import model_example
+from gameline.tasks.model.inputs import LINE_INPUTS, model_example
+from gameline.tasks.model.targets import PRICE_COLUMNS
 from gameline.tasks.registry.aliases import CHALLENGER, PromotionError
 from gameline.tasks.registry.evaluation import missing_recipe
 from gameline.tasks.registry.mlflow_registry import Registry
@@ -73,6 +74,27 @@ class ServedModel:
     def predict(self, rows: pd.DataFrame) -> np.ndarray:
         return np.asarray(self.model.predict(model_example(rows, self.features)), dtype=float)
 
+    def score(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """P(home win) (`p_home`) and, from a version with margin and total models, the fair
+        spread and total and P(cover), P(over) at the rows' lines (`PRICE_COLUMNS`; NaN from
+        a version without them: one registered before they existed)."""
+        example = model_example(rows, self.features)
+        if takes_outputs(self.model):
+            scored = pd.DataFrame(self.model.predict(example, params={"outputs": "all"}))
+        else:
+            scored = pd.DataFrame({"p_home": np.asarray(self.model.predict(example), dtype=float)})
+        for column in PRICE_COLUMNS:
+            if column not in scored:
+                scored[column] = np.nan
+        return scored.reset_index(drop=True)
+
+
+def takes_outputs(model: Any) -> bool:
+    """True for a pyfunc whose signature has the `outputs` parameter (everything it prices)."""
+    metadata = getattr(model, "metadata", None)
+    schema = metadata.get_params_schema() if metadata is not None else None
+    return schema is not None and any(p.name == "outputs" for p in schema.params)
+
 
 def served_model(
     registry: Registry, alias: str, warn: Callable[..., None] | None = None
@@ -112,8 +134,19 @@ def score_games(
     read = store.offline_features if offline else store.online_features
     rows = read(games, context, now).reset_index(drop=True)
     rows["neutral"] = games["neutral"].to_numpy(dtype=bool)
-    rows["p_champion"] = champion.predict(rows)
-    rows["p_challenger"] = challenger.predict(rows) if challenger else np.nan
+    for line in LINE_INPUTS:  # the posted lines, where the store has them
+        posted = games[line] if line in games else pd.Series(np.nan, index=games.index)
+        rows[line] = posted.to_numpy(dtype="float64", na_value=np.nan)
+    scored = champion.score(rows)
+    rows["p_champion"] = scored["p_home"].to_numpy()
+    for column in PRICE_COLUMNS:
+        rows[f"{column}_champion"] = scored[column].to_numpy()
+    rows["p_challenger"] = np.nan
+    if challenger:
+        shadow = challenger.score(rows)
+        rows["p_challenger"] = shadow["p_home"].to_numpy()
+        for column in PRICE_COLUMNS:
+            rows[f"{column}_challenger"] = shadow[column].to_numpy()
     return rows
 
 
@@ -150,6 +183,8 @@ def served_predictions(
             "champion_version": champion.version,
             "p_challenger": scored["p_challenger"],
             "challenger_version": challenger.version if challenger else None,
+            **{line: scored.get(line, np.nan) for line in LINE_INPUTS},
+            **{column: served_column(scored, column, arm) for column in PRICE_COLUMNS},
             "home_feature_ts": scored["home_feature_ts"],
             "away_feature_ts": scored["away_feature_ts"],
             "features_match_game": scored["feature_time_matches_game"],
@@ -165,6 +200,16 @@ def served_predictions(
         }
     )
     return table
+
+
+def served_column(scored: pd.DataFrame, column: str, arm: np.ndarray) -> np.ndarray:
+    """A priced column (`PRICE_COLUMNS`) from the model that serves each game."""
+    if f"{column}_champion" not in scored:
+        return np.full(len(scored), np.nan)
+    champion = scored[f"{column}_champion"].to_numpy(dtype=float)
+    if f"{column}_challenger" not in scored:
+        return champion
+    return np.where(arm, scored[f"{column}_challenger"].to_numpy(dtype=float), champion)
 
 
 def missing_features(rows: pd.DataFrame, features: list[str]) -> list[str | None]:

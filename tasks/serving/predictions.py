@@ -35,6 +35,12 @@ SHOWN_COLUMNS = [
     "model_version",
     "p_champion",
     "p_challenger",
+    "home_spread",
+    "fair_spread",
+    "p_cover",
+    "total_line",
+    "fair_total",
+    "p_over",
     "missing_features",
 ]
 
@@ -120,11 +126,31 @@ def predictions_facts(rows: list[dict[str, Any]], title: str) -> FactTable:
         )
         for row in rows
     ]
+    if any(row.get("fair_spread") is not None for row in rows):  # margin and total models
+        columns = (*columns, "spread (fair)", "P(cover)", "total (fair)", "P(over)")
+        shown = [(*line, *line_cells(row)) for line, row in zip(shown, rows, strict=True)]
     if any(row.get("missing_features") for row in rows):  # sourced features not there yet
         columns = (*columns, "missing features")
         shown = [
             (*line, row.get("missing_features") or "-")
             for line, row in zip(shown, rows, strict=True)
         ]
-    right = ("start (UTC)", "p_home", "p champion", "p challenger")
+    right: tuple[str, ...] = ("start (UTC)", "p_home", "p champion", "p challenger")
+    right += ("spread (fair)", "P(cover)", "total (fair)", "P(over)")
     return FactTable(title, columns, shown, right=right)
+
+
+def line_cells(row: dict[str, Any]) -> tuple[str, str, str, str]:
+    """A prediction's spread and total cells: the posted line with the fair one beside it,
+    and the probability at the posted line ('-' where there is none)."""
+
+    def number(key: str, form: str) -> str:
+        value = row.get(key)
+        return "-" if value is None or value != value else format(value, form)
+
+    return (
+        f"{number('home_spread', '+.1f')} ({number('fair_spread', '+.1f')})",
+        number("p_cover", ".3f"),
+        f"{number('total_line', '.1f')} ({number('fair_total', '.1f')})",
+        number("p_over", ".3f"),
+    )

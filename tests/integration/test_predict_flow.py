@@ -24,6 +24,7 @@ from gameline.tasks.features.store import FeatureStoreError, TeamFeatureStore
 from gameline.tasks.features.team import game_context
 from gameline.tasks.model.dataset import build_training_set
 from gameline.tasks.model.inputs import model_inputs
+from gameline.tasks.model.targets import price_lines
 from gameline.tasks.model.train import predict_lightgbm
 from gameline.tasks.registry.aliases import CHALLENGER, CHAMPION, PromotionError
 from gameline.tasks.registry.mlflow_registry import Registry
@@ -145,6 +146,18 @@ def test_served_probabilities_match_an_oracle_reach_calibration_and_favour_the_s
     blend = w * calibrated + (1 - w) * fitted.logistic.predict(inputs)
     np.testing.assert_allclose(table["p_champion"], blend, rtol=1e-9)
     assert w > 0 and np.abs(w * (calibrated - raw)).max() > 0.005
+
+    # The spread and the total: every upcoming game priced at its posted lines by the served
+    # model's margin and total models, as those models price the training set's rows.
+    priced = table[["p_cover", "p_over", "fair_spread", "fair_total"]]
+    assert priced.notna().all().all() and priced[["p_cover", "p_over"]].gt(0).all().all()
+    np.testing.assert_allclose(table["home_spread"], upcoming["home_spread"].astype(float))
+    assert fitted.lines is not None
+    oracle = price_lines(fitted.lines, trained_rows.reset_index(), features, "blend")
+    for column in ("p_cover", "p_push_spread", "p_over", "fair_spread", "fair_total"):
+        np.testing.assert_allclose(table[column], oracle[column], rtol=1e-9)
+    # A home side the model makes a bigger favourite than the line is more likely to cover.
+    assert ((table["p_cover"] > 0.5) == (table["fair_spread"] < table["home_spread"])).all()
 
     # The strongest team at home is served a higher probability than in the reverse fixture,
     # by the champion and by the challenger in shadow.

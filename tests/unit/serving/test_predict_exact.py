@@ -26,7 +26,9 @@ NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
 TABLE_COLUMNS = [
     "game_id", "start_time", "home_team", "away_team", "p_home", "served_by", "model_name",
     "model_version", "p_champion", "champion_version", "p_challenger", "challenger_version",
-    "home_feature_ts", "away_feature_ts", "features_match_game", "features_stale",
+    "home_spread", "total_line", "fair_spread", "fair_total", "p_cover", "p_push_spread",
+    "p_over", "p_push_total", "home_feature_ts", "away_feature_ts", "features_match_game",
+    "features_stale",
     "results_until", "results_age_h", "predicted_at", "feature_source", "missing_features",
 ]  # fmt: skip
 
