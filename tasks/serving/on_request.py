@@ -36,8 +36,9 @@ class GameRequest(BaseModel):
     away: str = Field(min_length=1, max_length=64)
     start_time: AwareDatetime
     neutral: bool = False
-    # Lines to price the game at (bookmaker's writing: -4.5 = home favoured by 4.5); without
-    # them, the stored game's posted lines, if any.
+    # The market's lines to price the game at (bookmaker's writing: -4.5 = home favoured by
+    # 4.5); without them, the stored game's posted lines, if any. A line is information: the
+    # fair spread and total combine the model's numbers with it, as they do in training.
     home_spread: float | None = Field(default=None, ge=-100, le=100)
     total_line: float | None = Field(default=None, ge=0, le=2000)
 

@@ -120,6 +120,15 @@ def scores_as_batch_predict(config: GamelineConfig, client: httpx.Client) -> pd.
     assert one["p_home"] == pytest.approx(first["p_champion"], abs=1e-12)
     assert one["champion_version"] == "1" and one["feature_source"] == "online"
     assert one["features_age_hours"] is not None and one["features_age_hours"] >= 0
+    # The stored game's posted lines, priced as batch predict priced them; other lines asked.
+    assert one["home_spread"] == pytest.approx(first["home_spread"])
+    for column in ("fair_spread", "p_cover", "p_push_spread", "fair_total", "p_over"):
+        assert one[column] == pytest.approx(first[column], abs=1e-12)
+    longer = client.post("/v1/predict", json={**request_of(first), "home_spread": 30.5}).json()
+    # A line is the market's information: the fair spread moves toward it, and the home side
+    # given 30.5 points is likelier to cover.
+    assert longer["home_spread"] == 30.5 and longer["p_cover"] > one["p_cover"]
+    assert one["fair_spread"] < longer["fair_spread"] < 30.5
     many = client.post("/v1/predict/batch", json=[request_of(r) for r in batch.itertuples()])
     assert [g["game_id"] for g in many.json()] == list(batch["game_id"])
 
