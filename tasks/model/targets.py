@@ -256,20 +256,24 @@ def model_means(models: TargetModels, inputs: pd.DataFrame) -> dict[str, np.ndar
 
 
 def fit_with_line(model_mean: np.ndarray, line: np.ndarray, y: np.ndarray) -> WithLine | None:
-    """Least squares of the outcomes on the line and the model's mean (games with a line),
-    shrunk toward the line alone (intercept 0, w_line 1, w_model 0) by LINE_PRIOR_GAMES games'
-    worth of evidence: with few games the line is trusted, with many the data decide. None when
+    """How far to move from the line toward the model, from the games with a line: the outcome
+    minus the line regressed on the model's disagreement with the line (y - line = a + b (model
+    - line)), each coefficient shrunk toward 0 (the line alone) by a prior worth some games:
+    closing lines are close to unbiased, so an offset needs many games of evidence
+    (LINE_BIAS_PRIOR_GAMES), the model's share fewer (MODEL_SHARE_PRIOR_GAMES). None when
     fewer than MIN_LINED_GAMES games have a line."""
     lined = ~np.isnan(line)
     n = int(lined.sum())
     if n < MIN_LINED_GAMES:
         return None
-    x = np.column_stack([np.ones(n), line[lined], model_mean[lined]])
+    disagreement = model_mean[lined] - line[lined]
+    residual = y[lined] - line[lined]
+    x = np.column_stack([np.ones(n), disagreement])
     gram = x.T @ x
-    prior = LINE_PRIOR_GAMES * np.diag(np.diag(gram)) / n  # scale-free: per game, per input
-    target = np.array([0.0, 1.0, 0.0])
-    coef = np.linalg.solve(gram + prior, x.T @ y[lined] + prior @ target)
-    return WithLine(intercept=float(coef[0]), w_line=float(coef[1]), w_model=float(coef[2]))
+    spread = float(np.mean(disagreement**2)) or 1.0
+    prior = np.diag([LINE_BIAS_PRIOR_GAMES, MODEL_SHARE_PRIOR_GAMES * spread])
+    a, b = np.linalg.solve(gram + prior, x.T @ residual)
+    return WithLine(intercept=float(a), w_line=float(1 - b), w_model=float(b))
 
 
 def choose_distribution(
@@ -285,9 +289,10 @@ def choose_distribution(
 
 
 # A family is combined with the line when this many validation games have one; the
-# combination starts from the line alone as if it had been seen in LINE_PRIOR_GAMES games.
+# combination starts from the line alone (`fit_with_line`).
 MIN_LINED_GAMES = 20
-LINE_PRIOR_GAMES = 100
+LINE_BIAS_PRIOR_GAMES = 2000
+MODEL_SHARE_PRIOR_GAMES = 200
 
 
 def fit_line_models(train: pd.DataFrame, features: list[str], cfg: TrainConfig) -> LineModels:

@@ -21,6 +21,7 @@ from gameline.tasks.config import GateConfig, TrainConfig
 from gameline.tasks.contracts import LABEL
 from gameline.tasks.model.folds import BLOCK_GAP
 from gameline.tasks.model.inputs import feature_frame_columns, model_example
+from gameline.tasks.model.line_scores import line_family, line_labels
 from gameline.tasks.model.train import fit_models, predict_models
 from gameline.tasks.registry.mlflow_registry import Registry, RegistryError
 
@@ -101,6 +102,11 @@ class Evaluation(BaseModel):
     p_champion: list[float] | None
     p_elo: list[float]
     note: str | None = None  # why there are no games to judge on, when there are none
+    # The margin and total at the lines, by side ("cover", "over"): 1/0 per game (NaN: a push
+    # or no line) and each model's probability (a champion without line models has none).
+    line_y: dict[str, list[float]] = {}
+    line_challenger: dict[str, list[float]] = {}
+    line_champion: dict[str, list[float]] = {}
     # The challenger is the champion's own recipe on newer games (see `is_refresh`), judged on
     # the newer half of the games the champion never saw.
     refresh: bool = False
@@ -108,17 +114,48 @@ class Evaluation(BaseModel):
 
 def _retrained(
     recipe_: Recipe, train: pd.DataFrame, window: pd.DataFrame
-) -> tuple[np.ndarray, np.ndarray]:
-    """(family, Elo) probabilities for the window from the recipe retrained on `train`."""
+) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """(family, Elo, at-the-lines) probabilities for the window from the recipe retrained on
+    `train`."""
     models = fit_models(train, recipe_.features, recipe_.train)
     predicted = predict_models(models, window, recipe_.features)
-    return predicted[f"p_{recipe_.family}"].to_numpy(), predicted["p_elo"].to_numpy()
+    lines = line_family(predicted, recipe_.family)
+    at_lines = {
+        side: predicted[f"{side}_{lines}"].to_numpy(dtype=float)
+        for side in LINE_SIDES
+        if lines is not None
+    }
+    return predicted[f"p_{recipe_.family}"].to_numpy(), predicted["p_elo"].to_numpy(), at_lines
 
 
-def _registered(registry: VersionLoader, recipe_: Recipe, window: pd.DataFrame) -> np.ndarray:
-    """The registered version's own probabilities for the window (its pyfunc, as served)."""
+def _registered(
+    registry: VersionLoader, recipe_: Recipe, window: pd.DataFrame
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The registered version's own probabilities for the window (its pyfunc, as served): of a
+    home win, and at the lines where the version prices them."""
     model = registry.load_version(recipe_.version)
-    return np.asarray(model.predict(model_example(window, recipe_.features)), dtype=float)
+    example = model_example(window, recipe_.features)
+    if not takes_outputs(model):
+        return np.asarray(model.predict(example), dtype=float), {}
+    scored = pd.DataFrame(model.predict(example, params={"outputs": "all"}))
+    at_lines = {
+        side: scored[f"p_{side}"].to_numpy(dtype=float)
+        for side in LINE_SIDES
+        if f"p_{side}" in scored
+    }
+    return scored["p_home"].to_numpy(dtype=float), at_lines
+
+
+def takes_outputs(model: Any) -> bool:
+    """True for a pyfunc whose signature has the `outputs` parameter (everything it prices:
+    a version registered before the margin and total models has not)."""
+    metadata = getattr(model, "metadata", None)
+    schema = metadata.get_params_schema() if metadata is not None else None
+    return schema is not None and any(p.name == "outputs" for p in schema.params)
+
+
+# The sides the margin and total models price, and the target each belongs to.
+LINE_SIDES = {"cover": "margin", "over": "total"}
 
 
 def is_refresh(challenger: Recipe, champion: Recipe) -> bool:
@@ -163,12 +200,14 @@ def evaluate(
             f"{gate.window_games}), so none is left to train a model judged on it"
         )
         window = window.iloc[0:0]
+    lines_new: dict[str, np.ndarray] = {}
+    lines_old: dict[str, np.ndarray] = {}
     if window.empty:
         p_challenger = p_elo = np.array([])
         p_champion = None if champion is None else np.array([])
         source: Literal["registered", "retrained", "none"] = "none"
     else:
-        p_challenger, p_elo = _retrained(challenger, train, window)
+        p_challenger, p_elo, lines_new = _retrained(challenger, train, window)
         p_champion, source = None, "none"
         if champion is not None:
             missing = [
@@ -181,9 +220,11 @@ def evaluate(
                     "store no longer has"
                 )
             if champion.trained_until <= window["event_timestamp"].min() - BLOCK_GAP:
-                p_champion, source = _registered(registry, champion, window), "registered"
+                p_champion, lines_old = _registered(registry, champion, window)
+                source = "registered"
             else:
-                p_champion, source = _retrained(champion, train, window)[0], "retrained"
+                p_champion, _, lines_old = _retrained(champion, train, window)
+                source = "retrained"
     starts = window["event_timestamp"]
     return Evaluation(
         challenger_version=challenger.version,
@@ -198,4 +239,11 @@ def evaluate(
         p_elo=[float(v) for v in p_elo],
         note=note,
         refresh=refresh,
+        line_y={
+            side: line_labels(window, target).tolist()
+            for side, target in LINE_SIDES.items()
+            if side in lines_new
+        },
+        line_challenger={side: p.tolist() for side, p in lines_new.items()},
+        line_champion={side: p.tolist() for side, p in lines_old.items() if side in lines_new},
     )

@@ -3,7 +3,9 @@
 `decide` requires at least `min_games` games, a calibration error within the bound, a lower log
 loss than the Elo baseline on the same games, and, when there is a champion, the upper bound of
 a seeded paired bootstrap interval of the per-game log-loss difference (challenger minus
-champion) below the margin. With no champion, the absolute criteria alone decide.
+champion) below the margin. With no champion, the absolute criteria alone decide. Where the
+challenger prices the spread and the total, P(cover) and P(over) are judged on the same games
+(those with a line): calibrated, and not worse than the champion's with evidence.
 """
 
 from __future__ import annotations
@@ -124,6 +126,15 @@ def decide(evaluation: Evaluation, cfg: GateConfig, now: datetime) -> Decision:
                 if lenient
                 else champion_check(diff_mean, low, high, cfg)
             )
+    if n:
+        for side, labels in evaluation.line_y.items():
+            checks += line_checks(
+                side,
+                np.asarray(labels, dtype=float),
+                np.asarray(evaluation.line_challenger[side], dtype=float),
+                evaluation.line_champion.get(side),
+                cfg,
+            )
     failed = [c for c in checks if not c.passed]
     promote = not failed
     if promote:
@@ -160,6 +171,56 @@ def decide(evaluation: Evaluation, cfg: GateConfig, now: datetime) -> Decision:
         checks=checks,
         decided_at=now,
     )
+
+
+def line_checks(
+    side: str, y: np.ndarray, p_new: np.ndarray, champion: list[float] | None, cfg: GateConfig
+) -> list[Check]:
+    """P(cover) or P(over) on the window's games with a line that did not push: calibrated
+    (as the winner's probability is), and not worse than the champion's with evidence (near a
+    closing line both sit close to a coin, so better with evidence is not asked for)."""
+    name = f"P({side})"
+    judged = ~(np.isnan(y) | np.isnan(p_new))
+    if champion is not None:
+        p_old = np.asarray(champion, dtype=float)
+        judged &= ~np.isnan(p_old)
+    games = int(judged.sum())
+    if games < cfg.min_games:
+        return [
+            Check(
+                name=name,
+                passed=True,
+                detail=f"not judged: {games} games with a line in the window, fewer than "
+                f"{cfg.min_games}",
+            )
+        ]
+    ece = expected_calibration_error(y[judged], p_new[judged])
+    old_ece = None if champion is None else expected_calibration_error(y[judged], p_old[judged])
+    calibration = calibration_check(ece, old_ece, cfg)
+    checks = [
+        calibration.model_copy(
+            update={
+                "name": f"{name} calibration",
+                "detail": f"{calibration.detail} ({games} games with a line)",
+            }
+        )
+    ]
+    if champion is not None:
+        diff = per_game_log_loss(y[judged], p_new[judged]) - per_game_log_loss(
+            y[judged], p_old[judged]
+        )
+        mean, low, high = paired_bootstrap(diff, cfg.bootstrap_samples, cfg.confidence, cfg.seed)
+        passed = low <= cfg.margin
+        checks.append(
+            Check(
+                name=f"{name} not worse",
+                passed=passed,
+                detail=f"challenger minus champion log loss per game {mean:+.5f}, "
+                f"{cfg.confidence:.0%} interval [{low:+.5f}, {high:+.5f}] on {games} games: "
+                f"{'not worse' if passed else 'worse'} with evidence",
+            )
+        )
+    return checks
 
 
 def calibration_check(ece: float, champion_ece: float | None, cfg: GateConfig) -> Check:

@@ -22,7 +22,7 @@ from gameline.tasks.features.store import TeamFeatureStore
 from gameline.tasks.model.inputs import LINE_INPUTS, model_example
 from gameline.tasks.model.targets import PRICE_COLUMNS
 from gameline.tasks.registry.aliases import CHALLENGER, PromotionError
-from gameline.tasks.registry.evaluation import missing_recipe
+from gameline.tasks.registry.evaluation import missing_recipe, takes_outputs
 from gameline.tasks.registry.mlflow_registry import Registry
 
 # Buckets of the A/B hash: the challenger serves a game when its bucket < share * BUCKETS.
@@ -87,13 +87,6 @@ class ServedModel:
             if column not in scored:
                 scored[column] = np.nan
         return scored.reset_index(drop=True)
-
-
-def takes_outputs(model: Any) -> bool:
-    """True for a pyfunc whose signature has the `outputs` parameter (everything it prices)."""
-    metadata = getattr(model, "metadata", None)
-    schema = metadata.get_params_schema() if metadata is not None else None
-    return schema is not None and any(p.name == "outputs" for p in schema.params)
 
 
 def served_model(

@@ -231,3 +231,36 @@ def test_the_decision_states_its_reason_champion_window_and_checks() -> None:
     text = decision_markdown(decision, "gameline-default")
     assert text.startswith("# Gate: gameline-default v2 PROMOTED\n")
     assert f"| {decision.checks[0].name} | yes | {decision.checks[0].detail} |" in text
+
+
+def with_lines(
+    base: Evaluation, new: np.ndarray, old: np.ndarray | None, y: np.ndarray
+) -> Evaluation:
+    """`base` with P(cover) judged too: the challenger's `new`, the champion's `old`."""
+    lines = {"line_y": {"cover": y.tolist()}, "line_challenger": {"cover": new.tolist()}}
+    if old is not None:
+        lines["line_champion"] = {"cover": old.tolist()}
+    return base.model_copy(update=lines)
+
+
+def test_p_cover_is_judged_on_the_games_with_a_line() -> None:
+    rng = np.random.default_rng(9)
+    truth = rng.uniform(0.4, 0.6, 2000)
+    y = (rng.random(2000) < truth).astype(float)
+    y[:100] = np.nan  # pushes and games without a line are not judged
+    honest, coin = truth, np.full(2000, 0.5)
+    base = evaluation(champion_shift=0.5)  # the winner's checks pass
+    passed = decide(with_lines(base, honest, coin, y), CFG, NOW)
+    names = [c.name for c in passed.checks]
+    assert names[-2:] == ["P(cover) calibration", "P(cover) not worse"] and passed.promote
+    assert "1900 games with a line" in passed.checks[-2].detail
+    # Overconfident at the line: miscalibrated, and worse than the champion with evidence.
+    wild = np.clip(0.5 + 4 * (truth - 0.5) + rng.normal(0, 0.2, 2000), 0.02, 0.98)
+    rejected = decide(with_lines(base, wild, coin, y), CFG, NOW)
+    failed = {c.name for c in rejected.checks if not c.passed}
+    assert failed == {"P(cover) calibration", "P(cover) not worse"} and not rejected.promote
+    # Too few games with a line: said, not held against the challenger.
+    few = np.full(2000, np.nan)
+    few[:50] = y[100:150]
+    unjudged = decide(with_lines(base, honest, None, few), CFG, NOW)
+    assert unjudged.checks[-1].passed and "not judged: 50 games" in unjudged.checks[-1].detail
