@@ -123,6 +123,17 @@ def measured_rows(r: MonitorResult) -> tuple[list[tuple[str, str, str, str]], li
                 f"mean residual {perf.mean_residual:+.3f} on {perf.games} games",
             )
         )
+    for side, line in perf.lines.items():
+        worst = max((line.over_prediction, line.under_prediction), key=lambda t: t.statistic)
+        rows.append(
+            (
+                f"P({side}) at the lines",
+                f"{line.log_loss:.4f}",
+                f"CUSUM {worst.statistic:.2f} > {worst.h:g}",
+                f"a coin 0.6931; ECE {line.ece:.3f}, mean residual {line.mean_residual:+.3f} "
+                f"on {line.games} games without a push",
+            )
+        )
     said.append(
         f"served log loss {perf.served_log_loss:.4f} (Elo {perf.elo_log_loss:.4f}) on "
         f"{perf.games} games"

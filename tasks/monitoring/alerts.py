@@ -18,11 +18,22 @@ from pydantic import BaseModel
 from gameline.tasks.storage import reading, write_text
 
 AlertKind = Literal[
-    "data_drift", "prediction_drift", "miscalibration", "excess_loss", "source_stale"
+    "data_drift",
+    "prediction_drift",
+    "miscalibration",
+    "excess_loss",
+    "source_stale",
+    "cover_miscalibration",
+    "over_miscalibration",
 ]
 # Which retrain trigger each kind of alert is.
 DRIFT_KINDS: tuple[AlertKind, ...] = ("data_drift", "prediction_drift")
-DEGRADATION_KINDS: tuple[AlertKind, ...] = ("miscalibration", "excess_loss")
+DEGRADATION_KINDS: tuple[AlertKind, ...] = (
+    "miscalibration",
+    "excess_loss",
+    "cover_miscalibration",
+    "over_miscalibration",
+)
 # A feature source that stopped arriving is a data problem, not a retrain trigger.
 
 

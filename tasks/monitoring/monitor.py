@@ -19,6 +19,7 @@ from gameline.tasks.monitoring.performance import (
     Performance,
     elo_probability,
     live_performance,
+    served_line_results,
     served_outcomes,
 )
 from gameline.tasks.monitoring.sequential import CusumResult
@@ -129,7 +130,9 @@ def monitor(
             "phase": phase,
         }
         data, predicted = (d.model_copy(update=window) for d in (data, predicted))
-    outcomes = served_outcomes(predictions, games, champion.version, now)
+    outcomes = served_line_results(
+        served_outcomes(predictions, games, champion.version, now), games
+    )
     rows = frame.set_index(frame["game_id"].astype(str)).reindex(outcomes["game_id"].astype(str))
     performance = live_performance(
         outcomes, elo_probability(rows, elo), champion.promised_log_loss, champion.version, cfg
@@ -141,6 +144,7 @@ def monitor(
             ("prediction_drift", predicted.status == "ok"),
             ("miscalibration", performance.status == "ok"),
             ("excess_loss", performance.status == "ok" and performance.excess_loss is not None),
+            *((f"{side}_miscalibration", True) for side in performance.lines),
         )
         if ok
     ]
@@ -216,6 +220,21 @@ def performance_findings(performance: Performance) -> list[Finding]:
             )
             out.append(cusum_finding("miscalibration", summary, test, window))
             break
+    for side, line in performance.lines.items():
+        for test, direction in ((line.over_prediction, "higher"), (line.under_prediction, "lower")):
+            if test.alarm:
+                what = "the home side covers" if side == "cover" else "games go over"
+                summary = (
+                    f"served P({side}) is {direction} than how often {what} at the posted "
+                    f"lines (mean result minus probability {line.mean_residual:+.3f}, ECE "
+                    f"{line.ece:.3f}, log loss {line.log_loss:.4f} against a coin's 0.6931 on "
+                    f"{line.games} games without a push)"
+                )
+                kind: AlertKind = (
+                    "cover_miscalibration" if side == "cover" else ("over_miscalibration")
+                )
+                out.append(cusum_finding(kind, summary, test, window))
+                break
     loss = performance.excess_loss
     if loss and loss.alarm:
         # What the sequential test found: a run of games whose losses summed above the promise

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from gameline.tasks.config import EloConfig, MonitorConfig
 from gameline.tasks.model.metrics import expected_calibration_error, log_loss, per_game_log_loss
+from gameline.tasks.model.targets import LINES, line_result, outcome
 from gameline.tasks.monitoring.sequential import CusumResult, cusum, standardized_residuals
 from gameline.tasks.serving.predictions import served_results
 
@@ -51,6 +52,68 @@ def elo_probability(rows: pd.DataFrame, elo: EloConfig) -> np.ndarray:
     return 1 / (1 + np.power(10.0, -diff / 400))
 
 
+class LineCalibration(BaseModel):
+    """How the served P(cover) or P(over) did on finished games with a line that did not push:
+    scores, and CUSUMs of the probability too high and too low (as for the home win)."""
+
+    side: str
+    games: int
+    log_loss: float
+    ece: float
+    mean_residual: float
+    over_prediction: CusumResult
+    under_prediction: CusumResult
+
+    @property
+    def alarm(self) -> bool:
+        return self.over_prediction.alarm or self.under_prediction.alarm
+
+
+def served_line_results(outcomes: pd.DataFrame, games: pd.DataFrame) -> pd.DataFrame:
+    """`outcomes` with each finished game's result at the line it was served with: `y_cover`
+    and `y_over` (1/0; NaN for a push, no line or no result yet)."""
+    out = outcomes.copy()
+    finals = games[games["status"] == "final"] if len(games) else games
+    scores = finals.set_index(finals["game_id"].astype(str))[["home_score", "away_score"]]
+    scored = scores.reindex(out["game_id"].astype(str)).astype("float64")
+    for side, target in (("cover", "margin"), ("over", "total")):
+        line_column = LINES[target][0]
+        line = (
+            out[line_column].to_numpy(dtype="float64", na_value=np.nan)
+            if line_column in out
+            else np.full(len(out), np.nan)
+        )
+        out[f"y_{side}"] = line_result(outcome(scored, target), line, target)
+    return out
+
+
+def line_calibration(outcomes: pd.DataFrame, cfg: MonitorConfig) -> dict[str, LineCalibration]:
+    """P(cover) and P(over) as served, on finished games in start order (`served_line_results`
+    columns); a side with fewer than `min_games` judged games is left out."""
+    out = {}
+    for side in ("cover", "over"):
+        if f"p_{side}" not in outcomes or f"y_{side}" not in outcomes:
+            continue
+        y = outcomes[f"y_{side}"].to_numpy(dtype=float)
+        p = outcomes[f"p_{side}"].to_numpy(dtype=float, na_value=np.nan)
+        judged = ~(np.isnan(y) | np.isnan(p))
+        if judged.sum() < cfg.min_games:
+            continue
+        y, p = y[judged], p[judged]
+        times = outcomes["start_time"][judged]
+        z = standardized_residuals(y, p)
+        out[side] = LineCalibration(
+            side=side,
+            games=int(judged.sum()),
+            log_loss=log_loss(y, p),
+            ece=expected_calibration_error(y, p),
+            mean_residual=float(np.mean(y - p)),
+            over_prediction=cusum(-z, times, cfg.cusum_k, cfg.cusum_h),
+            under_prediction=cusum(z, times, cfg.cusum_k, cfg.cusum_h),
+        )
+    return out
+
+
 class Performance(BaseModel):
     """How the champion's served predictions did on the games that have finished."""
 
@@ -69,6 +132,7 @@ class Performance(BaseModel):
     under_prediction: CusumResult | None = None
     excess_loss: CusumResult | None = None
     degraded: bool = False
+    lines: dict[str, LineCalibration] = {}
 
 
 def live_performance(
@@ -111,5 +175,6 @@ def live_performance(
             "under_prediction": under,
             "excess_loss": excess,
             "degraded": over.alarm or under.alarm or bool(excess and excess.alarm),
+            "lines": line_calibration(finished, cfg),
         }
     )
