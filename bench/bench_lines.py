@@ -26,6 +26,8 @@ import numpy as np
 import pandas as pd
 from common import DATA_DIR, bench_config, ingest, print_table
 
+from gameline.tasks.model.line_scores import line_family
+
 SIDES = (("cover", "margin"), ("over", "total"))
 
 
@@ -100,7 +102,7 @@ def nba(data_dir: Path) -> list[list[str]]:
             train={"first_test_season": 2016, "last_test_season": 2022},
         )
         oof = out_of_fold(config)
-    return score_rows(oof, config.mlflow.final_family, {})
+    return score_rows(oof, line_family(oof, config.mlflow.final_family) or "linear", {})
 
 
 def simulated(seasons: int) -> list[list[str]]:
@@ -142,7 +144,7 @@ def simulated(seasons: int) -> list[list[str]]:
         },
         "oracle centred on the line": centred,
     }
-    return score_rows(oof, config.mlflow.final_family, extra)
+    return score_rows(oof, line_family(oof, config.mlflow.final_family) or "linear", extra)
 
 
 def main() -> None:

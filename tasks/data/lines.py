@@ -80,3 +80,35 @@ def spread_check(spread: pd.Series, home_score: pd.Series, away_score: pd.Series
         return SpreadCheck(games=0, favourite_won=float("nan"))
     won = np.sign(-line[decided]) == np.sign(margin[decided])
     return SpreadCheck(games=int(decided.sum()), favourite_won=float(won.mean()))
+
+
+def guess_convention(
+    spread: pd.Series,
+    home_score: pd.Series,
+    away_score: pd.Series,
+    favourite: pd.Series | None,
+    home_ml: pd.Series | None,
+    away_ml: pd.Series | None,
+) -> tuple[str, str]:
+    """How a file writes its spread (`SPREAD_CONVENTIONS`), and a sentence saying how that was
+    told: unsigned lines are the favourite's; signed ones are read as the home side's and
+    turned when the results say they are the away side's."""
+    values = spread.astype("Float64")
+    if values.notna().any() and bool((values.dropna() >= 0).all()):
+        told = "a favourite column" if favourite is not None else "the moneylines"
+        if favourite is None and (home_ml is None or away_ml is None):
+            told = "nothing: no favourite column and no moneylines, so no game gets a line"
+        return "favourite", f"the favourite's line (never negative); who is favoured from {told}"
+    check = spread_check(values, home_score, away_score)
+    if check.reversed:
+        turned = spread_check(-values, home_score, away_score)
+        return "away", (
+            f"the away side's line: read as the home side's, its favourites won only "
+            f"{check.favourite_won:.0%} of {check.games} games; turned round, "
+            f"{turned.favourite_won:.0%}"
+        )
+    if check.games == 0:
+        return "home", "read as the home side's line (no finished game with a line to check it)"
+    return "home", (
+        f"the home side's line: its favourites won {check.favourite_won:.0%} of {check.games} games"
+    )

@@ -1,5 +1,6 @@
 """Which file column is which contract column, guessed from its name: home/away, team1/team2,
-h_/v_ prefixes, CamelCase, score and moneyline words; `--columns` where the guess is wrong."""
+h_/v_ prefixes, CamelCase, score and moneyline words, spread and total names; `--columns` where
+the guess is wrong."""
 
 from __future__ import annotations
 
@@ -83,6 +84,10 @@ def guess_columns(file_columns: list[str]) -> dict[str, str]:
         "status": lambda w: "status" in w,
         "game_number": lambda w: "game" in w and bool({"number", "num", "no", "nbr", "n"} & w),
     }
+    for contract, names in LINE_NAMES.items():  # lines have no side word: by name
+        found_line = next((lower[n] for n in names if n in lower), None)
+        if contract not in mapping and found_line and found_line not in mapping.values():
+            mapping[contract] = found_line
     for flag, matches in flag_words.items():
         found = [c for c in file_columns if matches(set(_words(c)))]
         if flag not in mapping and found and found[0] not in mapping.values():
@@ -90,10 +95,21 @@ def guess_columns(file_columns: list[str]) -> dict[str, str]:
     return mapping
 
 
+# A file's spread, total and favourite columns, by name (the first found wins). `favourite`
+# is not a contract column: it says who the spread favours where the file writes the
+# favourite's line unsigned.
+LINE_NAMES = {
+    "home_spread": ["spread", "point_spread", "spread_line", "line_spread", "handicap"],
+    "total_line": ["total", "over_under", "overunder", "ou", "o_u", "ou_line", "totals"],
+    "home_spread_open": ["spread_open", "opening_spread", "open_spread"],
+    "total_line_open": ["total_open", "opening_total", "open_total"],
+    "favourite": ["favourite", "favorite", "whos_favored", "favored", "fav"],
+}
 CONTRACT_NAMES = {
     "game_id", "season", "start_time", "home_team", "away_team", "neutral", "playoff",
     "home_score", "away_score", "status", "home_ml", "away_ml", "home_ml_open", "away_ml_open",
-    "game_number",
+    "game_number", "home_spread", "total_line", "home_spread_open", "total_line_open",
+    "favourite",
 }  # fmt: skip
 
 

@@ -105,6 +105,11 @@ def source_lines(found: LeagueFile) -> list[str]:
         lines.append(
             f"  date_format: {_inline(found.date_format)}   # CHECK: local time in league.timezone"
         )
+    if found.spread_convention != "home":
+        lines.append(
+            f"  spread_convention: {found.spread_convention}   # CHECK: how the file writes its "
+            "spread (home: -5.5 = home favoured by 5.5)"
+        )
     return lines
 
 

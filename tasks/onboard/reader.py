@@ -13,6 +13,7 @@ import pandas as pd
 
 from gameline.tasks.config import LeagueConfig, SeasonWindow, SourceConfig
 from gameline.tasks.contracts import SOURCE_LINE, ContractError, local_dates
+from gameline.tasks.data.lines import guess_convention
 from gameline.tasks.data.sources import read_contract_file, read_text_table, season_of_dates
 from gameline.tasks.onboard.columns import guess_columns
 from gameline.tasks.onboard.seasons import (
@@ -58,6 +59,7 @@ class LeagueFile:
     # The file's numeric columns the games do not use, with their range: candidate game facts.
     unused_numbers: dict[str, tuple[float, float]] = field(default_factory=dict)
     checks: list[str] = field(default_factory=list)
+    spread_convention: str = "home"  # how the file writes its spread (SourceConfig's)
 
     @property
     def k(self) -> float:
@@ -112,14 +114,38 @@ def guess_layout(path: Path, raw: pd.DataFrame, columns: dict[str, str]) -> Layo
         if date_format is not None
         else not (renamed["start_time"].str.len() == 10).all()
     )
+    convention = "home"
+    if "home_spread" in renamed:
+        convention, how = spread_convention(renamed)
+        notes.append(f"spread ({columns['home_spread']}): {how}")
     source = SourceConfig(
         kind="csv",
         path=path,
         columns={k: v for k, v in columns.items() if k != v},
         values=values,
         date_format=date_format,
+        spread_convention=convention,  # type: ignore[arg-type]
     )
     return Layout(source=source, date_seen=date_seen, timed=timed, notes=notes)
+
+
+def spread_convention(renamed: pd.DataFrame) -> tuple[str, str]:
+    """The file's spread convention, told from its numbers (`guess_convention`)."""
+    missing = pd.Series(np.nan, index=renamed.index, dtype="Float64")
+
+    def number(column: str) -> pd.Series:
+        if column not in renamed:
+            return missing
+        return pd.to_numeric(renamed[column].replace("", None), errors="coerce").astype("Float64")
+
+    odds = ("home_ml", "away_ml")
+    return guess_convention(
+        number("home_spread"),
+        number("home_score"),
+        number("away_score"),
+        renamed.get("favourite"),
+        *(number(c) if c in renamed else None for c in odds),
+    )
 
 
 def probe_league(name: str) -> LeagueConfig:
@@ -327,6 +353,7 @@ def read_league_file(
         rows=len(games),
         columns=columns,
         date_format=layout.source.date_format,
+        spread_convention=layout.source.spread_convention,
         values=layout.source.values,
         sport=sport,
         league=league,

@@ -139,3 +139,28 @@ def test_lines_added_to_a_stored_final_game_are_an_update(config: GamelineConfig
     moved = conform(raw.assign(home_spread=-5.5, total_line=201.0), config.league, "t")
     refused = upsert_games(again.games, moved, "m3")
     assert "(home_spread)" in refused.conflicts["rules"].iloc[0]  # a stored line never moves
+
+
+def test_init_tells_how_a_file_writes_its_spread() -> None:
+    from gameline.tasks.data.lines import guess_convention
+    from gameline.tasks.onboard.columns import guess_columns
+
+    mapping = guess_columns(["Date", "Home", "Away", "HomePts", "AwayPts", "Spread", "OU", "Fav"])
+    assert (mapping["home_spread"], mapping["total_line"], mapping["favourite"]) == (
+        "Spread",
+        "OU",
+        "Fav",
+    )
+    rng = np.random.default_rng(6)
+    edge = rng.normal(0, 6, 300)
+    home = pd.Series(np.round(100 + edge + rng.normal(0, 8, 300)))
+    away = pd.Series(np.full(300, 100.0))
+    line = pd.Series(-np.round(edge * 2) / 2, dtype="Float64")
+    assert guess_convention(line, home, away, None, None, None)[0] == "home"
+    convention, how = guess_convention(-line, home, away, None, None, None)
+    assert convention == "away" and "turned round" in how
+    unsigned = line.abs()
+    favourite = pd.Series(np.where(line < 0, "home", "away"))
+    convention, how = guess_convention(unsigned, home, away, favourite, None, None)
+    assert convention == "favourite" and "a favourite column" in how
+    assert "no game gets a line" in guess_convention(unsigned, home, away, None, None, None)[1]
