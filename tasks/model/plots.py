@@ -14,15 +14,36 @@ from gameline.tasks.model.metrics import reliability_curve, scores_by
 
 
 def reliability_figure(
-    y: np.ndarray, p: np.ndarray, predicted: str, observed: str, family: str = ""
+    y: np.ndarray,
+    p: np.ndarray,
+    predicted: str,
+    observed: str,
+    family: str = "",
+    zoom: bool = False,
 ) -> Any:
-    """Observed rate against predicted probability by bin, beside the diagonal."""
+    """Observed rate against predicted probability by bin, beside the diagonal. `zoom`: ten
+    bins of equal counts and the axes around them, with each bin's 95% interval (probabilities
+    at a line stay near 0.5: fixed bins would put them all in one)."""
     import matplotlib.pyplot as plt
 
-    curve = reliability_curve(y, p)
     fig, ax = plt.subplots(figsize=(5, 5))
-    ax.plot([0, 1], [0, 1], color="grey", linestyle="--")
-    ax.plot(curve["p_mean"], curve["y_rate"], marker="o")
+    if zoom:
+        keep = ~(np.isnan(y) | np.isnan(p))
+        frame = pd.DataFrame({"y": y[keep], "p": p[keep]})
+        frame["bin"] = pd.qcut(frame["p"], 10, duplicates="drop")
+        curve = frame.groupby("bin", observed=True).agg(
+            p_mean=("p", "mean"), y_rate=("y", "mean"), games=("y", "size")
+        )
+        half = 1.96 * np.sqrt(curve["y_rate"] * (1 - curve["y_rate"]) / curve["games"])
+        ax.errorbar(curve["p_mean"], curve["y_rate"], yerr=half, marker="o", capsize=3)
+        low = float(min(curve["p_mean"].min(), (curve["y_rate"] - half).min())) - 0.02
+        high = float(max(curve["p_mean"].max(), (curve["y_rate"] + half).max())) + 0.02
+        ax.plot([low, high], [low, high], color="grey", linestyle="--")
+        ax.set(xlim=(low, high), ylim=(low, high))
+    else:
+        curve = reliability_curve(y, p)
+        ax.plot([0, 1], [0, 1], color="grey", linestyle="--")
+        ax.plot(curve["p_mean"], curve["y_rate"], marker="o")
     named = f"{family}, " if family else ""
     ax.set(xlabel=f"predicted {predicted}", ylabel=f"observed {observed}")
     ax.set_title(f"calibration ({named}out of fold)")
@@ -50,6 +71,7 @@ def training_plots(oof: pd.DataFrame, family: str, booster: str | None) -> dict[
                 f"P({what}), pushes left out",
                 f"share of games: {what}",
                 lines,
+                zoom=True,
             )
     by_fold = scores_by(oof, "season")
     fig, ax = plt.subplots(figsize=(7, 4))
