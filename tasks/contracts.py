@@ -25,6 +25,7 @@ GAME_DTYPES: dict[str, str] = {
     "playoff": "boolean",
     "home_score": "Float64",
     "away_score": "Float64",
+    "home_won": "boolean",
     "status": STRING,
     "home_ml": "Float64",
     "away_ml": "Float64",
@@ -44,11 +45,13 @@ GAME_COLUMNS = list(GAME_DTYPES)
 # home_spread is the home side's point spread as a bookmaker writes it: -5.5 when the home team
 # is favoured by 5.5 (it covers when home_score - away_score + home_spread > 0); total_line the
 # over/under line on the sum of the scores; *_open the opening lines, where a source has them.
+# home_won is the result of a file that says who won but not the score (a winner-only file):
+# True home win, False away win, null unknown; where both scores exist they decide.
 SPREAD_COLUMNS = ("home_spread", "home_spread_open")
 TOTAL_COLUMNS = ("total_line", "total_line_open")
 # Columns added to the contract after a store was written; read as nulls from such a store, and
 # filled in on a final game without it counting as a changed result.
-ADDED_COLUMNS = ("home_ml_open", "away_ml_open", *SPREAD_COLUMNS, *TOTAL_COLUMNS)
+ADDED_COLUMNS = ("home_ml_open", "away_ml_open", *SPREAD_COLUMNS, *TOTAL_COLUMNS, "home_won")
 # What a source must give; the rest is optional and filled with nulls.
 REQUIRED_COLUMNS = ["season", "start_time", "home_team", "away_team"]
 # Columns that identify the content of a game (what may not change silently once final).
@@ -61,12 +64,22 @@ PARSE_ERROR = "parse_error"
 LABEL = "home_win"
 
 
-def home_win(home_score: pd.Series | np.ndarray, away_score: pd.Series | np.ndarray) -> np.ndarray:
-    """The label from final scores: 1.0 home win, 0.0 home loss, NaN for a tie or no score."""
+def home_win(
+    home_score: pd.Series | np.ndarray,
+    away_score: pd.Series | np.ndarray,
+    home_won: pd.Series | None = None,
+) -> np.ndarray:
+    """The label from final scores: 1.0 home win, 0.0 home loss, NaN for a tie or no score;
+    a game without scores takes `home_won` (who won, where a file says only that)."""
     home = np.asarray(home_score, dtype="float64")
     away = np.asarray(away_score, dtype="float64")
     with np.errstate(invalid="ignore"):
-        return np.where(home > away, 1.0, np.where(home < away, 0.0, np.nan))
+        label = np.where(home > away, 1.0, np.where(home < away, 0.0, np.nan))
+    if home_won is not None:
+        won = pd.Series(home_won).astype("boolean").astype("Float64")
+        unscored = np.isnan(home) & np.isnan(away)
+        label = np.where(unscored, won.to_numpy(dtype="float64", na_value=np.nan), label)
+    return label
 
 
 class ContractError(ValueError):
@@ -123,9 +136,13 @@ def neutral_by_period(start_time: pd.Series, league: LeagueConfig) -> pd.Series:
     return flag
 
 
-def status_from_scores(home_score: pd.Series, away_score: pd.Series) -> pd.Series:
-    """'final' where both scores are present, else 'scheduled'."""
+def status_from_scores(
+    home_score: pd.Series, away_score: pd.Series, home_won: pd.Series | None = None
+) -> pd.Series:
+    """'final' where both scores (or, without them, who won) are present, else 'scheduled'."""
     final = home_score.notna() & away_score.notna()
+    if home_won is not None:
+        final |= home_won.notna().to_numpy()
     return pd.Series(np.where(final, "final", "scheduled"), index=home_score.index, dtype="string")
 
 
@@ -172,7 +189,10 @@ def conform(frame: pd.DataFrame, league: LeagueConfig, source: str) -> pd.DataFr
         out.loc[missing_id, "game_id"] = ids[missing_id]
     out["neutral"] = out["neutral"].astype("boolean").fillna(False)
     out["playoff"] = out["playoff"].astype("boolean").fillna(False)
-    out["status"] = out["status"].fillna(status_from_scores(out["home_score"], out["away_score"]))
+    out["home_won"] = out["home_won"].astype("boolean")
+    out["status"] = out["status"].fillna(
+        status_from_scores(out["home_score"], out["away_score"], out["home_won"])
+    )
     extras = [c for c in (SOURCE_LINE, PARSE_ERROR) if c in out.columns]
     typed = out[GAME_COLUMNS].astype(GAME_DTYPES)
     return pd.concat([typed, out[extras]], axis=1)

@@ -176,7 +176,55 @@ def contract(path: Path, seed: int = 11) -> dict[str, int]:
     return {"games": len(out)}
 
 
-LEAGUES = {"baseball": baseball, "hockey": hockey, "relocation": relocation, "contract": contract}
+def winner_only(path: Path, seed: int = 13, today: pd.Timestamp | None = None) -> dict[str, int]:
+    """A file that says who won, not the score: 10 teams, four seasons of 150 days (the last
+    one under way: its games after `today` have no winner yet), a team playing the day after a
+    game weaker (which Elo cannot see). Layout: Date (month/day/year), Visitor, Home, Winner (the
+    winning team's code), HomeML, AwayML."""
+    rng = np.random.default_rng(seed)
+    teams = ["ANA", "BUF", "CAR", "DAL", "EDM", "FLA", "LAK", "NSH", "OTT", "SEA"]
+    today = (today or pd.Timestamp.now(tz="UTC")).tz_localize(None).normalize()
+    strength = rng.normal(0, 0.45, len(teams))
+    frames = []
+    for back in (3, 2, 1, 0):  # the last season ends 10 days from today
+        start = today + pd.Timedelta(days=10 - 150) - pd.Timedelta(days=365 * back)
+        games = _schedule(rng, teams, str(start.date()), 150, 3)
+        frames.append(games.assign(edge=strength[games["home"]] - strength[games["away"]] + 0.15))
+        strength = 0.7 * strength + rng.normal(0, 0.3, len(teams))
+    games = pd.concat(frames, ignore_index=True)
+    played = {(row.day, t) for row in games.itertuples() for t in (row.home, row.away)}
+    before = games["day"] - pd.Timedelta(days=1)
+    tired = [
+        1.0 * ((day, away) in played) - 1.0 * ((day, home) in played)  # the second night
+        for day, home, away in zip(before, games["home"], games["away"], strict=True)
+    ]
+    games["edge"] += np.asarray(tired)
+    p = 1 / (1 + np.exp(-games["edge"].to_numpy()))
+    home_won = rng.random(len(games)) < p
+    final = (games["day"] < today).to_numpy()
+    names = np.array(teams)
+    winner = np.where(home_won, names[games["home"]], names[games["away"]])
+    out = pd.DataFrame(
+        {
+            "Date": games["day"].dt.strftime("%m/%d/%Y"),
+            "Visitor": names[games["away"]],
+            "Home": names[games["home"]],
+            "Winner": np.where(final, winner, ""),
+            "HomeML": american(p * 1.02),
+            "AwayML": american((1 - p) * 1.02),
+        }
+    )
+    out.to_csv(path, index=False)
+    return {"games": len(out), "final": int(final.sum()), "scheduled": int((~final).sum())}
+
+
+LEAGUES = {
+    "baseball": baseball,
+    "hockey": hockey,
+    "relocation": relocation,
+    "contract": contract,
+    "winner_only": winner_only,
+}
 
 
 if __name__ == "__main__":  # python -m tests.leagues OUT_DIR: the four files, for trying init

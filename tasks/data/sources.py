@@ -105,6 +105,32 @@ def parse_flags(raw: pd.Series, name: str, errors: pd.Series) -> tuple[pd.Series
     return values, _note(errors, bad, f"{name}=" + raw.fillna("") + " is not true/false")
 
 
+HOME_WON_WORDS = TRUE_WORDS | {"home", "h", "w", "win", "won"}
+AWAY_WON_WORDS = (FALSE_WORDS - {""}) | {"away", "a", "visitor", "v", "road", "l", "loss", "lost"}
+
+
+def parse_winner(raw: pd.DataFrame, errors: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Who won, where a file says so without scores: `home_won` (1/0, true/false, home/away,
+    W/L from the home side) or `winner` (the winning team's code, or home/away). Empty is
+    unknown (a game not played yet); anything else is recorded."""
+    column = "home_won" if "home_won" in raw else "winner"
+    text = raw[column].fillna("").str.strip()
+    low = text.str.lower()
+    won = pd.Series(pd.NA, index=raw.index, dtype="boolean")
+    won[low.isin(HOME_WON_WORDS)] = True
+    won[low.isin(AWAY_WON_WORDS)] = False
+    if column == "winner":
+        won[text.eq(raw["home_team"]).fillna(False)] = True
+        won[text.eq(raw["away_team"]).fillna(False)] = False
+    bad = won.isna() & text.ne("")
+    told = (
+        "home_won is 1/0, true/false or home/away"
+        if column == "home_won"
+        else ("winner is the home or the away team")
+    )
+    return won, _note(errors, bad, f"{column}=" + text + f" is not a result ({told})")
+
+
 def parse_dates(
     raw: pd.Series, fmt: str, name: str, errors: pd.Series
 ) -> tuple[pd.Series, pd.Series]:
@@ -150,6 +176,8 @@ def read_contract_file(
     for col in ("neutral", "playoff"):
         if col in raw:
             out[col], errors = parse_flags(raw[col], col, errors)
+    if "home_won" in raw or "winner" in raw:
+        out["home_won"], errors = parse_winner(raw, errors)
     for col in ("game_id", "status"):
         if col in raw:
             out[col] = raw[col].replace("", None)

@@ -21,6 +21,7 @@ from gameline.tasks.contracts import (
     SPREAD_COLUMNS,
     STATUSES,
     TOTAL_COLUMNS,
+    home_win,
 )
 from gameline.tasks.data.simulator import team_codes
 from gameline.tasks.storage import write_parquet, write_text
@@ -93,6 +94,18 @@ def validation_frame(
     frame["teams_differ"] = (frame["home_team"] != frame["away_team"]).fillna(True)
     frame["scores_whole"] = (scores.isna() | (scores % 1 == 0)).all(axis=1)
     frame["scores_level"] = (scores["home_score"] == scores["away_score"]).astype("boolean")
+    # A winner-only game: no score at all and who won. It has "both scores" as far as the
+    # rules go; a game with one score, or with a winner its scores contradict, has not.
+    won = frame["home_won"] if "home_won" in frame else pd.Series(pd.NA, index=frame.index)
+    winner_only = scores.isna().all(axis=1) & won.notna()
+    for side in ("home", "away"):
+        frame[f"{side}_result"] = scores[f"{side}_score"].mask(winner_only, 0.0)
+    label = home_win(scores["home_score"], scores["away_score"])
+    frame["winner_agrees"] = ~(
+        won.notna().to_numpy()
+        & ~np.isnan(label)
+        & (won.astype("Float64").to_numpy(dtype="float64", na_value=np.nan) != label)
+    )
     limits = limits or ValidationConfig()
     for side in ("home", "away"):
         frame[f"{side}_ml_abs"] = worst_odds(
@@ -141,6 +154,16 @@ def rule_specs(config: GamelineConfig, now: datetime) -> list[RuleSpec]:
             {"column": "start_time", "max_value": pd.Timestamp(now), "row_condition": FINAL},
         ),
         (
+            "the winner agrees with the scores",
+            "ExpectColumnValuesToBeInSet",
+            {"column": "winner_agrees", "value_set": [True]},
+        ),
+        (
+            "scheduled game has no winner",
+            "ExpectColumnValuesToBeNull",
+            {"column": "home_won", "row_condition": SCHEDULED},
+        ),
+        (
             "scores are whole numbers",
             "ExpectColumnValuesToBeInSet",
             {"column": "scores_whole", "value_set": [True]},
@@ -160,7 +183,7 @@ def rule_specs(config: GamelineConfig, now: datetime) -> list[RuleSpec]:
             (
                 "final game has both scores",
                 "ExpectColumnValuesToNotBeNull",
-                {"column": f"{side}_score", "row_condition": FINAL},
+                {"column": f"{side}_result", "row_condition": FINAL},
             ),
             (
                 f"scores between 0 and {limits.max_score}",

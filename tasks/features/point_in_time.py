@@ -43,7 +43,7 @@ def labels(games: pd.DataFrame) -> pd.DataFrame:
                 line: games[line].astype("float64").to_numpy()
                 for line in (*SPREAD_COLUMNS, *TOTAL_COLUMNS)
             },
-            LABEL: home_win(home, away),
+            LABEL: home_win(home, away, games.get("home_won")),
         }
     )
 

@@ -33,6 +33,7 @@ from gameline.tasks.config import (
     LeagueHomeConfig,
     state_paths,
 )
+from gameline.tasks.contracts import home_win
 from gameline.tasks.data.ingest import read_store
 from gameline.tasks.features.sources import write_source_tables
 from gameline.tasks.storage import write_parquet
@@ -104,15 +105,20 @@ def team_games(games: pd.DataFrame, league: LeagueConfig) -> tuple[pd.DataFrame,
     base["end_time"] = (base["start_time"] + duration).astype(base["start_time"].dtype)
     home_pts = games["home_score"].to_numpy(dtype="float64", na_value=np.nan)
     away_pts = games["away_score"].to_numpy(dtype="float64", na_value=np.nan)
+    # 1 home win, 0 away win, 0.5 level or unknown (from who won where a file has no scores).
+    home_result = np.nan_to_num(home_win(home_pts, away_pts, games.get("home_won")), nan=0.5)
     sides = []
-    for is_home, pf, pa in ((True, home_pts, away_pts), (False, away_pts, home_pts)):
+    for is_home, pf, pa, won in (
+        (True, home_pts, away_pts, home_result),
+        (False, away_pts, home_pts, 1 - home_result),
+    ):
         side = base.copy()
         side["team"] = codes[:n] if is_home else codes[n:]
         side["opponent"] = codes[n:] if is_home else codes[:n]
         side["is_home"] = is_home
         side["margin"] = pf - pa
         side["points_for"], side["points_against"] = pf, pa
-        side["win"] = np.where(pf > pa, 1.0, np.where(pf < pa, 0.0, 0.5))
+        side["win"] = won
         sides.append(side)
     return pd.concat(sides, ignore_index=True), np.asarray(names, dtype=object)
 
@@ -133,7 +139,9 @@ def _elo_kernel(home, away, season, edge, margin, result, n_teams, k, initial, c
         expected = 1.0 / (1.0 + 10.0 ** (-diff / 400.0))
         winner_diff = diff if result[i] >= 0.5 else -diff
         mult = 1.0
-        if mov_kind == 1:
+        if np.isnan(margin[i]):  # who won, without the score: Elo without margin of victory
+            mult = 1.0
+        elif mov_kind == 1:
             mult = (abs(margin[i]) + 3.0) ** 0.8 / (7.5 + 0.006 * winner_diff)
         elif mov_kind == 2:
             mult = np.log(abs(margin[i]) + 1.0) * 2.2 / (winner_diff * 0.001 + 2.2)

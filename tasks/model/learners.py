@@ -12,6 +12,22 @@ import pandas as pd
 from gameline.tasks.config import LightGBMConfig
 
 
+def column_moments(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each input column's mean and standard deviation over its known values; a column with
+    none (margins in a league whose file says only who won) or no spread gets 0 and 1."""
+    known = ~np.isnan(x)
+    count = known.sum(axis=0)
+    filled = np.where(known, x, 0.0)
+    means = np.divide(filled.sum(axis=0), count, out=np.zeros(x.shape[1]), where=count > 0)
+    deviations = np.where(known, x - means, 0.0)
+    variance = np.divide(
+        (deviations**2).sum(axis=0), count, out=np.zeros(x.shape[1]), where=count > 0
+    )
+    scales = np.sqrt(variance)
+    scales[~(scales > 0)] = 1.0
+    return means, scales
+
+
 def season_weights(seasons: np.ndarray, decay: float) -> np.ndarray:
     """Training weight per game: `decay` to the power of its season's age (the latest season
     in training has weight 1)."""

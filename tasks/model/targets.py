@@ -24,7 +24,12 @@ from scipy import stats
 from gameline.tasks.config import TrainConfig
 from gameline.tasks.model.folds import inner_split
 from gameline.tasks.model.inputs import EDGE_INPUTS, MISSING, model_inputs
-from gameline.tasks.model.learners import fit_lightgbm, predict_lightgbm, season_weights
+from gameline.tasks.model.learners import (
+    column_moments,
+    fit_lightgbm,
+    predict_lightgbm,
+    season_weights,
+)
 
 Target = Literal["margin", "total"]
 TARGETS: tuple[Target, ...] = ("margin", "total")
@@ -103,10 +108,7 @@ def fit_regression(
     from sklearn.linear_model import Ridge
 
     x = inputs.to_numpy(dtype=float)
-    means = np.nanmean(x, axis=0)
-    scales = np.nanstd(x, axis=0)
-    scales[~(scales > 0)] = 1.0
-    means[np.isnan(means)] = 0.0
+    means, scales = column_moments(x)
     fixed = [
         i
         for i, col in enumerate(inputs.columns)

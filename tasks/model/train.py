@@ -27,7 +27,12 @@ from gameline.tasks.model.inputs import (
     market_variant_inputs,
     model_inputs,
 )
-from gameline.tasks.model.learners import fit_lightgbm, predict_lightgbm, season_weights
+from gameline.tasks.model.learners import (
+    column_moments,
+    fit_lightgbm,
+    predict_lightgbm,
+    season_weights,
+)
 from gameline.tasks.model.targets import LineModels, fit_line_models, has_scores, predict_lines
 
 
@@ -61,9 +66,7 @@ def fit_logistic(
     from sklearn.linear_model import LogisticRegression
 
     x = inputs.to_numpy(dtype=float)
-    means = np.nanmean(x, axis=0)
-    scales = np.nanstd(x, axis=0)
-    scales[scales == 0] = 1.0
+    means, scales = column_moments(x)
     structural = "league_home_edge" in inputs.columns
     if structural:
         means[[i for i, col in enumerate(inputs.columns) if col in EDGE_INPUTS]] = 0.0

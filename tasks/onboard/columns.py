@@ -104,12 +104,14 @@ LINE_NAMES = {
     "home_spread_open": ["spread_open", "opening_spread", "open_spread"],
     "total_line_open": ["total_open", "opening_total", "open_total"],
     "favourite": ["favourite", "favorite", "whos_favored", "favored", "fav"],
+    "home_won": ["home_won", "home_win", "homewin", "home_wins", "home_result"],
+    "winner": ["winner", "winning_team", "won_by", "victor"],
 }
 CONTRACT_NAMES = {
     "game_id", "season", "start_time", "home_team", "away_team", "neutral", "playoff",
     "home_score", "away_score", "status", "home_ml", "away_ml", "home_ml_open", "away_ml_open",
     "game_number", "home_spread", "total_line", "home_spread_open", "total_line_open",
-    "favourite",
+    "favourite", "home_won", "winner",
 }  # fmt: skip
 
 

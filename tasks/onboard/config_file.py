@@ -124,6 +124,11 @@ def model_lines(found: LeagueFile) -> list[str]:
         else "too few seasons before the first test season to tune it"
     )
     odds = "the file has moneylines" if found.has_odds else "the file has no moneylines"
+    scoring = (
+        f"from a mean total score of {found.mean_total:.1f} a game"
+        if not found.winner_only
+        else "no scores in the file"
+    )
     return [
         "validation:",
         f"  max_score: {sport.max_score}   # a {sport.name} score above this is a typo",
@@ -133,8 +138,7 @@ def model_lines(found: LeagueFile) -> list[str]:
         f"  split_window: {sport.split_window}",
         f"  max_rest_days: {sport.max_rest_days}",
         "  elo:",
-        f"    # CHECK: {sport.name}, from a mean total score of {found.mean_total:.1f} a game: "
-        f"{sport.why}",
+        f"    # CHECK: {sport.name}, {scoring}: {sport.why}",
         f"    k: {found.k:g}   # {tuned}",
         f"    home_advantage: {sport.home_advantage:g}   # rating points",
         f"    mov_multiplier: {sport.mov_multiplier}",
@@ -149,6 +153,26 @@ def model_lines(found: LeagueFile) -> list[str]:
         f"  first_test_season: {first_test_season(found.seasons)}   # one fold per season from "
         "here on",
         f"  market_variant: {_inline(found.has_odds)}   # {odds}",
+        *winner_only_lines(found),
+    ]
+
+
+def winner_only_lines(found: LeagueFile) -> list[str]:
+    """For a file that says only who won: the features that need no score, the margin and
+    total targets off, each said."""
+    if not found.winner_only:
+        return []
+    from gameline.tasks.config import FeaturesConfig
+    from gameline.tasks.features.team import SCORING_FEATURES, feature_columns
+
+    cfg = FeaturesConfig(windows=found.sport.windows, split_window=found.sport.split_window)
+    needs_scores = ("margin", "league_home_margin", *SCORING_FEATURES)
+    kept = [f for f in feature_columns(cfg) if not f.startswith(needs_scores)]
+    return [
+        "  # The file says who won, not by how much: no margin or total to model, and the",
+        "  # features that need scores (margins, points, the league's home margin) left out.",
+        "  line_targets: false",
+        f"  features: {_inline(kept)}",
     ]
 
 

@@ -24,6 +24,7 @@ from gameline.tasks.onboard.seasons import (
 )
 from gameline.tasks.onboard.sports import (
     SPORTS,
+    WINNER_ONLY,
     KTuning,
     Sport,
     sport_of_scoring,
@@ -60,6 +61,11 @@ class LeagueFile:
     unused_numbers: dict[str, tuple[float, float]] = field(default_factory=dict)
     checks: list[str] = field(default_factory=list)
     spread_convention: str = "home"  # how the file writes its spread (SourceConfig's)
+
+    @property
+    def winner_only(self) -> bool:
+        """The file says who won but gives no score."""
+        return self.sport is WINNER_ONLY
 
     @property
     def k(self) -> float:
@@ -193,10 +199,11 @@ def find_seasons(usable: pd.DataFrame, probe: LeagueConfig, has_season: bool) ->
 
 
 def final_scores(path: Path, usable: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
-    """The scores of the final games; an error naming the columns to give when there are none."""
+    """The scores of the final games (none in a file that says only who won); an error naming
+    the columns to give when the file has neither."""
     final = usable["status"].eq("final") & usable["home_score"].notna()
     scores = usable.loc[final, ["home_score", "away_score"]].astype("float64")
-    if not scores.empty:
+    if not scores.empty or usable["home_won"].notna().any():
         return scores
     missing = [c for c in ("home_score", "away_score") if c not in columns]
     where = (
@@ -205,7 +212,10 @@ def final_scores(path: Path, usable: pd.DataFrame, columns: dict[str, str]) -> p
         if missing
         else f" in {[columns['home_score'], columns['away_score']]}"
     )
-    raise ValueError(f"{path}: no game has a final score{where}")
+    raise ValueError(
+        f"{path}: no game has a final score or a winner{where} (or, for a file that says only "
+        "who won: --columns winner=<column>)"
+    )
 
 
 @dataclass
@@ -282,7 +292,10 @@ def checks_for(found: LeagueFile, timezone: str, date_format: str | None, finals
     )
     checks = [
         f"timezone {timezone}: the league's local time zone (dates and local times are read in it)",
-        f"sport {sport.name} (mean total {found.mean_total:.1f} per game): Elo {sport.why}; K {k}",
+        f"sport {sport.name} (mean total {found.mean_total:.1f} per game): Elo {sport.why}; K {k}"
+        if not found.winner_only
+        else f"no scores, only who won: {sport.why}; form from wins; the margin and total "
+        f"not modelled; K {k}",
     ]
     if date_format and date_format.startswith("%m/%d"):
         checks.append(f"the date format {date_format} (month first)")
@@ -328,8 +341,11 @@ def read_league_file(
     seasons = find_seasons(usable, probe, "season" in columns)
     scores = final_scores(path, usable, columns)
     ties = int((scores["home_score"] == scores["away_score"]).sum())
-    mean_total = float(scores.sum(axis=1).mean())
-    sport = SPORTS[sport_name or sport_of_scoring(mean_total, ties / len(scores))]
+    mean_total = float(scores.sum(axis=1).mean()) if len(scores) else float("nan")
+    if scores.empty:  # who won, not the scores
+        sport = WINNER_ONLY
+    else:
+        sport = SPORTS[sport_name or sport_of_scoring(mean_total, ties / len(scores))]
     schedule = measure_schedule(usable, seasons)
     renamed_games = usable.assign(
         home_team=seasons.home, away_team=seasons.away, season=seasons.season

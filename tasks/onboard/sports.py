@@ -106,6 +106,24 @@ SPORTS = {
 }
 
 
+# A file that says who won but not the score: Elo from wins and losses alone (no margin of
+# victory), form from win shares, no score to bound.
+WINNER_ONLY = Sport(
+    name="results only",
+    mov_multiplier="none",
+    k=20,
+    home_advantage=60,
+    carryover=0.75,
+    home_margin_prior=0.0,
+    max_score=1000,
+    windows=[5, 10, 20],
+    split_window=10,
+    max_rest_days=7,
+    duration_hours=3.0,
+    why="who won, without scores: Elo from wins and losses, no margin of victory",
+)
+
+
 def ties_allowed(ties: int, finals: int) -> bool:
     """Whether the league has ties: more than one in a thousand finals (one level score in a
     basketball file is a typo, not a rule)."""
@@ -152,7 +170,7 @@ def elo_log_loss(
     edge = np.where(scored["neutral"].to_numpy(dtype=bool), 0.0, elo.home_advantage)
     diff = pivot[True].to_numpy() + edge - pivot[False].to_numpy()
     p = 1 / (1 + 10 ** (-diff / 400))
-    y = home_win(scored["home_score"], scored["away_score"])
+    y = home_win(scored["home_score"], scored["away_score"], scored.get("home_won"))
     first = scored["season"].min() + 1 if scored_from is None else scored_from
     later = scored["season"].to_numpy() >= first
     return log_loss(y[later], p[later])  # undecided games (no label) are left out

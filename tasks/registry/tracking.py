@@ -27,6 +27,7 @@ from gameline.tasks.model.metrics import (
     segment_table,
 )
 from gameline.tasks.model.plots import training_plots
+from gameline.tasks.model.targets import MIN_SCORED_GAMES
 from gameline.tasks.model.train import FoldModels, predict_models
 from gameline.tasks.provenance import git_commit
 from gameline.tasks.registry.aliases import CHALLENGER
@@ -57,6 +58,7 @@ class TrainingRecord(BaseModel):
     metrics: dict[str, float]
     folds: int
     line_family: str | None = None
+    line_note: str | None = None  # why the margin and total were not modelled
     targets: dict[str, dict[str, float]] = {}
 
     def facts(self) -> Facts:
@@ -82,7 +84,12 @@ class TrainingRecord(BaseModel):
         if lines is not None:
             side = lines.rows[0]
             line += f"; {family} at the lines: {side[0]} log loss {side[2]} (coin {COIN:.4f})"
-        blocks = [table, *([lines] if lines else []), *([clv] if clv else []), registered]
+        elif self.line_note:
+            line += f"; margin and total: {self.line_note}"
+        said = (
+            [lines] if lines else [f"Margin and total: {self.line_note}."] if self.line_note else []
+        )
+        blocks = [table, *said, *([clv] if clv else []), registered]
         return Facts(line=line, blocks=blocks)
 
 
@@ -314,8 +321,20 @@ def log_training(
         metrics=overall,
         folds=folds,
         line_family=line_family(oof, family),
+        line_note=line_note(config, oof, family),
         targets=target_summary(overall, family, line_family(oof, family)),
     )
+
+
+def line_note(config: GamelineConfig, oof: pd.DataFrame, family: str) -> str | None:
+    """Why a training has no margin and total models (None: it has them)."""
+    if line_family(oof, family):
+        return None
+    if not config.train.line_targets:
+        return "off (train.line_targets: false)"
+    if "home_score" in oof and oof["home_score"].notna().any():
+        return f"not modelled: fewer than {MIN_SCORED_GAMES} training games with scores"
+    return "not modelled: the games have no scores (the file says who won, not by how much)"
 
 
 def target_summary(

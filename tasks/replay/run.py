@@ -153,7 +153,7 @@ def outcomes(served: pd.DataFrame, games: pd.DataFrame) -> pd.DataFrame:
     """The served predictions with each game's result (y; NaN where it is not final)."""
     finals = games[games["status"] == "final"]
     y = pd.Series(
-        home_win(finals["home_score"], finals["away_score"]),
+        home_win(finals["home_score"], finals["away_score"], finals.get("home_won")),
         index=finals["game_id"].astype(str).to_numpy(),
         dtype=float,
     )

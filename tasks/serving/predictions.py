@@ -80,7 +80,9 @@ def served_results(predictions: pd.DataFrame, games: pd.DataFrame) -> pd.DataFra
         return latest.assign(y=np.nan)
     finals = finals.set_index(finals["game_id"].astype(str))
     y = pd.Series(
-        home_win(finals["home_score"], finals["away_score"]), index=finals.index, dtype=float
+        home_win(finals["home_score"], finals["away_score"], finals.get("home_won")),
+        index=finals.index,
+        dtype=float,
     )
     return latest.assign(y=y.reindex(latest["game_id"].astype(str)).to_numpy())
 

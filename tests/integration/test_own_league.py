@@ -136,3 +136,29 @@ def test_contract_file_reads_as_before(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(plain.drop(columns="source"), configured.drop(columns="source"))
     assert configured["source"].eq("csv:contract.csv").all()
     assert isinstance(config_.source, SourceConfig) and config_.source.kind == "csv"
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_file_that_says_only_who_won_is_a_league(tmp_path: Path) -> None:
+    """No scores, only the winner (and moneylines): init guesses the winner column and leaves
+    out what needs scores; `run` trains Elo from wins, promotes a champion, serves predictions."""
+    made = leagues.winner_only(tmp_path / "made.csv")
+    text, config, path = init(tmp_path, "winner_only", "WHL")
+    assert "winner        <- Winner" in text and "no scores, only who won" in text
+    assert config["train"]["line_targets"] is False
+    assert not [f for f in config["train"]["features"] if "margin" in f or "points" in f]
+    assert config["features"]["elo"]["mov_multiplier"] == "none"
+
+    run = pipeline_flow(loaded(path)).model_dump(mode="json")
+    assert run["ingest"]["manifest"]["new"] == made["games"]
+    store = read_store(state_paths(loaded(path)).raw_games)
+    final = store[store["status"] == "final"]
+    assert len(final) == made["final"] and final["home_score"].isna().all()
+    assert final["home_won"].notna().all() and store["home_won"].isna().sum() == made["scheduled"]
+    assert run["training"]["line_note"] == "off (train.line_targets: false)"
+    assert run["training"]["metrics"]["blend_log_loss"] < run["training"]["metrics"]["elo_log_loss"]
+    assert run["gate"]["applied"] == "promoted"
+    assert run["predictions"]["games"] > 0
+    served = pd.read_parquet(state_paths(loaded(path)).predictions)
+    assert served["p_home"].between(0.02, 0.98).all()
+    assert served["fair_spread"].isna().all()  # no margin model: no fair spread made up
