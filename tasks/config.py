@@ -486,6 +486,12 @@ class GateConfig(Section):
         le=1,
         description="calibration error bound (10 bins; ~0.03 is noise at 1,000 games)",
     )
+    line_margin: float = Field(
+        default=0.002,
+        ge=0,
+        description="P(cover) and P(over) are rejected only when worse than the champion's by "
+        "more than this log loss per game with evidence (the interval's lower end above it)",
+    )
     seed: int = Field(default=11, ge=0)
     promote_refresh: bool = Field(
         default=True,

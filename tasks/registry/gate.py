@@ -210,14 +210,15 @@ def line_checks(
             y[judged], p_old[judged]
         )
         mean, low, high = paired_bootstrap(diff, cfg.bootstrap_samples, cfg.confidence, cfg.seed)
-        passed = low <= cfg.margin
+        passed = low <= cfg.line_margin
         checks.append(
             Check(
                 name=f"{name} not worse",
                 passed=passed,
                 detail=f"challenger minus champion log loss per game {mean:+.5f}, "
                 f"{cfg.confidence:.0%} interval [{low:+.5f}, {high:+.5f}] on {games} games: "
-                f"{'not worse' if passed else 'worse'} with evidence",
+                f"{'not worse' if passed else 'worse'} by more than {cfg.line_margin:g} with "
+                "evidence",
             )
         )
     return checks
