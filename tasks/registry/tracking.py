@@ -289,6 +289,14 @@ def log_training(
     overall = overall_metrics(oof, family, config.train.bet_edge)
     folds = int(oof["fold"].nunique())
     scores = headline(overall, family, folds)
+    lines = line_family(oof, family)
+    if lines and f"cover_{lines}_log_loss" in overall:
+        scores += (
+            f". The spread and total ({lines}): P(cover) log loss "
+            f"{overall[f'cover_{lines}_log_loss']:.4f}, P(over) "
+            f"{overall.get(f'over_{lines}_log_loss', float('nan')):.4f} at the lines (a coin "
+            f"{COIN:.4f})"
+        )
     window = (
         f"Trained on {version_tags['train_games']} games from "
         f"{version_tags['trained_from'][:10]} to {version_tags['trained_until'][:10]} "
