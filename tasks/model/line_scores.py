@@ -90,3 +90,29 @@ def line_scores_by(frame: pd.DataFrame, by: str, edge: float = 0.0) -> pd.DataFr
     """`line_scores` of each value of `by` (a season, a segment), one row each."""
     rows = {key: line_scores(part, edge) for key, part in frame.groupby(by, sort=True)}
     return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def line_segments(frame: pd.DataFrame, family: str) -> pd.DataFrame:
+    """P(cover) and P(over) of `family` within segments: the season, the stage (regular or
+    playoff) and the home side by the spread (favourite, underdog, pick'em); one row per
+    segment, value and side, with games, log loss, accuracy and ECE."""
+    labels = pd.DataFrame(index=frame.index)
+    labels["season"] = frame["season"].astype(str)
+    if "playoff" in frame:
+        playoff = frame["playoff"].fillna(False).astype(bool)
+        labels["stage"] = np.where(playoff, "playoff", "regular")
+    spread = frame["home_spread"].to_numpy(dtype="float64", na_value=np.nan)
+    labels["home_side"] = np.select(
+        [spread < 0, spread > 0, spread == 0], ["favourite", "underdog", "pick"], "no line"
+    )
+    rows = []
+    for segment in labels.columns:
+        for value, part in frame.groupby(labels[segment], sort=True):
+            for side, target in (("cover", "margin"), ("over", "total")):
+                column = f"{side}_{family}"
+                if column not in part:
+                    continue
+                found = scores(line_labels(part, target), part[column].to_numpy(dtype=float))
+                if found["games"]:
+                    rows.append({"segment": segment, "value": value, "side": side, **found})
+    return pd.DataFrame(rows)

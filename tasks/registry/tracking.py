@@ -19,7 +19,13 @@ from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.contracts import LABEL
 from gameline.tasks.facts import Facts, FactTable
 from gameline.tasks.model.inputs import LINE_INPUTS
-from gameline.tasks.model.line_scores import COIN, line_family, line_scores, line_scores_by
+from gameline.tasks.model.line_scores import (
+    COIN,
+    line_family,
+    line_scores,
+    line_scores_by,
+    line_segments,
+)
 from gameline.tasks.model.metrics import (
     betting_metrics,
     family_scores,
@@ -191,10 +197,13 @@ def log_tables(registry: Registry, oof: pd.DataFrame, family: str, folder: Path)
     table = segment_table(oof, prediction_columns(oof))
     table.to_csv(folder / "segments.csv", index=False)
     registry.log_file(folder / "segments.csv")
-    if line_family(oof, family):
+    lines = line_family(oof, family)
+    if lines:
         by_season = line_scores_by(oof, "season")
         by_season.to_csv(folder / "line_scores_by_season.csv", index_label="season")
         registry.log_file(folder / "line_scores_by_season.csv")
+        line_segments(oof, lines).to_csv(folder / "line_segments.csv", index=False)
+        registry.log_file(folder / "line_segments.csv")
     headline = table[(table["model"] == family) & (table["segment"] != "season")]
     registry.log(
         metrics={

@@ -72,6 +72,7 @@ def test_train_flow_logs_folds_and_registers_a_loadable_challenger(league: Gamel
         "calibration_cover.png",
         "calibration_over.png",
         "line_scores_by_season.csv",
+        "line_segments.csv",
     } <= artifacts
     # The margin and total: scored at the simulated lines, pushes left out, next to a coin.
     lines = record.targets
@@ -84,6 +85,13 @@ def test_train_flow_logs_folds_and_registers_a_loadable_challenger(league: Gamel
         assert abs(lines[side]["log_loss"] - math.log(2)) < 0.02  # sharp lines: near a coin
         assert lines[side]["ece"] < 0.1
     assert "at the lines" in record.facts().line
+    segments = pd.read_csv(
+        Registry.from_config(league).download(record.run_id, "line_segments.csv")
+    )
+    sides = segments[segments["segment"] == "home_side"]
+    assert set(sides["value"]) <= {"favourite", "underdog", "pick", "no line"}
+    by_side = sides[sides["side"] == "cover"]["games"].sum()
+    assert by_side == metrics["cover_games"]  # every judged game in exactly one segment
     version = client.get_model_version_by_alias(record.model_name, "challenger")
     assert str(version.version) == record.model_version
     # What the MLflow UI shows: a run named by config, data and trigger; the training data as a
