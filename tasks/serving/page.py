@@ -79,10 +79,32 @@ def game_rows(view: PageView) -> str:
         rows.append(
             f"<tr><td>{start:%a %d %b %H:%M}</td><td>{escape(str(g['away_team']))} @ "
             f"<b>{escape(str(g['home_team']))}</b></td><td>{bar}</td>"
+            f"{line_cells(g)}"
             f"<td class='muted'>v{escape(str(g['model_version']))}</td><td>{result}</td></tr>"
         )
-    head = "<tr><th>start</th><th>away @ home</th><th>home | away</th><th>model</th><th></th></tr>"
+    head = (
+        "<tr><th>start</th><th>away @ home</th><th>home | away</th>"
+        "<th class='num'>spread (fair)</th><th class='num'>P(cover)</th>"
+        "<th class='num'>total (fair)</th><th class='num'>P(over)</th><th>model</th><th></th></tr>"
+    )
     return f"<table>{head}{''.join(rows)}</table>"
+
+
+def line_cells(game: dict[str, Any]) -> str:
+    """A game's posted spread and total with the fair ones, and P(cover), P(over) ('-' where
+    a game has no line or the model no margin and total)."""
+
+    def number(key: str, form: str) -> str:
+        value = game.get(key)
+        return "-" if value is None or pd.isna(value) else format(float(value), form)
+
+    cells = (
+        f"{number('home_spread', '+.1f')} ({number('fair_spread', '+.1f')})",
+        _pct(game.get("p_cover")),
+        f"{number('total_line', '.1f')} ({number('fair_total', '.1f')})",
+        _pct(game.get("p_over")),
+    )
+    return "".join(f"<td class='num'>{escape(c)}</td>" for c in cells)
 
 
 def model_rows(view: PageView) -> str:

@@ -54,6 +54,11 @@ def test_each_game_is_a_bar_and_stored_text_is_escaped() -> None:
     assert 'style="width:73.0%">73%' in page and 'style="width:27.0%">27%' in page
     assert "Sat 05 Dec 19:00" in page  # the league's time zone
     assert "v3" in page
+    assert page.count("<td class='num'>-</td>") == 2  # no line, no margin model: dashes
+    lined = {**game, "home_spread": -4.5, "fair_spread": -5.25, "p_cover": 0.532}
+    priced = status_page(view(games=[{**lined, "total_line": 221.0, "fair_total": 219.4}]))
+    assert "<td class='num'>-4.5 (-5.2)</td><td class='num'>53%</td>" in priced
+    assert "<td class='num'>221.0 (219.4)</td><td class='num'>-</td>" in priced
 
 
 def test_what_is_missing_is_said() -> None:
