@@ -8,8 +8,25 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import BaseModel
 
 from gameline.tasks.config import LightGBMConfig
+
+
+class LinearModel(BaseModel):
+    """A linear model on standardised inputs, stored as numbers; a missing input sits at the
+    training mean."""
+
+    columns: list[str]
+    means: list[float]
+    scales: list[float]
+    coef: list[float]
+    intercept: float
+
+    def linear(self, inputs: pd.DataFrame) -> np.ndarray:
+        """The linear predictor of each row."""
+        x = (inputs[self.columns].to_numpy(dtype=float) - self.means) / self.scales
+        return np.nan_to_num(x) @ np.asarray(self.coef) + self.intercept
 
 
 def column_moments(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -25,6 +25,7 @@ from gameline.tasks.config import TrainConfig
 from gameline.tasks.model.folds import inner_split
 from gameline.tasks.model.inputs import EDGE_INPUTS, MISSING, model_inputs
 from gameline.tasks.model.learners import (
+    LinearModel,
     column_moments,
     fit_lightgbm,
     predict_lightgbm,
@@ -85,18 +86,11 @@ def target_inputs(frame: pd.DataFrame, features: list[str], target: Target) -> p
     return inputs
 
 
-class Regression(BaseModel):
+class Regression(LinearModel):
     """A standardised ridge regression, stored as numbers."""
 
-    columns: list[str]
-    means: list[float]
-    scales: list[float]
-    coef: list[float]
-    intercept: float
-
     def predict(self, inputs: pd.DataFrame) -> np.ndarray:
-        x = (inputs[self.columns].to_numpy(dtype=float) - self.means) / self.scales
-        return np.nan_to_num(x) @ np.asarray(self.coef) + self.intercept
+        return self.linear(inputs)
 
 
 def fit_regression(

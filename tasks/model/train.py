@@ -28,6 +28,7 @@ from gameline.tasks.model.inputs import (
     model_inputs,
 )
 from gameline.tasks.model.learners import (
+    LinearModel,
     column_moments,
     fit_lightgbm,
     predict_lightgbm,
@@ -36,19 +37,11 @@ from gameline.tasks.model.learners import (
 from gameline.tasks.model.targets import LineModels, fit_line_models, has_scores, predict_lines
 
 
-class LogisticModel(BaseModel):
+class LogisticModel(LinearModel):
     """A standardised L2 logistic regression, stored as numbers."""
 
-    columns: list[str]
-    means: list[float]
-    scales: list[float]
-    coef: list[float]
-    intercept: float
-
     def predict(self, inputs: pd.DataFrame) -> np.ndarray:
-        x = (inputs[self.columns].to_numpy(dtype=float) - self.means) / self.scales
-        x = np.nan_to_num(x)  # a missing difference sits at the training mean
-        return 1 / (1 + np.exp(-(x @ np.asarray(self.coef) + self.intercept)))
+        return 1 / (1 + np.exp(-self.linear(inputs)))
 
 
 def fit_logistic(
