@@ -105,7 +105,7 @@ def nba(data_dir: Path) -> list[list[str]]:
     return score_rows(oof, line_family(oof, config.mlflow.final_family) or "linear", {})
 
 
-def simulated(seasons: int) -> list[list[str]]:
+def simulated(seasons: int) -> tuple[list[list[str]], list[list[str]]]:
     from datetime import datetime
 
     from gameline.tasks.data.simulator import true_line_probabilities
@@ -144,7 +144,31 @@ def simulated(seasons: int) -> list[list[str]]:
         },
         "oracle centred on the line": centred,
     }
-    return score_rows(oof, line_family(oof, config.mlflow.final_family) or "linear", extra)
+    family = line_family(oof, config.mlflow.final_family) or "linear"
+    return score_rows(oof, family, extra), clv_rows(oof, family)
+
+
+def clv_rows(oof: pd.DataFrame, family: str) -> list[list[str]]:
+    """Bets at the opening lines (break-even at -110, no extra edge) against the close."""
+    from gameline.tasks.model.line_scores import line_clv
+
+    found = line_clv(oof, 0.0)
+    rows = []
+    for side in ("cover", "over"):
+        key = f"{side}_{family}"
+        if f"{key}_clv_bets" not in found:
+            continue
+        rows.append(
+            [
+                f"{family}: P({side}) at the open",
+                f"{found[f'{side}_both_lines_games']:,.0f}",
+                f"{found[f'{key}_clv_bets']:,.0f}",
+                f"{found[f'{key}_clv_points']:+.2f}",
+                f"{found[f'{key}_clv_beat_share']:.0%}",
+                f"{found[f'{key}_clv_open_roi']:+.1%}",
+            ]
+        )
+    return rows
 
 
 def main() -> None:
@@ -157,11 +181,16 @@ def main() -> None:
         print_table(title, COLUMNS, nba(args.data_dir))
     else:
         print(f"NBA skipped: no {args.data_dir / 'nba_games_2008_2025.csv'}")
+    scored, clv = simulated(args.sim_seasons)
     print_table(
-        f"Simulated league, {args.sim_seasons} seasons, out of fold at its lines",
-        COLUMNS,
-        simulated(args.sim_seasons),
+        f"Simulated league, {args.sim_seasons} seasons, out of fold at its lines", COLUMNS, scored
     )
+    print_table(
+        "Simulated league: bets at the opening lines against the closing ones",
+        ["model", "games with both", "bets", "line moved their way, points", "beat the close",
+         "return at the open, -110"],
+        clv,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

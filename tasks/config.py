@@ -147,6 +147,9 @@ class SimulatorConfig(Section):
     line_noise_pts: float = Field(
         default=1.5, ge=0, le=20, description="points of noise in the spread and total lines"
     )
+    line_move_pts: float = Field(
+        default=1.5, ge=0, le=20, description="how far the opening lines sit from the closing"
+    )
     regime_change: RegimeChange | None = None
     star_pts: float = Field(
         default=0.0,

@@ -143,14 +143,20 @@ def market_lines(
     rng: np.random.Generator, cfg: SimulatorConfig, outcomes: pd.DataFrame
 ) -> pd.DataFrame:
     """The bookmaker's closing spread and total of every game: the true expected margin and
-    total seen through `line_noise_pts` of noise, in half points (a whole-number line can push).
+    total seen through `line_noise_pts` of noise, in half points (a whole-number line can push);
+    the opening ones `line_move_pts` further from the truth.
     Its own random stream, so the scores and moneylines of every seed stay as they were."""
     expected = outcomes["expected"].to_numpy()
     noise = rng.normal(0, cfg.line_noise_pts, (2, expected.size))
+    closing = -(expected + noise[0]), 2 * cfg.mean_score + noise[1]
+    # The opening lines: the closing ones before the market moved toward the truth.
+    moved = rng.normal(0, cfg.line_move_pts, (2, expected.size))
     return pd.DataFrame(
         {
-            "home_spread": half_points(-(expected + noise[0])),
-            "total_line": half_points(2 * cfg.mean_score + noise[1]),
+            "home_spread": half_points(closing[0]),
+            "total_line": half_points(closing[1]),
+            "home_spread_open": half_points(closing[0] + moved[0]),
+            "total_line_open": half_points(closing[1] + moved[1]),
         },
         index=outcomes.index,
     )
@@ -275,6 +281,8 @@ def simulate_games(cfg: SimulatorConfig, league: LeagueConfig) -> pd.DataFrame:
             "away_ml": games["away_ml"],
             "home_spread": games["home_spread"],
             "total_line": games["total_line"],
+            "home_spread_open": games["home_spread_open"],
+            "total_line_open": games["total_line_open"],
             "neutral": games["neutral"],
         }
     )[keep]

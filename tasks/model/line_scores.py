@@ -86,6 +86,45 @@ def line_scores(frame: pd.DataFrame, edge: float = 0.0) -> dict[str, float]:
     return out
 
 
+def line_clv(frame: pd.DataFrame, edge: float = 0.0) -> dict[str, float]:
+    """Closing-line value of spread and total bets taken at the opening lines, where a game has
+    both: a family bets one unit at -110 on the side its probability at the opening line
+    (`<side>_<family>_open`) backs beyond the break-even by `edge`, and each bet is measured by
+    the points the line then moved in its favour (`_clv_points`, mean; `_clv_beat_share`, the
+    share that beat the close) and settled at the opening line (`_clv_open_roi`)."""
+    out: dict[str, float] = {}
+    for target in TARGETS:
+        line_column, side = LINES[target]
+        open_column = f"{line_column}_open"
+        if open_column not in frame or line_column not in frame:
+            continue
+        opening = frame[open_column].to_numpy(dtype="float64", na_value=np.nan)
+        closing = frame[line_column].to_numpy(dtype="float64", na_value=np.nan)
+        both = ~np.isnan(opening) & ~np.isnan(closing)
+        if not both.any():
+            continue
+        out[f"{side}_both_lines_games"] = float(both.sum())
+        # Points the line moved toward the "yes" side (home covers, over) after the open: a
+        # home bet at -3 when it closes at -4.5 holds 1.5 points of value; an over at 210 that
+        # closes at 212, 2.
+        moved = np.where(both, closing - opening, np.nan) * (-1 if target == "margin" else 1)
+        y_open = line_result(outcome(frame, target), opening, target)
+        for family in FAMILIES:
+            column = f"{side}_{family}_open"
+            if column not in frame:
+                continue
+            p = np.where(both, frame[column].to_numpy(dtype="float64", na_value=np.nan), np.nan)
+            yes = p > BREAK_EVEN_110 + edge
+            no = (1 - p) > BREAK_EVEN_110 + edge
+            value = np.concatenate([moved[yes], -moved[no]])
+            key = f"{side}_{family}"
+            out[f"{key}_clv_bets"] = float(value.size)
+            out[f"{key}_clv_points"] = float(value.mean()) if value.size else float("nan")
+            out[f"{key}_clv_beat_share"] = float(np.mean(value > 0)) if value.size else float("nan")
+            out[f"{key}_clv_open_roi"] = bets_at_110(y_open, p, edge)[1]
+    return out
+
+
 def line_scores_by(frame: pd.DataFrame, by: str, edge: float = 0.0) -> pd.DataFrame:
     """`line_scores` of each value of `by` (a season, a segment), one row each."""
     rows = {key: line_scores(part, edge) for key, part in frame.groupby(by, sort=True)}

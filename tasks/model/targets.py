@@ -395,7 +395,9 @@ def game_lines(frame: pd.DataFrame, target: Target) -> np.ndarray:
 def predict_lines(models: LineModels, frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
     """Per family: the predicted margin and total (`margin_<f>`, `total_<f>`: the fair spread
     and total, combined with the game's lines where it has them) and, where the game has
-    lines, P(home covers) and P(over) given no push (`cover_<f>`, `over_<f>`)."""
+    lines, P(home covers) and P(over) given no push (`cover_<f>`, `over_<f>`); where it has
+    opening lines too, the same priced at them with what was known then (`cover_<f>_open`,
+    `over_<f>_open`: what a bettor at the open saw)."""
     means = combined_means(models, frame, features)
     out = pd.DataFrame(index=frame.index)
     for target in TARGETS:
@@ -406,7 +408,27 @@ def predict_lines(models: LineModels, frame: pd.DataFrame, features: list[str]) 
             partner = other_family(means[other_target(target)], family)
             out[f"{target}_{family}"] = mean
             out[f"{side}_{family}"], _ = line_probabilities(dist, target, mean, partner, line)
+    has_open = [t for t in TARGETS if opening_column(t) in frame]
+    has_open = [t for t in has_open if frame[opening_column(t)].notna().any()]
+    if has_open:  # priced at the opening lines with what was known then (no closing line)
+        opening = frame.assign(
+            **{LINES[t][0]: frame[opening_column(t)] if t in has_open else np.nan for t in TARGETS}
+        )
+        at_open = combined_means(models, opening, features)
+        for target in has_open:
+            side, line = LINES[target][1], game_lines(opening, target)
+            for family, mean in at_open[target].items():
+                dist = models.of(target).families[family].distribution
+                partner = other_family(at_open[other_target(target)], family)
+                out[f"{side}_{family}_open"], _ = line_probabilities(
+                    dist, target, mean, partner, line
+                )
     return out
+
+
+def opening_column(target: Target) -> str:
+    """The contract column of a target's opening line."""
+    return f"{LINES[target][0]}_open"
 
 
 # What a served model gives for each game besides P(home win) (`price_lines`).

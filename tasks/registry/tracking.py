@@ -21,6 +21,7 @@ from gameline.tasks.facts import Facts, FactTable
 from gameline.tasks.model.inputs import LINE_INPUTS
 from gameline.tasks.model.line_scores import (
     COIN,
+    line_clv,
     line_family,
     line_scores,
     line_scores_by,
@@ -95,6 +96,7 @@ class TrainingRecord(BaseModel):
         said = (
             [lines] if lines else [f"Margin and total: {self.line_note}."] if self.line_note else []
         )
+        said = [*said, *(line_clv_texts(self.metrics, family) if lines else [])]
         blocks = [table, *said, *([clv] if clv else []), registered]
         return Facts(line=line, blocks=blocks)
 
@@ -112,6 +114,23 @@ def model_families(metrics: dict[str, float]) -> list[str]:
 
 # The prefixes of the margin and total models' metrics at the lines (`line_scores`).
 LINE_SIDES = ("cover_", "over_")
+
+
+def line_clv_texts(metrics: dict[str, float], family: str | None) -> list[str]:
+    """Closing-line value of the family's spread and total bets at the opening lines."""
+    out = []
+    for side, line in (("cover", "spread"), ("over", "total")):
+        key = f"{side}_{family}"
+        if not metrics.get(f"{key}_clv_bets"):
+            continue
+        out.append(
+            f"P({side}) bets at the opening {line}: {metrics[f'{key}_clv_bets']:.0f} of "
+            f"{metrics[f'{side}_both_lines_games']:.0f} games with both lines; the line then "
+            f"moved {metrics[f'{key}_clv_points']:+.2f} points their way on average, beat the "
+            f"close on {metrics[f'{key}_clv_beat_share']:.0%}, return at the open "
+            f"{metrics[f'{key}_clv_open_roi']:+.1%} at -110"
+        )
+    return out
 
 
 def line_table(metrics: dict[str, float], family: str) -> FactTable | None:
@@ -175,6 +194,7 @@ def overall_metrics(oof: pd.DataFrame, family: str, bet_edge: float) -> dict[str
     bet_columns = [c for c in (f"p_{family}", "p_with_market") if c in oof]
     overall.update(betting_metrics(oof, bet_columns, bet_edge))
     overall.update(line_scores(oof, bet_edge))
+    overall.update(line_clv(oof, bet_edge))
     return overall
 
 

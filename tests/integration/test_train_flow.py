@@ -85,6 +85,10 @@ def test_train_flow_logs_folds_and_registers_a_loadable_challenger(league: Gamel
         assert abs(lines[side]["log_loss"] - math.log(2)) < 0.02  # sharp lines: near a coin
         assert lines[side]["ece"] < 0.1
     assert "at the lines" in record.facts().line
+    # The simulator posts opening lines too: bets at the open measured against the close.
+    assert metrics["cover_both_lines_games"] == metrics["cover_games"] + metrics["cover_pushes"]
+    bets = metrics[f"over_{record.line_family}_clv_bets"]
+    assert bets == 0 or math.isfinite(metrics[f"over_{record.line_family}_clv_points"])
     segments = pd.read_csv(
         Registry.from_config(league).download(record.run_id, "line_segments.csv")
     )

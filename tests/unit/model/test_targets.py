@@ -165,3 +165,41 @@ def test_targets_use_the_winners_inputs_and_never_the_result() -> None:
     assert models.margin.families["linear"].with_line is not None
     scored = line_scores(pd.concat([test, predicted], axis=1))
     assert abs(scored["cover_linear_log_loss"] - COIN) < 0.02  # lines this sharp: near a coin
+
+
+def test_closing_line_value_counts_the_points_the_line_moved_toward_each_bet() -> None:
+    from gameline.tasks.model.line_scores import line_clv
+
+    frame = pd.DataFrame(
+        {
+            "home_score": [110.0, 100.0, 105.0, 99.0],
+            "away_score": [100.0, 104.0, 100.0, 100.0],
+            "home_spread_open": [-3.0, -2.0, 1.0, np.nan],
+            "home_spread": [-4.5, -1.0, 1.0, -2.0],
+            "cover_linear_open": [0.6, 0.4, 0.5, 0.9],  # home, away, no bet, no opening line
+        }
+    )
+    found = line_clv(frame)
+    assert found["cover_both_lines_games"] == 3 and found["cover_linear_clv_bets"] == 2
+    # Home at -3 closing -4.5: +1.5; away at +2 closing +1 (the home line -2 to -1): +1.0.
+    assert found["cover_linear_clv_points"] == pytest.approx((1.5 + 1.0) / 2)
+    assert found["cover_linear_clv_beat_share"] == 1.0
+    # Settled at the opening line: home -3 won by 10 (a win), away +2 lost by 4 (a win).
+    assert found["cover_linear_clv_open_roi"] == pytest.approx(100 / 110)
+    assert line_clv(frame.drop(columns="home_spread_open")) == {}
+
+
+def test_a_game_is_priced_at_its_opening_lines_without_its_closing_ones() -> None:
+    from gameline.tasks.config import TrainConfig
+    from gameline.tasks.model.targets import fit_line_models, predict_lines
+
+    features = ["elo_pre", "points_for_20", "points_against_20"]
+    games = synthetic_games()
+    models = fit_line_models(games[:600], features, TrainConfig(models=["logistic"]))
+    test = games[600:].assign(home_spread_open=games["home_spread"][600:] + 1.0)
+    priced = predict_lines(models, test, features)
+    assert priced["cover_linear_open"].notna().all()
+    assert "over_linear_open" not in priced  # no opening total: nothing priced at it
+    # The price at the open does not know the closing line: moving the close changes nothing.
+    moved = predict_lines(models, test.assign(home_spread=test["home_spread"] - 5), features)
+    np.testing.assert_allclose(priced["cover_linear_open"], moved["cover_linear_open"])
