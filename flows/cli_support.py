@@ -4,6 +4,8 @@ Heavy libraries are imported inside the functions, so --help stays instant."""
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -91,13 +93,92 @@ def call_flow(flow: Callable[..., Any], config: Path, *args: Any) -> Any:
         while STARTING:
             STARTING[-1].wait()
             STARTING.pop()
-        return flow(config.resolve(), *args)
+        with ApiWatch(os.environ.get("PREFECT_API_URL")):
+            return flow(config.resolve(), *args)
     except EXPECTED_FAILURES as exc:  # ContractError is a ValueError
         fail(exc)
     except Exception as exc:  # anything else is a bug: its traceback
+        if lost := api_lost(exc):
+            lost_api_exit(lost)
         if disk_trouble(exc) is None:
             raise
         fail(exc)
+
+
+class ApiWatch:
+    """While a command's flow runs, its Prefect API is asked for its health every second; when
+    it has not answered for LOST_AFTER_S (a server stopped or restarting), the command ends
+    with one `error:` line (`lost_api_exit`) instead of waiting out Prefect's client retries,
+    a minute per call. Only refused connections count: a server that answers, even with an
+    error or slowly, is not lost (a busy one's 503s are left to Prefect's retries)."""
+
+    LOST_AFTER_S = 6.0
+
+    def __init__(self, api_url: str | None) -> None:
+        import threading
+
+        self.url = f"{api_url.rstrip('/')}/health" if api_url else None
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._watch, name="gameline-api-watch", daemon=True)
+
+    def __enter__(self) -> ApiWatch:
+        if self.url:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.done.set()
+
+    def _watch(self) -> None:
+        import time
+
+        import httpx
+
+        silent_since: float | None = None
+        while not self.done.wait(1.0):
+            try:
+                httpx.get(self.url or "", timeout=5.0)
+                silent_since = None
+            except httpx.ConnectError as exc:  # refused or unreachable: nothing listens
+                silent_since = silent_since or time.monotonic()
+                if time.monotonic() - silent_since >= self.LOST_AFTER_S and not self.done.is_set():
+                    lost_api_exit(f"no answer for {self.LOST_AFTER_S:g} s: {exc}")
+            except httpx.TransportError:  # slow under load, say: not counted either way
+                continue
+
+
+def api_lost(exc: BaseException) -> str | None:
+    """What went wrong when `exc` (or what caused it) is the Prefect API not answering: a
+    connection refused or cut, or the server's own 5xx (None: something else)."""
+    import httpx
+
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, httpx.TransportError):
+            return str(current) or type(current).__name__
+        response = getattr(current, "response", None)
+        if isinstance(response, httpx.Response) and response.status_code >= 500:
+            return f"{response.status_code} from {response.request.url}"
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def lost_api_exit(reason: str) -> NoReturn:
+    """One `error:` line for a Prefect API lost mid-run, then exit at once: Prefect's workers
+    would spend half a minute trying to send their queued events and logs to the lost server.
+    Every file the run wrote was written whole (temporary file, then rename); what it did not
+    reach, the next run does."""
+    url = os.environ.get("PREFECT_API_URL", "the Prefect API")
+    display.error(
+        f"the Prefect API at {url} stopped answering during the run ({reason}); what was "
+        "stored is complete, the rest is redone by the next run (a registration cut short is "
+        "tidied then): start the server again and rerun the command"
+    )
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(1)
 
 
 def show_result(result: Any, as_json: bool) -> None:

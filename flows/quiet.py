@@ -55,8 +55,13 @@ class QuietFailures(logging.Filter):
     unexpected one ends with Python's own traceback."""
 
     LOGGERS = ("prefect.flow_runs", "prefect.task_runs", "prefect.engine", "prefect.flow_engine")
+    # Prefect's background services (events, concurrency leases): with the API gone they log
+    # every item they could not send, each a page long; the command says what happened.
+    SERVICES = ("prefect._internal.concurrency", "prefect.events.clients")
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.name.startswith(self.SERVICES):
+            return record.levelno < logging.WARNING
         if not record.name.startswith(self.LOGGERS):
             return True
         failed = record.levelno >= logging.ERROR or record.exc_info is not None
@@ -72,10 +77,13 @@ def quiet_prefect_console() -> None:
     from prefect.logging.handlers import PrefectConsoleHandler
 
     ensure_logging_setup()  # Prefect's handlers exist from here on
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, PrefectConsoleHandler) and not any(
-            isinstance(f, QuietFailures) for f in handler.filters
-        ):
+    # Prefect's log shipper writes its failures to send to stderr itself unless this is off.
+    logging.raiseExceptions = False
+    loggers = [logging.getLogger(), *map(logging.getLogger, list(logging.root.manager.loggerDict))]
+    internal = set(logging.getLogger("prefect._internal").handlers)  # its own stderr handler
+    for handler in {h for logger in loggers for h in getattr(logger, "handlers", [])}:
+        console = isinstance(handler, PrefectConsoleHandler) or handler in internal
+        if console and not any(isinstance(f, QuietFailures) for f in handler.filters):
             handler.addFilter(QuietFailures())
 
 

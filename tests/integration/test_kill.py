@@ -250,3 +250,45 @@ def test_an_ingest_killed_before_its_manifest_is_completed_by_the_next(
     assert len(games) == len(stored) and games["game_id"].is_unique
     [manifest] = list_manifests(paths.manifests)
     assert manifest.new == 0 and manifest.duplicate == len(stored)
+
+
+def test_a_prefect_server_lost_mid_run_ends_the_command_with_one_line(
+    sim_config: Callable[..., GamelineConfig], tmp_path: Path
+) -> None:
+    """The Prefect API stops (a server restart, an upgrade) while `gameline train` runs against
+    it: the command ends within seconds with one `error:` line (it used to wait out Prefect's
+    client retries for minutes, then print tracebacks); the next one, with the server back,
+    completes on the same state."""
+    from tests.servers import noise, running_prefect_server
+
+    config = sim_config(train={"min_train_seasons": 1})
+    ingested(config)
+    path = write_config(config, tmp_path / "c.yaml")
+    home = {"PREFECT_HOME": str(tmp_path / "prefect-home")}
+    with running_prefect_server(quiet_env(**home), tmp_path / "server.log") as api:
+        env = quiet_env(**home, PREFECT_API_URL=api)
+        log = tmp_path / "train.err"
+        with open(log, "w") as err:
+            cli = subprocess.Popen(
+                [str(BIN / "gameline"), "train", "--config", str(path)], env=env,
+                cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=err,
+            )  # fmt: skip
+        deadline = time.monotonic() + 120
+        while "Beginning subflow run" not in log.read_text():
+            assert cli.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        server = next(p for p in children(os.getpid()) if b"server" in cmdline(p))
+        os.killpg(os.getpgid(server), signal.SIGKILL)
+        lost_at = time.monotonic()
+        cli.wait(timeout=120)
+        took = time.monotonic() - lost_at
+    stderr = log.read_text()
+    assert cli.returncode == 1, stderr[-3000:]
+    assert took < 20, f"the command took {took:.0f} s to end after its API was lost"
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "stopped answering during the run" in errors[0], stderr[-3000:]
+    assert not noise(stderr), stderr[-3000:]
+
+    with running_prefect_server(quiet_env(**home), tmp_path / "server2.log") as api:
+        again = gameline("train", "--config", str(path), env=quiet_env(**home, PREFECT_API_URL=api))
+    assert again.returncode == 0, again.stderr[-3000:]
