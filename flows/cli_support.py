@@ -170,11 +170,14 @@ def lost_api_exit(reason: str) -> NoReturn:
     would spend half a minute trying to send their queued events and logs to the lost server.
     Every file the run wrote was written whole (temporary file, then rename); what it did not
     reach, the next run does."""
+    from gameline.flows.common import FINISHED_STAGES
+
     url = os.environ.get("PREFECT_API_URL", "the Prefect API")
+    done = ", ".join(dict.fromkeys(FINISHED_STAGES)) or "none"
     display.error(
-        f"the Prefect API at {url} stopped answering during the run ({reason}); what was "
-        "stored is complete, the rest is redone by the next run (a registration cut short is "
-        "tidied then): start the server again and rerun the command"
+        f"the Prefect API at {url} stopped answering during the run ({reason}); stages "
+        f"finished: {done}. What was stored is complete; the rest is redone by the next run (a "
+        "registration cut short is tidied then): start the server again and rerun the command"
     )
     sys.stdout.flush()
     sys.stderr.flush()

@@ -93,10 +93,16 @@ def run_logger() -> Any:
 
 def log_stage(line: str) -> None:
     """Log a stage's line on the current run (printed on the console too; the Prefect UI's
-    logs tab reads like the terminal)."""
+    logs tab reads like the terminal), and note the stage as finished in this process."""
     from prefect import get_run_logger
 
     get_run_logger().info(line)
+    FINISHED_STAGES.append(line.split(":", 1)[0].split(" ", 1)[0])
+
+
+# The stages this process finished (by their line's first word: ingest, monitor, train, ...),
+# so a command cut short can say how far it got.
+FINISHED_STAGES: list[str] = []
 
 
 def run_tags(config: GamelineConfig, *more: str) -> list[str]:
