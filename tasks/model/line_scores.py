@@ -13,7 +13,16 @@ import numpy as np
 import pandas as pd
 
 from gameline.tasks.model.metrics import scores
-from gameline.tasks.model.targets import FAMILIES, LINES, TARGETS, Target, line_result, outcome
+from gameline.tasks.model.targets import (
+    FAMILIES,
+    LINES,
+    TARGETS,
+    game_lines,
+    line_labels,
+    line_result,
+    opening_column,
+    outcome,
+)
 
 COIN = float(np.log(2))
 # American -110: a winning bet returns 100/110 of its stake; break-even 110/210.
@@ -28,15 +37,6 @@ def line_family(frame: pd.DataFrame, family: str) -> str | None:
         if f"margin_{candidate}" in frame:
             return candidate
     return None
-
-
-def line_labels(frame: pd.DataFrame, target: Target) -> np.ndarray:
-    """1 covered/over, 0 not, NaN for a push or no line or no result."""
-    line_column, _ = LINES[target]
-    if line_column not in frame:
-        return np.full(len(frame), np.nan)
-    line = frame[line_column].to_numpy(dtype="float64", na_value=np.nan)
-    return line_result(outcome(frame, target), line, target)
 
 
 def bets_at_110(y: np.ndarray, p: np.ndarray, edge: float) -> tuple[int, float]:
@@ -64,7 +64,7 @@ def line_scores(frame: pd.DataFrame, edge: float = 0.0) -> dict[str, float]:
             continue
         y = line_labels(frame, target)
         values = outcome(frame, target)
-        line = frame[line_column].to_numpy(dtype="float64", na_value=np.nan)
+        line = game_lines(frame, target)
         lined = ~np.isnan(line) & ~np.isnan(values)
         if not lined.any():
             continue
@@ -95,11 +95,11 @@ def line_clv(frame: pd.DataFrame, edge: float = 0.0) -> dict[str, float]:
     out: dict[str, float] = {}
     for target in TARGETS:
         line_column, side = LINES[target]
-        open_column = f"{line_column}_open"
+        open_column = opening_column(target)
         if open_column not in frame or line_column not in frame:
             continue
         opening = frame[open_column].to_numpy(dtype="float64", na_value=np.nan)
-        closing = frame[line_column].to_numpy(dtype="float64", na_value=np.nan)
+        closing = game_lines(frame, target)
         both = ~np.isnan(opening) & ~np.isnan(closing)
         if not both.any():
             continue

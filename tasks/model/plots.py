@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 
 from gameline.tasks.contracts import LABEL
-from gameline.tasks.model.line_scores import line_family, line_labels
+from gameline.tasks.model.line_scores import line_family
 from gameline.tasks.model.metrics import reliability_curve, scores_by
+from gameline.tasks.model.targets import line_labels
 
 
 def reliability_figure(

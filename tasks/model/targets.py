@@ -234,10 +234,7 @@ class LineModels(BaseModel):
 
 def line_mean(frame: pd.DataFrame, target: Target) -> np.ndarray:
     """The line as the market's mean: minus the home spread, or the total line (NaN: none)."""
-    column, _ = LINES[target]
-    if column not in frame:
-        return np.full(len(frame), np.nan)
-    line = frame[column].to_numpy(dtype="float64", na_value=np.nan)
+    line = game_lines(frame, target)
     return -line if target == "margin" else line
 
 
@@ -390,6 +387,11 @@ def game_lines(frame: pd.DataFrame, target: Target) -> np.ndarray:
     if column not in frame:
         return np.full(len(frame), np.nan)
     return frame[column].to_numpy(dtype="float64", na_value=np.nan)
+
+
+def line_labels(frame: pd.DataFrame, target: Target) -> np.ndarray:
+    """1 covered/over, 0 not, NaN for a push or no line or no result."""
+    return line_result(outcome(frame, target), game_lines(frame, target), target)
 
 
 def predict_lines(models: LineModels, frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:

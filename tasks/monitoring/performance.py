@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from gameline.tasks.config import EloConfig, MonitorConfig
 from gameline.tasks.model.metrics import expected_calibration_error, log_loss, per_game_log_loss
-from gameline.tasks.model.targets import LINES, line_result, outcome
+from gameline.tasks.model.targets import line_labels
 from gameline.tasks.monitoring.sequential import CusumResult, cusum, standardized_residuals
 from gameline.tasks.serving.predictions import served_results
 
@@ -76,14 +76,11 @@ def served_line_results(outcomes: pd.DataFrame, games: pd.DataFrame) -> pd.DataF
     finals = games[games["status"] == "final"] if len(games) else games
     scores = finals.set_index(finals["game_id"].astype(str))[["home_score", "away_score"]]
     scored = scores.reindex(out["game_id"].astype(str)).astype("float64")
+    at_lines = out.assign(
+        home_score=scored["home_score"].to_numpy(), away_score=scored["away_score"].to_numpy()
+    )
     for side, target in (("cover", "margin"), ("over", "total")):
-        line_column = LINES[target][0]
-        line = (
-            out[line_column].to_numpy(dtype="float64", na_value=np.nan)
-            if line_column in out
-            else np.full(len(out), np.nan)
-        )
-        out[f"y_{side}"] = line_result(outcome(scored, target), line, target)
+        out[f"y_{side}"] = line_labels(at_lines, target)
     return out
 
 

@@ -21,7 +21,8 @@ from gameline.tasks.config import GateConfig, TrainConfig
 from gameline.tasks.contracts import LABEL
 from gameline.tasks.model.folds import BLOCK_GAP
 from gameline.tasks.model.inputs import feature_frame_columns, model_example
-from gameline.tasks.model.line_scores import line_family, line_labels
+from gameline.tasks.model.line_scores import line_family
+from gameline.tasks.model.targets import line_labels
 from gameline.tasks.model.train import fit_models, predict_models
 from gameline.tasks.registry.mlflow_registry import Registry, RegistryError
 
