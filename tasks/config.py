@@ -423,7 +423,8 @@ class LightGBMConfig(Section):
     early_stopping_rounds: int = Field(default=100, ge=1)
 
 
-ModelFamily = Literal["logistic", "lightgbm", "blend"]
+ModelFamily = Literal["logistic", "lightgbm", "blend", "anchored"]
+# The families fitted by default; `anchored` is fitted when `train.market` names a market.
 MODEL_FAMILIES: tuple[ModelFamily, ...] = ("logistic", "lightgbm", "blend")
 
 
@@ -444,6 +445,14 @@ class TrainConfig(Section):
     )
     market_variant: bool = Field(
         default=True, description="also score a variant with the market's price as an input"
+    )
+    market: list[str] | None = Field(
+        default=None,
+        min_length=2,
+        max_length=2,
+        description="the home and away moneyline features of a game_facts source: the market "
+        "the `anchored` family starts from (its trees correct the market's price only where "
+        "the validation games show they help); set mlflow.final_family: anchored to serve it",
     )
     bet_edge: float = Field(
         default=0.03, ge=0, lt=1, description="bet when the model beats the market by this"
@@ -696,6 +705,31 @@ class GamelineConfig(Section):
         `gate.min_games`, since the gate judges a refresh on the newer half of them (fewer is a
         full training the gate must reject), or `retrain.min_new_games` where it asks for more."""
         return max(self.retrain.min_new_games or 0, 2 * self.gate.min_games)
+
+    @model_validator(mode="after")
+    def _market_is_two_moneyline_facts(self) -> GamelineConfig:
+        market = self.train.market
+        if market is None:
+            if self.mlflow.final_family == "anchored" or "anchored" in self.train.models:
+                raise ValueError(
+                    "the anchored family starts from a market: name its home and away "
+                    "moneyline features in train.market"
+                )
+            return self
+        specs = {
+            name: spec
+            for source in self.features.sources
+            if source.kind == "game_facts"
+            for name, spec in source.features.items()
+        }
+        bad = [n for n in market if n not in specs or specs[n].type != "moneyline"]
+        if bad or market[0] == market[1]:
+            raise ValueError(
+                f"train.market {market}: give the home and away moneyline features of a "
+                f"game_facts source (moneyline features: "
+                f"{[n for n, s in specs.items() if s.type == 'moneyline']})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _source_stays_in_data_dir(self) -> GamelineConfig:

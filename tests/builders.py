@@ -120,8 +120,8 @@ BOX_SCORE_SOURCE = {
 
 
 def lines_file(config: GamelineConfig, path: Path, hours_before: float = 20.0) -> Path:
-    """A game-facts CSV of the simulated games' home moneylines, keyed by local date and teams
-    and posted `hours_before` each start (only those posted by the simulated now)."""
+    """A game-facts CSV of the simulated games' moneylines, keyed by local date and teams and
+    posted `hours_before` each start (only those posted by the simulated now)."""
     from gameline.tasks.data.simulator import simulate_games
 
     games = simulate_games(config.source.simulator, config.league)
@@ -134,6 +134,7 @@ def lines_file(config: GamelineConfig, path: Path, hours_before: float = 20.0) -
             "home": games["home_team"],
             "away": games["away_team"],
             "ml_home": games["home_ml"],
+            "ml_away": games["away_ml"],
             "posted": posted.dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
     )
@@ -148,7 +149,7 @@ def lines_source(path: Path) -> dict[str, Any]:
         "kind": "game_facts",
         "path": str(path),
         "columns": {"home_team": "home", "away_team": "away", "known_at": "posted"},
-        "features": {"ml_home": {"type": "moneyline"}},
+        "features": {"ml_home": {"type": "moneyline"}, "ml_away": {"type": "moneyline"}},
     }
 
 
@@ -159,7 +160,8 @@ def all_sources_config(state_dir: Path, **overrides: Any) -> GamelineConfig:
     changes = deep_update(
         {"source": {"simulator": {"star_pts": 4.0, "upcoming_days": 7}}}, overrides
     )
-    path = lines_file(small_sim_config(state_dir, **changes), state_dir / "lines.csv")
+    league = {k: v for k, v in changes.items() if k not in ("train", "mlflow")}  # no sources yet
+    path = lines_file(small_sim_config(state_dir, **league), state_dir / "lines.csv")
     sources = [STAR_SOURCE, BOX_SCORE_SOURCE, lines_source(path)]
     return small_sim_config(state_dir, **deep_update(changes, {"features": {"sources": sources}}))
 

@@ -61,10 +61,12 @@ def fit_lightgbm(
     seed: int,
     fit_weights: np.ndarray | None = None,
     objective: str = "binary",
+    init_scores: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> str:
     """Train a LightGBM booster (`objective`: binary for a win probability, regression for a
     margin or a total) with early stopping on the validation games; returns the native text
-    model (what `lightgbm.Booster(model_str=...)` loads)."""
+    model (what `lightgbm.Booster(model_str=...)` loads). `init_scores` (fit games', validation
+    games'): raw scores the trees start from and add to (a prior model's logits)."""
     import lightgbm as lgb
 
     params = {
@@ -81,8 +83,9 @@ def fit_lightgbm(
         "num_threads": 1,
         "verbosity": -1,
     }
-    train = lgb.Dataset(fit_x, fit_y, weight=fit_weights)
-    valid = lgb.Dataset(valid_x, valid_y, reference=train)
+    fit_init, valid_init = init_scores if init_scores is not None else (None, None)
+    train = lgb.Dataset(fit_x, fit_y, weight=fit_weights, init_score=fit_init)
+    valid = lgb.Dataset(valid_x, valid_y, reference=train, init_score=valid_init)
     booster = lgb.train(
         params,
         train,
@@ -102,6 +105,7 @@ def _booster(model: str) -> Any:
     return lgb.Booster(model_str=model)
 
 
-def predict_lightgbm(model: str, inputs: pd.DataFrame) -> np.ndarray:
-    """A native LightGBM text model's predictions (probabilities of a binary model)."""
-    return np.asarray(_booster(model).predict(inputs), dtype=float)
+def predict_lightgbm(model: str, inputs: pd.DataFrame, raw: bool = False) -> np.ndarray:
+    """A native LightGBM text model's predictions (probabilities of a binary model; with `raw`,
+    its raw scores: what its trees add to their starting logits)."""
+    return np.asarray(_booster(model).predict(inputs, raw_score=raw), dtype=float)

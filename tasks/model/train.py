@@ -3,6 +3,8 @@
 Besides the results-only families, where moneylines exist a market variant (the logistic model
 with the market's logit as one more input) is scored against the market itself (`p_market`) on
 the same games; it is reported, never registered, since it needs a price at prediction time.
+Where the config declares a market's moneylines as game facts (`train.market`), the `anchored`
+family (tasks/model/anchored.py) starts from that price instead, and can be registered.
 
 Each fold trains on every season before its test season (an expanding window) and predicts the
 test season. Inside a fold, the latest `inner_valid_share` of the training games (by start time,
@@ -19,6 +21,7 @@ from pydantic import BaseModel
 
 from gameline.tasks.config import TrainConfig
 from gameline.tasks.contracts import LABEL
+from gameline.tasks.model.anchored import AnchoredModel, fit_anchored
 from gameline.tasks.model.folds import fold_frames, inner_split, oof_columns, season_folds
 from gameline.tasks.model.inputs import (
     EDGE_INPUTS,
@@ -128,6 +131,7 @@ class FoldModels(BaseModel):
     calibration: Calibration | None = None
     blend_weight: float
     with_market: LogisticModel | None = None
+    anchored: AnchoredModel | None = None
     lines: LineModels | None = None
 
 
@@ -153,14 +157,16 @@ def fit_models(train: pd.DataFrame, features: list[str], cfg: TrainConfig) -> Fo
             models.with_market = fit_logistic(
                 inputs_m[priced], y[priced], cfg.logistic_c, cfg.seed, weights[priced]
             )
+    fit, valid = inner_split(train["event_timestamp"], cfg.inner_valid_share)
     if "lightgbm" in cfg.models or "blend" in cfg.models:
-        fit, valid = inner_split(train["event_timestamp"], cfg.inner_valid_share)
         booster = fit_lightgbm(
             inputs[fit], y[fit], inputs[valid], y[valid], cfg.lightgbm, cfg.seed, weights[fit]
         )
         raw = predict_lightgbm(booster, inputs[valid])
         models.lightgbm = booster
         models.calibration = fit_calibration(raw, y[valid], cfg.calibration)
+    if cfg.market:
+        models.anchored = fit_anchored(inputs, train, y, weights, (fit, valid), cfg)
     if cfg.line_targets and has_scores(train):
         models.lines = fit_line_models(train, features, cfg)
     return models
@@ -182,11 +188,16 @@ def predict_models(models: FoldModels, frame: pd.DataFrame, features: list[str])
         out["p_lightgbm"] = models.calibration.apply(predict_lightgbm(models.lightgbm, inputs))
         w = models.blend_weight
         out["p_blend"] = w * out["p_lightgbm"] + (1 - w) * out["p_logistic"]
-    if models.with_market is not None and "home_ml" in frame:
+    if models.anchored is not None:
+        fallback = out["p_blend" if "p_blend" in out else "p_logistic"].to_numpy()
+        out["p_anchored"] = models.anchored.predict(inputs, frame, fallback)
+    market = models.with_market is not None or models.anchored is not None
+    if market and "home_ml" in frame:  # the results file's own prices: the market baseline
         inputs_m = market_variant_inputs(frame, features)
         priced = inputs_m["market_logit"].notna().to_numpy()
         out["p_market"] = np.where(priced, 1 / (1 + np.exp(-inputs_m["market_logit"])), np.nan)
-        out["p_with_market"] = np.where(priced, models.with_market.predict(inputs_m), np.nan)
+        if models.with_market is not None:
+            out["p_with_market"] = np.where(priced, models.with_market.predict(inputs_m), np.nan)
     if models.lines is not None:
         out = pd.concat([out, predict_lines(models.lines, frame, features)], axis=1)
     return out

@@ -283,7 +283,9 @@ def test_a_daily_run_trains_serves_and_logs_every_source(tmp_path: Path) -> None
     config = all_sources_config(
         tmp_path / "state",
         source={"simulator": {"n_seasons": 3, "games_per_team": 28}},
-        train={"min_train_seasons": 2},
+        # The lines file's moneylines are a market: the family registered starts from it.
+        train={"min_train_seasons": 2, "market": ["ml_home", "ml_away"]},
+        mlflow={"final_family": "anchored"},
         gate={"window_games": 100, "min_games": 40},
     )
     summary = pipeline_flow(config, now=AS_OF)
@@ -305,10 +307,13 @@ def test_a_daily_run_trains_serves_and_logs_every_source(tmp_path: Path) -> None
     assert {"source-star", "source-box_score", "source-lines"} <= set(inputs)
     assert run.data.tags["feature_service"].startswith("game_features_v3_")
     assert run.data.tags["source.lines.manifests"]
+    assert tags["family"] == "anchored"
     served = predicted.predictions
     assert served and all("missing_features" in row for row in served)
-    # Lines are posted 20 hours ahead: the week's later games have none yet, and say so.
-    assert any(row["missing_features"] == "game__ml_home" for row in served)
+    # Lines are posted 20 hours ahead: the week's later games have none yet, and say so; the
+    # anchored family serves them its results-only prediction.
+    unpriced = [r for r in served if r["missing_features"] == "game__ml_home, game__ml_away"]
+    assert unpriced and all(0 < r["p_champion"] < 1 for r in served)
     path = write_config(config, tmp_path / "sources.yaml")
     done = CliRunner().invoke(app, ["features", "--worth", "--json", "--config", str(path)])
     assert done.exit_code == 0, done.output
@@ -460,7 +465,9 @@ def test_a_feature_file_matching_no_game_is_one_message(
 ) -> None:
     ingested_with_sources(config)
     path = tmp_path / "nothing.csv"
-    path.write_text("date,home,away,ml_home,posted\n2030-01-01,ZZZ,YYY,-110,2030-01-01T00:00:00Z\n")
+    path.write_text(
+        "date,home,away,ml_home,ml_away,posted\n2030-01-01,ZZZ,YYY,-110,-110,2030-01-01T00:00:00Z\n"
+    )
     lines = config.features.sources[2].model_copy(update={"path": path})
     with pytest.raises(ValidationFailed, match=r"1 of 1 rows .*matches a stored game \(1\)"):
         ingest_source(config, lines, AS_OF)
