@@ -326,6 +326,19 @@ def log_training(
             f"{overall.get(f'over_{lines}_log_loss', float('nan')):.4f} at the lines (a coin "
             f"{COIN:.4f})"
         )
+    if final.anchored is not None:  # whether the served market is corrected, and why
+        anchored = final.anchored
+        scores += (
+            f". Anchored on the market ({', '.join(anchored.market)}): "
+            f"{'corrected' if anchored.booster else 'its price as it is'}; the corrections "
+            f"changed validation log loss by {-anchored.valid_gain:+.5f} (standard error "
+            f"{anchored.valid_gain_se:.5f}, {anchored.valid_games} games)"
+        )
+        overall = {
+            **overall,
+            "final_anchored_corrected": float(anchored.booster is not None),
+            "final_anchored_valid_gain": anchored.valid_gain,
+        }
     window = (
         f"Trained on {version_tags['train_games']} games from "
         f"{version_tags['trained_from'][:10]} to {version_tags['trained_until'][:10]} "
