@@ -547,6 +547,13 @@ class MonitorConfig(Section):
     drift_share: float = Field(
         default=0.5, gt=0, le=1, description="data drift when this share of inputs drifted"
     )
+    drift_test: Literal["ks", "auto"] = Field(
+        default="ks",
+        description="ks: a Kolmogorov-Smirnov test of every column (p < 0.05), whose "
+        "false-alarm rate does not depend on the window's size; auto: "
+        "Evidently's choice, a distance at 0.1 once the reference has over 1,000 rows, which "
+        "a window of 100 games from the very same distribution exceeds by chance",
+    )
     cusum_k: float = Field(
         default=0.15,
         ge=0,

@@ -58,6 +58,11 @@ def form_columns(cfg: FeaturesConfig) -> list[str]:
 SCORING_FEATURES = ("points_for", "points_against")
 
 
+# Features with one value per league and day, the same on both sides of every game (the
+# league's recent home margin): a day's games give one number, not a distribution.
+LEAGUE_FEATURES = ("league_home_margin",)
+
+
 def scoring_columns(cfg: FeaturesConfig) -> list[str]:
     """The scoring-level features (in the state and the features)."""
     return [f"{kind}_{max(cfg.windows)}" for kind in SCORING_FEATURES]

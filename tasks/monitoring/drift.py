@@ -4,9 +4,12 @@ that compares like with like.
 The season calendar moves feature distributions with no drift at all: early in a season games
 played and season-to-date form are small and noisy, late in it they are not. So the reference
 is the champion's training rows from the *same phase of earlier seasons*: games whose season
-progress lies within `phase_band` of the current window's. Evidently's results are read by
-metric type and column, never by position, into typed values. This is the one module that
-imports evidently.
+progress lies within `phase_band` of the current window's, sampled so that their phases are
+spread as the window's are (else a window in a season's first two weeks, against a reference
+reaching into the third, shows games played "drifting"). Each column is tested with a test
+whose false-alarm rate does not depend on how many rows each side has (`monitor.drift_test`).
+Evidently's results are read by metric type and column, never by position, into typed values.
+This is the one module that imports evidently.
 """
 
 from __future__ import annotations
@@ -61,12 +64,45 @@ def phase_reference(
     reference: pd.DataFrame, current: pd.DataFrame, band: float
 ) -> tuple[pd.DataFrame, tuple[float, float]]:
     """Rows of `reference` from seasons before the current window's, whose season phase lies
-    within `band` of the current window's phase range; and that range, widened."""
+    within `band` of the current window's phase range, matched to the window's phases; and
+    that range, widened."""
     phase = season_phase(current)
     low, high = float(phase.min()) - band, float(phase.max()) + band
     ref_phase = season_phase(reference)
     earlier = reference["season"] < current["season"].min()
-    return reference[earlier & ref_phase.between(low, high)], (low, high)
+    within = reference[earlier & ref_phase.between(low, high)]
+    return phase_matched(within, phase, max(band, PHASE_BIN)), (low, high)
+
+
+# The narrowest phase bin the reference is matched in (about a day and a half of an NBA season).
+PHASE_BIN = 0.005
+
+
+def phase_matched(reference: pd.DataFrame, phase: pd.Series, width: float) -> pd.DataFrame:
+    """Rows of `reference` whose phases are spread as `phase` (the window's) are: in each bin of
+    `width`, the same multiple of the window's games, as many as every bin can give (a fixed
+    draw: the same reference every time). Bins the reference has no games in are left out."""
+    if reference.empty or phase.empty:
+        return reference
+    bins_ref = np.floor(season_phase(reference).to_numpy() / width)
+    wanted = pd.Series(np.floor(phase.to_numpy() / width)).value_counts()
+    have = pd.Series(bins_ref).value_counts().reindex(wanted.index, fill_value=0)
+    usable = have > 0
+    if not usable.any():
+        return reference.iloc[:0]
+    multiple = float((have[usable] / wanted[usable]).min())
+    rng = np.random.default_rng(0)
+    keep: list[np.ndarray] = []
+    for bin_id, count in wanted[usable].items():
+        rows = np.flatnonzero(bins_ref == bin_id)
+        take = min(len(rows), max(1, round(multiple * count)))
+        keep.append(np.sort(rng.choice(rows, size=take, replace=False)))
+    return reference.iloc[np.sort(np.concatenate(keep))]
+
+
+# A method named by us (`column_test`) as Evidently names its own choice of it: its name says
+# whether its score is a p-value.
+METHOD_NAMES = {"ks": "K-S p_value"}
 
 
 def _verdict(score: float, method: str, threshold: float) -> bool:
@@ -83,6 +119,7 @@ def column_drifts(snapshot: Any) -> list[ColumnDrift]:
             continue
         score, threshold = float(metric["value"]), float(config["threshold"])
         method = str(config.get("method", ""))
+        method = METHOD_NAMES.get(method, method)
         out.append(
             ColumnDrift(
                 column=str(config["column"]),
@@ -95,6 +132,12 @@ def column_drifts(snapshot: Any) -> list[ColumnDrift]:
     return out
 
 
+def column_test(test: str) -> dict[str, Any]:
+    """ValueDrift's method: with `ks`, Kolmogorov-Smirnov at p < 0.05 (on a 0/1 column it is
+    conservative: it alarms less often than 5% by chance); with `auto`, Evidently's choice."""
+    return {} if test == "auto" else {"method": "ks", "threshold": 0.05}
+
+
 def measure_drift(
     kind: Literal["data", "prediction"],
     reference: pd.DataFrame,
@@ -103,10 +146,11 @@ def measure_drift(
     share_threshold: float,
     min_rows: int,
     report: Path | None,
+    test: str = "ks",
 ) -> DriftResult:
-    """Evidently's drift of `columns` between the two frames; the HTML report at `report`
-    (None: no report, as in the replay, where it would cost a third of the time).
-    Too few rows on either side: 'not enough data', never an alarm."""
+    """Evidently's drift of `columns` between the two frames (`test`: see `column_test`); the
+    HTML report at `report` (None: no report, as in the replay, where it would cost a third of
+    the time). Too few rows on either side: 'not enough data', never an alarm."""
     base = DriftResult(
         kind=kind,
         status="not enough data",
@@ -133,7 +177,7 @@ def measure_drift(
     # One ValueDrift per column: the same tests and verdicts as DataDriftPreset, without the
     # column summaries the preset also computes (they took 45% of the monitor's time). The
     # HTML report gets the drifted count on top.
-    metrics: list[Any] = [ValueDrift(column=c) for c in columns]
+    metrics: list[Any] = [ValueDrift(column=c, **column_test(test)) for c in columns]
     if report is not None:
         metrics.insert(0, DriftedColumnsCount(columns=columns, drift_share=share_threshold))
     snapshot = Report(metrics).run(

@@ -12,6 +12,7 @@ import pandas as pd
 from pydantic import BaseModel
 
 from gameline.tasks.config import EloConfig, MonitorConfig
+from gameline.tasks.features.team import LEAGUE_FEATURES
 from gameline.tasks.model.inputs import feature_frame_columns
 from gameline.tasks.monitoring.alerts import AlertKind, Finding
 from gameline.tasks.monitoring.drift import DriftResult, measure_drift, phase_reference
@@ -113,15 +114,28 @@ def monitor(
         if len(current)
         else (trained.iloc[:0], None)
     )
-    columns = feature_frame_columns(champion.features)
+    # A league-wide value (one number a day) has no distribution within a two-week window to
+    # test; its effect is the home edge, which the live-performance tests watch.
+    columns = [
+        c
+        for c in feature_frame_columns(champion.features)
+        if c.split("__", 1)[-1] not in LEAGUE_FEATURES
+    ]
     data = measure_drift(
         "data", reference, current, columns, cfg.drift_share, cfg.min_games,
-        reports / f"{stamp}-data-drift.html" if reports else None,
+        reports / f"{stamp}-data-drift.html" if reports else None, cfg.drift_test,
     )  # fmt: skip
-    oof = champion.oof[champion.oof["game_id"].astype(str).isin(reference["game_id"].astype(str))]
+    # The out-of-fold predictions of the same phase, matched to the window's phases on their own
+    # (they cover fewer seasons than the training rows).
+    oof_ids = champion.oof["game_id"].astype(str)
+    oof_rows = trained[trained["game_id"].astype(str).isin(oof_ids)]
+    oof_reference = (
+        phase_reference(oof_rows, current, cfg.phase_band)[0] if len(current) else oof_rows
+    )
+    oof = champion.oof[oof_ids.isin(oof_reference["game_id"].astype(str))]
     predicted = measure_drift(
         "prediction", oof, current, ["p"], 1.0, cfg.min_games,
-        reports / f"{stamp}-prediction-drift.html" if reports else None,
+        reports / f"{stamp}-prediction-drift.html" if reports else None, cfg.drift_test,
     )  # fmt: skip
     if len(current):
         window = {
