@@ -369,9 +369,9 @@ def replay(
 
     cfg = load_or_fail(config)
     try:
-        first, last = date.fromisoformat(start), date.fromisoformat(end)
-        names = policies_named(policy)
-        summary = replay_summary(cfg, first, last, names, monitor_every, schedule_days)
+        days, names = (date.fromisoformat(start), date.fromisoformat(end)), policies_named(policy)
+        with display.ReplayProgress(names) as progress:
+            summary = replay_summary(cfg, *days, names, monitor_every, schedule_days, progress)
     except (ReplayError, ValueError) as exc:
         fail(exc)
     if log_mlflow:

@@ -122,6 +122,41 @@ def rounded(table: pd.DataFrame) -> pd.DataFrame:
     return table.set_index(table.columns[0]).map(cell)
 
 
+class ReplayProgress:
+    """A progress bar per policy on stderr while a replay runs: days replayed, retrains so far,
+    time left (nothing when stderr is not a terminal, unless `always`)."""
+
+    def __init__(self, policies: list[str], always: bool = False) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self.bar = Progress(
+            TextColumn("{task.description:<10}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("days, {task.fields[retrains]} retrains"),
+            TimeRemainingColumn(),
+            console=err,
+            disable=not (always or err.is_terminal),
+        )
+        self.tasks = {p: self.bar.add_task(p, total=None, retrains=0) for p in policies}
+
+    def __enter__(self) -> ReplayProgress:
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.stop()
+
+    def __call__(self, policy: str, done: int, total: int, retrains: int) -> None:
+        self.bar.update(self.tasks[policy], completed=done, total=total, retrains=retrains)
+
+
 def replay(summary: ReplaySummary) -> None:
     """A replay's tables: served predictions by policy and season, where the time went."""
     r = summary.result

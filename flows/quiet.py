@@ -39,6 +39,8 @@ def setup(verbose: bool) -> None:
     # Libraries that reset the filters when imported mid-run (litestar's deprecations in a
     # replay) cannot bring the warnings back to the console.
     warnings.showwarning = _discard_warning
+    # Nor can the processes this command starts (the replay's workers: see tasks/replay/parallel).
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     # MLflow sets its logger's level when imported, from this variable (else INFO).
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")

@@ -13,6 +13,7 @@ the replay's models live in memory (`ReplayVersions`).
 from __future__ import annotations
 
 import time as clock
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
@@ -189,11 +190,15 @@ def served_rows(
 
 
 def replay_policy(
-    timeline: Timeline, policy: Policy, cache: dict[datetime, MonitorResult]
+    timeline: Timeline,
+    policy: Policy,
+    cache: dict[datetime, MonitorResult],
+    progress: Callable[[int, int], None] | None = None,
 ) -> PolicyRun:
     """Replay one policy over the timeline. `cache`: monitor results of the initial champion by
     run time, shared by the policies (every policy that still serves it has served exactly the
-    same predictions, so it measures the same)."""
+    same predictions, so it measures the same). `progress(days done, retrains so far)` is
+    called after each run time."""
     config = timeline.config
     retrain_cfg = policy_retrain(policy, config.retrain)
     champion = timeline.initial
@@ -205,6 +210,8 @@ def replay_policy(
     run = PolicyRun(policy=policy, served=pd.DataFrame())
     seconds = {"monitor": 0.0, "retrain": 0.0, "predict": 0.0, "state": 0.0}
     for i, now in enumerate(timeline.times):
+        if progress is not None:
+            progress(i, len(run.retrains))
         rows = timeline.rows[i]
         if rows.empty and not timeline.new_results[i]:
             continue  # nothing happened since the last run (the off-season)
@@ -258,6 +265,8 @@ def replay_policy(
         seconds["predict"] += clock.perf_counter() - started
     run.served = pd.concat(served, ignore_index=True) if served else pd.DataFrame()
     run.seconds = seconds
+    if progress is not None:
+        progress(len(timeline.times), len(run.retrains))
     return run
 
 

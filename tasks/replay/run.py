@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time as clock
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, time, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -20,15 +20,14 @@ from gameline.tasks.data.ingest import read_store
 from gameline.tasks.features.sources import source_views
 from gameline.tasks.features.store import TeamFeatureStore
 from gameline.tasks.features.team import game_context, states_table
-from gameline.tasks.monitoring.monitor import MonitorResult
 from gameline.tasks.replay.engine import (
     Policy,
     PolicyRun,
     ReplayModel,
     Timeline,
-    replay_policy,
     train_model,
 )
+from gameline.tasks.replay.parallel import Progress, at_once, run_policies
 from gameline.tasks.replay.timeline import (
     day_features,
     day_games,
@@ -169,20 +168,27 @@ def replay(
     monitor_every_days: int | None = None,
     schedule_days: int = 7,
     folder: Path | None = None,
+    progress: Progress | None = None,
 ) -> ReplayResult:
-    """Replay the daily pipeline from `start` to `end` under each policy."""
+    """Replay the daily pipeline from `start` to `end` under each policy (at once on the
+    configured runner when it has more than one worker: `parallel.run_policies`)."""
     folder = folder or replay_folder(config, start, end)
     every = monitor_every_days or config.monitor.window_days
     seconds: dict[str, float] = {}
     started = clock.perf_counter()
     timeline = prepare(config, start, end, at, folder, every, schedule_days)
     seconds["prepare (features of every run, initial model)"] = clock.perf_counter() - started
-    cache: dict[datetime, MonitorResult] = {}
-    runs = []
-    for policy in policies:
-        started = clock.perf_counter()
-        runs.append(replay_policy(timeline, policy, cache))
-        seconds[f"policy {policy}"] = clock.perf_counter() - started
+    started = clock.perf_counter()
+    runs = run_policies(timeline, policies, config.runner, progress)
+    together = at_once(config.runner, len(policies))
+    step = (
+        f"policy {policies[0]}"
+        if len(policies) == 1
+        else f"policies, {together} at once"
+        if together > 1
+        else "policies, one after another"
+    )
+    seconds[step] = clock.perf_counter() - started
     parts = [
         rows.assign(predicted_at=pd.Timestamp(now))
         for rows, now in zip(timeline.rows, timeline.times, strict=True)

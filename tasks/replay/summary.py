@@ -12,6 +12,7 @@ import pandas as pd
 
 from gameline.tasks.config import GamelineConfig
 from gameline.tasks.replay.engine import Policy
+from gameline.tasks.replay.parallel import Progress
 from gameline.tasks.replay.report import policy_table, season_table, time_table, write_report
 from gameline.tasks.replay.run import ReplayResult, replay
 
@@ -73,11 +74,13 @@ def replay_summary(
     policies: list[Policy],
     monitor_every_days: int | None,
     schedule_days: int,
+    progress: Progress | None = None,
 ) -> ReplaySummary:
-    """Replay the policies from `start` to `end`, write the report files, build the tables."""
+    """Replay the policies from `start` to `end`, write the report files, build the tables
+    (`progress`: see `parallel.Progress`)."""
     result = replay(
         config, start, end, policies, monitor_every_days=monitor_every_days,
-        schedule_days=schedule_days,
+        schedule_days=schedule_days, progress=progress,
     )  # fmt: skip
     every = monitor_every_days or config.monitor.window_days
     return ReplaySummary(

@@ -37,6 +37,7 @@ def small(sim_config: Callable[..., GamelineConfig]) -> GamelineConfig:
         train={"min_train_seasons": 2},
         gate={"window_games": 200, "min_games": 25},
         monitor={"min_games": 30, "window_days": 7},
+        runner={"workers": 1},  # policies one after another: the suite's workers use the cores
     )  # fmt: skip
     ingested(config)
     return config
@@ -85,7 +86,27 @@ def test_no_later_result_reaches_what_a_run_sees(small: GamelineConfig, tmp_path
 
 
 def test_never_serves_the_initial_model_and_every_game_once(small: GamelineConfig) -> None:
+    """`never` serves v1 to every game once; `scheduled` retrains weekly. Run at once in two
+    worker processes, the two policies serve, retrain and alert exactly as one after another,
+    and report their progress up to every day replayed."""
+    two = small.model_copy(update={"runner": small.runner.model_copy(update={"workers": 2})})
+    seen: dict[str, tuple[int, int, int]] = {}
+
+    def progress(policy: str, done: int, total: int, retrains: int) -> None:
+        assert done >= seen.get(policy, (0, 0, 0))[0]  # never backwards
+        seen[policy] = (done, total, retrains)
+
+    at_once = replay(two, START, END, ["never", "scheduled"], schedule_days=7, progress=progress)
     result = replay(small, START, END, ["never", "scheduled"], schedule_days=7)
+    assert "policies, 2 at once" in at_once.seconds
+    assert "policies, one after another" in result.seconds
+    for one, other in zip(result.runs, at_once.runs, strict=True):
+        assert one.policy == other.policy
+        pd.testing.assert_frame_equal(one.served, other.served)
+        assert one.retrains == other.retrains and one.alerts == other.alerts
+    days = (END - START).days + 1  # a run time a day
+    assert seen["never"][:2] == seen["scheduled"][:2] == (days, days)
+    assert seen["never"][2] == 0 and seen["scheduled"][2] == len(result.runs[1].retrains)
     never = result.served[result.served["policy"] == "never"]
     assert never["game_id"].is_unique and (never["model_version"] == "1").all()
     assert (never["predicted_at"] < never["start_time"]).all()
@@ -178,6 +199,7 @@ def test_on_a_regime_change_the_trigger_policy_beats_never_retrain(
                                                 "home_advantage_pts": 0.0}}},
         train={"features": WITHOUT_HOME_MARGIN, "season_weight_decay": 0.5},
         gate={"window_games": 600, "min_games": 200},
+        runner={"workers": 1},
     )  # fmt: skip
     ingested(config)
     result = replay(config, date(2024, 9, 1), date(2025, 6, 30), ["never", "drift"])
