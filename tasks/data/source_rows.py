@@ -20,7 +20,7 @@ from gameline.tasks.contracts import (
     local_dates,
     make_game_ids,
 )
-from gameline.tasks.data.sources import _note, no_errors, read_text_table
+from gameline.tasks.data.sources import _note, no_errors, read_text_table, said
 from gameline.tasks.data.validate import ROW
 
 KNOWN_AT = "known_at"
@@ -120,7 +120,7 @@ def parse_features(raw: pd.DataFrame, source: FeatureSourceConfig) -> pd.DataFra
             codes = {value: i for i, value in enumerate(spec.categories or [])}
             values = text.map(codes).astype("float64")
             bad = ~empty & values.isna()
-            message = f"{name}=" + text + f" is not one of {spec.categories}"
+            message = said(f"{name}=", text, f" is not one of {spec.categories}")
         elif spec.type == "flag":
             low = text.str.lower()
             number = pd.to_numeric(low, errors="coerce")
@@ -128,16 +128,16 @@ def parse_features(raw: pd.DataFrame, source: FeatureSourceConfig) -> pd.DataFra
             values[low.isin(["true", "t", "yes", "y"]) | (number == 1)] = 1.0
             values[low.isin(["false", "f", "no", "n"]) | (number == 0)] = 0.0
             bad = ~empty & values.isna()
-            message = f"{name}=" + text + " is not true/false"
+            message = said(f"{name}=", text, " is not true/false")
         elif spec.type == "moneyline":
             odds = pd.to_numeric(text.mask(empty), errors="coerce").astype("float64")
             bad = ~empty & ~(odds.abs() >= 100)
             values = moneyline_logit(odds.where(~bad))
-            message = f"{name}=" + text + " is not American odds (+/-100 or more)"
+            message = said(f"{name}=", text, " is not American odds (+/-100 or more)")
         else:
             values = pd.to_numeric(text.mask(empty), errors="coerce").astype("float64")
             bad = ~empty & values.isna()
-            message = f"{name}=" + text + " is not a number"
+            message = said(f"{name}=", text, " is not a number")
         if spec.negate_when:
             ((column, value),) = spec.negate_when.items()
             flip = raw[column].astype("string").str.strip().eq(value).fillna(False)
@@ -160,7 +160,7 @@ def parse_known_at(raw: pd.DataFrame, errors: pd.Series) -> tuple[pd.Series, pd.
     values = pd.to_datetime(text.mask(text == ""), utc=True, errors="coerce", format="mixed")
     bad = (text != "") & values.isna()
     return values.astype("datetime64[us, UTC]"), _note(
-        errors, bad, "known_at=" + text + " is not a time"
+        errors, bad, said("known_at=", text, " is not a time")
     )
 
 

@@ -7,6 +7,7 @@ bad row can be named precisely by the validation stage instead of being dropped.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -56,9 +57,9 @@ def read_text_table(
     kind = "parquet" if path.suffix.lower() == ".parquet" else "CSV"
     try:
         if kind == "parquet":
-            frame = pd.read_parquet(path).astype("string")
+            frame = pd.read_parquet(path).astype("string[pyarrow]")
         else:
-            frame = pd.read_csv(path, dtype="string", keep_default_na=False, na_values=[])
+            frame = pd.read_csv(path, dtype="string[pyarrow]", keep_default_na=False, na_values=[])
     except UnicodeDecodeError as exc:
         raise ContractError(
             f"{path}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset {exc.start}): "
@@ -83,18 +84,34 @@ def read_text_table(
     return frame
 
 
-def _note(errors: pd.Series, bad: pd.Series, message: pd.Series | str) -> pd.Series:
+# An error message: one text for every failing row, or built for the failing rows only (`said`).
+Message = str | Callable[[np.ndarray], pd.Series]
+
+
+def said(before: str, values: pd.Series, after: str) -> Callable[[np.ndarray], pd.Series]:
+    """The message `before` + a row's value + `after`, built only for the rows that fail (a
+    file of a million good rows builds none)."""
+    return lambda rows: before + values[rows].fillna("").astype("string") + after
+
+
+def _note(errors: pd.Series, bad: pd.Series | np.ndarray, message: Message) -> pd.Series:
     """Append `message` to the error text of rows where `bad` is true."""
-    text = pd.Series(message, index=errors.index, dtype="string")
-    joined = errors.str.cat(text, sep="; ").fillna(text)
-    return errors.mask(bad, joined)
+    rows = np.asarray(pd.Series(bad).fillna(False), dtype=bool)
+    if not rows.any():
+        return errors
+    text = pd.Series(
+        message(rows) if callable(message) else message, index=errors.index[rows], dtype="string"
+    )
+    out = errors.copy()
+    out[rows] = errors[rows].str.cat(text, sep="; ").fillna(text)
+    return out
 
 
 def parse_numbers(raw: pd.Series, name: str, errors: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Numbers from strings; a non-empty value that is not a number is recorded in `errors`."""
     values = pd.to_numeric(raw.replace("", None), errors="coerce").astype("Float64")
     bad = raw.fillna("").ne("") & values.isna()
-    return values, _note(errors, bad, f"{name}=" + raw.fillna("") + " is not a number")
+    return values, _note(errors, bad, said(f"{name}=", raw, " is not a number"))
 
 
 def parse_flags(raw: pd.Series, name: str, errors: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -102,7 +119,7 @@ def parse_flags(raw: pd.Series, name: str, errors: pd.Series) -> tuple[pd.Series
     low = raw.fillna("").str.lower()
     values = low.isin(TRUE_WORDS).astype("boolean")
     bad = ~(low.isin(TRUE_WORDS) | low.isin(FALSE_WORDS))
-    return values, _note(errors, bad, f"{name}=" + raw.fillna("") + " is not true/false")
+    return values, _note(errors, bad, said(f"{name}=", raw, " is not true/false"))
 
 
 HOME_WON_WORDS = TRUE_WORDS | {"home", "h", "w", "win", "won"}
@@ -128,7 +145,7 @@ def parse_winner(raw: pd.DataFrame, errors: pd.Series) -> tuple[pd.Series, pd.Se
         if column == "home_won"
         else ("winner is the home or the away team")
     )
-    return won, _note(errors, bad, f"{column}=" + text + f" is not a result ({told})")
+    return won, _note(errors, bad, said(f"{column}=", text, f" is not a result ({told})"))
 
 
 def parse_dates(
@@ -137,7 +154,7 @@ def parse_dates(
     """Calendar dates in a fixed format; an unparsable value is recorded."""
     values = pd.to_datetime(raw, format=fmt, errors="coerce")
     bad = values.isna()
-    return values, _note(errors, bad, f"{name}=" + raw.fillna("") + f" is not a date ({fmt})")
+    return values, _note(errors, bad, said(f"{name}=", raw, f" is not a date ({fmt})"))
 
 
 def no_errors(frame: pd.DataFrame) -> pd.Series:
@@ -199,7 +216,7 @@ def read_contract_file(
     errors = _note(
         errors,
         ~date_only & stamped.isna(),
-        "start_time=" + raw["start_time"].fillna("") + " is not an ISO date/time",
+        said("start_time=", raw["start_time"], " is not an ISO date/time"),
     )
     if "season" not in raw:
         out["season"] = season_of_dates(local_dates(out["start_time"], league), league)
