@@ -69,3 +69,31 @@ def test_nothing_imports_the_old_top_level_names() -> None:
         if imported_roots(path) & set(FOLDERS)
     ]
     assert offenders == []
+
+
+def test_the_kubernetes_job_template_declares_what_it_uses_and_keeps_no_state_in_the_pod() -> None:
+    """deployments/kubernetes/base-job-template.json: every placeholder is a declared variable
+    (what a Prefect server checks when the pool is created), and rendered with its defaults it
+    is a Job whose container runs the Gameline image, reads the secrets from a Kubernetes
+    Secret and mounts the shared state volume; the image installs from requirements.lock."""
+    import json
+
+    from prefect.utilities.templating import apply_values, find_placeholders
+
+    template = json.loads((REPO / "deployments/kubernetes/base-job-template.json").read_text())
+    variables = template["variables"]["properties"]
+    used = {p.name for p in find_placeholders(template["job_configuration"])}
+    assert used <= set(variables), used - set(variables)
+    defaults = {name: v["default"] for name, v in variables.items() if "default" in v}
+    job = apply_values(template["job_configuration"], defaults, remove_notset=True)["job_manifest"]
+    pod = job["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert job["kind"] == "Job" and container["image"] == "gameline:latest"
+    assert container["envFrom"] == [{"secretRef": {"name": "gameline-secrets", "optional": True}}]
+    [mount] = container["volumeMounts"]
+    [volume] = pod["volumes"]
+    assert mount == {"name": volume["name"], "mountPath": "/state"}
+    assert volume["persistentVolumeClaim"] == {"claimName": "gameline-state"}
+    dockerfile = (REPO / "deployments/Dockerfile").read_text()
+    assert "pip install -r requirements.lock" in dockerfile
+    assert "pip install --no-deps -e ." in dockerfile
