@@ -153,7 +153,19 @@ def model_lines(found: LeagueFile) -> list[str]:
         f"  first_test_season: {first_test_season(found.seasons)}   # one fold per season from "
         "here on",
         f"  market_variant: {_inline(found.has_odds)}   # {odds}",
+        *market_lines(found),
         *winner_only_lines(found),
+    ]
+
+
+def market_lines(found: LeagueFile) -> list[str]:
+    """Where the file has moneylines, how to serve a model anchored on them (commented)."""
+    if not found.has_odds:
+        return []
+    return [
+        "  # To serve the market's price corrected by the data (the `anchored` family), declare",
+        "  # the moneylines as a game-facts source and name them here, as configs/nba_lines.yaml:",
+        "  # market: [ml_home, ml_away]",
     ]
 
 
