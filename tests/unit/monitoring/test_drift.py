@@ -33,14 +33,14 @@ def history(seasons: range, per_season: int = 1230) -> pd.DataFrame:
 
 
 def test_the_reference_spreads_over_the_phases_as_the_window_does() -> None:
-    reference = history(range(2010, 2018))
+    reference = history(range(2013, 2018))
     # A season's first two weeks, most games late in them (more teams playing each day).
     window = games(
         100, np.sort(np.random.default_rng(1).triangular(0.01, 0.12, 0.12, 100)), 2018, 1
     )
     matched, (low, high) = phase_reference(reference, window, band=0.02)
     assert low < 0.01 and high > 0.12 and (matched["season"] < 2018).all()
-    assert len(matched) >= 500
+    assert len(matched) >= 300
     assert abs(season_phase(matched).mean() - season_phase(window).mean()) < 0.003
     assert matched["game_id"].is_unique
     # The same draw every time: the monitor's verdict does not change between two runs.
@@ -59,15 +59,15 @@ def test_a_window_from_the_same_distribution_is_not_drift_whatever_the_sizes() -
     """Evidently's own choice for a reference over 1,000 rows is a distance at 0.1, which a
     100-game window of the very same distribution exceeds by chance; the K-S test does not."""
     rng = np.random.default_rng(5)
-    columns = [f"x{i}" for i in range(20)]
-    reference = pd.DataFrame(rng.normal(size=(5000, 20)), columns=columns)
-    window = pd.DataFrame(rng.normal(size=(100, 20)), columns=columns)
+    columns = [f"x{i}" for i in range(12)]
+    reference = pd.DataFrame(rng.normal(size=(2000, 12)), columns=columns)
+    window = pd.DataFrame(rng.normal(size=(100, 12)), columns=columns)
     ks = measure_drift("data", reference, window, columns, 0.5, 50, None)
     assert {c.method for c in ks.columns} == {"K-S p_value"}
-    assert ks.drifted_share is not None and ks.drifted_share <= 0.15 and not ks.drifted
+    assert ks.drifted_share is not None and ks.drifted_share <= 0.2 and not ks.drifted
     auto = measure_drift("data", reference, window, columns, 0.5, 50, None, test="auto")
     assert auto.drifted_share is not None and auto.drifted_share > ks.drifted_share
     # A real shift of half a standard deviation in most columns is found.
-    shifted = window + np.r_[np.full(15, 0.5), np.zeros(5)]
+    shifted = window + np.r_[np.full(9, 0.5), np.zeros(3)]
     found = measure_drift("data", reference, shifted, columns, 0.5, 50, None)
-    assert found.drifted and {c.column for c in found.columns if c.drifted} >= set(columns[:12])
+    assert found.drifted and {c.column for c in found.columns if c.drifted} >= set(columns[:7])
