@@ -68,7 +68,13 @@ def league(tmp_path_factory: pytest.TempPathFactory) -> tuple[GamelineConfig, pd
                     "as_of": AS_OF.isoformat(),
                 }
             },
-            "train": {"min_train_seasons": 2, "lightgbm": {"min_child_samples": 30}},
+            # The winner's models only: the margin and total models are tests/unit/model/
+            # test_targets.py's subject.
+            "train": {
+                "min_train_seasons": 2,
+                "lightgbm": {"min_child_samples": 30},
+                "line_targets": False,
+            },
         },
     )
     ingested(config)
