@@ -14,10 +14,22 @@ import typer
 from gameline.flows import display, quiet
 from gameline.flows.cli_support import (
     DEFAULT_CONFIG,
+    ApiHostOpt,
+    ApiPortOpt,
+    ColumnsOpt,
     ConfigOpt,
     FileOpt,
     ForceOpt,
     JsonOpt,
+    LeagueFileOpt,
+    LeagueOpt,
+    LeagueOutOpt,
+    MlflowOpt,
+    MonitorEveryOpt,
+    PolicyOpt,
+    PollOpt,
+    ScheduleDaysOpt,
+    SportOpt,
     VerboseOpt,
     VersionOpt,
     WorthOpt,
@@ -141,13 +153,6 @@ def rollback(
     show_result(call_flow(rollback_flow, config, to, reason), as_json)
 
 
-ApiHostOpt = Annotated[str, typer.Option("--host", help="address the API listens on")]
-ApiPortOpt = Annotated[int, typer.Option("--port", min=1, max=65535, help="the API's port")]
-PollOpt = Annotated[
-    float, typer.Option(min=0.1, help="seconds between the API's looks at the champion alias")
-]
-
-
 @app.command()
 def serve(
     config: ConfigOpt = DEFAULT_CONFIG,
@@ -243,31 +248,11 @@ def status(
 
 @app.command()
 def init(
-    source: Annotated[
-        Path,
-        typer.Option(
-            "--from", help="the league's results file (CSV or parquet)", exists=True, dir_okay=False
-        ),
-    ],
-    league: Annotated[
-        str | None, typer.Option("--league", help="the league's name (default: from the file)")
-    ] = None,
-    columns: Annotated[
-        str | None,
-        typer.Option(
-            "--columns",
-            help="the file's column for a contract column where the guess is wrong or missing: "
-            "home_team=HomeTeam,away_score=G",
-        ),
-    ] = None,
-    sport: Annotated[
-        str | None,
-        typer.Option(help="basketball | football | baseball | hockey | soccer (default: guessed)"),
-    ] = None,
-    out_path: Annotated[
-        Path | None,
-        typer.Option("--out", help="the config to write (default: configs/LEAGUE.yaml)"),
-    ] = None,
+    source: LeagueFileOpt,
+    league: LeagueOpt = None,
+    columns: ColumnsOpt = None,
+    sport: SportOpt = None,
+    out_path: LeagueOutOpt = None,
     force: ForceOpt = False,
 ) -> None:
     """Write a commented config for a league's results file in its own layout.
@@ -347,16 +332,10 @@ def replay(
     start: Annotated[str, typer.Option("--from", help="first day replayed (YYYY-MM-DD)")],
     end: Annotated[str, typer.Option("--to", help="last day replayed (YYYY-MM-DD)")],
     config: ConfigOpt = DEFAULT_CONFIG,
-    policy: Annotated[
-        str,
-        typer.Option(help="never | scheduled | drift | all, or a comma list; 'every' for all four"),
-    ] = "every",
-    monitor_every: Annotated[
-        int | None,
-        typer.Option(min=1, help="days between monitor runs (default: monitor.window_days)"),
-    ] = None,
-    schedule_days: Annotated[int, typer.Option(min=1, help="days between scheduled retrains")] = 7,
-    log_mlflow: Annotated[bool, typer.Option("--mlflow/--no-mlflow", help="log to MLflow")] = True,
+    policy: PolicyOpt = "every",
+    monitor_every: MonitorEveryOpt = None,
+    schedule_days: ScheduleDaysOpt = 7,
+    log_mlflow: MlflowOpt = True,
     as_json: JsonOpt = False,
 ) -> None:
     """Replay the daily pipeline over past games, day by day, under each retraining policy.

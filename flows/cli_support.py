@@ -38,6 +38,47 @@ VerboseOpt = Annotated[
     bool,
     typer.Option("--verbose", "-v", help="show library warnings and Prefect's tracebacks as well"),
 ]
+# `gameline api` and `serve --api`
+ApiHostOpt = Annotated[str, typer.Option("--host", help="address the API listens on")]
+ApiPortOpt = Annotated[int, typer.Option("--port", min=1, max=65535, help="the API's port")]
+PollOpt = Annotated[
+    float, typer.Option(min=0.1, help="seconds between the API's looks at the champion alias")
+]
+# `gameline init`
+LeagueFileOpt = Annotated[
+    Path,
+    typer.Option(
+        "--from", help="the league's results file (CSV or parquet)", exists=True, dir_okay=False
+    ),
+]
+LeagueOpt = Annotated[
+    str | None, typer.Option("--league", help="the league's name (default: from the file)")
+]
+ColumnsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--columns",
+        help="the file's column for a contract column where the guess is wrong or missing: "
+        "home_team=HomeTeam,away_score=G",
+    ),
+]
+SportOpt = Annotated[
+    str | None,
+    typer.Option(help="basketball | football | baseball | hockey | soccer (default: guessed)"),
+]
+LeagueOutOpt = Annotated[
+    Path | None, typer.Option("--out", help="the config to write (default: configs/LEAGUE.yaml)")
+]
+# `gameline replay`
+PolicyOpt = Annotated[
+    str, typer.Option(help="never | scheduled | drift | all, or a comma list; 'every' for all four")
+]
+MonitorEveryOpt = Annotated[
+    int | None,
+    typer.Option(min=1, help="days between monitor runs (default: monitor.window_days)"),
+]
+ScheduleDaysOpt = Annotated[int, typer.Option(min=1, help="days between scheduled retrains")]
+MlflowOpt = Annotated[bool, typer.Option("--mlflow/--no-mlflow", help="log to MLflow")]
 DEFAULT_CONFIG = Path("configs/default.yaml")
 
 
