@@ -609,12 +609,18 @@ class AlertsConfig(Section):
 
 
 class RunnerConfig(Section):
-    """Where a flow's concurrent tasks (the walk-forward folds) run."""
+    """Where concurrent work runs: the walk-forward folds, and a replay's policies."""
 
     kind: Literal["threads", "dask"] = Field(
         default="threads", description="threads in the flow's process, or a Dask cluster"
     )
-    workers: int = Field(default=2, ge=1, le=256, description="threads, or local Dask workers")
+    workers: int = Field(
+        default=2,
+        ge=1,
+        le=256,
+        description="threads for the folds, or local Dask workers; a replay's policies run in "
+        "this many processes (1: one after another)",
+    )
     dask_address: str | None = Field(
         default=None,
         description="scheduler of a running Dask cluster (env GAMELINE_DASK_ADDRESS); "
