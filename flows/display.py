@@ -124,9 +124,9 @@ def rounded(table: pd.DataFrame) -> pd.DataFrame:
 
 class ReplayProgress:
     """A progress bar per policy on stderr while a replay runs: days replayed, retrains so far,
-    time left (nothing when stderr is not a terminal, unless `always`)."""
+    time left (nothing when stderr is not a terminal)."""
 
-    def __init__(self, policies: list[str], always: bool = False) -> None:
+    def __init__(self, policies: list[str]) -> None:
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -142,7 +142,7 @@ class ReplayProgress:
             TextColumn("days, {task.fields[retrains]} retrains"),
             TimeRemainingColumn(),
             console=err,
-            disable=not (always or err.is_terminal),
+            disable=not err.is_terminal,
         )
         self.tasks = {p: self.bar.add_task(p, total=None, retrains=0) for p in policies}
 

@@ -143,7 +143,7 @@ def parse_winner(raw: pd.DataFrame, errors: pd.Series) -> tuple[pd.Series, pd.Se
     told = (
         "home_won is 1/0, true/false or home/away"
         if column == "home_won"
-        else ("winner is the home or the away team")
+        else "winner is the home or the away team"
     )
     return won, _note(errors, bad, said(f"{column}=", text, f" is not a result ({told})"))
 

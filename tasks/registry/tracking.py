@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.contracts import LABEL
 from gameline.tasks.facts import Facts, FactTable
+from gameline.tasks.model.anchored import AnchoredModel
 from gameline.tasks.model.inputs import LINE_INPUTS
 from gameline.tasks.model.line_scores import (
     COIN,
@@ -317,27 +318,14 @@ def log_training(
     family = config.mlflow.final_family
     overall = overall_metrics(oof, family, config.train.bet_edge)
     folds = int(oof["fold"].nunique())
-    scores = headline(overall, family, folds)
     lines = line_family(oof, family)
-    if lines and f"cover_{lines}_log_loss" in overall:
-        scores += (
-            f". The spread and total ({lines}): P(cover) log loss "
-            f"{overall[f'cover_{lines}_log_loss']:.4f}, P(over) "
-            f"{overall.get(f'over_{lines}_log_loss', float('nan')):.4f} at the lines (a coin "
-            f"{COIN:.4f})"
-        )
+    scores = headline(overall, family, folds) + line_headline(overall, lines)
     if final.anchored is not None:  # whether the served market is corrected, and why
-        anchored = final.anchored
-        scores += (
-            f". Anchored on the market ({', '.join(anchored.market)}): "
-            f"{'corrected' if anchored.booster else 'its price as it is'}; the corrections "
-            f"changed validation log loss by {-anchored.valid_gain:+.5f} (standard error "
-            f"{anchored.valid_gain_se:.5f}, {anchored.valid_games} games)"
-        )
+        scores += anchored_headline(final.anchored)
         overall = {
             **overall,
-            "final_anchored_corrected": float(anchored.booster is not None),
-            "final_anchored_valid_gain": anchored.valid_gain,
+            "final_anchored_corrected": float(final.anchored.booster is not None),
+            "final_anchored_valid_gain": final.anchored.valid_gain,
         }
     window = (
         f"Trained on {version_tags['train_games']} games from "
@@ -370,16 +358,36 @@ def log_training(
         alias=CHALLENGER,
         metrics=overall,
         folds=folds,
-        line_family=line_family(oof, family),
-        line_note=line_note(config, oof, family),
-        targets=target_summary(overall, family, line_family(oof, family)),
+        line_family=lines,
+        line_note=None if lines else line_note(config, oof),
+        targets=target_summary(overall, family, lines),
     )
 
 
-def line_note(config: GamelineConfig, oof: pd.DataFrame, family: str) -> str | None:
-    """Why a training has no margin and total models (None: it has them)."""
-    if line_family(oof, family):
-        return None
+def line_headline(overall: dict[str, float], lines: str | None) -> str:
+    """The margin and total models' P(cover) and P(over) at the lines, for the headline."""
+    if not lines or f"cover_{lines}_log_loss" not in overall:
+        return ""
+    return (
+        f". The spread and total ({lines}): P(cover) log loss "
+        f"{overall[f'cover_{lines}_log_loss']:.4f}, P(over) "
+        f"{overall.get(f'over_{lines}_log_loss', float('nan')):.4f} at the lines (a coin "
+        f"{COIN:.4f})"
+    )
+
+
+def anchored_headline(anchored: AnchoredModel) -> str:
+    """Whether the final anchored model corrects the market, and the validation evidence."""
+    return (
+        f". Anchored on the market ({', '.join(anchored.market)}): "
+        f"{'corrected' if anchored.booster else 'its price as it is'}; the corrections "
+        f"changed validation log loss by {-anchored.valid_gain:+.5f} (standard error "
+        f"{anchored.valid_gain_se:.5f}, {anchored.valid_games} games)"
+    )
+
+
+def line_note(config: GamelineConfig, oof: pd.DataFrame) -> str:
+    """Why a training has no margin and total models."""
     if not config.train.line_targets:
         return "off (train.line_targets: false)"
     if "home_score" in oof and oof["home_score"].notna().any():

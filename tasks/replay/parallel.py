@@ -15,7 +15,7 @@ import os
 import queue as queues
 import warnings
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +62,7 @@ def at_once(runner: RunnerConfig, policies: int) -> int:
 def _reporter(
     progress: Progress | None, policy: Policy, timeline: Timeline
 ) -> Callable[[int, int], None] | None:
+    """`replay_policy`'s progress callback for one policy, reporting to `progress`."""
     if progress is None:
         return None
     total = len(timeline.times)
@@ -82,13 +83,8 @@ def _replay_in_worker(timeline: Timeline, policy: Policy) -> PolicyRun:
     """One policy in a worker process, its progress put on the process's queue."""
     from gameline.tasks.replay.engine import replay_policy
 
-    total = len(timeline.times)
-
-    def report(done: int, retrains: int) -> None:
-        if _QUEUE is not None:
-            _QUEUE.put((policy, done, total, retrains))
-
-    return replay_policy(timeline, policy, {}, report)
+    queued = (lambda *item: _QUEUE.put(item)) if _QUEUE is not None else None
+    return replay_policy(timeline, policy, {}, _reporter(queued, policy, timeline))
 
 
 def _in_processes(
@@ -131,7 +127,7 @@ def _on_dask(
     total = len(timeline.times)
     with Client(address) as client:
         [shared] = client.scatter([timeline], broadcast=True)
-        futures: list[Future[PolicyRun]] = [
+        futures = [
             client.submit(replay_policy, shared, policy, {}, pure=False) for policy in policies
         ]
         for future in as_completed(futures):

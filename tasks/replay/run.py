@@ -181,13 +181,12 @@ def replay(
     started = clock.perf_counter()
     runs = run_policies(timeline, policies, config.runner, progress)
     together = at_once(config.runner, len(policies))
-    step = (
-        f"policy {policies[0]}"
-        if len(policies) == 1
-        else f"policies, {together} at once"
-        if together > 1
-        else "policies, one after another"
-    )
+    if len(policies) == 1:
+        step = f"policy {policies[0]}"
+    elif together > 1:
+        step = f"policies, {together} at once"
+    else:
+        step = "policies, one after another"
     seconds[step] = clock.perf_counter() - started
     parts = [
         rows.assign(predicted_at=pd.Timestamp(now))
