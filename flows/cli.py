@@ -342,16 +342,19 @@ def replay(
 
     As if live: prints what the served predictions scored under each policy, and writes the
     tables, the served predictions and a plot."""
+    from gameline.tasks.backends import BackendUnavailable, probe_mlflow
     from gameline.tasks.replay.engine import policies_named
     from gameline.tasks.replay.run import ReplayError
     from gameline.tasks.replay.summary import replay_summary
 
     cfg = load_or_fail(config)
     try:
+        if log_mlflow:  # before minutes of replaying, not after
+            probe_mlflow(cfg)
         days, names = (date.fromisoformat(start), date.fromisoformat(end)), policies_named(policy)
         with display.ReplayProgress(names) as progress:
             summary = replay_summary(cfg, *days, names, monitor_every, schedule_days, progress)
-    except (ReplayError, ValueError) as exc:
+    except (ReplayError, ValueError, BackendUnavailable) as exc:
         fail(exc)
     if log_mlflow:
         with quiet.library_chatter():  # MLflow's table set-up and registration lines

@@ -176,10 +176,16 @@ def preflight(config: GamelineConfig, flow: str) -> None:
     """Every server a config names answers (about 10-50 ms when they do) before the flow named
     `flow` does any work: BackendUnavailable for the first that does not. The online store only
     for a flow that writes it."""
-    probe_tracking_store(config.mlflow.tracking_uri or "")
-    if not config.mlflow.tracking_uri:  # the embedded store: a file in the state folder
-        probe_sqlite_tracking(state_paths(config).mlflow / "mlflow.db")
+    probe_mlflow(config)
     probe_feast(config.feast, online=flow in ONLINE_STORE_FLOWS)
+
+
+def probe_mlflow(config: GamelineConfig) -> None:
+    """The config's MLflow tracking store answers and has this client's schema (the embedded
+    one: a file in the state folder), else BackendUnavailable or StoreDamaged."""
+    probe_tracking_store(config.mlflow.tracking_uri or "")
+    if not config.mlflow.tracking_uri:
+        probe_sqlite_tracking(state_paths(config).mlflow / "mlflow.db")
 
 
 def prefect_api_url() -> str | None:

@@ -918,11 +918,13 @@ def read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
 
 
 def config_errors(exc: ValidationError) -> str:
-    """Pydantic's errors as `key.path: what is wrong (got value)`, one per problem."""
+    """Pydantic's errors as `key.path: what is wrong (got value)`, one per problem; a whole
+    section's value (a rule across its fields) is not repeated back."""
     parts = []
     for error in exc.errors():
         key = ".".join(str(k) for k in error["loc"]) or "(top level)"
-        got = f" (got {error['input']!r})" if error["type"] != "missing" else ""
+        shown = error["type"] != "missing" and not isinstance(error["input"], dict)
+        got = f" (got {error['input']!r})" if shown else ""
         parts.append(f"{key}: {error['msg']}{got}")
     return "; ".join(parts)
 

@@ -238,3 +238,23 @@ def test_a_read_only_state_folder_fails_with_one_line_naming_what_it_could_not_w
             f"error: {view / 'mlflow'}: Read-only file system: free space, or make the state "
             "folder writable, and run again\n"
         )
+
+
+def test_a_replay_with_mlflow_down_fails_before_replaying(
+    sim_config: Callable[..., GamelineConfig], tmp_path: Path
+) -> None:
+    """`gameline replay` logs to MLflow at its end: an unreachable tracking store is found
+    before minutes of replaying, in one line (it used to be a traceback after the work)."""
+    config = sim_config()
+    path = write_config(config, tmp_path / "c.yaml")
+    url = f"http://127.0.0.1:{CLOSED}"
+    started = time.monotonic()
+    done = gameline(
+        "replay", "--config", str(path), "--from", "2025-11-10", "--to", "2025-12-31",
+        env=quiet_env(GAMELINE_MLFLOW_TRACKING_URI=url),
+    )  # fmt: skip
+    assert done.returncode == 1 and time.monotonic() - started < 10
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"error: the MLflow tracking server at {url}/health is unreachable")
+    assert not (state_paths(config).root / "replays").exists()
