@@ -380,9 +380,10 @@ def anchored_headline(anchored: AnchoredModel) -> str:
     """Whether the final anchored model corrects the market, and the validation evidence."""
     return (
         f". Anchored on the market ({', '.join(anchored.market)}): "
-        f"{'corrected' if anchored.booster else 'its price as it is'}; the corrections "
-        f"changed validation log loss by {-anchored.valid_gain:+.5f} (standard error "
-        f"{anchored.valid_gain_se:.5f}, {anchored.valid_games} games)"
+        f"{'corrected' if anchored.booster else 'its price as it is'}; its corrections "
+        f"{'lowered' if anchored.valid_gain > 0 else 'raised'} the validation log loss by "
+        f"{abs(anchored.valid_gain):.5f} (standard error {anchored.valid_gain_se:.5f}, "
+        f"{anchored.valid_games} games)"
     )
 
 
