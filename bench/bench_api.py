@@ -144,6 +144,7 @@ def a_season_served(config_file: Path) -> int:
 
     from gameline.tasks.config import load_config, state_paths
     from gameline.tasks.data.ingest import read_store
+    from gameline.tasks.records import FileRecords
     from gameline.tasks.serving.predictions import store_predictions
 
     paths = state_paths(load_config(config_file))
@@ -160,7 +161,7 @@ def a_season_served(config_file: Path) -> int:
     rows["predicted_at"] = (finals["start_time"] - pd.Timedelta(hours=12)).to_numpy()
     p = np.random.default_rng(0).uniform(0.2, 0.8, len(rows))
     rows["p_home"] = rows["p_champion"] = p
-    store_predictions(paths.predictions, rows.astype(served.dtypes.to_dict()))
+    store_predictions(FileRecords(paths.root), rows.astype(served.dtypes.to_dict()))
     return len(rows)
 
 

@@ -176,6 +176,7 @@ def bare_daily(config: Any, now: datetime) -> int:
     from gameline.tasks.monitoring.alerts import read_alerts, update_alerts, write_alerts
     from gameline.tasks.monitoring.monitor import Champion, monitor
     from gameline.tasks.monitoring.triggers import decide_retrain
+    from gameline.tasks.records import FileRecords
     from gameline.tasks.registry.aliases import CHAMPION
     from gameline.tasks.registry.mlflow_registry import Registry
     from gameline.tasks.serving.predict import (
@@ -206,16 +207,17 @@ def bare_daily(config: Any, now: datetime) -> int:
         registry.run_metrics(tags["run_id"]).get(f"{family}_log_loss"),
         pd.DataFrame({"game_id": oof["game_id"], "p": oof[f"p_{family}"]}),
     )  # fmt: skip
-    predictions = read_predictions(paths / "predictions" / "predictions.parquet")
+    records = FileRecords(paths)
+    predictions = read_predictions(records)
     result = monitor(
         pd.read_parquet(frame_path), games, predictions, champion, registry.model_name,
         config.monitor, config.features.elo, now, paths / "reports" / "monitor",
     )  # fmt: skip
     alerts = update_alerts(
-        read_alerts(paths / "alerts" / "alerts.jsonl"), result.findings, set(result.checked),
+        read_alerts(records), result.findings, set(result.checked),
         registry.model_name, version, now,
     )  # fmt: skip
-    write_alerts(paths / "alerts" / "alerts.jsonl", alerts.alerts)
+    write_alerts(records, alerts.alerts)
     decision = decide_retrain(
         manual=False, champion=version, trained_until=champion.trained_until,
         active_kinds={a.kind for a in alerts.opened}, last_retrain=None, new_games=0,
@@ -228,7 +230,7 @@ def bare_daily(config: Any, now: datetime) -> int:
     if len(upcoming):
         scored = score_games(store, upcoming, context, now, served, None)
         table = served_predictions(scored, registry.model_name, served, None, 0.0, now, None)
-        store_predictions(paths / "predictions" / "predictions.parquet", table)
+        store_predictions(records, table)
     return len(upcoming)
 
 

@@ -14,9 +14,10 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from gameline.tasks.backends import BackendUnavailable, preflight
-from gameline.tasks.config import AlertsConfig, GamelineConfig, load_config, state_paths
+from gameline.tasks.config import AlertsConfig, GamelineConfig, load_config
 from gameline.tasks.data.validate import ValidationFailed
 from gameline.tasks.features.store import FeatureStoreError
+from gameline.tasks.records import records_for
 from gameline.tasks.registry.mlflow_registry import Registry, RegistryError
 from gameline.tasks.registry.snapshot import record_snapshot
 from gameline.tasks.storage import disk_trouble
@@ -159,7 +160,7 @@ ADAPTER_TASK: dict[str, Any] = {"cache_policy": NO_CACHE}
 @task(name="record-registry", **IO_RETRIES, **ADAPTER_TASK)
 def snapshot_task(registry: Registry, config: GamelineConfig) -> None:
     """Record the models behind the aliases for `gameline status` (after every change)."""
-    record_snapshot(registry, state_paths(config).registry_snapshot, datetime.now(UTC))
+    record_snapshot(registry, records_for(config), datetime.now(UTC))
 
 
 def alert_url(alerts: AlertsConfig) -> str | None:

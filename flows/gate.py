@@ -21,8 +21,9 @@ from gameline.flows.common import (
     snapshot_task,
     tag_run,
 )
-from gameline.tasks.config import GamelineConfig, state_paths
+from gameline.tasks.config import GamelineConfig
 from gameline.tasks.model.dataset import build_training_set
+from gameline.tasks.records import records_for
 from gameline.tasks.registry.aliases import (
     CHALLENGER,
     CHAMPION,
@@ -62,8 +63,8 @@ def evaluate_versions(
 # Both steps are idempotent (keyed by the decision), so they are safe to retry.
 @task(name="gate-record", **IO_RETRIES, **ADAPTER_TASK)
 def record_task(registry: Registry, config: GamelineConfig, decision: Decision) -> str:
-    """The decision as version tags and a JSON file."""
-    return record_decision(registry, decision, state_paths(config).decisions)
+    """The decision as version tags and a JSON document in the records."""
+    return record_decision(registry, decision, records_for(config))
 
 
 @task(name="gate-apply", **IO_RETRIES, **ADAPTER_TASK)
@@ -82,7 +83,7 @@ def gate_flow(config: ConfigRef, version: str | None = None) -> Outcome:
     evaluation = evaluate_versions(registry, config, version)
     decision = decide(evaluation, config.gate, datetime.now(UTC))
     record_task(registry, config, decision)
-    book = AliasBook(registry, state_paths(config).audit_log, flow_run_id())
+    book = AliasBook(registry, records_for(config), flow_run_id())
     outcome = apply_task(book, decision)
     snapshot_task(registry, config)
     markdown = decision_markdown(decision, registry.model_name)
@@ -112,7 +113,7 @@ def rollback_flow(
     if requested_by:
         tag_run(f"requested-by:{requested_by}")
     registry = Registry.from_config(config)
-    book = AliasBook(registry, state_paths(config).audit_log, flow_run_id(), requested_by)
+    book = AliasBook(registry, records_for(config), flow_run_id(), requested_by)
     done = rollback(book, to, reason, datetime.now(UTC))
     snapshot_task(registry, config)
     create_markdown_artifact(

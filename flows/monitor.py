@@ -41,6 +41,7 @@ from gameline.tasks.monitoring.drift import drift_figures
 from gameline.tasks.monitoring.monitor import Champion, MonitorResult, load_champion, monitor
 from gameline.tasks.monitoring.notify import Delivery, Notifier
 from gameline.tasks.monitoring.sources import source_findings
+from gameline.tasks.records import records_for
 from gameline.tasks.registry.mlflow_registry import Registry
 from gameline.tasks.serving.predictions import read_predictions
 from gameline.tasks.storage import keep_newest, write_json
@@ -151,7 +152,7 @@ def measure(
     """Drift and live performance of the champion (a read of the stores; writes reports)."""
     paths = state_paths(config)
     path, _ = build_training_set(config)
-    predictions = read_predictions(paths.predictions)
+    predictions = read_predictions(records_for(config))
     result = monitor(
         pd.read_parquet(path),
         read_store(paths.raw_games),
@@ -177,18 +178,29 @@ def keep_alerts(
     config: GamelineConfig, result: MonitorResult, notifier: Notifier, now: datetime
 ) -> tuple[AlertChanges, list[Delivery]]:
     """Open, update or resolve the alert episodes; notify new and resolved ones."""
-    path = state_paths(config).alert_log
+    records = records_for(config)
     changes = update_alerts(
-        read_alerts(path),
+        read_alerts(records),
         result.findings,
         set(result.checked),
         result.model,
         result.champion_version,
         now,
     )
-    write_alerts(path, changes.alerts)
+    write_alerts(records, changes.alerts)
     deliveries = [notifier.send(*alert_message(a)) for a in [*changes.opened, *changes.resolved]]
     return changes, deliveries
+
+
+def portable(path: Path | None) -> str:
+    """A config file as the retrain it triggers should open it: relative to the folder runs
+    start in when it lies there (each worker resolves it in its own checkout), else absolute."""
+    if path is None:
+        return ""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def emit_drift_event(
@@ -209,7 +221,7 @@ def emit_drift_event(
             "prefect.resource.name": result.model,
         },
         payload={
-            "config": str(config.file or ""),
+            "config": portable(config.file),
             "model": result.model,
             "champion_version": result.champion_version,
             "kinds": kinds,

@@ -4,7 +4,6 @@ online feature store; the predictions table and a Prefect table artifact."""
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 
 import pandas as pd
 from prefect import flow, task
@@ -30,6 +29,7 @@ from gameline.tasks.facts import Facts, FactTable
 from gameline.tasks.features.store import TeamFeatureStore
 from gameline.tasks.features.team import game_context
 from gameline.tasks.monitoring.notify import Notifier
+from gameline.tasks.records import PREDICTIONS, records_for
 from gameline.tasks.registry.aliases import CHALLENGER, CHAMPION, PromotionError
 from gameline.tasks.registry.mlflow_registry import Registry
 from gameline.tasks.serving.predict import (
@@ -55,7 +55,7 @@ class PredictSummary(BaseModel):
     champion_version: str | None
     challenger_version: str | None
     served_by_challenger: int
-    path: Path | None
+    path: str | None
     predictions: list[dict[str, object]]
     note: str | None = None  # why nothing was scored
     degraded: str | None = None  # served from the offline store: why, and the alert sent
@@ -173,8 +173,9 @@ def predict_stage(config: GamelineConfig, now: datetime, heal: bool = True) -> P
     degraded = online_store_down(config, down) if down else None
     path = None
     if len(table):
-        path = state_paths(config).predictions
-        store_predictions(path, table)
+        records = records_for(config)
+        store_predictions(records, table)
+        path = records.where(PREDICTIONS)
     create_table_artifact(
         key=artifact_key(f"predictions-{config.name}"),
         table=json_records(table[SHOWN_COLUMNS].round(4)) if len(table) else [],

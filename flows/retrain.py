@@ -1,5 +1,7 @@
 """Retraining on a reason: the decision (shared by the daily flow and the `retrain` deployment)
-and the retrain flow itself: train -> gate, run by hand, weekly, or on `gameline.drift.detected`."""
+and the retrain flow itself: ingest -> train -> gate, run by hand, weekly, or on
+`gameline.drift.detected`. It ingests first, so that it trains on the source as it is now on
+whichever worker it runs (one whose state folder is new or behind the others included)."""
 
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from gameline.flows.common import (
     tag_run,
 )
 from gameline.flows.gate import gate_flow
+from gameline.flows.ingest import IngestSummary, ingest_stage
 from gameline.flows.train import train_flow
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.data.ingest import read_store
@@ -32,10 +35,10 @@ from gameline.tasks.monitoring.triggers import (
     last_retrain,
     read_retrains,
 )
+from gameline.tasks.records import RETRAINS, records_for
 from gameline.tasks.registry.aliases import CHAMPION, Outcome
 from gameline.tasks.registry.mlflow_registry import Registry
 from gameline.tasks.registry.tracking import TrainingRecord
-from gameline.tasks.storage import store_lock
 
 # How a retrain was asked for: by hand, by the weekly schedule, by a drift event (a choice
 # in the Prefect UI's run form).
@@ -43,8 +46,10 @@ Request = Literal["manual", "schedule", "drift"]
 
 
 class RetrainSummary(BaseModel):
-    """A retrain run: the decision, and the training and gate when it went ahead."""
+    """A retrain run: its ingest, the decision, and the training and gate when it went
+    ahead."""
 
+    ingest: IngestSummary | None = None
     retrain: RetrainDecision
     training: TrainingRecord | None = None
     gate: Outcome | None = None
@@ -70,19 +75,20 @@ def retrain_decision(
         else None
     )
     games = read_store(paths.raw_games)
-    with store_lock(paths.retrain_log.with_suffix(".lock")):
+    records = records_for(config)
+    with records.lock(RETRAINS):
         decision = decide_from_history(
             request=request,
             champion=champion,
             trained_until=trained_until,
-            previous=last_retrain(read_retrains(paths.retrain_log)),
+            previous=last_retrain(read_retrains(records)),
             games=games,
             active_kinds=active_kinds,
             now=now,
             cfg=config.retrain,
             min_new_games=config.retrain_min_new_games,
         )
-        append_retrain(paths.retrain_log, decision)
+        append_retrain(records, decision)
     log_stage(decision.facts().line)
     return decision
 
@@ -93,7 +99,7 @@ def open_alert_kinds(config: GamelineConfig, champion: str | None) -> set[str]:
     loop: a new champion has too few served games to resolve its predecessor's alarm)."""
     return {
         a.kind
-        for a in read_alerts(state_paths(config).alert_log)
+        for a in read_alerts(records_for(config))
         if not a.resolved and a.model_version == champion
     }
 
@@ -104,24 +110,31 @@ def retrain_flow(
     trigger: Request = "manual",
     reason: str = "",
     requested_by: str | None = None,
+    kinds: list[str] | None = None,
+    champion_version: str | None = None,
 ) -> RetrainSummary:
     """Retrain and gate the challenger. `trigger`: `manual` always retrains; `schedule` (the
     weekly deployment) and `drift` (the `gameline.drift.detected` event) go through the same
     decision as the daily run: the cooldown and the minimum of newly finished games.
     `requested_by`: who asked remotely (the API token's name), a tag of the run and its
-    training."""
+    training. `kinds` and `champion_version`: what the event's monitor run found, and about
+    which champion; a worker whose own alert log never saw it (another machine, no shared
+    record store) decides from them too."""
     ref, config = config, resolve(config, "retrain")
     asked = [f"requested-by:{requested_by}"] if requested_by else []
     tag_run(*run_tags(config, f"trigger:{trigger}", *asked))
+    ingested = ingest_stage(config, online_required=False)
     registry = Registry.from_config(config)
+    champion = registry.alias_version(CHAMPION)
+    reported = set(kinds or []) if champion_version == champion else set()
     decision = retrain_decision(
         config,
         registry,
-        open_alert_kinds(config, registry.alias_version(CHAMPION)),
+        open_alert_kinds(config, champion) | reported,
         None if trigger == "drift" else trigger,
         datetime.now(UTC),
     )
-    summary = RetrainSummary(retrain=decision)
+    summary = RetrainSummary(ingest=ingested, retrain=decision)
     if decision.retrain:
         why = {
             "retrain_trigger": str(decision.trigger),

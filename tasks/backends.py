@@ -177,7 +177,17 @@ def preflight(config: GamelineConfig, flow: str) -> None:
     `flow` does any work: BackendUnavailable for the first that does not. The online store only
     for a flow that writes it."""
     probe_mlflow(config)
+    probe_records(config)
     probe_feast(config.feast, online=flow in ONLINE_STORE_FLOWS)
+
+
+RECORD_STORE = "the record store (PostgreSQL)"
+
+
+def probe_records(config: GamelineConfig) -> None:
+    """The shared record store answers, when the config names one."""
+    if config.records.url:
+        postgres_query(config.records.url, "select 1", RECORD_STORE)
 
 
 def probe_mlflow(config: GamelineConfig) -> None:

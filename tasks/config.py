@@ -33,6 +33,7 @@ ENV_OVERRIDES = {
     "GAMELINE_REDIS_CONNECTION": ("feast", "redis_connection"),
     "GAMELINE_DASK_ADDRESS": ("runner", "dask_address"),
     "GAMELINE_MLFLOW_TRACKING_URI": ("mlflow", "tracking_uri"),
+    "GAMELINE_RECORDS_URL": ("records", "url"),
 }
 
 
@@ -388,7 +389,12 @@ class FeaturesConfig(Section):
 class FeastConfig(Section):
     """The Feast feature store: embedded (file registry, SQLite) or production (SQL, Redis)."""
 
-    project: str = Field(default="gameline", pattern=r"^[A-Za-z0-9_]+$")
+    project: str = Field(
+        default="gameline",
+        pattern=r"^[A-Za-z0-9_]+$",
+        description="in a config: gameline_<its name> unless given (leagues sharing a Feast "
+        "registry and online store never share rows)",
+    )
     ttl_days: int = Field(default=400, ge=1, le=36500, description="feature view TTL")
     registry: Literal["file", "sql"] = "file"
     registry_url: str | None = Field(
@@ -684,6 +690,24 @@ class MlflowConfig(Section):
     final_family: ModelFamily = Field(default="blend", description="the family registered")
 
 
+class RecordsConfig(Section):
+    """Where the records that decide or must not be lost live: the alert, retrain and audit
+    logs, the gate's decisions, the predictions and the ingest manifests."""
+
+    url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL of a store shared by every worker; None: the state folder "
+        "(env GAMELINE_RECORDS_URL)",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _postgres(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith("postgresql"):
+            raise ValueError("the record store is PostgreSQL: a postgresql:// URL")
+        return url
+
+
 class GamelineConfig(Section):
     """Everything one Gameline pipeline needs; flows take this as their parameter."""
 
@@ -695,6 +719,7 @@ class GamelineConfig(Section):
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
     feast: FeastConfig = Field(default_factory=FeastConfig)
+    records: RecordsConfig = Field(default_factory=RecordsConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
     gate: GateConfig = Field(default_factory=GateConfig)
@@ -718,6 +743,18 @@ class GamelineConfig(Section):
         `gate.min_games`, since the gate judges a refresh on the newer half of them (fewer is a
         full training the gate must reject), or `retrain.min_new_games` where it asks for more."""
         return max(self.retrain.min_new_games or 0, 2 * self.gate.min_games)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _feast_project_per_config(cls, data: Any) -> Any:
+        """Each config its own Feast project by default, as its MLflow names and records: two
+        leagues on one registry and Redis must not share the online rows of a team code."""
+        if isinstance(data, dict) and isinstance(data.get("name", "default"), str):
+            feast = data.get("feast")
+            if feast is None or (isinstance(feast, dict) and "project" not in feast):
+                name = str(data.get("name", "default")).replace("-", "_")
+                data = {**data, "feast": {**(feast or {}), "project": f"gameline_{name}"}}
+        return data
 
     @model_validator(mode="after")
     def _market_is_two_moneyline_facts(self) -> GamelineConfig:

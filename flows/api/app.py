@@ -33,6 +33,7 @@ from gameline.tasks.features.store import TeamFeatureStore
 from gameline.tasks.monitoring.alerts import read_alerts
 from gameline.tasks.monitoring.triggers import read_retrains
 from gameline.tasks.ops.doctor import doctor
+from gameline.tasks.records import records_for
 from gameline.tasks.registry.aliases import CHALLENGER, CHAMPION, recent_decisions
 from gameline.tasks.registry.mlflow_registry import Registry, tracking_uri
 from gameline.tasks.registry.snapshot import read_snapshot
@@ -202,6 +203,7 @@ def create_app(
     `tokens`: who may write (default: from the config's environment variable or Secret block).
     ValueError for a bad token list (naming where it came from, never a token)."""
     paths = state_paths(config)
+    records = records_for(config)
     registry = Registry.from_config(config)
     models = Models(registry)
     games = GameStore(config)
@@ -209,7 +211,7 @@ def create_app(
     score = scorer.score
     access = Access(load_tokens(config.api) if tokens is None else tokens, config.api)
     metrics = ApiMetrics(
-        paths, lambda: dict(zip((CHAMPION, CHALLENGER), models.versions(), strict=True))
+        paths, records, lambda: dict(zip((CHAMPION, CHALLENGER), models.versions(), strict=True))
     )
     links = ui_links(config, registry.model_name)
     stop = threading.Event()
@@ -284,9 +286,7 @@ def create_app(
             "model_name": registry.model_name,
             "champion": _version(registry, champion) if champion else None,
             "challenger": _version(registry, challenger) if challenger else None,
-            "gate_decisions": [
-                d.model_dump(mode="json") for d in recent_decisions(paths.decisions, 10)
-            ],
+            "gate_decisions": [d.model_dump(mode="json") for d in recent_decisions(records, 10)],
         }
 
     @reads.get("/v1/models/{version}", tags=["models"])
@@ -327,7 +327,7 @@ def create_app(
     ) -> list[dict[str, Any]]:
         """The served predictions (each game's latest), with the result where the game is
         final; `from`/`to` are UTC dates of the start, inclusive."""
-        table = latest_predictions(read_predictions(paths.predictions))
+        table = latest_predictions(read_predictions(records))
         if table.empty:
             return []
         start_day = table["start_time"].dt.tz_convert("UTC").dt.date
@@ -346,13 +346,13 @@ def create_app(
     @reads.get("/v1/alerts", tags=["monitoring"])
     def alerts(open_only: bool = True) -> list[dict[str, Any]]:
         """The monitor's alerts (open ones unless `open_only=false`)."""
-        found = read_alerts(paths.alert_log)
+        found = read_alerts(records)
         return [a.model_dump(mode="json") for a in found if not (open_only and a.resolved)]
 
     @reads.get("/v1/retrains", tags=["monitoring"])
     def retrains(limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> list[dict[str, Any]]:
         """The latest retrain decisions of the daily runs, newest first."""
-        found = read_retrains(paths.retrain_log)
+        found = read_retrains(records)
         return [d.model_dump(mode="json") for d in reversed(found[-limit:])]
 
     @reads.get("/v1/performance", tags=["monitoring"])
@@ -369,9 +369,9 @@ def create_app(
         now = league_now(config)
         local = pd.Timestamp(now).tz_convert(config.league.timezone).date()
         days = [local, local + pd.Timedelta(days=1)]
-        predictions = read_predictions(paths.predictions)  # once, for the games and the record
+        predictions = read_predictions(records)  # once, for the games and the record
         served = served_results(predictions, stored)
-        snapshot = read_snapshot(paths.registry_snapshot)
+        snapshot = read_snapshot(records)
         view = PageView(
             title=f"Gameline: {config.name}",
             model=registry.model_name,

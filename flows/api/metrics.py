@@ -21,6 +21,7 @@ from prometheus_client import (
 
 from gameline.tasks.config import StatePaths
 from gameline.tasks.monitoring.alerts import read_alerts
+from gameline.tasks.records import PREDICTIONS, RecordStore
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
 
@@ -30,10 +31,21 @@ def _age_s(path: Path) -> float:
     return time.time() - path.stat().st_mtime if path.exists() else float("nan")
 
 
+def _record_age_s(records: RecordStore, name: str) -> float:
+    """Seconds since a record was last written (NaN: never written)."""
+    written = records.written_at(name)
+    return float("nan") if written is None else time.time() - written
+
+
 class ApiMetrics:
     """The API's metrics; `observe` is the middleware, `scrape` the endpoint's body."""
 
-    def __init__(self, paths: StatePaths, versions: Callable[[], dict[str, str | None]]) -> None:
+    def __init__(
+        self,
+        paths: StatePaths,
+        records: RecordStore,
+        versions: Callable[[], dict[str, str | None]],
+    ) -> None:
         self.registry = CollectorRegistry()
         self.versions = versions
         reg = self.registry
@@ -63,13 +75,13 @@ class ApiMetrics:
             registry=reg,
         )
         Gauge("gameline_open_alerts", "Alerts the monitor has open", registry=reg).set_function(
-            lambda: sum(not a.resolved for a in read_alerts(paths.alert_log))
+            lambda: sum(not a.resolved for a in read_alerts(records))
         )
         Gauge(
             "gameline_last_predictions_age_seconds",
             "Seconds since the batch predict stage last wrote (the end of the last daily run)",
             registry=reg,
-        ).set_function(lambda: _age_s(paths.predictions))
+        ).set_function(lambda: _record_age_s(records, PREDICTIONS))
         Gauge(
             "gameline_online_store_age_seconds",
             "Seconds since the online store was last materialized",

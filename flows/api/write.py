@@ -13,8 +13,8 @@ from pydantic import BaseModel, Field
 from gameline.flows.api.access import Access
 from gameline.flows.deploy import StartedRun, run_state, start_run
 from gameline.tasks.backends import BackendUnavailable
-from gameline.tasks.config import GamelineConfig, state_paths
-from gameline.tasks.storage import append_line
+from gameline.tasks.config import GamelineConfig
+from gameline.tasks.records import API_REQUESTS, records_for
 
 
 class RetrainRequest(BaseModel):
@@ -43,7 +43,7 @@ class ApiRequest(BaseModel):
 
 def write_router(config: GamelineConfig, access: Access) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["operations"])
-    log = state_paths(config).root / "api_requests.jsonl"
+    records = records_for(config)
     writer = Depends(access.writer)  # a default, not an annotation: it names a local
 
     def start(flow: str, parameters: dict[str, object], who: str, reason: str) -> StartedRun:
@@ -62,7 +62,7 @@ def write_router(config: GamelineConfig, access: Access) -> APIRouter:
             flow_run_id=run.flow_run_id,
             deployment=run.deployment,
         )
-        append_line(log, entry.model_dump_json())
+        records.append_line(API_REQUESTS, entry.model_dump_json())
         return run
 
     @router.post("/retrain", status_code=202)

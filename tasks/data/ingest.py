@@ -25,6 +25,7 @@ from gameline.tasks.contracts import (
 from gameline.tasks.data.sources import load_games
 from gameline.tasks.data.validate import ACTION, RULES, CheckedInput, check_bad_share, rule_counts
 from gameline.tasks.provenance import code_version
+from gameline.tasks.records import MANIFESTS, RecordStore, records_for
 from gameline.tasks.storage import reading, store_lock, write_json, write_parquet
 
 CONFLICT_RULE = "a stored final game may not change"
@@ -294,8 +295,19 @@ def store_input(
             code_version=code_version(),
         )
         commit_ingest(paths.raw_games, paths.manifests, q_path, result.games, quarantine, manifest)
+    share_manifest(records_for(config), manifest)
     _remove(staged.path, checked.valid_path, checked.rejected_path)
     return manifest
+
+
+def share_manifest(records: RecordStore, manifest: Manifest) -> bool:
+    """With a shared record store, the manifest there too, once per content: the league's
+    ingests as every worker sees them (each worker's game store keeps its own copy beside the
+    data it describes). Whether it was added (False: another worker ingested it first)."""
+    if not records.shared:
+        return False
+    name = f"{MANIFESTS}/{manifest.manifest_id}.json"
+    return records.add_doc(name, manifest.model_dump_json(indent=2) + "\n")
 
 
 def _remove(*leftovers: Path) -> None:

@@ -3,19 +3,19 @@ runs after it that still find it update the alert without notifying again; the f
 checks and no longer finds it marks it resolved (and says so). A check that had too little data
 to say leaves its episode as it was.
 
-The alert log (`alerts/alerts.jsonl`) holds one JSON line per alert, rewritten atomically, so
-`gameline status` shows the open ones."""
+The alert log (`records.ALERTS`) holds one JSON line per alert, rewritten as a whole (a file
+renamed into place, or one transaction in the shared store), so `gameline status` shows the open
+ones and a retrain on another worker decides from them."""
 
 from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel
 
-from gameline.tasks.storage import reading, write_text
+from gameline.tasks.records import ALERTS, RecordStore, parse_lines
 
 AlertKind = Literal[
     "data_drift",
@@ -72,15 +72,12 @@ class AlertChanges(BaseModel):
     resolved: list[Alert]
 
 
-def read_alerts(path: Path) -> list[Alert]:
-    if not path.exists():
-        return []
-    with reading(path):
-        return [Alert.model_validate_json(line) for line in path.read_text().splitlines() if line]
+def read_alerts(records: RecordStore) -> list[Alert]:
+    return parse_lines(records, ALERTS, Alert.model_validate_json)
 
 
-def write_alerts(path: Path, alerts: list[Alert]) -> None:
-    write_text("".join(a.model_dump_json() + "\n" for a in alerts), path)
+def write_alerts(records: RecordStore, alerts: list[Alert]) -> None:
+    records.replace_lines(ALERTS, [a.model_dump_json() for a in alerts])
 
 
 def update_alerts(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Literal
 
 import pandas as pd
@@ -15,7 +14,7 @@ from pydantic import BaseModel
 from gameline.tasks.config import RetrainConfig
 from gameline.tasks.facts import Facts
 from gameline.tasks.monitoring.alerts import DEGRADATION_KINDS, DRIFT_KINDS
-from gameline.tasks.storage import append_line, reading
+from gameline.tasks.records import RETRAINS, RecordStore, parse_lines
 
 Trigger = Literal["manual", "no_champion", "degradation", "drift", "schedule"]
 
@@ -145,20 +144,13 @@ def decide_from_history(
     )
 
 
-def read_retrains(path: Path) -> list[RetrainDecision]:
-    if not path.exists():
-        return []
-    with reading(path):
-        return [
-            RetrainDecision.model_validate_json(line)
-            for line in path.read_text().splitlines()
-            if line
-        ]
+def read_retrains(records: RecordStore) -> list[RetrainDecision]:
+    return parse_lines(records, RETRAINS, RetrainDecision.model_validate_json)
 
 
-def append_retrain(path: Path, decision: RetrainDecision) -> None:
+def append_retrain(records: RecordStore, decision: RetrainDecision) -> None:
     """One line per daily decision (the cooldown reads the last retrain from it)."""
-    append_line(path, json.dumps(json.loads(decision.model_dump_json())))
+    records.append_line(RETRAINS, json.dumps(json.loads(decision.model_dump_json())))
 
 
 def last_retrain(decisions: list[RetrainDecision]) -> RetrainDecision | None:

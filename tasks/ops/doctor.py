@@ -131,6 +131,20 @@ def check_feast_registry(config: GamelineConfig) -> Check:
     return local_file("feast registry", "file", state_paths(config).feast / "registry.db")
 
 
+def check_records(config: GamelineConfig) -> Check:
+    """Where the alert, retrain and audit logs, decisions and predictions live."""
+    url = config.records.url
+    if url:
+        tables = postgres_query(
+            url, "select count(*) from information_schema.tables where table_name like 'gameline_%'"
+        )
+        state = "tables present" if tables == "3" else "empty (the first run creates the tables)"
+        return Check(name="records", status="ok", detail=f"{redact(url)}: reachable, {state}")
+    return Check(
+        name="records", status="ok", detail=f"files in {config.state_dir.resolve()} (one machine)"
+    )
+
+
 def local_file(name: str, kind: str, path: Path) -> Check:
     """An embedded store: a file in the state folder, or none yet (the first run writes it)."""
     path = path.resolve()
@@ -215,6 +229,7 @@ def doctor(config: GamelineConfig) -> list[Check]:
         _probe("state folder", str(config.state_dir), lambda: check_state(config)),
         _probe("mlflow", mlflow_where, lambda: check_mlflow(config)),
         _probe("prefect", prefect_api_url() or "", check_prefect),
+        _probe("records", config.records.url or "files", lambda: check_records(config)),
         _probe(
             "feast registry", feast.registry_url or "file", lambda: check_feast_registry(config)
         ),

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -14,7 +13,9 @@ from pydantic import BaseModel
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.data.ingest import read_store
 from gameline.tasks.facts import Facts, FactTable
+from gameline.tasks.monitoring.alerts import read_alerts
 from gameline.tasks.monitoring.triggers import RetrainDecision, read_retrains
+from gameline.tasks.records import RecordStore, records_for
 from gameline.tasks.registry.aliases import latest_decision
 from gameline.tasks.registry.gate import Decision
 from gameline.tasks.registry.mlflow_registry import Registry
@@ -135,13 +136,9 @@ def freshness(config: GamelineConfig, games: pd.DataFrame) -> Freshness:
     )
 
 
-def open_alerts(path: Path) -> list[dict[str, Any]]:
-    """Alerts in the state folder's alert log not marked resolved (monitoring writes them)."""
-    if not path.exists():
-        return []
-    with reading(path):
-        alerts = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [a for a in alerts if not a.get("resolved")]
+def open_alerts(records: RecordStore) -> list[dict[str, Any]]:
+    """Alerts in the alert log not marked resolved (monitoring writes them)."""
+    return [a.model_dump(mode="json") for a in read_alerts(records) if not a.resolved]
 
 
 def status_report(
@@ -151,13 +148,14 @@ def status_report(
     the last train, gate or rollback recorded, unless `live` (or there is none): then from
     MLflow, and the snapshot is recorded again."""
     paths = state_paths(config)
+    records = records_for(config)
     registry = Registry.from_config(config)
-    snapshot = None if live else read_snapshot(paths.registry_snapshot)
+    snapshot = None if live else read_snapshot(records)
     recorded_at = snapshot.recorded_at if snapshot else None
     if snapshot is None:
-        snapshot = record_snapshot(registry, paths.registry_snapshot, datetime.now(UTC))
+        snapshot = record_snapshot(registry, records, datetime.now(UTC))
     games = read_store(paths.raw_games) if paths.raw_games.exists() else pd.DataFrame()
-    predictions = read_predictions(paths.predictions)
+    predictions = read_predictions(records)
     latest = latest_predictions(predictions)
     # A table written before a column was added (missing_features) is read without it.
     columns = [c for c in [*SHOWN_COLUMNS, "predicted_at"] if c in latest.columns]
@@ -165,7 +163,7 @@ def status_report(
         model=registry.model_name,
         models=snapshot.models,
         registry_recorded_at=recorded_at,
-        last_decision=latest_decision(paths.decisions),
+        last_decision=latest_decision(records),
         freshness=freshness(config, games)
         if len(games)
         else Freshness(
@@ -178,6 +176,6 @@ def status_report(
         ),
         predictions=json_records(latest[columns].tail(predictions_shown)) if len(latest) else [],
         arms=json_records(arm_outcomes(predictions, games)) if len(games) else [],
-        alerts=open_alerts(paths.alert_log),
-        last_retrain_decision=next(iter(read_retrains(paths.retrain_log)[-1:]), None),
+        alerts=open_alerts(records),
+        last_retrain_decision=next(iter(read_retrains(records)[-1:]), None),
     )

@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel
 
 from gameline.tasks.facts import Facts, FactTable
+from gameline.tasks.records import AUDIT, DECISIONS, RecordStore, parse_doc, parse_lines
 from gameline.tasks.registry.evaluation import missing_recipe
 from gameline.tasks.registry.gate import Decision
 from gameline.tasks.registry.mlflow_registry import Registry, RegistryError
-from gameline.tasks.storage import append_line, write_json
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -46,16 +45,14 @@ class AliasMove(BaseModel):
     requested_by: str | None = None  # who asked, by the API token's name (never the token)
 
 
-def read_audit_log(path: Path) -> list[AliasMove]:
-    if not path.exists():
-        return []
-    return [AliasMove.model_validate_json(line) for line in path.read_text().splitlines() if line]
+def read_audit_log(records: RecordStore) -> list[AliasMove]:
+    return parse_lines(records, AUDIT, AliasMove.model_validate_json)
 
 
-def _logged(path: Path, decision_id: str, alias: str) -> bool:
+def _logged(records: RecordStore, decision_id: str, alias: str) -> bool:
     """Whether the audit log already holds this decision's move of `alias`."""
     return bool(decision_id) and any(
-        m.decision_id == decision_id and m.alias == alias for m in read_audit_log(path)
+        m.decision_id == decision_id and m.alias == alias for m in read_audit_log(records)
     )
 
 
@@ -65,12 +62,12 @@ class AliasBook:
     def __init__(
         self,
         registry: Registry,
-        audit_path: Path,
+        records: RecordStore,
         flow_run_id: str | None,
         requested_by: str | None = None,
     ) -> None:
         self.registry = registry
-        self.audit_path = audit_path
+        self.records = records
         self.flow_run_id = flow_run_id
         self.requested_by = requested_by
 
@@ -95,8 +92,8 @@ class AliasBook:
             decision_id=decision_id or None,
             requested_by=self.requested_by,
         )
-        if not _logged(self.audit_path, decision_id, alias):
-            append_line(self.audit_path, move.model_dump_json())
+        if not _logged(self.records, decision_id, alias):
+            self.records.append_line(AUDIT, move.model_dump_json())
         self.registry.set_alias(alias, to)
         return move
 
@@ -118,9 +115,9 @@ class Outcome(BaseModel):
         return Facts(line=line, blocks=[table, verdict])
 
 
-def record_decision(registry: Registry, decision: Decision, folder: Path) -> str:
-    """Store the decision as tags on the challenger's version and a JSON file named by its time
-    and id (the same decision twice writes the same file); returns its path."""
+def record_decision(registry: Registry, decision: Decision, records: RecordStore) -> str:
+    """Store the decision as tags on the challenger's version and a JSON document named by its
+    time and version (the same decision twice writes the same document); returns where."""
     tags = {
         "gate_decision": "promote" if decision.promote else "reject",
         "gate_reason": decision.reason[:4000],
@@ -135,19 +132,21 @@ def record_decision(registry: Registry, decision: Decision, folder: Path) -> str
     }
     registry.set_version_tags(decision.challenger_version, tags)
     stamp = decision.decided_at.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-    path = folder / f"{stamp}-v{decision.challenger_version}.json"
-    write_json(json.loads(decision.model_dump_json()), path)
-    return str(path)
+    name = f"{DECISIONS}/{stamp}-v{decision.challenger_version}.json"
+    text = json.dumps(json.loads(decision.model_dump_json()), indent=2, sort_keys=True)
+    records.write_doc(name, text + "\n")
+    return records.where(name)
 
 
-def recent_decisions(folder: Path, limit: int) -> list[Decision]:
-    """The last `limit` gate decisions recorded in `folder`, newest first."""
-    files = sorted(folder.glob("*.json"))[-limit:] if folder.exists() else []
-    return [Decision.model_validate_json(path.read_text()) for path in reversed(files)]
+def recent_decisions(records: RecordStore, limit: int) -> list[Decision]:
+    """The last `limit` gate decisions recorded, newest first."""
+    names = records.doc_names(DECISIONS)[-limit:] if limit > 0 else []
+    found = [parse_doc(records, name, Decision.model_validate_json) for name in reversed(names)]
+    return [d for d in found if d is not None]
 
 
-def latest_decision(folder: Path) -> Decision | None:
-    found = recent_decisions(folder, 1)
+def latest_decision(records: RecordStore) -> Decision | None:
+    found = recent_decisions(records, 1)
     return found[0] if found else None
 
 
@@ -165,7 +164,7 @@ def apply_decision(book: AliasBook, decision: Decision, now: datetime) -> Outcom
         resumed = (
             decision.promote
             and current == new
-            and _logged(book.audit_path, decision.decision_id, CHAMPION)
+            and _logged(book.records, decision.decision_id, CHAMPION)
         )
         if not resumed and current != decision.champion_version:
             return Outcome(decision=decision, applied="superseded", champion=current, moves=[])

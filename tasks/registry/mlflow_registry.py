@@ -21,6 +21,7 @@ import pandas as pd
 
 from gameline.tasks.backends import probe_tracking_store
 from gameline.tasks.config import GamelineConfig, state_paths
+from gameline.tasks.records import PROMOTION, RecordStore, lock_key, records_for
 from gameline.tasks.storage import store_lock
 
 if TYPE_CHECKING:
@@ -74,12 +75,14 @@ class Registry:
         experiment: str,
         artifact_location: str | None,
         lock_path: Path,
+        shared_lock: RecordStore | None = None,
     ) -> None:
         self.tracking_uri = tracking_uri
         self.model_name = model_name
         self.experiment = experiment
         self.artifact_location = artifact_location
         self.lock_path = lock_path
+        self.shared_lock = shared_lock
         self._client: MlflowClient | None = None
         self._experiment_id: str | None = None
         self._loaded: dict[str, Any] = {}
@@ -99,6 +102,7 @@ class Registry:
             artifact_location=config.mlflow.artifact_location
             or (local.resolve().as_uri() if local else None),
             lock_path=paths.registry_lock,
+            shared_lock=records_for(config) if config.records.url else None,
         )
 
     @property
@@ -185,8 +189,14 @@ class Registry:
 
     @contextmanager
     def lock(self) -> Iterator[None]:
-        """Serialise alias moves: a PostgreSQL advisory lock when the tracking store is on
-        PostgreSQL (every machine sharing the registry), else a file lock in the state folder."""
+        """Serialise alias moves across every machine sharing the registry: the shared record
+        store's lock when the config names one (whatever the tracking URI: a tracking server
+        too), else a PostgreSQL advisory lock when the tracking store is on PostgreSQL, else a
+        file lock in the state folder (one machine)."""
+        if self.shared_lock is not None:
+            with self.shared_lock.lock(PROMOTION):
+                yield
+            return
         if not self.tracking_uri.startswith("postgresql"):
             with store_lock(self.lock_path):
                 yield
@@ -194,7 +204,7 @@ class Registry:
         import psycopg
 
         url = self.tracking_uri.replace("postgresql+psycopg://", "postgresql://", 1)
-        key = int.from_bytes(self.model_name.encode()[:8].ljust(8, b"\0"), "big") >> 1
+        key = lock_key(self.model_name, PROMOTION)  # one lock per model, not per name prefix
         with psycopg.connect(url, autocommit=True) as db:
             db.execute("select pg_advisory_lock(%s)", (key,))
             try:

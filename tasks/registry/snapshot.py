@@ -5,14 +5,15 @@ client (about 1.5-3 s of imports and store set-up). `status --live` asks MLflow 
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
-from pathlib import Path
 
 from pydantic import BaseModel
 
+from gameline.tasks.records import SNAPSHOT, RecordStore, parse_doc
 from gameline.tasks.registry.aliases import ALIASES
 from gameline.tasks.registry.mlflow_registry import Registry
-from gameline.tasks.storage import disk_trouble, reading, write_json
+from gameline.tasks.storage import disk_trouble
 
 HEADLINE_METRICS = ("log_loss", "brier", "ece")
 
@@ -85,20 +86,18 @@ def registry_snapshot(registry: Registry, now: datetime) -> RegistrySnapshot:
     return RegistrySnapshot(model=registry.model_name, recorded_at=now, models=models)
 
 
-def record_snapshot(registry: Registry, path: Path, now: datetime) -> RegistrySnapshot:
+def record_snapshot(registry: Registry, records: RecordStore, now: datetime) -> RegistrySnapshot:
     """Ask MLflow and record the answer (atomically) for `status`; a state folder that cannot
     be written (full, read-only) leaves it unrecorded: it is a cache."""
     snapshot = registry_snapshot(registry, now)
     try:
-        write_json(snapshot.model_dump(mode="json"), path)
+        text = json.dumps(snapshot.model_dump(mode="json"), indent=2, sort_keys=True)
+        records.write_doc(SNAPSHOT, text + "\n")
     except OSError as exc:
         if disk_trouble(exc) is None:
             raise
     return snapshot
 
 
-def read_snapshot(path: Path) -> RegistrySnapshot | None:
-    if not path.exists():
-        return None
-    with reading(path):
-        return RegistrySnapshot.model_validate_json(path.read_text())
+def read_snapshot(records: RecordStore) -> RegistrySnapshot | None:
+    return parse_doc(records, SNAPSHOT, RegistrySnapshot.model_validate_json)

@@ -19,6 +19,7 @@ from gameline.tasks.monitoring.alerts import read_alerts
 from gameline.tasks.monitoring.monitor import MonitorResult
 from gameline.tasks.monitoring.performance import Performance
 from gameline.tasks.monitoring.triggers import RetrainDecision, last_retrain, read_retrains
+from gameline.tasks.records import records_for
 from gameline.tasks.serving.predictions import (
     arm_outcomes,
     json_records,
@@ -53,9 +54,10 @@ def overview(
 ) -> Overview:
     """The record from the state folder (`predictions`: the table, when already read)."""
     paths = state_paths(config)
+    records = records_for(config)
     result = latest_monitor_result(paths.monitor_reports)
     if predictions is None:
-        predictions = read_predictions(paths.predictions)
+        predictions = read_predictions(records)
     served = served_results(predictions, games)
     finished = served[served["y"].notna()] if len(served) else served
     curve = (
@@ -63,7 +65,7 @@ def overview(
         if len(finished)
         else pd.DataFrame()
     )
-    decisions = read_retrains(paths.retrain_log)
+    decisions = read_retrains(records)
     arms = arm_outcomes(predictions, games) if len(games) else pd.DataFrame()
     return Overview(
         monitored_at=result.checked_at if result else None,
@@ -73,9 +75,7 @@ def overview(
         arms=json_records(arms) if len(arms) else [],
         calibration=json_records(curve) if len(curve) else [],
         served_finished_games=len(finished),
-        open_alerts=[
-            a.model_dump(mode="json") for a in read_alerts(paths.alert_log) if not a.resolved
-        ],
+        open_alerts=[a.model_dump(mode="json") for a in read_alerts(records) if not a.resolved],
         last_daily_decision=decisions[-1] if decisions else None,
         last_retrain=last_retrain(decisions),
     )

@@ -3,7 +3,6 @@ latest prediction, and the A/B arms scored once their games are final."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -12,16 +11,12 @@ import pandas as pd
 from gameline.tasks.contracts import home_win
 from gameline.tasks.facts import FactTable
 from gameline.tasks.model.metrics import log_loss
-from gameline.tasks.storage import reading, store_lock, write_parquet
+from gameline.tasks.records import PREDICTIONS, RecordStore
 
 
-def store_predictions(path: Path, table: pd.DataFrame) -> pd.DataFrame:
+def store_predictions(records: RecordStore, table: pd.DataFrame) -> None:
     """Append a run's predictions to the predictions table (atomically; earlier runs kept)."""
-    with store_lock(path.with_suffix(".lock")):
-        existing = pd.read_parquet(path) if path.exists() else None
-        combined = table if existing is None else pd.concat([existing, table], ignore_index=True)
-        write_parquet(combined, path)
-    return combined
+    records.append_frame(PREDICTIONS, table)
 
 
 # The columns shown of a predictions table (artifact, CLI, status).
@@ -54,11 +49,8 @@ def json_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     return list(shown.astype(object).where(shown.notna(), None).to_dict(orient="records"))
 
 
-def read_predictions(path: Path) -> pd.DataFrame:
-    if not path.exists():
-        return pd.DataFrame()
-    with reading(path):
-        return pd.read_parquet(path)
+def read_predictions(records: RecordStore) -> pd.DataFrame:
+    return records.read_frame(PREDICTIONS)
 
 
 def latest_predictions(predictions: pd.DataFrame) -> pd.DataFrame:

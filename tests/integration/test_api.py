@@ -24,8 +24,9 @@ from gameline.flows.ingest import feature_store_flow
 from gameline.flows.monitor import monitor_flow
 from gameline.flows.predict import predict_flow
 from gameline.flows.train import train_flow
-from gameline.tasks.config import ApiConfig, GamelineConfig, state_paths
+from gameline.tasks.config import ApiConfig, GamelineConfig
 from gameline.tasks.ops.doctor import doctor
+from gameline.tasks.records import records_for
 from gameline.tasks.serving.predictions import latest_predictions, read_predictions
 from tests.builders import fatigue_league, write_config
 from tests.servers import BIN, free_port, process, quiet_env
@@ -108,7 +109,7 @@ def request_of(row: Any) -> dict[str, Any]:
 
 def scores_as_batch_predict(config: GamelineConfig, client: httpx.Client) -> pd.Series:
     """Scored on request: the probability batch predict served for the same game."""
-    batch = latest_predictions(read_predictions(state_paths(config).predictions))
+    batch = latest_predictions(read_predictions(records_for(config)))
     assert len(batch) > 0
     upcoming = {g["game_id"]: g for g in client.get("/v1/games/upcoming").json()}
     assert set(upcoming) == set(batch["game_id"])

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from gameline.tasks.config import GamelineConfig, state_paths
+from gameline.tasks.records import records_for
 from tests.builders import NOW, fatigue_league
 from tests.servers import Receiver
 
@@ -63,7 +64,7 @@ def test_a_damaged_registry_and_online_store_are_rebuilt_and_serve_the_same(
     ]  # kept beside, for a look
     before = probabilities(first)
     pd.testing.assert_series_equal(before, probabilities(again))
-    table = read_predictions(state_paths(config).predictions)
+    table = read_predictions(records_for(config))
     assert len(table) == 2 * len(before)
     assert (table["feature_source"] == "online").all()  # read from the rebuilt online store
     daily = pipeline_flow(config, now=NOW)  # and nothing is left to rebuild

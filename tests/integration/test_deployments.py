@@ -19,6 +19,8 @@ import httpx
 import pytest
 
 from gameline.tasks.config import GamelineConfig, state_paths
+from gameline.tasks.monitoring.triggers import read_retrains
+from gameline.tasks.records import AUDIT, records_for
 from gameline.tasks.registry.mlflow_registry import Registry
 from tests.builders import REPO, write_config
 from tests.servers import (
@@ -108,6 +110,7 @@ def production(sim_config: Callable[..., GamelineConfig]) -> Iterator[GamelineCo
             mlflow={
                 "tracking_uri": f"postgresql+psycopg://postgres@127.0.0.1:5432/{project}_mlflow"
             },
+            records={"url": f"postgresql+psycopg://postgres@127.0.0.1:5432/{project}"},
             train={"min_train_seasons": 1},
             gate={"window_games": 150, "min_games": 100},
             source={"simulator": {"n_seasons": 3, "games_per_team": 40}},
@@ -169,8 +172,10 @@ def test_deployed_daily_manual_retrain_and_drift_trigger(
         # first training (no champion yet), its gate, predictions.
         run_deployment(prefect, "daily/default", config_file, worker_log)
         paths = state_paths(production)
-        first = [json.loads(line) for line in paths.retrain_log.read_text().splitlines()]
-        assert first[-1]["trigger"] == "no_champion" and first[-1]["retrain"]
+        records = records_for(production)  # the shared record store (PostgreSQL)
+        assert not paths.retrain_log.exists()  # not the state folder
+        first = read_retrains(records)
+        assert first[-1].trigger == "no_champion" and first[-1].retrain
 
         # A manual retrain, by the CLI: a new version registered, with its gate decision.
         before = {
@@ -215,7 +220,7 @@ def test_deployed_daily_manual_retrain_and_drift_trigger(
         assert drift["name"] == "retrain-production-drift"
         assert drift["parameters"]["reason"] == "test: home edge gone"
         # It went through the same decision as any trigger: logged, after the manual retrain.
-        decisions = [json.loads(line) for line in paths.retrain_log.read_text().splitlines()]
+        decisions = read_retrains(records)
         assert len(decisions) == len(first) + 2
 
 
@@ -286,7 +291,7 @@ def test_gameline_serve_serves_the_same_deployments_for_its_config(
                 registry.set_alias("champion", champion := "1")
             to = "1" if champion == "2" else "2"
             remote_run(api, "/v1/rollback", {"to": to, "reason": "test"}, log)
-            moves = state_paths(served).audit_log.read_text().splitlines()
+            moves = records_for(served).read_lines(AUDIT)
             last = json.loads(moves[-2])  # the champion's move, then previous-champion's
             assert last["alias"] == "champion" and last["to_version"] == to
             assert last["requested_by"] == "alice"

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from gameline.tasks.config import GamelineConfig, state_paths
+from gameline.tasks.records import records_for
 from tests.builders import fatigue_league, ingested, write_config
 from tests.servers import BIN, gameline, quiet_env
 
@@ -163,7 +164,8 @@ import os, signal, sys
 from datetime import UTC, datetime
 from pathlib import Path
 from gameline.flows.gate import evaluate_versions
-from gameline.tasks.config import load_config, state_paths
+from gameline.tasks.config import load_config
+from gameline.tasks.records import records_for
 from gameline.tasks.registry.aliases import CHAMPION, AliasBook, apply_decision
 from gameline.tasks.registry.gate import decide
 from gameline.tasks.registry.mlflow_registry import Registry
@@ -178,7 +180,7 @@ def move_then_die(self, alias, version):
     if alias == CHAMPION:  # SIGKILL after the champion move, before the challenger's removal
         os.kill(os.getpid(), signal.SIGKILL)
 Registry.set_alias = move_then_die
-book = AliasBook(registry, state_paths(config).audit_log, None)
+book = AliasBook(registry, records_for(config), None)
 apply_decision(book, decision, datetime.now(UTC))
 """
 
@@ -204,10 +206,7 @@ def test_a_gate_killed_between_alias_moves_is_finished_by_the_next(
     outcome = gate_flow(config)
     assert registry.alias_version(CHAMPION) == v1 and registry.alias_version(CHALLENGER) is None
     assert outcome.champion == v1
-    moves = [
-        (m.alias, m.from_version, m.to_version)
-        for m in read_audit_log(state_paths(config).audit_log)
-    ]
+    moves = [(m.alias, m.from_version, m.to_version) for m in read_audit_log(records_for(config))]
     assert moves[-1] == (CHALLENGER, v1, None)
 
 

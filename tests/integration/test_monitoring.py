@@ -18,10 +18,11 @@ from gameline.flows.gate import gate_flow
 from gameline.flows.monitor import monitor_flow
 from gameline.flows.pipeline import pipeline_flow
 from gameline.flows.train import train_flow
-from gameline.tasks.config import GamelineConfig, state_paths
+from gameline.tasks.config import GamelineConfig
 from gameline.tasks.model.dataset import build_training_set
 from gameline.tasks.model.inputs import model_example
 from gameline.tasks.monitoring.alerts import read_alerts
+from gameline.tasks.records import records_for
 from gameline.tasks.registry.aliases import CHAMPION, latest_decision
 from gameline.tasks.registry.mlflow_registry import Registry
 from gameline.tasks.serving.predictions import store_predictions
@@ -60,7 +61,7 @@ def serve(config: GamelineConfig, start: datetime, end: datetime) -> int:
     ]
     p = registry.load_version(version).predict(model_example(rows, features))
     store_predictions(
-        state_paths(config).predictions,
+        records_for(config),
         pd.DataFrame(
             {
                 "game_id": rows["game_id"].astype(str).to_numpy(),
@@ -104,11 +105,11 @@ def test_a_regime_change_is_alerted_retrained_and_gated(
     assert daily.monitor.event == "gameline.drift.detected"
     assert daily.retrain.retrain and daily.retrain.trigger == "degradation"
     assert daily.training is not None and daily.gate is not None
-    decision = latest_decision(state_paths(after).decisions)
+    decision = latest_decision(records_for(after))
     assert decision is not None and decision.challenger_version == daily.training.model_version
     run = Registry.from_config(after).run_data(daily.training.run_id)
     assert run.tags["retrain_trigger"] == "degradation"
-    logged = read_alerts(state_paths(after).alert_log)
+    logged = read_alerts(records_for(after))
     assert sorted(a.kind for a in logged if not a.resolved) == ["excess_loss", "miscalibration"]
 
     decided = daily.gate.decision
@@ -146,4 +147,4 @@ def test_a_league_with_no_change_raises_no_alert_over_a_season(
         assert summary.opened == [], [a.summary for a in summary.opened]
         checked |= set(summary.result.checked)
     assert {"data_drift", "prediction_drift", "miscalibration", "excess_loss"} <= checked
-    assert read_alerts(state_paths(after).alert_log) == [] and receiver.bodies == []
+    assert read_alerts(records_for(after)) == [] and receiver.bodies == []

@@ -16,6 +16,7 @@ import pytest
 
 from gameline.tasks.backends import BackendUnavailable
 from gameline.tasks.config import GamelineConfig, state_paths
+from gameline.tasks.records import records_for
 from tests.builders import NOW, fatigue_league, ingested, with_changes, write_config
 from tests.servers import (
     Receiver,
@@ -50,6 +51,11 @@ OUTAGES = {
         f"redis://:pw-x@127.0.0.1:{CLOSED}/0",
         "Feast's online store (Redis) at redis://:***@127.0.0.1:",
     ),
+    "record store (PostgreSQL)": (
+        "GAMELINE_RECORDS_URL",
+        f"postgresql+psycopg://postgres:pw-x@127.0.0.1:{CLOSED}/gameline",
+        "the record store (PostgreSQL) at postgresql+psycopg://postgres:***@127.0.0.1:",
+    ),
     "prefect api": (
         "PREFECT_API_URL",
         f"http://127.0.0.1:{CLOSED}/api",
@@ -82,6 +88,7 @@ def test_a_backend_down_fails_in_seconds_with_one_line(
         healthy = {
             "GAMELINE_MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
             "GAMELINE_FEAST_REGISTRY_URL": f"postgresql+psycopg://postgres@127.0.0.1:5432/{registry}",
+            "GAMELINE_RECORDS_URL": f"postgresql+psycopg://postgres@127.0.0.1:5432/{registry}",
         }
         started = time.monotonic()
         done = gameline(
@@ -92,8 +99,9 @@ def test_a_backend_down_fails_in_seconds_with_one_line(
             timeout=120,
         )
         took = time.monotonic() - started
-    if command[0] == "status" and variable != "GAMELINE_MLFLOW_TRACKING_URI":  # no Prefect
-        assert done.returncode == 0  # status needs MLflow only
+    needed_by_status = ("GAMELINE_MLFLOW_TRACKING_URI", "GAMELINE_RECORDS_URL")
+    if command[0] == "status" and variable not in needed_by_status:  # no Prefect
+        assert done.returncode == 0  # status needs MLflow and the records only
         return
     assert done.returncode == 1, done.stdout + done.stderr
     lines = done.stderr.strip().splitlines()
@@ -158,7 +166,7 @@ def test_with_the_online_store_down_predictions_come_from_the_offline_store(
         ), degraded.degraded
         assert "alert sent" in degraded.degraded
         assert any("online store down" in str(b["title"]) for b in receiver.bodies)
-        table = read_predictions(state_paths(up).predictions)
+        table = read_predictions(records_for(up))
         online, offline = (
             table[table["feature_source"] == source].set_index("game_id")
             for source in ("online", "offline")

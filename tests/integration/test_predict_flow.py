@@ -26,6 +26,7 @@ from gameline.tasks.model.dataset import build_training_set
 from gameline.tasks.model.inputs import model_inputs
 from gameline.tasks.model.targets import price_lines
 from gameline.tasks.model.train import predict_lightgbm
+from gameline.tasks.records import records_for
 from gameline.tasks.registry.aliases import CHALLENGER, CHAMPION, PromotionError
 from gameline.tasks.registry.mlflow_registry import Registry
 from gameline.tasks.serving.predict import score_games, upcoming_games
@@ -100,7 +101,7 @@ def test_served_probabilities_match_an_oracle_reach_calibration_and_favour_the_s
     assert summary.games == len(upcoming) > 0
     playing = pd.concat([upcoming["home_team"], upcoming["away_team"]])
     assert playing.value_counts().max() > 1  # teams play twice in the horizon: one read serves all
-    table = read_predictions(state_paths(league).predictions)
+    table = read_predictions(records_for(league))
     assert table["game_id"].tolist() == upcoming["game_id"].astype(str).tolist()
     assert table["features_match_game"].all() and not table["features_stale"].any()
     assert (table["served_by"] == "champion").all()
@@ -179,7 +180,7 @@ def test_served_probabilities_match_an_oracle_reach_calibration_and_favour_the_s
     # A/B: with a share of 1 the challenger serves every game; the table keeps both runs.
     everyone = with_changes(league, predict={"challenger_share": 1.0})
     predict_flow(everyone, NOW)
-    both = read_predictions(state_paths(league).predictions)
+    both = read_predictions(records_for(league))
     assert len(both) == 2 * len(upcoming)
     last = both.tail(len(upcoming))
     assert (last["served_by"] == "challenger").all()

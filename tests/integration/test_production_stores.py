@@ -42,6 +42,7 @@ def production(sim_config: Callable[..., GamelineConfig]) -> Iterator[GamelineCo
             "project": project,
             "registry_url": f"postgresql+psycopg://postgres@127.0.0.1:5432/{project}",
         },
+        records={"url": f"postgresql+psycopg://postgres@127.0.0.1:5432/{project}"},
     )
     admin(f'drop database "{project}" with (force)')
 

@@ -11,7 +11,8 @@ import pytest
 
 from gameline.flows.gate import gate_flow, rollback_flow
 from gameline.flows.train import train_flow
-from gameline.tasks.config import GamelineConfig, state_paths
+from gameline.tasks.config import GamelineConfig
+from gameline.tasks.records import records_for
 from gameline.tasks.registry.aliases import (
     CHALLENGER,
     CHAMPION,
@@ -36,11 +37,11 @@ def league(sim_config: Callable[..., GamelineConfig]) -> GamelineConfig:
 
 
 def audit(config: GamelineConfig) -> list[AliasMove]:
-    return read_audit_log(state_paths(config).audit_log)
+    return read_audit_log(records_for(config))
 
 
 def book(config: GamelineConfig) -> AliasBook:
-    return AliasBook(Registry.from_config(config), state_paths(config).audit_log, None)
+    return AliasBook(Registry.from_config(config), records_for(config), None)
 
 
 @pytest.mark.slow(seconds=20)  # about this long: scheduled first
@@ -96,7 +97,7 @@ def test_promote_reject_worse_and_roll_back(league: GamelineConfig) -> None:
     log = audit(league)
     assert all(m.reason and m.time and m.run_id for m in log if m.to_version)
     assert log[-1].reason == "rollback: test rollback"
-    assert latest_decision(state_paths(league).decisions) is not None
+    assert latest_decision(records_for(league)) is not None
 
     with pytest.raises(PromotionError, match="already the champion"):
         rollback_flow(league, to=first.model_version)
@@ -243,7 +244,7 @@ def test_applying_a_decision_again_finishes_it_and_logs_nothing_twice(
         registry.artifact_location,
         registry.lock_path,
     )
-    retried = AliasBook(flaky, state_paths(league).audit_log, None)
+    retried = AliasBook(flaky, records_for(league), None)
     with pytest.raises(ConnectionError):
         apply_decision(retried, decision, datetime.now(UTC))
     assert registry.alias_version(CHAMPION) == record.model_version  # not moved yet

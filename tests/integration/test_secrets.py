@@ -90,6 +90,7 @@ def test_no_secret_is_printed_or_stored(
                 "redis_connection": f"127.0.0.1:{redis_with_password}",
             },
             mlflow={"tracking_uri": f"postgresql+psycopg://postgres@127.0.0.1:5432/{mlflow_db}"},
+            records={"url": f"postgresql+psycopg://postgres@127.0.0.1:5432/{registry_db}"},
         )
         config_file = write_config(config, tmp_path / "production.yaml")
         prefect_home = tmp_path / "prefect-home"
@@ -102,6 +103,9 @@ def test_no_secret_is_printed_or_stored(
             ),
             GAMELINE_MLFLOW_TRACKING_URI=(
                 f"postgresql+psycopg://postgres:{SECRET}@127.0.0.1:5432/{mlflow_db}"
+            ),
+            GAMELINE_RECORDS_URL=(
+                f"postgresql+psycopg://postgres:{SECRET}@127.0.0.1:5432/{registry_db}"
             ),
             GAMELINE_REDIS_CONNECTION=f"redis://:{SECRET}@127.0.0.1:{redis_with_password}/0",
             GAMELINE_ALERT_URL=f"json://127.0.0.1:9/{SECRET}",

@@ -18,6 +18,7 @@ from gameline.tasks.model.inputs import model_example
 from gameline.tasks.model.train import fit_models, predict_models
 from gameline.tasks.registry.mlflow_registry import Registry
 from tests.builders import ingested, write_config
+from tests.servers import BIN, free_port, process, quiet_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.usefixtures("prefect_harness")]
 
@@ -165,25 +166,35 @@ def test_registered_model_predicts_like_the_training_code(league: GamelineConfig
         assert booster.read_text().startswith("tree\nversion=")
 
 
-def test_folds_run_on_a_dask_cluster_given_its_address(league: GamelineConfig) -> None:
-    """runner.kind=dask with an address: the fold tasks run on that cluster's workers (other
-    processes) and give the same out-of-fold scores as the thread runner."""
-    from distributed import Client, LocalCluster, get_task_stream
+def test_folds_run_on_a_dask_cluster_given_its_address(
+    league: GamelineConfig, tmp_path: Path
+) -> None:
+    """runner.kind=dask with an address: the fold tasks run on that cluster's workers and give
+    the same out-of-fold scores as the thread runner. The cluster is as a user starts one: a
+    `dask scheduler` and two `dask worker` processes of their own (not an in-process cluster)."""
+    from distributed import Client, get_task_stream
 
     threads = train_flow(league)
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    scheduler = [str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                 "--no-dashboard"]  # fmt: skip
+    worker = [str(BIN / "dask"), "worker", address, "--nthreads", "1", "--no-dashboard"]
+    env = quiet_env()
     with (
-        LocalCluster(n_workers=2, threads_per_worker=1, processes=True) as cluster,
-        Client(cluster.scheduler_address) as client,
+        process(scheduler, env, tmp_path / "scheduler.log"),
+        process(worker, env, tmp_path / "worker-1.log"),
+        process(worker, env, tmp_path / "worker-2.log"),
+        Client(address, timeout=60) as client,
     ):
-        config = league.model_copy(
-            update={
-                "runner": league.runner.model_copy(
-                    update={"kind": "dask", "dask_address": cluster.scheduler_address}
-                )
-            }
-        )
+        client.wait_for_workers(2, timeout=60)
+        runner = league.runner.model_copy(update={"kind": "dask", "dask_address": address})
+        config = league.model_copy(update={"runner": runner})
         with get_task_stream(client) as stream:
             on_dask = train_flow(config)
+        ran = client.run(lambda dask_worker: dask_worker.state.executed_count)
     fold_tasks = [t for t in stream.data if "fold" in str(t["key"])]
     assert len(fold_tasks) == on_dask.folds == 2
+    assert {t["worker"] for t in fold_tasks} <= set(ran)  # on the two worker processes
+    assert len(ran) == 2 and sum(ran.values()) >= 2, ran
     assert on_dask.metrics["blend_log_loss"] == pytest.approx(threads.metrics["blend_log_loss"])

@@ -77,7 +77,8 @@ def test_production_differs_from_the_default_only_in_its_stores() -> None:
     default = load_config(CONFIGS / "default.yaml", environ={}).model_dump()
     production = load_config(CONFIGS / "production.yaml", environ={}).model_dump()
     differs = {key for key in default if default[key] != production[key]}
-    assert differs == {"name", "state_dir", "feast", "mlflow"}
+    assert differs == {"name", "state_dir", "feast", "mlflow", "records"}
+    assert production["feast"]["project"] == "gameline_production"  # its own, by its name
     assert production["mlflow"]["final_family"] == default["mlflow"]["final_family"]
     assert production["feast"]["online_store"] == "redis"
 

@@ -20,7 +20,7 @@ ADAPTERS = {
     "mlflow": {"tasks/registry/mlflow_registry.py", "tasks/model/pyfunc.py"},
     "feast": {"tasks/features/store.py"},
     "prefect": set(),
-    "psycopg": {"tasks/registry/mlflow_registry.py", "tasks/backends.py"},
+    "psycopg": {"tasks/registry/mlflow_registry.py", "tasks/backends.py", "tasks/records.py"},
     "evidently": {"tasks/monitoring/drift.py"},
     "apprise": {"tasks/monitoring/notify.py"},
 }

@@ -13,6 +13,7 @@ from gameline.tasks.monitoring.alerts import (
     update_alerts,
     write_alerts,
 )
+from gameline.tasks.records import FileRecords
 
 DAY = datetime(2026, 2, 1, tzinfo=UTC)
 
@@ -30,7 +31,7 @@ def finding(value: float = 31.0) -> Finding:
 
 
 def test_an_episode_notifies_once_then_resolves(tmp_path: Path) -> None:
-    path = tmp_path / "alerts.jsonl"
+    path = FileRecords(tmp_path)
     first = update_alerts([], [finding()], {"miscalibration"}, "m", "1", DAY)
     assert len(first.opened) == 1 and not first.continuing
     write_alerts(path, first.alerts)

@@ -82,6 +82,7 @@ def test_new_games_count_from_the_later_of_the_champions_data_and_the_last_retra
         new_finished_games,
         read_retrains,
     )
+    from gameline.tasks.records import FileRecords
 
     starts = [NOW - timedelta(days=d) for d in (20, 12, 9, 6, 5, 4, 1)]
     games = pd.DataFrame(
@@ -92,7 +93,7 @@ def test_new_games_count_from_the_later_of_the_champions_data_and_the_last_retra
     )
     assert new_finished_games(games, None) == 6
     assert new_finished_games(games, NOW - timedelta(days=9)) == 3  # 6, 5, 4 days ago
-    log = tmp_path / "retrains.jsonl"
+    log = FileRecords(tmp_path)
     assert read_retrains(log) == [] and last_retrain([]) is None
     earlier = decide(manual=True, data_until=NOW - timedelta(days=9), now=NOW - timedelta(days=8))
     append_retrain(log, decide())  # a day without a retrain, then one

@@ -18,6 +18,7 @@ from gameline.tasks.monitoring.triggers import (
     decide_from_history,
     read_retrains,
 )
+from gameline.tasks.records import FileRecords
 from tests.unit.monitoring.test_triggers import NOW
 from tests.unit.monitoring.test_triggers import decide as base_decide
 
@@ -131,7 +132,7 @@ def test_decide_from_history_reads_the_cooldown_and_new_games_from_the_last_retr
 
 
 def test_the_retrain_log_round_trips(tmp_path: Path) -> None:
-    log = tmp_path / "retrains.jsonl"
+    log = FileRecords(tmp_path)
     first, second = decide(), decide(manual=True)
     append_retrain(log, first)
     append_retrain(log, second)

@@ -47,8 +47,10 @@ def test_embedded_default_before_any_run(
     monkeypatch.delenv("GAMELINE_ALERT_URL", raising=False)
     checks = {c.name: c for c in doctor(sim_config())}
     assert list(checks) == [
-        "state folder", "mlflow", "prefect", "feast registry", "online store", "alerts", "api",
+        "state folder", "mlflow", "prefect", "records", "feast registry", "online store",
+        "alerts", "api",
     ]  # fmt: skip
+    assert "one machine" in checks["records"].detail  # files in the state folder
     assert {c.status for c in checks.values()} == {"ok", "warn"}
     assert checks["prefect"].status == checks["alerts"].status == checks["api"].status == "warn"
     assert "writable" in checks["state folder"].detail
@@ -66,13 +68,15 @@ def test_each_failure_is_one_line_naming_the_backend_fast(
         state_dir=str(blocker / "state"),
         mlflow={"tracking_uri": f"postgresql+psycopg://app:s3cret@127.0.0.1:{closed}/x"},
         feast={"online_store": "redis", "redis_connection": f"127.0.0.1:{closed},password=pw"},
+        records={"url": f"postgresql+psycopg://app:s3cret@127.0.0.1:{closed}/records"},
     )
     started = time.monotonic()
     checks = {c.name: c for c in doctor(config)}
     assert time.monotonic() - started < 5
-    for name in ("state folder", "mlflow", "prefect", "online store"):
+    for name in ("state folder", "mlflow", "prefect", "records", "online store"):
         assert checks[name].status == "fail", checks[name]
         assert "\n" not in checks[name].detail
     assert f"127.0.0.1:{closed}" in checks["mlflow"].detail
-    assert "s3cret" not in checks["mlflow"].detail and "pw" not in checks["online store"].detail
+    assert "s3cret" not in checks["mlflow"].detail + checks["records"].detail
+    assert "pw" not in checks["online store"].detail
     assert checks["alerts"].status == "ok" and "hook" not in checks["alerts"].detail
