@@ -3,7 +3,9 @@ API, a local alert receiver. Builders that tests import live in tests/builders.p
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,14 @@ import pytest
 from gameline.flows import quiet
 from gameline.tasks.config import GamelineConfig, load_config
 from tests.builders import CONFIGS, real_data_dir, small_sim_config
-from tests.servers import Receiver
+from tests.servers import (
+    Prefect,
+    Receiver,
+    database,
+    need_services,
+    quiet_env,
+    running_prefect_server,
+)
 
 quiet.no_telemetry()
 
@@ -97,3 +106,29 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return 2.0 if "integration" in item.nodeid else 0.0
 
     items.sort(key=cost, reverse=True)
+
+
+@pytest.fixture(scope="module")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prefect]:
+    """`prefect server start` on a free loopback port with its database on PostgreSQL; stopped
+    by its process group, its database dropped."""
+    need_services()
+    home = tmp_path_factory.mktemp("prefect")
+    name = f"gl_test_prefect_{uuid.uuid4().hex[:8]}"
+    with ExitStack() as stack:
+        stack.enter_context(database(name))
+        server_env = quiet_env(
+            PREFECT_HOME=str(home),
+            PREFECT_API_DATABASE_CONNECTION_URL=(
+                f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+            ),
+            PREFECT_UI_ENABLED="false",
+        )
+        url = stack.enter_context(running_prefect_server(server_env, home / "server.log"))
+        # Workers and `gameline serve` look for scheduled runs every second or two (defaults:
+        # 10 s), so a run started by the test starts at once.
+        env = quiet_env(
+            PREFECT_HOME=str(home), PREFECT_API_URL=url, PREFECT_WORKER_QUERY_SECONDS="1",
+            PREFECT_RUNNER_POLL_FREQUENCY="1",
+        )  # fmt: skip
+        yield Prefect(url, env, home)

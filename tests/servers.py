@@ -17,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -163,3 +164,34 @@ class Receiver:
         self.server = HTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"json://127.0.0.1:{self.server.server_port}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+class Prefect:
+    """A Prefect server for one test module: its API URL, and the CLI and API against it."""
+
+    def __init__(self, url: str, env: dict[str, str], logs: Path) -> None:
+        self.url, self.env, self.logs = url, env, logs
+
+    def cli(self, *args: str, cwd: Path | None = None, timeout: float = 300) -> str:
+        """Run `prefect ...`; fail the test with its output if it fails."""
+        done = subprocess.run(
+            [str(BIN / "prefect"), *args], env=self.env, cwd=cwd, capture_output=True,
+            text=True, timeout=timeout,
+        )  # fmt: skip
+        assert done.returncode == 0, f"prefect {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
+        return done.stdout
+
+    def api(self, path: str, body: dict[str, Any] | None = None) -> Any:
+        """POST to the REST API (filters) and return the JSON answer."""
+        import urllib.request
+
+        request = urllib.request.Request(
+            f"{self.url}{path}",
+            data=json.dumps(body or {}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return json.loads(answer.read())
+
+    def flow_runs(self) -> list[dict[str, Any]]:
+        return list(self.api("/flow_runs/filter", {"limit": 200}))

@@ -11,7 +11,6 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -25,73 +24,15 @@ from gameline.tasks.registry.mlflow_registry import Registry
 from tests.builders import REPO, write_config
 from tests.servers import (
     BIN,
+    Prefect,
     database,
     free_port,
     need_services,
     process,
-    quiet_env,
-    running_prefect_server,
 )
 
 pytestmark = [pytest.mark.services, pytest.mark.integration, pytest.mark.slow]
 TOKEN = f"test-{uuid.uuid4().hex}"
-
-
-class Prefect:
-    """A Prefect server for one test module: its API URL, and the CLI and API against it."""
-
-    def __init__(self, url: str, env: dict[str, str], logs: Path) -> None:
-        self.url, self.env, self.logs = url, env, logs
-
-    def cli(self, *args: str, cwd: Path | None = None, timeout: float = 300) -> str:
-        """Run `prefect ...`; fail the test with its output if it fails."""
-        done = subprocess.run(
-            [str(BIN / "prefect"), *args], env=self.env, cwd=cwd, capture_output=True,
-            text=True, timeout=timeout,
-        )  # fmt: skip
-        assert done.returncode == 0, f"prefect {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
-        return done.stdout
-
-    def api(self, path: str, body: dict[str, Any] | None = None) -> Any:
-        """POST to the REST API (filters) and return the JSON answer."""
-        import urllib.request
-
-        request = urllib.request.Request(
-            f"{self.url}{path}",
-            data=json.dumps(body or {}).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            return json.loads(answer.read())
-
-    def flow_runs(self) -> list[dict[str, Any]]:
-        return list(self.api("/flow_runs/filter", {"limit": 200}))
-
-
-@pytest.fixture(scope="module")
-def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prefect]:
-    """`prefect server start` on a free loopback port with its database on PostgreSQL; stopped
-    by its process group, its database dropped."""
-    need_services()
-    home = tmp_path_factory.mktemp("prefect")
-    name = f"gl_test_prefect_{uuid.uuid4().hex[:8]}"
-    with ExitStack() as stack:
-        stack.enter_context(database(name))
-        server_env = quiet_env(
-            PREFECT_HOME=str(home),
-            PREFECT_API_DATABASE_CONNECTION_URL=(
-                f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-            ),
-            PREFECT_UI_ENABLED="false",
-        )
-        url = stack.enter_context(running_prefect_server(server_env, home / "server.log"))
-        # Workers and `gameline serve` look for scheduled runs every second or two (defaults:
-        # 10 s), so a run started by the test starts at once.
-        env = quiet_env(
-            PREFECT_HOME=str(home), PREFECT_API_URL=url, PREFECT_WORKER_QUERY_SECONDS="1",
-            PREFECT_RUNNER_POLL_FREQUENCY="1",
-        )  # fmt: skip
-        yield Prefect(url, env, home)
 
 
 @pytest.fixture
