@@ -279,6 +279,7 @@ def run_rules(frame: pd.DataFrame, specs: list[RuleSpec]) -> list[RuleResult]:
     A first pass asks only pass/fail (twice as fast); only the failed expectations are run
     again for their failing row indices.
     """
+    frame = numpy_numbers(frame, specs)
     first = _suite_run(frame, specs, {"result_format": "BOOLEAN_ONLY"})
     for result in first.results:  # GE does not keep the suite's order: match by meta
         _raise_if_broken(result)
@@ -298,6 +299,27 @@ def run_rules(frame: pd.DataFrame, specs: list[RuleSpec]) -> list[RuleResult]:
         frame, failed, {"result_format": "COMPLETE", "unexpected_index_column_names": [ROW]}
     )
     return passed + [_rule_result(r) for r in second.results]
+
+
+BETWEEN = "ExpectColumnValuesToBeBetween"
+
+
+def numpy_numbers(frame: pd.DataFrame, specs: list[RuleSpec]) -> pd.DataFrame:
+    """The numbers a range rule checks as NumPy floats (NaN where missing): Great Expectations
+    compares those in one vectorised step, but pandas' nullable Int64 / Float64 value by value
+    in Python (1M games: 8M calls, 10 s). Missing stays missing: GE skips nulls either way."""
+    columns = {
+        kwargs["column"]
+        for _, kind, kwargs in specs
+        if kind == BETWEEN
+        and isinstance(frame[kwargs["column"]].dtype, pd.api.extensions.ExtensionDtype)
+        and pd.api.types.is_numeric_dtype(frame[kwargs["column"]].dtype)
+    }
+    if not columns:
+        return frame
+    return frame.assign(
+        **{c: frame[c].to_numpy(dtype="float64", na_value=np.nan) for c in sorted(columns)}
+    )
 
 
 def _raise_if_broken(result: Any) -> None:
