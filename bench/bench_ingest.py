@@ -22,6 +22,8 @@ from typing import Any
 
 from common import DATA_DIR, bench_config, print_table
 
+from gameline.flows.display import Steps
+
 # Simulated sizes: teams x seasons x 41 games per team per season.
 SIM_CASES = {
     "sim-100k": {"n_teams": 30, "n_seasons": 82},  # 100,860 games
@@ -103,15 +105,17 @@ def main() -> None:
         print(json.dumps(run_case(args.one, args.data_dir)))
         return
     results = []
-    for case in args.cases:
-        if case == "nba" and not (args.data_dir / "nba_games_2008_2025.csv").exists():
-            print(f"skipping nba: no {args.data_dir / 'nba_games_2008_2025.csv'}")
-            continue
-        cmd = [sys.executable, __file__, "--one", case, "--data-dir", str(args.data_dir)]
-        done = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            sys.exit(f"case {case} failed:\n{done.stderr[-3000:]}")
-        results.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    with Steps() as progress:  # on stderr, when it is a terminal
+        for number, case in enumerate(args.cases):
+            progress(f"case {case}", number, len(args.cases))
+            if case == "nba" and not (args.data_dir / "nba_games_2008_2025.csv").exists():
+                print(f"skipping nba: no {args.data_dir / 'nba_games_2008_2025.csv'}")
+                continue
+            cmd = [sys.executable, __file__, "--one", case, "--data-dir", str(args.data_dir)]
+            done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                sys.exit(f"case {case} failed:\n{done.stderr[-3000:]}")
+            results.append(json.loads(done.stdout.strip().splitlines()[-1]))
     print(json.dumps(results, indent=2) if args.json else "", end="")
     print_results(results)
 

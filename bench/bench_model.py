@@ -15,12 +15,15 @@ import argparse
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from common import DATA_DIR, bench_config, ingest, print_table
+
+from gameline.flows.display import Steps
 
 # league: (config, file, first and last test season of the quality anchors)
 LEAGUES = {
@@ -127,8 +130,11 @@ def main() -> None:
     from prefect.testing.utilities import prefect_test_harness
 
     timings = []
-    with prefect_test_harness(server_startup_timeout=60):
-        for league in args.leagues:
+    with ExitStack() as stack:
+        stack.enter_context(prefect_test_harness(server_startup_timeout=60))
+        progress = stack.enter_context(Steps())  # on stderr, when it is a terminal
+        for number, league in enumerate(args.leagues):
+            progress(f"{league}: ingest and train", number, len(args.leagues))
             _, file, first, last = LEAGUES[league]
             if not (args.data_dir / file).exists():
                 sys.exit(f"needs {args.data_dir / file}")

@@ -31,6 +31,7 @@ def main() -> int:
     if not (args.data_dir / "nba_games_2008_2025.csv").exists():
         print(f"skipped: real game files not found in {args.data_dir}")
         return 0
+    from gameline.flows.display import ReplayProgress
     from gameline.tasks.replay.engine import POLICIES
     from gameline.tasks.replay.report import policy_table, season_table, time_table, write_report
     from gameline.tasks.replay.run import replay
@@ -39,9 +40,14 @@ def main() -> int:
     config = bench_config("nba", folder, args.data_dir)
     ingest(config)
     started = time.perf_counter()
-    result = replay(
-        config, date.fromisoformat(args.start), date.fromisoformat(args.end), list(POLICIES)
-    )
+    with ReplayProgress(list(POLICIES)) as progress:  # on stderr, when it is a terminal
+        result = replay(
+            config,
+            date.fromisoformat(args.start),
+            date.fromisoformat(args.end),
+            list(POLICIES),
+            progress=progress,
+        )
     wall = time.perf_counter() - started
     policies, seasons, times = policy_table(result), season_table(result), time_table(result)
     print_table(f"NBA replay {args.start} .. {args.end}", list(policies.columns), rows(policies))

@@ -262,7 +262,8 @@ def init(
     from gameline.tasks.onboard import onboard
 
     try:
-        done = onboard(source, league, columns, sport, out_path, force)
+        with display.Steps() as progress:
+            done = onboard(source, league, columns, sport, out_path, force, progress)
     except (ValueError, OSError) as exc:
         fail(exc)
     display.league_file(done.found, str(done.target), done.rows, done.kept, done.broken)

@@ -122,6 +122,34 @@ def rounded(table: pd.DataFrame) -> pd.DataFrame:
     return table.set_index(table.columns[0]).map(cell)
 
 
+class Steps:
+    """One progress bar on stderr for a job of counted steps, with what it is doing now (nothing
+    when stderr is not a terminal; gone when the job ends)."""
+
+    def __init__(self) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        self.bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=err,
+            disable=not err.is_terminal,
+            transient=True,
+        )
+        self.task = self.bar.add_task("", total=None)
+
+    def __enter__(self) -> Steps:
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.stop()
+
+    def __call__(self, what: str, done: int, total: int) -> None:
+        self.bar.update(self.task, description=what, completed=done, total=total)
+
+
 class ReplayProgress:
     """A progress bar per policy on stderr while a replay runs: days replayed, retrains so far,
     time left (nothing when stderr is not a terminal)."""

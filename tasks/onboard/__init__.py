@@ -23,7 +23,14 @@ from gameline.tasks.onboard.seasons import (
     walk_forward_seasons,
     year_window,
 )
-from gameline.tasks.onboard.sports import K_STEPS, SPORTS, elo_log_loss, sport_of_scoring, tune_k
+from gameline.tasks.onboard.sports import (
+    K_STEPS,
+    SPORTS,
+    Progress,
+    elo_log_loss,
+    sport_of_scoring,
+    tune_k,
+)
 from gameline.tasks.onboard.values import guess_date_format, guess_values, season_labels
 
 __all__ = [
@@ -83,6 +90,7 @@ def onboard(
     sport: str | None,
     target: Path | None,
     force: bool,
+    progress: Progress | None = None,
 ) -> Onboarded:
     """Read the file, write its config, check what the rules keep of it under that config."""
     from gameline.tasks.config import load_config
@@ -91,7 +99,7 @@ def onboard(
     if sport is not None and sport not in SPORTS:
         raise ValueError(f"--sport {sport!r}: one of {', '.join(SPORTS)}")
     target = target or default_target(name)
-    found = read_league_file(source, name, parse_columns_option(columns), sport)
+    found = read_league_file(source, name, parse_columns_option(columns), sport, progress)
     write_config(found, target, force)
     rows, kept, broken = check_config(load_config(target))
     return Onboarded(found=found, target=target, rows=rows, kept=kept, broken=broken)

@@ -26,6 +26,7 @@ from gameline.tasks.onboard.sports import (
     SPORTS,
     WINNER_ONLY,
     KTuning,
+    Progress,
     Sport,
     sport_of_scoring,
     ties_allowed,
@@ -327,9 +328,14 @@ def numeric_columns(raw: pd.DataFrame, names: list[str]) -> dict[str, tuple[floa
 
 
 def read_league_file(
-    path: Path, name: str, override: dict[str, str], sport_name: str | None = None
+    path: Path,
+    name: str,
+    override: dict[str, str],
+    sport_name: str | None = None,
+    progress: Progress | None = None,
 ) -> LeagueFile:
-    """Read a results file as `gameline ingest` will, with guessed settings; measure it."""
+    """Read a results file as `gameline ingest` will, with guessed settings; measure it
+    (`progress` hears of Elo's tuning, the step that takes seconds)."""
     raw = read_text_table(path, [])
     file_columns, columns = map_columns(path, raw, override)
     layout = guess_layout(path, raw, columns)
@@ -374,7 +380,7 @@ def read_league_file(
         sport=sport,
         league=league,
         relocations=seasons.relocations,
-        tuning=tune_k(renamed_games, probe, sport, schedule.seasons),
+        tuning=tune_k(renamed_games, probe, sport, schedule.seasons, progress),
         seasons=schedule.seasons,
         games_per_season=schedule.games_per_season,
         league_games_per_season=schedule.league_games_per_season,

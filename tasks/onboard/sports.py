@@ -3,6 +3,7 @@ a scoring level points to; the Elo K factor tuned on the seasons walk-forward on
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -176,11 +177,19 @@ def elo_log_loss(
     return log_loss(y[later], p[later])  # undecided games (no label) are left out
 
 
+Progress = Callable[[str, int, int], None]  # (what, done, total)
+
+
 def tune_k(
-    games: pd.DataFrame, league: LeagueConfig, sport: Sport, seasons: list[int]
+    games: pd.DataFrame,
+    league: LeagueConfig,
+    sport: Sport,
+    seasons: list[int],
+    progress: Progress | None = None,
 ) -> KTuning | None:
     """K from a grid around the sport's, by Elo log loss on the seasons before walk-forward's
-    first test season (so the tests stay unseen); None with fewer than two such seasons."""
+    first test season (so the tests stay unseen); None with fewer than two such seasons.
+    `progress` hears of each K tried."""
     first_test = first_test_season(seasons)
     train = games[games["season"] < first_test]
     if train["season"].nunique() < 2:
@@ -191,10 +200,13 @@ def tune_k(
         mov_multiplier=sport.mov_multiplier,  # type: ignore[arg-type]
         season_carryover=sport.carryover,
     )
-    losses = {
-        step: elo_log_loss(train, league, elo.model_copy(update={"k": sport.k * step}))
-        for step in K_STEPS
-    }
+    losses: dict[float, float] = {}
+    for step in K_STEPS:
+        if progress:
+            progress(f"tuning Elo's K ({sport.k * step:g})", len(losses), len(K_STEPS))
+        losses[step] = elo_log_loss(train, league, elo.model_copy(update={"k": sport.k * step}))
+    if progress:
+        progress("tuning Elo's K", len(losses), len(K_STEPS))
     best = min(losses, key=losses.__getitem__)
     used = sorted(int(x) for x in train["season"].unique())
     return KTuning(

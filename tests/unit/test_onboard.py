@@ -250,8 +250,14 @@ def test_k_is_tuned_on_the_seasons_before_the_tests(tmp_path: Path) -> None:
     from tests import leagues
 
     leagues.hockey(tmp_path / "hockey.csv")
-    found = read_league_file(tmp_path / "hockey.csv", "NHL", {})
+    heard: list[tuple[str, int, int]] = []
+    found = read_league_file(
+        tmp_path / "hockey.csv", "NHL", {}, progress=lambda *step: heard.append(step)
+    )
     assert found.seasons == [2021, 2022, 2023, 2024] and first_test_season(found.seasons) == 2023
+    # The tuning reports each K it tries, then that it is done (init's progress bar).
+    assert [done for _, done, _ in heard] == list(range(len(K_STEPS) + 1))
+    assert {total for _, _, total in heard} == {len(K_STEPS)}
     tuning = found.tuning
     assert tuning is not None and tuning.seasons == "2021-2022"  # never a test season
     assert tuning.k in {round(found.sport.k * step, 2) for step in K_STEPS}
