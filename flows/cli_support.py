@@ -126,7 +126,7 @@ STARTING: list[Any] = []  # the temporary server `prepare` started, until it ans
 def call_flow(flow: Callable[..., Any], config: Path, *args: Any) -> Any:
     """Run a flow on a config file (Prefect stores and shows the path, never resolved secrets);
     an expected failure, or a full or read-only disk, is one `error:` line."""
-    from gameline.flows.common import EXPECTED_FAILURES
+    from gameline.flows.common import CONSOLE_PROGRESS, EXPECTED_FAILURES
     from gameline.tasks.storage import disk_trouble
 
     quiet.quiet_prefect_console()
@@ -134,8 +134,12 @@ def call_flow(flow: Callable[..., Any], config: Path, *args: Any) -> Any:
         while STARTING:
             STARTING[-1].wait()
             STARTING.pop()
-        with ApiWatch(os.environ.get("PREFECT_API_URL")):
-            return flow(config.resolve(), *args)
+        with ApiWatch(os.environ.get("PREFECT_API_URL")), display.Steps() as progress:
+            CONSOLE_PROGRESS.append(progress)  # the folds' progress, on this terminal
+            try:
+                return flow(config.resolve(), *args)
+            finally:
+                CONSOLE_PROGRESS.remove(progress)
     except EXPECTED_FAILURES as exc:  # ContractError is a ValueError
         fail(exc)
     except Exception as exc:  # anything else is a bug: its traceback

@@ -105,6 +105,15 @@ def log_stage(line: str) -> None:
 # so a command cut short can say how far it got.
 FINISHED_STAGES: list[str] = []
 
+# Who hears of a flow's counted steps in this process (what, done, total): the CLI's progress
+# bar while a command runs; nobody in a deployment's run (its Prefect artifact says it there).
+CONSOLE_PROGRESS: list[Callable[[str, int, int], None]] = []
+
+
+def report_progress(what: str, done: int, total: int) -> None:
+    for hear in CONSOLE_PROGRESS:
+        hear(what, done, total)
+
 
 def run_tags(config: GamelineConfig, *more: str) -> list[str]:
     """Tags for a run and what it starts: the product, the config and, say, the trigger."""

@@ -124,7 +124,7 @@ def rounded(table: pd.DataFrame) -> pd.DataFrame:
 
 class Steps:
     """One progress bar on stderr for a job of counted steps, with what it is doing now (nothing
-    when stderr is not a terminal; gone when the job ends)."""
+    when stderr is not a terminal; shown from the first step, gone when the job ends)."""
 
     def __init__(self) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -137,7 +137,7 @@ class Steps:
             disable=not err.is_terminal,
             transient=True,
         )
-        self.task = self.bar.add_task("", total=None)
+        self.task = self.bar.add_task("", total=None, visible=False)
 
     def __enter__(self) -> Steps:
         self.bar.start()
@@ -147,7 +147,7 @@ class Steps:
         self.bar.stop()
 
     def __call__(self, what: str, done: int, total: int) -> None:
-        self.bar.update(self.task, description=what, completed=done, total=total)
+        self.bar.update(self.task, description=what, completed=done, total=total, visible=True)
 
 
 class ReplayProgress:

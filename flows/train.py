@@ -15,6 +15,7 @@ from gameline.flows.common import (
     ConfigRef,
     heal_task,
     log_stage,
+    report_progress,
     resolve,
     run_logger,
     run_name,
@@ -109,16 +110,19 @@ def folds_flow(
     train_cfg: TrainConfig, features: list[str], path: Path, folds: list[Fold]
 ) -> pd.DataFrame:
     """Every fold at once on the configured task runner; their out-of-fold predictions. A
-    progress artifact on the run (Prefect UI) says how many folds have finished."""
+    progress artifact on the run (Prefect UI) says how many folds have finished, as does the
+    command's progress bar when one runs it."""
     from prefect.artifacts import create_progress_artifact, update_progress_artifact
     from prefect.futures import as_completed
 
     futures = [run_fold.submit(train_cfg, features, path, fold) for fold in folds]
     progress = create_progress_artifact(0.0, description=f"walk-forward folds: 0 of {len(folds)}")
+    report_progress("walk-forward folds", 0, len(folds))
     for done, _ in enumerate(as_completed(futures), start=1):
         update_progress_artifact(
             progress, 100.0 * done / len(folds), f"walk-forward folds: {done} of {len(folds)}"
         )
+        report_progress("walk-forward folds", done, len(folds))
     return pd.concat([f.result() for f in futures], ignore_index=True)
 
 

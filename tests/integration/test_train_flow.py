@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from gameline.flows.common import CONSOLE_PROGRESS
 from gameline.flows.train import train_flow
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.contracts import LABEL
@@ -34,8 +35,14 @@ def league(sim_config: Callable[..., GamelineConfig]) -> GamelineConfig:
 
 
 def test_train_flow_logs_folds_and_registers_a_loadable_challenger(league: GamelineConfig) -> None:
-    record = train_flow(league)
+    heard: list[tuple[str, int, int]] = []
+    CONSOLE_PROGRESS.append(lambda *step: heard.append(step))  # as a command's progress bar
+    try:
+        record = train_flow(league)
+    finally:
+        CONSOLE_PROGRESS.clear()
     assert record.folds == 2 and record.alias == "challenger"
+    assert heard == [("walk-forward folds", done, 2) for done in range(3)]
     assert record.metrics["blend_log_loss"] < record.metrics["home_rate_log_loss"]
     client = Registry.from_config(league).client
     parent = client.get_run(record.run_id)
