@@ -1,16 +1,15 @@
-"""Gameline operated as users run it: a real Prefect server (on PostgreSQL), the deployments of
-deployments/prefect.yaml, a process worker, runs started with `prefect deployment run` from the
-CLI, and the drift event starting a retrain. The pipeline itself runs on the production
-configuration: Feast registry and MLflow on PostgreSQL, the online store on Redis."""
+"""`gameline serve` as users run it, against a real Prefect server (on PostgreSQL): the
+deployments of deployments/prefect.yaml served from one process for its config, their runs, and
+the API's remote retrain and rollback. `prefect deploy` of that file, process workers, runs
+started with `prefect deployment run` and the drift event starting a retrain are in
+test_scale_out.py, on the production stores."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,151 +17,18 @@ import httpx
 import pytest
 
 from gameline.tasks.config import GamelineConfig, state_paths
-from gameline.tasks.monitoring.triggers import read_retrains
 from gameline.tasks.records import AUDIT, records_for
 from gameline.tasks.registry.mlflow_registry import Registry
 from tests.builders import REPO, write_config
 from tests.servers import (
     BIN,
     Prefect,
-    database,
     free_port,
-    need_services,
     process,
 )
 
 pytestmark = [pytest.mark.services, pytest.mark.integration, pytest.mark.slow]
 TOKEN = f"test-{uuid.uuid4().hex}"
-
-
-@pytest.fixture
-def production(sim_config: Callable[..., GamelineConfig]) -> Iterator[GamelineConfig]:
-    """The production configuration (Feast on PostgreSQL + Redis, MLflow on PostgreSQL) on a
-    small simulated league, with databases of its own."""
-    need_services()
-    project = f"gl_test_{uuid.uuid4().hex[:8]}"
-    with database(project), database(f"{project}_mlflow"):
-        config = sim_config(
-            "production",
-            feast={
-                "project": project,
-                "registry_url": f"postgresql+psycopg://postgres@127.0.0.1:5432/{project}",
-            },
-            mlflow={
-                "tracking_uri": f"postgresql+psycopg://postgres@127.0.0.1:5432/{project}_mlflow"
-            },
-            records={"url": f"postgresql+psycopg://postgres@127.0.0.1:5432/{project}"},
-            train={"min_train_seasons": 1},
-            gate={"window_games": 150, "min_games": 100},
-            source={"simulator": {"n_seasons": 3, "games_per_team": 40}},
-        )
-        yield config
-        from gameline.tasks.features.store import TeamFeatureStore
-
-        TeamFeatureStore.from_config(config).store.teardown()  # its keys in Redis
-
-
-def run_deployment(prefect: Prefect, name: str, config: Path, worker_log: Path) -> str:
-    """`prefect deployment run NAME --param config=... --watch`: the CLI a user types (on a
-    failure, the worker's log shows the run's own output)."""
-    done = subprocess.run(
-        [str(BIN / "prefect"), "deployment", "run", name, "--param", f"config={config}",
-         "--watch", "--watch-timeout", "280"],
-        env=prefect.env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    finished = "Flow run finished successfully in 'Completed'" in done.stdout
-    assert finished, f"{done.stdout[-2000:]}\n{worker_log.read_text()[-6000:]}"
-    return done.stdout
-
-
-@pytest.mark.slow(seconds=70)  # about this long: scheduled first
-def test_deployed_daily_manual_retrain_and_drift_trigger(
-    prefect_server: Prefect, production: GamelineConfig, tmp_path: Path
-) -> None:
-    prefect = prefect_server
-    project = tmp_path / "project"
-    (project / "configs").mkdir(parents=True)
-    config_file = write_config(production, project / "configs" / "production.yaml")
-
-    # Deploy as the README says, from the folder the runs will start in.
-    prefect.cli("work-pool", "create", "gameline", "--type", "process", cwd=project)
-    prefect.env["PWD"] = str(project)
-    prefect.cli(
-        "--no-prompt", "deploy", "--all", "--prefect-file",
-        str(REPO / "deployments" / "prefect.yaml"), cwd=project,
-    )  # fmt: skip
-    deployments = {
-        f"{d['entrypoint'].rsplit('.', 1)[-1]}": d
-        for d in prefect.api("/deployments/filter", {"limit": 50})
-    }
-    assert set(deployments) == {"pipeline_flow", "retrain_flow", "rollback_flow", "gate_flow"}
-    daily = deployments["pipeline_flow"]["schedules"]
-    assert [(s["schedule"]["cron"], s["schedule"]["timezone"]) for s in daily] == [
-        ("0 10 * * *", "UTC")
-    ]
-    weekly = deployments["retrain_flow"]["schedules"][0]
-    assert weekly["schedule"]["cron"] == "0 11 * * 1" and weekly["parameters"] == {
-        "trigger": "schedule"
-    }
-    assert deployments["retrain_flow"]["parameters"]["trigger"] == "manual"
-
-    worker_log = tmp_path / "worker.log"
-    worker_cmd = [str(BIN / "prefect"), "worker", "start", "--pool", "gameline"]
-    with process(worker_cmd, prefect.env, worker_log, cwd=project):
-        # The daily deployment: ingest, features, Feast on PostgreSQL + Redis, the monitor, a
-        # first training (no champion yet), its gate, predictions.
-        run_deployment(prefect, "daily/default", config_file, worker_log)
-        paths = state_paths(production)
-        records = records_for(production)  # the shared record store (PostgreSQL)
-        assert not paths.retrain_log.exists()  # not the state folder
-        first = read_retrains(records)
-        assert first[-1].trigger == "no_champion" and first[-1].retrain
-
-        # A manual retrain, by the CLI: a new version registered, with its gate decision.
-        before = {
-            v.version for v in Registry.from_config(production).client.search_model_versions()
-        }
-        run_deployment(prefect, "retrain/default", config_file, worker_log)
-        registry = Registry.from_config(production)
-        versions = registry.client.search_model_versions(f"name='{registry.model_name}'")
-        new = [v for v in versions if v.version not in before]
-        assert len(new) == 1
-        tags = registry.version_tags(new[0].version)
-        assert tags["gate_decision"] in ("promote", "reject") and tags["gate_reason"]
-        run = registry.client.get_run(new[0].run_id)
-        assert run.data.tags["retrain_trigger"] == "manual"
-        names = {r["name"]: r for r in prefect.flow_runs()}
-        assert {"daily-production", "retrain-production-manual", "train-production"} <= set(names)
-        assert "trigger:manual" in names["retrain-production-manual"]["tags"]
-        assert "config:production" in names["daily-production"]["tags"]
-        # The config is a path in the stored parameters, not its settings.
-        assert names["daily-production"]["parameters"] == {"config": str(config_file)}
-
-        # The drift event, as the monitor emits it: the trigger starts the retrain deployment.
-        emitted = time.monotonic()
-        subprocess.run(
-            [sys.executable, "-c", (
-                "from prefect.events import emit_event\n"
-                "emit_event(event='gameline.drift.detected',"
-                " resource={'prefect.resource.id': 'gameline.config.production'},"
-                f" payload={{'config': {str(config_file)!r}, 'reason': 'test: home edge gone'}})"
-            )],
-            env=prefect.env, check=True, timeout=60,
-        )  # fmt: skip
-        drift = None
-        while time.monotonic() - emitted < 120:
-            runs = [r for r in prefect.flow_runs() if r["parameters"].get("trigger") == "drift"]
-            if runs and runs[0]["state_type"] in ("COMPLETED", "FAILED", "CRASHED"):
-                drift = runs[0]
-                break
-            time.sleep(1)
-        assert drift is not None, worker_log.read_text()[-3000:]
-        assert drift["state_type"] == "COMPLETED", worker_log.read_text()[-3000:]
-        assert drift["name"] == "retrain-production-drift"
-        assert drift["parameters"]["reason"] == "test: home edge gone"
-        # It went through the same decision as any trigger: logged, after the manual retrain.
-        decisions = read_retrains(records)
-        assert len(decisions) == len(first) + 2
 
 
 @pytest.mark.slow(seconds=40)  # about this long: scheduled first

@@ -32,7 +32,7 @@ from gameline.tasks.records import MANIFESTS, records_for
 from gameline.tasks.registry.aliases import CHALLENGER, CHAMPION, read_audit_log
 from gameline.tasks.registry.mlflow_registry import Registry
 from gameline.tasks.serving.predictions import read_predictions
-from tests.builders import AS_OF, CONFIGS, write_config
+from tests.builders import AS_OF, CONFIGS, REPO, write_config
 from tests.servers import BIN, Prefect, database, free_port, process, quiet_env, wait_http
 
 pytestmark = [pytest.mark.services, pytest.mark.integration, pytest.mark.slow]
@@ -43,6 +43,7 @@ LEAGUES = {f"east_{RUN}": 1, f"west_{RUN}": 2, f"north_{RUN}": 3}
 EAST, WEST, NORTH = LEAGUES
 LATER = AS_OF + timedelta(days=7)  # a week of results after the first daily runs
 CHECKOUT = "{{ $GAMELINE_CHECKOUT }}"
+REPO_DEPLOYMENTS = REPO / "deployments" / "prefect.yaml"
 TERMINAL = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
 
 
@@ -74,10 +75,7 @@ def league(name: str, as_of: Any, stores: str, tracking: str) -> GamelineConfig:
 def deployments_file(folder: Path, configs: list[GamelineConfig]) -> Path:
     """deployments/prefect.yaml's daily and retrain deployments for each league: the daily runs
     take any worker's queue as the test says, the retrains the second worker's."""
-    specs = {
-        s["entrypoint"].rsplit(".", 1)[-1]: s
-        for s in deployment_specs(CONFIGS.parent / "deployments" / "prefect.yaml")
-    }
+    specs = {s["entrypoint"].rsplit(".", 1)[-1]: s for s in deployment_specs(REPO_DEPLOYMENTS)}
     out = []
     for config in configs:
         for flow, queue in (
@@ -172,6 +170,27 @@ def test_two_workers_three_leagues_one_set_of_stores(
     prefect.cli(
         "--no-prompt", "deploy", "--all", "--prefect-file", str(deployments), cwd=folders["a"]
     )
+    # The repository's own file, as the README deploys it: its schedules and parameters (its
+    # runs would go to the `default` queue, which no worker here takes).
+    prefect.cli(
+        "--no-prompt", "deploy", "--all", "--prefect-file", str(REPO_DEPLOYMENTS), cwd=folders["a"]
+    )
+    deployed = prefect.api("/deployments/filter", {"limit": 50})
+    repo = {d["entrypoint"].rsplit(".", 1)[-1]: d for d in deployed if d["name"] == "default"}
+    assert set(repo) == {"pipeline_flow", "retrain_flow", "rollback_flow", "gate_flow"}
+    daily = [
+        (s["schedule"]["cron"], s["schedule"]["timezone"])
+        for s in repo["pipeline_flow"]["schedules"]
+    ]
+    assert daily == [("0 10 * * *", "UTC")]
+    weekly = repo["retrain_flow"]["schedules"][0]
+    assert weekly["schedule"]["cron"] == "0 11 * * 1" and weekly["parameters"] == {
+        "trigger": "schedule"
+    }
+    assert repo["retrain_flow"]["parameters"] == {
+        "config": "configs/default.yaml",
+        "trigger": "manual",
+    }
 
     logs = [tmp_path / f"worker-{w}.log" for w in folders]
     with ExitStack() as workers:
@@ -193,15 +212,23 @@ def test_two_workers_three_leagues_one_set_of_stores(
         # second) and a manual retrain of west on the second, beside west's first daily run.
         first = [start(prefect, f"daily/{name}", folders["a"]) for name in LEAGUES]
         first.append(start(prefect, f"retrain/{WEST}", folders["a"], trigger="manual"))
-        runs = finished(prefect, first, logs)
-        assert {r["name"] for r in runs.values()} >= {f"daily-{EAST}", f"retrain-{WEST}-manual"}
+        runs = {r["name"]: r for r in finished(prefect, first, logs).values()}
+        assert {f"daily-{EAST}", f"retrain-{WEST}-manual"} <= set(runs)
+        assert f"config:{EAST}" in runs[f"daily-{EAST}"]["tags"]
+        assert "trigger:manual" in runs[f"retrain-{WEST}-manual"]["tags"]
+        # The config is a path in the stored parameters, never its settings.
+        assert runs[f"daily-{EAST}"]["parameters"] == {"config": f"configs/{EAST}.yaml"}
 
         # A week later east's daily run, on the first worker: its monitor judges last week's
         # predictions and alarms; its event starts east's retrain on the second worker.
         for folder in folders.values():
             write_config(league(EAST, LATER, *stores), folder / "configs" / f"{EAST}.yaml")
-        later = start(prefect, f"daily/{EAST}", folders["a"])
-        finished(prefect, [later], logs)
+        watched = prefect.cli(
+            "deployment", "run", f"daily/{EAST}", "--watch", "--watch-timeout", "280"
+        )
+        assert "Flow run finished successfully in 'Completed'" in watched, logs[0].read_text()[
+            -4000:
+        ]
         deadline = time.monotonic() + 200
         triggered: list[dict[str, Any]] = []
         while time.monotonic() < deadline and not triggered:
@@ -210,6 +237,8 @@ def test_two_workers_three_leagues_one_set_of_stores(
             time.sleep(1)
         assert triggered, "\n".join(log.read_text()[-3000:] for log in logs)
         finished(prefect, [triggered[0]["id"]], logs)
+        event = triggered[0]["parameters"]  # what the monitor's event carried
+        assert event["trigger"] == "drift" and event["reason"] and event["kinds"]
 
     # Every league: one champion, every alias move in the audit log once, in a chain (each move
     # starts where the one before ended: the promotion lock held across the two workers).
@@ -240,7 +269,13 @@ def test_two_workers_three_leagues_one_set_of_stores(
     # West was trained twice at once (its first daily run and the manual retrain, on the two
     # workers): two versions, each judged once.
     west = Registry.from_config(configs[1])
-    assert len(west.client.search_model_versions(f"name='{west.model_name}'")) == 2
+    versions = west.client.search_model_versions(f"name='{west.model_name}'")
+    assert len(versions) == 2
+    for version in versions:
+        tags = west.version_tags(version.version)
+        assert tags["gate_decision"] in ("promote", "reject") and tags["gate_reason"]
+    triggers = {west.client.get_run(v.run_id).data.tags["retrain_trigger"] for v in versions}
+    assert triggers == {"no_champion", "manual"}
 
     # East: the alert its monitor opened on the first worker is in the shared records, and the
     # retrain its event started on the second worker (whose own folder never ran that monitor)
