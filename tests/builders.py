@@ -84,23 +84,26 @@ def with_changes(config: GamelineConfig, **sections: dict[str, object]) -> Gamel
 def fatigue_league(
     make_config: Any,
     ingest: bool = True,
+    full: bool = False,
     **overrides: dict[str, object],
 ) -> GamelineConfig:
-    """Four seasons of 16 teams (ingested unless told not to), from the `sim_config` fixture's
-    maker. Back-to-backs cost 4 points, which Elo cannot see, so a model with the rest features
-    beats it on a 1,000-game window."""
+    """A league where back-to-backs cost points Elo cannot see, so a model with the rest
+    features beats Elo and its first challenger passes the gate (ingested unless told not to),
+    from the `sim_config` fixture's maker: three seasons of 12 teams and 40 games each (16
+    points, a 300-game window: quicker), or with `full` four of 16 teams and 82 games (4 points,
+    a 1,000-game window), which the tests that count on its denser schedule (teams playing twice
+    in three days), its single walk-forward fold or its line models' answers ask for."""
+    size: dict[str, object] = (
+        {"n_teams": 16, "n_seasons": 4, "games_per_team": 82, "fatigue_pts": 4.0}
+        if full
+        else {"n_teams": 12, "n_seasons": 3, "games_per_team": 40, "fatigue_pts": 16.0}
+    )
     base: dict[str, object] = {
-        "source": {
-            "simulator": {
-                "n_teams": 16,
-                "n_seasons": 4,
-                "games_per_team": 82,
-                "fatigue_pts": 4.0,
-                **overrides.pop("simulator", {}),
-            }
-        },
-        "train": {"min_train_seasons": 3},
-        "gate": {"window_games": 1000, "min_games": 300},
+        "source": {"simulator": {**size, **overrides.pop("simulator", {})}},
+        "train": {"min_train_seasons": 3 if full else 1},
+        "gate": {"window_games": 1000, "min_games": 300}
+        if full
+        else {"window_games": 300, "min_games": 60, "max_ece": 0.15},
     }
     config = make_config(**base, **overrides)
     if ingest:

@@ -59,7 +59,7 @@ def wait_ready(client: httpx.Client, log: Path | None = None, seconds: float = 6
 def served(sim_config: Callable[..., GamelineConfig], tmp_path: Path) -> Iterator[Served]:
     """A promoted champion, a batch predict and a monitor run, then `gameline api` on a free
     port with one token (`alice`)."""
-    config = fatigue_league(sim_config)
+    config = fatigue_league(sim_config, full=True)
     feature_store_flow(config)  # the online store the API reads
     train_flow(config)
     assert gate_flow(config).applied == "promoted"

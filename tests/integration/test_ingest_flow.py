@@ -75,7 +75,7 @@ def test_too_many_bad_rows_fail_and_store_nothing(
 @pytest.mark.slow(seconds=20)  # about this long: scheduled first
 def test_cli_run_prints_json(sim_config: Callable[..., GamelineConfig], tmp_path: Path) -> None:
     """`gameline run`: ingest -> features -> Feast -> train -> register -> gate -> predict."""
-    path = write_config(fatigue_league(sim_config, ingest=False), tmp_path / "sim.yaml")
+    path = write_config(fatigue_league(sim_config, ingest=False, full=True), tmp_path / "sim.yaml")
     result = CliRunner().invoke(app, ["run", "--config", str(path), "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)

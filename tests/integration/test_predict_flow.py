@@ -75,7 +75,9 @@ NOW = AS_OF + timedelta(hours=1)
 @pytest.fixture
 def league(sim_config: Callable[..., GamelineConfig]) -> GamelineConfig:
     """A week of upcoming games, so teams play more than once inside a 72-hour horizon."""
-    return fatigue_league(sim_config, simulator={"upcoming_days": 7}, predict={"horizon_hours": 72})
+    return fatigue_league(
+        sim_config, full=True, simulator={"upcoming_days": 7}, predict={"horizon_hours": 72}
+    )
 
 
 def test_no_champion_no_predictions(league: GamelineConfig) -> None:
