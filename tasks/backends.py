@@ -44,7 +44,7 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _unavailable(what: str, where: str, exc: BaseException) -> BackendUnavailable:
+def unavailable(what: str, where: str, exc: BaseException) -> BackendUnavailable:
     reason = redact(_first_line(exc))
     missing = re.search(r'database "([^"]+)" does not exist', str(exc))
     if missing:
@@ -61,7 +61,7 @@ def postgres_query(url: str, query: str, what: str = "PostgreSQL") -> str | None
         with psycopg.connect(libpq_url(url), connect_timeout=int(TIMEOUT_S), autocommit=True) as db:
             row = db.execute(query).fetchone()
     except psycopg.OperationalError as exc:
-        raise _unavailable(what, url, exc) from exc
+        raise unavailable(what, url, exc) from exc
     return None if row is None or row[0] is None else str(row[0])
 
 
@@ -71,7 +71,7 @@ def http_get(url: str, what: str, limit: int = 200) -> str:
         with urllib.request.urlopen(url, timeout=TIMEOUT_S) as answer:
             return answer.read(limit).decode(errors="replace").strip()
     except OSError as exc:
-        raise _unavailable(what, url, exc) from exc
+        raise unavailable(what, url, exc) from exc
 
 
 def redis_ping(connection: str, match: str | None = None, what: str = "Redis") -> int:
@@ -90,7 +90,7 @@ def redis_ping(connection: str, match: str | None = None, what: str = "Redis") -
         client.ping()
         return sum(1 for _ in client.scan_iter(match=match, count=1000)) if match else 0
     except redis.exceptions.RedisError as exc:
-        raise _unavailable(what, connection, exc) from exc
+        raise unavailable(what, connection, exc) from exc
     finally:
         client.close()
 

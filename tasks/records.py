@@ -246,12 +246,12 @@ class SqlRecords:
         BackendUnavailable in seconds naming it."""
         import psycopg
 
-        from gameline.tasks.backends import RECORD_STORE, _unavailable
+        from gameline.tasks.backends import RECORD_STORE, unavailable
 
         try:
             db = psycopg.connect(self.dsn, connect_timeout=CONNECT_TIMEOUT_S)
         except psycopg.OperationalError as exc:
-            raise _unavailable(RECORD_STORE, self.url, exc) from exc
+            raise unavailable(RECORD_STORE, self.url, exc) from exc
         with db:
             if self.url not in _schema_ready:
                 with _schema_guard:
