@@ -3,6 +3,7 @@ rule(s) each broke, and a human-readable HTML report."""
 
 from __future__ import annotations
 
+import gc
 import html
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -255,6 +256,7 @@ def _expectation(kind: str, kwargs: dict[str, Any], rule: str, spec_index: int) 
 
 def _suite_run(frame: pd.DataFrame, specs: list[RuleSpec], result_format: dict[str, Any]) -> Any:
     import great_expectations as gx
+    from great_expectations.data_context.data_context.context_factory import set_context
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
@@ -270,7 +272,14 @@ def _suite_run(frame: pd.DataFrame, specs: list[RuleSpec], result_format: dict[s
     definition = context.validation_definitions.add(
         gx.ValidationDefinition(name="game_contract_check", data=batch, suite=suite)
     )
-    return definition.run(batch_parameters={"dataframe": frame}, result_format=result_format)
+    try:
+        return definition.run(batch_parameters={"dataframe": frame}, result_format=result_format)
+    finally:
+        # GE keeps the context (and through it the frame) as its process-wide project, and its
+        # objects refer to each other in cycles that only the cycle collector frees: after a
+        # million games about 1.3 GB was still held when the next stage started.
+        set_context(None)
+        gc.collect()
 
 
 def run_rules(frame: pd.DataFrame, specs: list[RuleSpec]) -> list[RuleResult]:
