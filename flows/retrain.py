@@ -113,13 +113,21 @@ def retrain_flow(
     kinds: list[str] | None = None,
     champion_version: str | None = None,
 ) -> RetrainSummary:
-    """Retrain and gate the challenger. `trigger`: `manual` always retrains; `schedule` (the
-    weekly deployment) and `drift` (the `gameline.drift.detected` event) go through the same
-    decision as the daily run: the cooldown and the minimum of newly finished games.
-    `requested_by`: who asked remotely (the API token's name), a tag of the run and its
-    training. `kinds` and `champion_version`: what the event's monitor run found, and about
-    which champion; a worker whose own alert log never saw it (another machine, no shared
-    record store) decides from them too."""
+    """Ingest, then retrain and gate the challenger (the arguments' descriptions are the
+    Prefect UI run form's).
+
+    Args:
+        config: the YAML config file, relative to the folder runs start in.
+        trigger: manual always retrains; schedule (the weekly deployment) and drift (the
+            gameline.drift.detected event) go through the daily run's decision: the cooldown
+            and the minimum of newly finished games.
+        reason: why, in the training run's tags.
+        requested_by: who asked remotely (the API token's name), a tag of the run.
+        kinds: the alert kinds the drift event's monitor run found; a worker that never saw
+            that alert (another machine, no shared record store) decides from them too.
+        champion_version: the champion those alerts are about (they count only while it is
+            still the champion).
+    """
     ref, config = config, resolve(config, "retrain")
     asked = [f"requested-by:{requested_by}"] if requested_by else []
     tag_run(*run_tags(config, f"trigger:{trigger}", *asked))
