@@ -41,7 +41,7 @@ from gameline.tasks.monitoring.drift import drift_figures
 from gameline.tasks.monitoring.monitor import Champion, MonitorResult, load_champion, monitor
 from gameline.tasks.monitoring.notify import Delivery, Notifier
 from gameline.tasks.monitoring.sources import source_findings
-from gameline.tasks.records import records_for
+from gameline.tasks.records import MONITOR_RESULT, records_for
 from gameline.tasks.registry.mlflow_registry import Registry
 from gameline.tasks.serving.predictions import read_predictions
 from gameline.tasks.storage import keep_newest, write_json
@@ -251,6 +251,7 @@ def monitor_stage(config: GamelineConfig, now: datetime, heal: bool = True) -> M
     reports = state_paths(config).monitor_reports
     path = reports / f"{now:%Y%m%dT%H%M%SZ}-result.json"
     write_json(result.model_dump(mode="json"), path)
+    records_for(config).write_doc(MONITOR_RESULT, result.model_dump_json(indent=2) + "\n")
     for kind in ("data-drift.html", "prediction-drift.html", "result.json"):  # a few MB a day
         keep_newest(reports, f"*-{kind}", KEEP_REPORTS)
     summary = MonitorSummary(

@@ -1,6 +1,7 @@
 """The records a league's runs decide from, or must never lose: the alert log, the retrain log,
 the audit log of alias moves and of the API's requests, the gate's decisions, the registry
-snapshot `status` shows, the predictions table and the ingest manifests. One adapter, two stores:
+snapshot `status` shows, the last monitor run's result, the predictions table and the ingest
+manifests. One adapter, two stores:
 
 - `FileRecords`: files in the state folder (the embedded default; one machine).
 - `SqlRecords`: PostgreSQL, when the config names a shared store (`records.url`), so that every
@@ -47,6 +48,7 @@ AUDIT = "registry/audit.jsonl"
 DECISIONS = "registry/decisions"
 PREDICTIONS = "predictions/predictions.parquet"
 SNAPSHOT = "registry/snapshot.json"  # the models behind the aliases, as `status` shows them
+MONITOR_RESULT = "reports/monitor/latest.json"  # the last monitor run's result (the API shows it)
 MANIFESTS = "manifests"
 API_REQUESTS = "api_requests.jsonl"  # who asked the API for which run
 PROMOTION = "registry/promotion"  # a lock's name only

@@ -19,7 +19,7 @@ from gameline.tasks.monitoring.alerts import read_alerts
 from gameline.tasks.monitoring.monitor import MonitorResult
 from gameline.tasks.monitoring.performance import Performance
 from gameline.tasks.monitoring.triggers import RetrainDecision, last_retrain, read_retrains
-from gameline.tasks.records import records_for
+from gameline.tasks.records import MONITOR_RESULT, RecordStore, parse_doc, records_for
 from gameline.tasks.serving.predictions import (
     arm_outcomes,
     json_records,
@@ -43,8 +43,12 @@ class Overview(BaseModel):
     last_retrain: RetrainDecision | None
 
 
-def latest_monitor_result(folder: Path) -> MonitorResult | None:
-    """The newest monitor run's result (its files are named by their time)."""
+def latest_monitor_result(records: RecordStore, folder: Path) -> MonitorResult | None:
+    """The last monitor run's result, as it recorded it (shared by every worker with a shared
+    record store); in a state folder from before that record, its newest result file."""
+    recorded = parse_doc(records, MONITOR_RESULT, MonitorResult.model_validate_json)
+    if recorded is not None:
+        return recorded
     found = sorted(folder.glob("*-result.json")) if folder.exists() else []
     return MonitorResult.model_validate_json(found[-1].read_text()) if found else None
 
@@ -55,7 +59,7 @@ def overview(
     """The record from the state folder (`predictions`: the table, when already read)."""
     paths = state_paths(config)
     records = records_for(config)
-    result = latest_monitor_result(paths.monitor_reports)
+    result = latest_monitor_result(records, paths.monitor_reports)
     if predictions is None:
         predictions = read_predictions(records)
     served = served_results(predictions, games)

@@ -25,12 +25,13 @@ import yaml
 
 from gameline.flows.deploy import deployment_specs, for_config
 from gameline.tasks.config import GamelineConfig, load_config
-from gameline.tasks.data.ingest import list_manifests
+from gameline.tasks.data.ingest import list_manifests, read_store
 from gameline.tasks.monitoring.alerts import read_alerts
 from gameline.tasks.monitoring.triggers import read_retrains
 from gameline.tasks.records import MANIFESTS, records_for
 from gameline.tasks.registry.aliases import CHALLENGER, CHAMPION, read_audit_log
 from gameline.tasks.registry.mlflow_registry import Registry
+from gameline.tasks.serving.overview import overview
 from gameline.tasks.serving.predictions import read_predictions
 from tests.builders import AS_OF, CONFIGS, REPO, write_config
 from tests.servers import BIN, Prefect, database, free_port, process, quiet_env, wait_http
@@ -284,6 +285,11 @@ def test_two_workers_three_leagues_one_set_of_stores(
     alerts = [a for a in read_alerts(east) if not a.resolved]
     assert alerts and alerts[0].kind in ("excess_loss", "miscalibration")
     assert not (folders["b"] / configs[0].state_dir / "alerts").exists()
+    # The API on the second worker shows the monitor run the first made (the shared record).
+    on_b = configs[0].model_copy(update={"state_dir": folders["b"] / configs[0].state_dir})
+    assert not (on_b.state_dir / "reports" / "monitor").exists()
+    shown = overview(on_b, read_store(on_b.state_dir / "raw" / "games.parquet"))
+    assert shown.monitored_at is not None and shown.open_alerts
     decisions = read_retrains(east)
     assert len(decisions) == 3  # first daily (no champion), later daily, the triggered retrain
     assert decisions[-1].reasons and "live performance alarm" in decisions[-1].reasons[0], (
