@@ -29,6 +29,7 @@ from gameline.tasks.contracts import (
     SOURCE_LINE,
     ContractError,
 )
+from gameline.tasks.data.expectations import ROW, RuleResult, RuleSpec, run_rules
 from gameline.tasks.data.ingest import Manifest, find_manifest, manifest_id_for
 from gameline.tasks.data.source_rows import (
     KNOWN_AT,
@@ -38,16 +39,7 @@ from gameline.tasks.data.source_rows import (
     source_label,
     stamped_by,
 )
-from gameline.tasks.data.validate import (
-    ROW,
-    RULES,
-    RuleResult,
-    RuleSpec,
-    ValidationFailed,
-    league_teams,
-    rule_counts,
-    run_rules,
-)
+from gameline.tasks.data.validate import RULES, ValidationFailed, league_teams, rule_counts
 from gameline.tasks.provenance import code_version
 from gameline.tasks.storage import store_lock, write_json, write_parquet
 

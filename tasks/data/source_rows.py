@@ -20,8 +20,8 @@ from gameline.tasks.contracts import (
     local_dates,
     make_game_ids,
 )
+from gameline.tasks.data.expectations import ROW
 from gameline.tasks.data.sources import _note, no_errors, read_text_table, said
-from gameline.tasks.data.validate import ROW
 
 KNOWN_AT = "known_at"
 # Each kind's stored key: a fact is one row per key; the same key again is a repeat.

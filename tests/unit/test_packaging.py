@@ -23,6 +23,7 @@ ADAPTERS = {
     "psycopg": {"tasks/registry/mlflow_registry.py", "tasks/backends.py", "tasks/records.py"},
     "evidently": {"tasks/monitoring/drift.py"},
     "apprise": {"tasks/monitoring/notify.py"},
+    "great_expectations": {"tasks/data/expectations.py"},
 }
 
 

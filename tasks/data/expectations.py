@@ -1,0 +1,131 @@
+"""The one adapter over Great Expectations: a list of rules (name, expectation, arguments) run
+as an ephemeral suite on a frame, and the rows that broke each. Nothing else in Gameline imports
+great_expectations."""
+
+from __future__ import annotations
+
+import gc
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ROW = "row_index"  # the frame's column of row positions, which GE reports failing rows by
+
+RuleSpec = tuple[str, str, dict[str, Any]]  # (rule name, GE expectation class, its kwargs)
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    """One rule's outcome: which rows (positions in the validated frame) broke it."""
+
+    rule: str
+    expectation: str
+    rows: np.ndarray = field(repr=False)
+
+    @property
+    def failed(self) -> int:
+        return int(self.rows.size)
+
+
+def _expectation(kind: str, kwargs: dict[str, Any], rule: str, spec_index: int) -> Any:
+    import great_expectations.expectations as gxe
+
+    extra = {"condition_parser": "pandas"} if "row_condition" in kwargs else {}
+    return getattr(gxe, kind)(**kwargs, **extra, meta={"rule": rule, "spec": spec_index})
+
+
+def _suite_run(frame: pd.DataFrame, specs: list[RuleSpec], result_format: dict[str, Any]) -> Any:
+    import great_expectations as gx
+    from great_expectations.data_context.data_context.context_factory import set_context
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    batch = (
+        context.data_sources.add_pandas("games_source")
+        .add_dataframe_asset("games")
+        .add_batch_definition_whole_dataframe("all_rows")
+    )
+    suite = context.suites.add(gx.ExpectationSuite(name="game_contract"))
+    for index, (rule, kind, kwargs) in enumerate(specs):
+        suite.add_expectation(_expectation(kind, kwargs, rule, index))
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name="game_contract_check", data=batch, suite=suite)
+    )
+    try:
+        return definition.run(batch_parameters={"dataframe": frame}, result_format=result_format)
+    finally:
+        # GE keeps the context (and through it the frame) as its process-wide project, and its
+        # objects refer to each other in cycles that only the cycle collector frees: after a
+        # million games about 1.3 GB was still held when the next stage started.
+        set_context(None)
+        gc.collect()
+
+
+def run_rules(frame: pd.DataFrame, specs: list[RuleSpec]) -> list[RuleResult]:
+    """Run the rules as a Great Expectations suite; return the failing rows of each.
+
+    A first pass asks only pass/fail (twice as fast); only the failed expectations are run
+    again for their failing row indices.
+    """
+    frame = numpy_numbers(frame, specs)
+    first = _suite_run(frame, specs, {"result_format": "BOOLEAN_ONLY"})
+    for result in first.results:  # GE does not keep the suite's order: match by meta
+        _raise_if_broken(result)
+    failed = [specs[r.expectation_config.meta["spec"]] for r in first.results if not r.success]
+    passed = [
+        RuleResult(
+            r.expectation_config.meta["rule"],
+            r.expectation_config.type,
+            np.empty(0, dtype=np.int64),
+        )
+        for r in first.results
+        if r.success
+    ]
+    if not failed:
+        return passed
+    second = _suite_run(
+        frame, failed, {"result_format": "COMPLETE", "unexpected_index_column_names": [ROW]}
+    )
+    return passed + [_rule_result(r) for r in second.results]
+
+
+BETWEEN = "ExpectColumnValuesToBeBetween"
+
+
+def numpy_numbers(frame: pd.DataFrame, specs: list[RuleSpec]) -> pd.DataFrame:
+    """The numbers a range rule checks as NumPy floats (NaN where missing): Great Expectations
+    compares those in one vectorised step, but pandas' nullable Int64 / Float64 value by value
+    in Python (1M games: 8M calls, 10 s). Missing stays missing: GE skips nulls either way."""
+    columns = {
+        kwargs["column"]
+        for _, kind, kwargs in specs
+        if kind == BETWEEN
+        and isinstance(frame[kwargs["column"]].dtype, pd.api.extensions.ExtensionDtype)
+        and pd.api.types.is_numeric_dtype(frame[kwargs["column"]].dtype)
+    }
+    if not columns:
+        return frame
+    return frame.assign(
+        **{c: frame[c].to_numpy(dtype="float64", na_value=np.nan) for c in sorted(columns)}
+    )
+
+
+def _raise_if_broken(result: Any) -> None:
+    if result.exception_info and result.exception_info.get("raised_exception"):
+        rule = result.expectation_config.meta["rule"]
+        message = result.exception_info.get("exception_message")
+        raise RuntimeError(f"rule {rule!r} could not run: {message}")
+
+
+def _rule_result(result: Any) -> RuleResult:
+    _raise_if_broken(result)
+    config = result.expectation_config
+    failing = [item[ROW] for item in result.result.get("unexpected_index_list") or []]
+    return RuleResult(
+        rule=config.meta["rule"],
+        expectation=config.type,
+        rows=np.unique(np.asarray(failing, dtype=np.int64)),
+    )
