@@ -44,10 +44,15 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> Path:
     return atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
 
 
+def json_text(payload: Any) -> str:
+    """The JSON text Gameline writes (indented, sorted keys, ISO dates, a final newline)."""
+    return json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n"
+
+
 def write_json(payload: Any, path: Path) -> Path:
     """Write JSON atomically (sorted keys, ISO dates)."""
-    text = json.dumps(payload, indent=2, sort_keys=True, default=str)
-    return atomic_write(path, lambda tmp: tmp.write_text(text + "\n"))
+    text = json_text(payload)
+    return atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
 def write_text(text: str, path: Path) -> Path:

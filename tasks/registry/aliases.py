@@ -8,7 +8,6 @@ failure half-way) finishes what is left and logs nothing twice.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -19,6 +18,7 @@ from gameline.tasks.records import AUDIT, DECISIONS, RecordStore, parse_doc, par
 from gameline.tasks.registry.evaluation import missing_recipe
 from gameline.tasks.registry.gate import Decision
 from gameline.tasks.registry.mlflow_registry import Registry, RegistryError
+from gameline.tasks.storage import json_text
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -133,8 +133,7 @@ def record_decision(registry: Registry, decision: Decision, records: RecordStore
     registry.set_version_tags(decision.challenger_version, tags)
     stamp = decision.decided_at.astimezone(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     name = f"{DECISIONS}/{stamp}-v{decision.challenger_version}.json"
-    text = json.dumps(json.loads(decision.model_dump_json()), indent=2, sort_keys=True)
-    records.write_doc(name, text + "\n")
+    records.write_doc(name, json_text(decision.model_dump(mode="json")))
     return records.where(name)
 
 

@@ -5,7 +5,6 @@ client (about 1.5-3 s of imports and store set-up). `status --live` asks MLflow 
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 
 from pydantic import BaseModel
@@ -13,7 +12,7 @@ from pydantic import BaseModel
 from gameline.tasks.records import SNAPSHOT, RecordStore, parse_doc
 from gameline.tasks.registry.aliases import ALIASES
 from gameline.tasks.registry.mlflow_registry import Registry
-from gameline.tasks.storage import disk_trouble
+from gameline.tasks.storage import disk_trouble, json_text
 
 HEADLINE_METRICS = ("log_loss", "brier", "ece")
 
@@ -91,8 +90,7 @@ def record_snapshot(registry: Registry, records: RecordStore, now: datetime) -> 
     be written (full, read-only) leaves it unrecorded: it is a cache."""
     snapshot = registry_snapshot(registry, now)
     try:
-        text = json.dumps(snapshot.model_dump(mode="json"), indent=2, sort_keys=True)
-        records.write_doc(SNAPSHOT, text + "\n")
+        records.write_doc(SNAPSHOT, json_text(snapshot.model_dump(mode="json")))
     except OSError as exc:
         if disk_trouble(exc) is None:
             raise
