@@ -44,6 +44,14 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> Path:
     return atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
 
 
+def read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read a parquet file with its strings Arrow-backed, as Gameline writes them: pandas' own
+    reader turns them into Python objects (a million games' string columns: ~400 MB more, and
+    every copy, filter and comparison of them a loop in Python)."""
+    with pd.option_context("mode.string_storage", "pyarrow"):
+        return pd.read_parquet(path, columns=columns)
+
+
 def json_text(payload: Any) -> str:
     """The JSON text Gameline writes (indented, sorted keys, ISO dates, a final newline)."""
     return json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n"

@@ -5,6 +5,7 @@ great_expectations."""
 from __future__ import annotations
 
 import gc
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,7 +71,7 @@ def run_rules(frame: pd.DataFrame, specs: list[RuleSpec]) -> list[RuleResult]:
     A first pass asks only pass/fail (twice as fast); only the failed expectations are run
     again for their failing row indices.
     """
-    frame = numpy_numbers(frame, specs)
+    frame = numpy_numbers(rule_columns(frame, specs), specs)
     first = _suite_run(frame, specs, {"result_format": "BOOLEAN_ONLY"})
     for result in first.results:  # GE does not keep the suite's order: match by meta
         _raise_if_broken(result)
@@ -93,6 +94,18 @@ def run_rules(frame: pd.DataFrame, specs: list[RuleSpec]) -> list[RuleResult]:
 
 
 BETWEEN = "ExpectColumnValuesToBeBetween"
+COLUMN_ARGUMENTS = ("column", "column_A", "column_B")
+
+
+def rule_columns(frame: pd.DataFrame, specs: list[RuleSpec]) -> pd.DataFrame:
+    """Only the columns the rules read (and the row positions): Great Expectations copies its
+    whole batch for every rule with a row condition or nulls to skip (1M games: 36 columns
+    copied 34 times, 5 s)."""
+    wanted = {kwargs[key] for _, _, kwargs in specs for key in COLUMN_ARGUMENTS if key in kwargs}
+    for _, _, kwargs in specs:  # a row condition reads its column: 'status=="final"'
+        if "row_condition" in kwargs:
+            wanted.add(re.split(r"\s*[=!<>]", kwargs["row_condition"], maxsplit=1)[0].strip())
+    return frame[[c for c in frame.columns if c in wanted or c == ROW]]
 
 
 def numpy_numbers(frame: pd.DataFrame, specs: list[RuleSpec]) -> pd.DataFrame:

@@ -26,7 +26,7 @@ from gameline.tasks.data.sources import load_games
 from gameline.tasks.data.validate import ACTION, RULES, CheckedInput, check_bad_share, rule_counts
 from gameline.tasks.provenance import code_version
 from gameline.tasks.records import MANIFESTS, RecordStore, records_for
-from gameline.tasks.storage import reading, store_lock, write_json, write_parquet
+from gameline.tasks.storage import read_parquet, reading, store_lock, write_json, write_parquet
 
 CONFLICT_RULE = "a stored final game may not change"
 
@@ -85,7 +85,7 @@ def read_store(path: Path) -> pd.DataFrame:
     if not path.exists():
         return empty_games()
     with reading(path):
-        stored = pd.read_parquet(path)
+        stored = read_parquet(path)
     for column in ADDED_COLUMNS:  # a store written before the column was in the contract
         if column not in stored:
             stored[column] = pd.NA
@@ -268,8 +268,8 @@ def store_input(
             # two shared the staging files, which that one has already removed).
             _remove(staged.path, checked.valid_path, checked.rejected_path)
             return repeated_manifest(done)
-        valid = pd.read_parquet(checked.valid_path)
-        rejected = pd.read_parquet(checked.rejected_path)
+        valid = read_parquet(checked.valid_path)
+        rejected = read_parquet(checked.rejected_path)
         result = upsert_games(stored, valid, staged.manifest_id)
         quarantine = quarantine_frame(
             rejected, result.conflicts, staged.label, staged.manifest_id, now

@@ -24,7 +24,7 @@ from gameline.tasks.contracts import (
 )
 from gameline.tasks.data.expectations import ROW, RuleResult, RuleSpec, run_rules
 from gameline.tasks.data.simulator import team_codes
-from gameline.tasks.storage import write_parquet, write_text
+from gameline.tasks.storage import read_parquet, write_parquet, write_text
 
 RULES = "rules"
 FINAL = 'status=="final"'
@@ -375,7 +375,7 @@ def check_input(
     config: GamelineConfig, staged_path: Path, label: str, now: datetime
 ) -> CheckedInput:
     """Validate a staged input; write valid rows, rejected rows and the HTML report."""
-    games = pd.read_parquet(staged_path)
+    games = read_parquet(staged_path)
     outcome = validate_games(games, config, now)
     paths = state_paths(config)
     stem = staged_path.with_suffix("")
