@@ -10,7 +10,7 @@ A game's features have two parts, computed by the same code for training and for
 features (a new season resets the season-to-date form and regresses Elo).
 
 How it stays leak-free: every game takes the latest state of its team whose end time is at or
-before the game's start (`merge_asof`), so a game's own result, and any game still in progress
+before the game's start (`states_at`), so a game's own result, and any game still in progress
 at its start, can never reach it. Everything is vectorised; the one inherently sequential part,
 Elo, is a compiled (numba) loop.
 """
@@ -304,10 +304,9 @@ def latest_at_or_before(
     return np.where((found >= 0) & (state_keys[position] == keys), position, -1)
 
 
-def as_of_join(rows: pd.DataFrame, states: pd.DataFrame) -> pd.DataFrame:
-    """For each row, its team's latest state that ended at or before the row's start (state
-    columns NaN where the team has none), rows in start order."""
-    rows = rows.sort_values("start_time", kind="stable").reset_index(drop=True)
+def states_at(rows: pd.DataFrame, states: pd.DataFrame) -> pd.DataFrame:
+    """For each row (a team and a start time), its team's latest state that ended at or before
+    the start: the state columns, NaN where the team has none, on the rows' index."""
     found = latest_at_or_before(
         rows["team"].to_numpy(),
         rows["start_time"].to_numpy(dtype="datetime64[us]"),
@@ -320,7 +319,7 @@ def as_of_join(rows: pd.DataFrame, states: pd.DataFrame) -> pd.DataFrame:
         values = np.full(len(rows), np.nan)
         values[hit] = states[column].to_numpy(dtype="float64")[found[hit]]
         taken[column] = values
-    return pd.concat([rows, pd.DataFrame(taken, index=rows.index)], axis=1)
+    return pd.DataFrame(taken, index=rows.index)
 
 
 def schedule_features(tg: pd.DataFrame, cfg: FeaturesConfig, league: LeagueConfig) -> pd.DataFrame:
@@ -356,13 +355,17 @@ def pregame(rows: pd.DataFrame, cfg: FeaturesConfig) -> pd.DataFrame:
     """The model's features of team-games from each one's context (`CONTEXT_COLUMNS`) and its
     team's latest state before it (`state_columns`, NaN where the team has none): the same code
     for training rows and for serving."""
-    out = rows.copy()
-    season_cols = ["games_played", "win_pct_season", "margin_season"]
-    same_season = out["state_season"] == out["season"]
-    out[season_cols] = out[season_cols].where(same_season)
+    same_season = (rows["state_season"] == rows["season"]).fillna(False).to_numpy(dtype=bool)
+    out = {}
+    for column in feature_columns(cfg):
+        if column == "elo_pre":
+            out[column] = pregame_elo(rows, cfg.elo)
+        elif column in ("games_played", "win_pct_season", "margin_season"):  # this season's
+            out[column] = rows[column].where(same_season)
+        else:
+            out[column] = rows[column]
     out["games_played"] = out["games_played"].fillna(0)
-    out["elo_pre"] = pregame_elo(out, cfg.elo)
-    return out[feature_columns(cfg)]
+    return pd.DataFrame(out, index=rows.index)
 
 
 def _team_games_with_results(
@@ -426,13 +429,8 @@ def team_features(games: pd.DataFrame, cfg: FeaturesConfig, league: LeagueConfig
     return _features_frame(games, tg, names, team_states(tg, cfg), cfg)
 
 
-def team_tables(
-    games: pd.DataFrame, cfg: FeaturesConfig, league: LeagueConfig
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """`team_features` and `states_table` of the same games, each step computed once."""
-    tg, names = _team_games_with_results(games, cfg, league)
-    states = team_states(tg, cfg)
-    return _features_frame(games, tg, names, states, cfg), _states_frame(states, names, cfg)
+# The columns of a team-game that its feature row takes from `team_games`.
+ROW_COLUMNS = ["team", "game", "start_time", "season", "is_home", "neutral", "opponent"]
 
 
 def _features_frame(
@@ -442,26 +440,28 @@ def _features_frame(
     states: pd.DataFrame,
     cfg: FeaturesConfig,
 ) -> pd.DataFrame:
-    rows = tg.drop(columns=["elo_post", "margin", "win", *SCORING_FEATURES])
-    joined = as_of_join(rows, states)
-    joined = joined.sort_values(
-        ["start_time", "game", "is_home"], ascending=[True, True, False], kind="stable"
+    # Rows in start order, a game's home side first; only the columns used (2M team-games:
+    # each full copy of `tg` is 300 MB).
+    order = np.lexsort(
+        (
+            ~tg["is_home"].to_numpy(dtype=bool),
+            tg["game"].to_numpy(),
+            tg["start_time"].to_numpy(dtype="datetime64[us]"),
+        )
     )
-    out = pd.DataFrame(
-        {
-            "team": names[joined["team"].to_numpy()],
-            "game_id": games["game_id"].to_numpy()[joined["game"].to_numpy()],
-            "event_timestamp": joined["start_time"].astype("datetime64[us, UTC]").array,
-            "season": joined["season"].to_numpy(),
-            "is_home": joined["is_home"].to_numpy(),
-            "neutral": joined["neutral"].to_numpy(),
-            "opponent": names[joined["opponent"].to_numpy()],
-        }
-    )
-    features = pregame(joined, cfg)
-    for column in feature_columns(cfg):
-        out[column] = features[column].to_numpy()
-    return out
+    taken = {c: tg[c].array.take(order) for c in [*ROW_COLUMNS, *CONTEXT_COLUMNS]}
+    rows = pd.DataFrame(taken, copy=False)
+    rows = pd.DataFrame({**taken, **states_at(rows, states)}, copy=False)  # no copies
+    ids = {
+        "team": names[rows["team"].to_numpy()],
+        "game_id": games["game_id"].to_numpy()[rows["game"].to_numpy()],
+        "event_timestamp": rows["start_time"].astype("datetime64[us, UTC]").array,
+        "season": rows["season"].to_numpy(),
+        "is_home": rows["is_home"].to_numpy(),
+        "neutral": rows["neutral"].to_numpy(),
+        "opponent": names[rows["opponent"].to_numpy()],
+    }
+    return pd.DataFrame({**ids, **pregame(rows, cfg)}, copy=False)
 
 
 class FeatureSummary(BaseModel):
@@ -482,8 +482,16 @@ def write_team_features(config: GamelineConfig) -> FeatureSummary:
     them atomically."""
     paths = state_paths(config)
     games = read_store(paths.raw_games)
-    features, states = team_tables(games, config.features, config.league)
+    # Each step once, each table written and let go before the next is built (1M games: the
+    # feature table alone is 2M rows and 25 columns).
+    tg, names = _team_games_with_results(games, config.features, config.league)
+    team_state_rows = team_states(tg, config.features)
+    states = _states_frame(team_state_rows, names, config.features)
     write_parquet(states, paths.team_states)
+    n_states = len(states)
+    del states
+    features = _features_frame(games, tg, names, team_state_rows, config.features)
+    del tg, team_state_rows
     write_parquet(features, paths.team_features)
     write_source_tables(config, games)
     latest = features["event_timestamp"].max() if len(features) else None
@@ -495,5 +503,5 @@ def write_team_features(config: GamelineConfig) -> FeatureSummary:
         features=feature_columns(config.features),
         latest_event=latest.to_pydatetime() if latest is not None else None,
         states_path=paths.team_states,
-        states=len(states),
+        states=n_states,
     )
