@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import signal
 import subprocess
@@ -168,70 +169,44 @@ def cli_with_server_case(folder: Path) -> list[list[str]]:
 
 
 def bare_daily(config: Any, now: datetime) -> int:
-    """The no-trigger daily run through the same task functions, without Prefect."""
-    from gameline.tasks.data.ingest import find_manifest, read_store, stage_input
+    """The no-trigger daily run through the very functions its Prefect tasks wrap (`.fn`),
+    stage by stage as `pipeline_flow` calls them, without Prefect (no task runs, artifacts or
+    run logs)."""
+    from gameline.flows import ingest, monitor, predict
+    from gameline.flows.retrain import retrain_decision
     from gameline.tasks.features.store import TeamFeatureStore, latest_feature_time
-    from gameline.tasks.features.team import game_context, write_team_features
-    from gameline.tasks.model.dataset import write_training_set
-    from gameline.tasks.monitoring.alerts import read_alerts, update_alerts, write_alerts
-    from gameline.tasks.monitoring.monitor import Champion, monitor
-    from gameline.tasks.monitoring.triggers import decide_retrain
-    from gameline.tasks.records import FileRecords
-    from gameline.tasks.registry.aliases import CHAMPION
+    from gameline.tasks.monitoring.notify import Notifier
+    from gameline.tasks.records import MONITOR_RESULT, records_for
     from gameline.tasks.registry.mlflow_registry import Registry
-    from gameline.tasks.serving.predict import (
-        ServedModel,
-        score_games,
-        served_predictions,
-        upcoming_games,
-    )
-    from gameline.tasks.serving.predictions import read_predictions, store_predictions
+    from gameline.tasks.serving.predictions import store_predictions
 
-    paths = config.state_dir
-    staged = stage_input(config)
-    assert staged.earlier is not None or find_manifest(paths / "manifests", staged.content_hash)
-    write_team_features(config)
+    ingest.heal_task.fn(config)
+    staged = ingest.stage_task.fn(config, None)
+    assert staged.earlier is not None  # a day with nothing new
+    if config.features.sources:
+        ingest.sources_task.fn(config, now, None)
+    ingest.features_task.fn(config)
     store = TeamFeatureStore.from_config(config)
-    store.apply()
-    store.refresh_online(latest_feature_time(paths / "features" / "team_states.parquet"))
-    games = read_store(paths / "raw" / "games.parquet")
-    context = game_context(games, config.features, config.league)
-    frame_path = write_training_set(store.training_set(games, context), paths / "training")
+    ingest.apply_task.fn(store)
+    if store.online_down() is None:
+        end = latest_feature_time(config.state_dir / "features" / "team_states.parquet")
+        ingest.materialize_task.fn(store, end + timedelta(seconds=1))
+    ingest.store_summary(config)
     registry = Registry.from_config(config)
-    version = registry.alias_version(CHAMPION)
-    tags = registry.version_tags(version)
-    oof = pd.read_parquet(registry.download(tags["run_id"], "oof_predictions.parquet"))
-    family = tags["family"]
-    champion = Champion(
-        version, tags["features"].split(","), pd.Timestamp(tags["trained_until"]),
-        registry.run_metrics(tags["run_id"]).get(f"{family}_log_loss"),
-        pd.DataFrame({"game_id": oof["game_id"], "p": oof[f"p_{family}"]}),
-    )  # fmt: skip
-    records = FileRecords(paths)
-    predictions = read_predictions(records)
-    result = monitor(
-        pd.read_parquet(frame_path), games, predictions, champion, registry.model_name,
-        config.monitor, config.features.elo, now, paths / "reports" / "monitor",
-    )  # fmt: skip
-    alerts = update_alerts(
-        read_alerts(records), result.findings, set(result.checked),
-        registry.model_name, version, now,
-    )  # fmt: skip
-    write_alerts(records, alerts.alerts)
-    decision = decide_retrain(
-        manual=False, champion=version, trained_until=champion.trained_until,
-        active_kinds={a.kind for a in alerts.opened}, last_retrain=None, new_games=0,
-        min_new_games=config.retrain_min_new_games,
-        data_until=None, now=now, cfg=config.retrain,
-    )  # fmt: skip
+    champion = monitor.champion_task.fn(registry)
+    result = monitor.measure.fn(config, champion, registry.model_name, now)
+    changes, _ = monitor.keep_alerts.fn(config, result, Notifier(None), now)
+    records_for(config).write_doc(MONITOR_RESULT, result.model_dump_json(indent=2) + "\n")
+    active = {a.kind for a in [*changes.opened, *changes.continuing]}
+    decision = retrain_decision(config, registry, active, None, now)
     assert not decision.retrain
-    served = ServedModel(version, registry.load_version(version), champion.features)
-    upcoming = upcoming_games(games, now, config.predict.horizon_hours)
-    if len(upcoming):
-        scored = score_games(store, upcoming, context, now, served, None)
-        table = served_predictions(scored, registry.model_name, served, None, 0.0, now, None)
-        store_predictions(records, table)
-    return len(upcoming)
+    served, challenger = predict.load_models.fn(registry)
+    table, _ = predict.score_upcoming.fn(
+        config, store, registry.model_name, now, served, challenger, False
+    )
+    if len(table):
+        store_predictions(records_for(config), table)
+    return len(table)
 
 
 def in_process_case(folder: Path) -> list[list[str]]:
@@ -240,9 +215,10 @@ def in_process_case(folder: Path) -> list[list[str]]:
 
     config = bench_config("default", folder / "state", DATA_DIR)
     now = datetime.now(UTC).replace(hour=0, minute=30, second=0, microsecond=0)
-    pipeline_flow(config, now=now)  # bootstrap: trains the champion; starts Prefect's server
-    pipeline_flow(config, now=now)  # warm-up of the no-trigger path
-    flows, summary = timed(lambda: pipeline_flow(config, now=now))
+    # A bootstrap run (trains the champion, starts Prefect's server), then a warm-up.
+    asyncio.run(pipeline_flow(config, now=now))
+    asyncio.run(pipeline_flow(config, now=now))
+    flows, summary = timed(lambda: asyncio.run(pipeline_flow(config, now=now)))
     assert not summary.retrain.retrain
     bare_daily(config, now)  # warm-up
     bare, games = timed(lambda: bare_daily(config, now))

@@ -4,6 +4,8 @@ Heavy libraries are imported inside the functions, so --help stays instant."""
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import os
 import sys
 from collections.abc import Callable
@@ -137,7 +139,9 @@ def call_flow(flow: Callable[..., Any], config: Path, *args: Any) -> Any:
         with ApiWatch(os.environ.get("PREFECT_API_URL")), display.Steps() as progress:
             CONSOLE_PROGRESS.append(progress)  # the folds' progress, on this terminal
             try:
-                return flow(config.resolve(), *args)
+                result = flow(config.resolve(), *args)
+                # The daily flow is async (Prefect joins no heartbeat thread at its end).
+                return asyncio.run(result) if inspect.iscoroutine(result) else result
             finally:
                 CONSOLE_PROGRESS.remove(progress)
     except EXPECTED_FAILURES as exc:  # ContractError is a ValueError

@@ -190,7 +190,7 @@ def alert_url(alerts: AlertsConfig) -> str | None:
         return url
     from prefect.blocks.system import Secret
 
-    return str(Secret.load(alerts.secret_block).get())
+    return str(Secret.load(alerts.secret_block, _sync=True).get())  # also in an async flow
 
 
 def artifact_key(name: str) -> str:

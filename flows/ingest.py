@@ -269,6 +269,7 @@ def ingest_stage(
         facts_markdown(f"Ingest of {summary.config}", facts),
         key=artifact_key(f"ingest-{summary.config}"),
         description="Gameline ingest",
+        _sync=True,  # also from the async daily flow's body
     )
     log_stage(facts.line)
     return summary

@@ -268,6 +268,7 @@ def monitor_stage(config: GamelineConfig, now: datetime, heal: bool = True) -> M
         key=artifact_key(f"monitor-{config.name}"),
         markdown=facts_markdown(f"Monitor {result.model} v{result.champion_version}", facts),
         description=f"{len(result.findings)} findings",
+        _sync=True,  # also from the async daily flow's body
     )
     log_stage(facts.line)
     return summary

@@ -181,6 +181,7 @@ def predict_stage(config: GamelineConfig, now: datetime, heal: bool = True) -> P
         table=json_records(table[SHOWN_COLUMNS].round(4)) if len(table) else [],
         description=(note or f"{len(table)} games, champion v{champion.version}")
         + (f"; {degraded}" if degraded else ""),
+        _sync=True,  # also from the async daily flow's body
     )
     summary = PredictSummary(
         games=len(table),

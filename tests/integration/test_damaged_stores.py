@@ -4,6 +4,7 @@ serves what it served before the damage."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from gameline.flows.common import artifact_key
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.records import records_for
 from tests.builders import NOW, fatigue_league
@@ -24,9 +26,28 @@ def served_league(make: Callable[..., GamelineConfig]) -> tuple[GamelineConfig, 
     from gameline.flows.pipeline import pipeline_flow
 
     config = fatigue_league(make, ingest=False)
-    first = pipeline_flow(config, now=NOW)
+    state = asyncio.run(pipeline_flow(config, now=NOW, return_state=True))
+    first = state.result()
     assert first.predictions is not None and first.predictions.games > 0
+    # The daily flow is async: each stage's artifact is created all the same (none is left an
+    # un-awaited coroutine), one table or markdown each.
+    kinds = {"daily": "markdown", "ingest": "markdown", "monitor": "markdown"}
+    expected = {artifact_key(f"{stage}-{config.name}"): kind for stage, kind in kinds.items()}
+    expected[artifact_key(f"predictions-{config.name}")] = "table"
+    assert artifacts_of(state.state_details.flow_run_id) == expected
     return config, first.predictions
+
+
+def artifacts_of(flow_run_id: Any) -> dict[str, str]:
+    """The Prefect artifacts of one flow run: key -> type."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]))
+        )
+    return {str(a.key): str(a.type) for a in found}
 
 
 def probabilities(served: Any) -> pd.Series:
@@ -67,7 +88,7 @@ def test_a_damaged_registry_and_online_store_are_rebuilt_and_serve_the_same(
     table = read_predictions(records_for(config))
     assert len(table) == 2 * len(before)
     assert (table["feature_source"] == "online").all()  # read from the rebuilt online store
-    daily = pipeline_flow(config, now=NOW)  # and nothing is left to rebuild
+    daily = asyncio.run(pipeline_flow(config, now=NOW))  # and nothing is left to rebuild
     assert daily.ingest.healed == [] and daily.predictions is not None
     assert daily.predictions.healed == []
 

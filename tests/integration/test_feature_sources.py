@@ -4,6 +4,7 @@ online and in Feast's own join, and each bad input refused or quarantined with i
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from pathlib import Path
@@ -288,7 +289,7 @@ def test_a_daily_run_trains_serves_and_logs_every_source(tmp_path: Path) -> None
         mlflow={"final_family": "anchored"},
         gate={"window_games": 100, "min_games": 40},
     )
-    summary = pipeline_flow(config, now=AS_OF)
+    summary = asyncio.run(pipeline_flow(config, now=AS_OF))
     assert [s.source for s in summary.ingest.sources] == ["star", "box_score", "lines"]
     assert summary.training is not None
     registry = Registry.from_config(config)

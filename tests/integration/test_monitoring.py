@@ -8,6 +8,7 @@ scoring a season day by day through the predict flow would take minutes."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -90,7 +91,7 @@ def test_a_regime_change_is_alerted_retrained_and_gated(
     ingested(after)
     assert serve(after, CHANGE, end) > 250
 
-    daily = pipeline_flow(after, now=end)
+    daily = asyncio.run(pipeline_flow(after, now=end))
     opened = {a.kind: a for a in daily.monitor.opened}
     assert set(opened) == {"miscalibration", "excess_loss"}, [a.summary for a in opened.values()]
     alert = opened["miscalibration"]
@@ -122,7 +123,7 @@ def test_a_regime_change_is_alerted_retrained_and_gated(
     )
 
     # The next day: the episode goes on, nobody is notified again, the cooldown holds.
-    next_day = pipeline_flow(after, now=end + timedelta(days=1))
+    next_day = asyncio.run(pipeline_flow(after, now=end + timedelta(days=1)))
     assert not next_day.monitor.opened and len(receiver.bodies) == 2
     assert not next_day.retrain.retrain and next_day.retrain.blocked_by == "cooldown"
     assert "live performance alarm" in next_day.retrain.detail  # the reason it would have had

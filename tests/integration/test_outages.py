@@ -4,6 +4,7 @@ library's retries (MLflow's took 100-120 s, Feast's and Redis's 30-45 s with our
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import time
 import uuid
@@ -155,7 +156,7 @@ def test_with_the_online_store_down_predictions_come_from_the_offline_store(
     up = fatigue_league(sim_config, ingest=False, feast=feast)  # a champion on its first train
     down = with_changes(up, feast={"redis_connection": f"127.0.0.1:{free_port()}"})
     try:
-        first = pipeline_flow(up, now=NOW)
+        first = asyncio.run(pipeline_flow(up, now=NOW))
         assert first.predictions is not None and first.predictions.degraded is None
         started = time.monotonic()
         degraded = predict_flow(down, now=NOW)
@@ -173,7 +174,9 @@ def test_with_the_online_store_down_predictions_come_from_the_offline_store(
         )
         assert len(offline) == len(online) == first.predictions.games
         pd.testing.assert_series_equal(offline["p_home"], online["p_home"])
-        daily = pipeline_flow(down, now=NOW)  # the whole daily run goes on without Redis
+        daily = asyncio.run(
+            pipeline_flow(down, now=NOW)
+        )  # the whole daily run goes on without Redis
         assert daily.ingest.feast is not None and daily.ingest.feast.materialize is None
         assert "not loaded this run" in str(daily.ingest.feast.note)
         assert daily.predictions is not None and daily.predictions.degraded

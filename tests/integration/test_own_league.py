@@ -4,6 +4,7 @@ league files are made by the tests (tests/leagues.py), not stored."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,7 @@ def test_baseball_doubleheaders_both_lines_and_run(tmp_path: Path) -> None:
     assert config["source"]["date_format"] == "%Y-%m-%d %H:%M"
 
     # `gameline run --config` is this flow (the CLI itself is tested in test_ingest_flow.py).
-    run = pipeline_flow(loaded(path)).model_dump(mode="json")
+    run = asyncio.run(pipeline_flow(loaded(path))).model_dump(mode="json")
     manifest = run["ingest"]["manifest"]
     assert (manifest["read"], manifest["new"], manifest["quarantined"]) == (
         made["games"], made["games"], 0,
@@ -149,7 +150,7 @@ def test_a_file_that_says_only_who_won_is_a_league(tmp_path: Path) -> None:
     assert not [f for f in config["train"]["features"] if "margin" in f or "points" in f]
     assert config["features"]["elo"]["mov_multiplier"] == "none"
 
-    run = pipeline_flow(loaded(path)).model_dump(mode="json")
+    run = asyncio.run(pipeline_flow(loaded(path))).model_dump(mode="json")
     assert run["ingest"]["manifest"]["new"] == made["games"]
     store = read_store(state_paths(loaded(path)).raw_games)
     final = store[store["status"] == "final"]
