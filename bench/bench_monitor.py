@@ -198,7 +198,7 @@ def bare_daily(config: Any, now: datetime) -> int:
     changes, _ = monitor.keep_alerts.fn(config, result, Notifier(None), now)
     records_for(config).write_doc(MONITOR_RESULT, result.model_dump_json(indent=2) + "\n")
     active = {a.kind for a in [*changes.opened, *changes.continuing]}
-    decision = retrain_decision(config, registry, active, None, now)
+    decision = retrain_decision.fn(config, registry, active, None, now)
     assert not decision.retrain
     served, challenger = predict.load_models.fn(registry)
     table, _ = predict.score_upcoming.fn(

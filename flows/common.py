@@ -103,10 +103,9 @@ def run_logger() -> Any:
 
 def log_stage(line: str) -> None:
     """Log a stage's line on the current run (printed on the console too; the Prefect UI's
-    logs tab reads like the terminal), and note the stage as finished in this process."""
-    from prefect import get_run_logger
-
-    get_run_logger().info(line)
+    logs tab reads like the terminal), and note the stage as finished in this process
+    (outside a run, e.g. a task's function called bare: the module logger)."""
+    run_logger().info(line)
     FINISHED_STAGES.append(line.split(":", 1)[0].split(" ", 1)[0])
 
 

@@ -46,14 +46,21 @@ class ValidationFailed(RuntimeError):
 
 
 def season_window(season: pd.Series, league: LeagueConfig) -> tuple[pd.Series, pd.Series]:
-    """First and last local date (UTC midnight bounds) that a season's games may fall on."""
+    """First and last local date (UTC midnight bounds) that a season's games may fall on.
+    Parsed once per season, then spread to the rows (a million rows hold a few hundred)."""
     window = league.season_window
-    first_year = (season + window.start_year_offset).astype("string")
-    last_year = (season + window.end_year_offset).astype("string")
+    codes, seasons = pd.factorize(season)
+    each = pd.Series(seasons, dtype=season.dtype)
+    first_year = (each + window.start_year_offset).astype("string")
+    last_year = (each + window.end_year_offset).astype("string")
     start = pd.to_datetime(first_year + "-" + window.start, errors="coerce", utc=True)
     end = pd.to_datetime(last_year + "-" + window.end, errors="coerce", utc=True)
+
+    def per_row(bounds: pd.Series) -> pd.Series:  # a missing season: no bounds (NaT)
+        return pd.Series(bounds.array.take(codes, allow_fill=True), index=season.index)
+
     # The window is in local dates; pad a day each side for the UTC shift of evening games.
-    return start - pd.Timedelta(days=1), end + pd.Timedelta(days=2)
+    return per_row(start - pd.Timedelta(days=1)), per_row(end + pd.Timedelta(days=2))
 
 
 def worst_odds(close: pd.Series, opening: pd.Series, low: float, high: float) -> pd.Series:
