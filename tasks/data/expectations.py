@@ -71,7 +71,9 @@ def run_rules(frame: pd.DataFrame, specs: list[RuleSpec]) -> list[RuleResult]:
     A first pass asks only pass/fail (twice as fast); only the failed expectations are run
     again for their failing row indices.
     """
-    frame = numpy_numbers(rule_columns(frame, specs), specs)
+    # One consolidated copy (a block per dtype): every filter GE makes of a frame of scattered
+    # blocks merges them again (1M games: 188 merges, 2 s).
+    frame = numpy_numbers(rule_columns(frame, specs), specs).copy()
     first = _suite_run(frame, specs, {"result_format": "BOOLEAN_ONLY"})
     for result in first.results:  # GE does not keep the suite's order: match by meta
         _raise_if_broken(result)
