@@ -4,7 +4,7 @@ Each case runs in its own process (so peak RSS is that case's alone) through the
 functions the ingest flow wraps. Prints a table; `--json` prints the raw numbers.
 
     python bench/bench_ingest.py                 # nba (if ../shared/data exists), 100k, 1M
-    python bench/bench_ingest.py --cases sim-100k
+    python bench/bench_ingest.py --cases sim-100k sim-300k sim-1M sim-3M   # time and memory curve
 """
 
 from __future__ import annotations
@@ -27,8 +27,11 @@ from gameline.flows.display import Steps
 # Simulated sizes: teams x seasons x 41 games per team per season.
 SIM_CASES = {
     "sim-100k": {"n_teams": 30, "n_seasons": 82},  # 100,860 games
+    "sim-300k": {"n_teams": 100, "n_seasons": 74},  # 303,400 games
     "sim-1M": {"n_teams": 200, "n_seasons": 122},  # 1,000,400 games (schedule) before as-of
+    "sim-3M": {"n_teams": 300, "n_seasons": 244},  # 3,001,200 games (for the curve: --cases)
 }
+DEFAULT_CASES = ["nba", "sim-100k", "sim-1M"]
 AS_OF = "2026-11-23T00:00:00+00:00"
 
 
@@ -96,7 +99,7 @@ def print_results(results: list[dict[str, Any]]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", nargs="*", default=["nba", *SIM_CASES])
+    parser.add_argument("--cases", nargs="*", default=DEFAULT_CASES, choices=["nba", *SIM_CASES])
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--one", help=argparse.SUPPRESS)
