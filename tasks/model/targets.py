@@ -255,7 +255,12 @@ def fit_with_line(model_mean: np.ndarray, line: np.ndarray, y: np.ndarray) -> Wi
     - line)), each coefficient shrunk toward 0 (the line alone) by a prior worth some games:
     closing lines are close to unbiased, so an offset needs many games of evidence
     (LINE_BIAS_PRIOR_GAMES), the model's share fewer (MODEL_SHARE_PRIOR_GAMES). None when
-    fewer than MIN_LINED_GAMES games have a line."""
+    fewer than MIN_LINED_GAMES games have a line.
+
+    The model's share stays within [0, 1] (the offset refitted where it is held there): a
+    share below 0 or above 1 is small-sample noise that would move the fair line against the
+    model or past it, and with a share below 0 a longer line asked of the API would lower
+    P(cover) (the fair margin moving further than the line)."""
     lined = ~np.isnan(line)
     n = int(lined.sum())
     if n < MIN_LINED_GAMES:
@@ -267,6 +272,9 @@ def fit_with_line(model_mean: np.ndarray, line: np.ndarray, y: np.ndarray) -> Wi
     spread = float(np.mean(disagreement**2)) or 1.0
     prior = np.diag([LINE_BIAS_PRIOR_GAMES, MODEL_SHARE_PRIOR_GAMES * spread])
     a, b = np.linalg.solve(gram + prior, x.T @ residual)
+    if not 0.0 <= b <= 1.0:
+        b = float(np.clip(b, 0.0, 1.0))
+        a = float(np.sum(residual - b * disagreement)) / (n + LINE_BIAS_PRIOR_GAMES)
     return WithLine(intercept=float(a), w_line=float(1 - b), w_model=float(b))
 
 

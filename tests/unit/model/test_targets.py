@@ -12,6 +12,7 @@ from gameline.tasks.model.line_scores import BREAK_EVEN_110, COIN, bets_at_110, 
 from gameline.tasks.model.targets import (
     Distribution,
     choose_distribution,
+    fit_with_line,
     line_probabilities,
     line_result,
 )
@@ -203,3 +204,23 @@ def test_a_game_is_priced_at_its_opening_lines_without_its_closing_ones() -> Non
     # The price at the open does not know the closing line: moving the close changes nothing.
     moved = predict_lines(models, test.assign(home_spread=test["home_spread"] - 5), features)
     np.testing.assert_allclose(priced["cover_linear_open"], moved["cover_linear_open"])
+
+
+def test_the_model_share_stays_between_the_line_and_the_model() -> None:
+    """A share fitted below 0 (the model disagrees with the line against the results) is held
+    at 0, one above 1 at 1; then a longer spread asked for never lowers P(cover)."""
+    rng = np.random.default_rng(3)
+    line = rng.normal(0, 6, 400)
+    y = line + rng.normal(0, 12, 400)
+    against = fit_with_line(line - 0.8 * (y - line), line, y)  # unconstrained: about -1.0
+    beyond = fit_with_line(line + 0.5 * (y - line), line, y)  # unconstrained: about 1.3
+    assert against is not None and (against.w_model, against.w_line) == (0.0, 1.0)
+    assert beyond is not None and (beyond.w_model, beyond.w_line) == (1.0, 0.0)
+    # The offset refitted with the share held: the mean residual, shrunk toward 0.
+    assert against.intercept == pytest.approx(np.sum(y - line) / (400 + 2000))
+    spreads = np.arange(-30.5, 31.0, 1.0)
+    for fit in (against, beyond, fit_with_line(line + 0.3 * (y - line), line, y)):
+        assert fit is not None and 0.0 <= fit.w_model <= 1.0
+        margin = fit.apply(np.full(len(spreads), 3.0), -spreads)  # the line as a mean: -spread
+        p_cover, _ = line_probabilities(NORMAL, "margin", margin, np.zeros(len(spreads)), spreads)
+        assert np.all(np.diff(p_cover) >= -1e-12)
