@@ -112,15 +112,19 @@ def main() -> None:
         for number, case in enumerate(args.cases):
             progress(f"case {case}", number, len(args.cases))
             if case == "nba" and not (args.data_dir / "nba_games_2008_2025.csv").exists():
-                print(f"skipping nba: no {args.data_dir / 'nba_games_2008_2025.csv'}")
+                print(
+                    f"skipping nba: no {args.data_dir / 'nba_games_2008_2025.csv'}", file=sys.stderr
+                )
                 continue
             cmd = [sys.executable, __file__, "--one", case, "--data-dir", str(args.data_dir)]
             done = subprocess.run(cmd, capture_output=True, text=True, check=False)
             if done.returncode != 0:
                 sys.exit(f"case {case} failed:\n{done.stderr[-3000:]}")
             results.append(json.loads(done.stdout.strip().splitlines()[-1]))
-    print(json.dumps(results, indent=2) if args.json else "", end="")
-    print_results(results)
+    if args.json:  # for scripts: only the JSON on stdout
+        print(json.dumps(results, indent=2))
+    else:
+        print_results(results)
 
 
 if __name__ == "__main__":

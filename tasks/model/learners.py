@@ -4,6 +4,7 @@ on the latest training games and kept as its native text model (never pickled)."
 from __future__ import annotations
 
 import functools
+import threading
 from typing import Any
 
 import numpy as np
@@ -52,6 +53,13 @@ def season_weights(seasons: np.ndarray, decay: float) -> np.ndarray:
     return np.power(decay, seasons.max() - seasons) if seasons.size else seasons
 
 
+# LightGBM's native calls, one at a time in a process: walk-forward folds run in threads, and
+# concurrent native training has crashed a process (a segfault in a fold thread while another
+# was inside Booster.update; LightGBM documents known races around shared predictor state).
+# Each booster uses one thread anyway; the folds still overlap everything else.
+NATIVE_LOCK = threading.Lock()
+
+
 def fit_lightgbm(
     fit_x: pd.DataFrame,
     fit_y: np.ndarray,
@@ -84,28 +92,32 @@ def fit_lightgbm(
         "verbosity": -1,
     }
     fit_init, valid_init = init_scores if init_scores is not None else (None, None)
-    train = lgb.Dataset(fit_x, fit_y, weight=fit_weights, init_score=fit_init)
-    valid = lgb.Dataset(valid_x, valid_y, reference=train, init_score=valid_init)
-    booster = lgb.train(
-        params,
-        train,
-        num_boost_round=cfg.max_rounds,
-        valid_sets=[valid],
-        callbacks=[lgb.early_stopping(cfg.early_stopping_rounds, verbose=False)],
-    )
-    return booster.model_to_string(num_iteration=booster.best_iteration)
+    with NATIVE_LOCK:
+        train = lgb.Dataset(fit_x, fit_y, weight=fit_weights, init_score=fit_init)
+        valid = lgb.Dataset(valid_x, valid_y, reference=train, init_score=valid_init)
+        booster = lgb.train(
+            params,
+            train,
+            num_boost_round=cfg.max_rounds,
+            valid_sets=[valid],
+            callbacks=[lgb.early_stopping(cfg.early_stopping_rounds, verbose=False)],
+        )
+        return booster.model_to_string(num_iteration=booster.best_iteration)
 
 
 @functools.lru_cache(maxsize=16)
 def _booster(model: str) -> Any:
     """A native LightGBM text model parsed once (a served model predicts many times; a str
-    keeps its hash, so the same model text is found at once). Prediction is thread-safe."""
+    keeps its hash, so the same model text is found at once)."""
     import lightgbm as lgb
 
-    return lgb.Booster(model_str=model)
+    with NATIVE_LOCK:
+        return lgb.Booster(model_str=model)
 
 
 def predict_lightgbm(model: str, inputs: pd.DataFrame, raw: bool = False) -> np.ndarray:
     """A native LightGBM text model's predictions (probabilities of a binary model; with `raw`,
     its raw scores: what its trees add to their starting logits)."""
-    return np.asarray(_booster(model).predict(inputs, raw_score=raw), dtype=float)
+    booster = _booster(model)
+    with NATIVE_LOCK:
+        return np.asarray(booster.predict(inputs, raw_score=raw), dtype=float)
