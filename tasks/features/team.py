@@ -35,6 +35,7 @@ from gameline.tasks.config import (
 )
 from gameline.tasks.contracts import home_win
 from gameline.tasks.data.ingest import read_store
+from gameline.tasks.features.point_in_time import latest_at_or_before
 from gameline.tasks.features.sources import write_source_tables
 from gameline.tasks.storage import write_parquet
 
@@ -281,29 +282,6 @@ def team_states(tg: pd.DataFrame, cfg: FeaturesConfig) -> pd.DataFrame:
     return state.sort_values("state_end", kind="stable")
 
 
-def latest_at_or_before(
-    keys: np.ndarray, times: np.ndarray, state_keys: np.ndarray, state_times: np.ndarray
-) -> np.ndarray:
-    """For each (key, time), the position of the state with the same key and the latest
-    state time at or before it (-1 where there is none); of states with equal key and time, the
-    last. `merge_asof(by=key)` with NumPy's binary search: one sort of the states, no copies of
-    the rows (2M team-games: 0.5 s against merge_asof's 4 s)."""
-    # Times as dense ranks, so a (key, rank) pair packs into one int64 whatever the time span.
-    both = np.concatenate([times, state_times]).view(np.int64)
-    ranks = np.unique(both, return_inverse=True)[1].reshape(-1)
-    span = np.int64(ranks.max() + 1) if len(ranks) else np.int64(1)
-    packed = state_keys.astype(np.int64) * span + ranks[len(times) :]
-    order = np.argsort(packed, kind="stable")
-    wanted = keys.astype(np.int64) * span + ranks[: len(times)]
-    by_want = np.argsort(wanted, kind="stable")  # sorted needles: a cache-friendly search
-    found = np.empty(len(wanted), np.int64)
-    found[by_want] = np.searchsorted(packed[order], wanted[by_want], "right") - 1
-    if not len(order):
-        return np.full(len(wanted), -1, np.int64)
-    position = order[np.maximum(found, 0)]
-    return np.where((found >= 0) & (state_keys[position] == keys), position, -1)
-
-
 def states_at(rows: pd.DataFrame, states: pd.DataFrame) -> pd.DataFrame:
     """For each row (a team and a start time), its team's latest state that ended at or before
     the start: the state columns, NaN where the team has none, on the rows' index."""
@@ -450,8 +428,8 @@ def _features_frame(
         )
     )
     taken = {c: tg[c].array.take(order) for c in [*ROW_COLUMNS, *CONTEXT_COLUMNS]}
-    rows = pd.DataFrame(taken, copy=False)
-    rows = pd.DataFrame({**taken, **states_at(rows, states)}, copy=False)  # no copies
+    state = states_at(pd.DataFrame(taken, copy=False), states)
+    rows = pd.DataFrame({**taken, **state}, copy=False)  # the arrays as they are: no copies
     ids = {
         "team": names[rows["team"].to_numpy()],
         "game_id": games["game_id"].to_numpy()[rows["game"].to_numpy()],
