@@ -80,31 +80,38 @@ async def pipeline_flow(
     # One Prefect client for every task of the run: a sync task in an async flow otherwise
     # opens its own (a TLS context each, about 40 ms).
     with SyncClientContext.get_or_create():
-        ref, config = config, resolve(config, "daily")
-        tag_run(*run_tags(config))
-        now = now or league_now(config)
-        # The stages run as this flow's tasks; train and gate are subflows (only when retraining).
-        ingested = ingest_stage(config, file, online_required=False)
-        monitored = monitor_stage(config, now, heal=False)  # ingest checked the derived stores
-        registry = Registry.from_config(config)
-        active = {a.kind for a in [*monitored.opened, *monitored.continuing]}
-        decision = retrain_decision(config, registry, active, "manual" if retrain else None, now)
-        summary = PipelineSummary(ingest=ingested, monitor=monitored, retrain=decision)
-        if decision.retrain:
-            tag_run(f"retrain:{decision.trigger}")
-            reason = {"retrain_trigger": str(decision.trigger), "retrain_reason": decision.detail}
-            with tags(*run_tags(config, f"trigger:{decision.trigger}")), subflows():
-                summary.training = train_flow(ref, reason)
-                summary.gate = gate_flow(ref, summary.training.model_version)
-        if registry.alias_version(CHAMPION) is None:
-            summary.note = "no champion yet, so no predictions: the first challenger did not pass"
-            get_run_logger().warning(summary.note)
-        else:
-            summary.predictions = predict_stage(config, now, heal=False)
-        create_markdown_artifact(
-            key=artifact_key(f"daily-{config.name}"),
-            markdown=daily_markdown(config.name, summary),
-            description=decision.facts().line[:200],
-            _sync=True,
-        )
-        return summary
+        return daily_stages(config, file, retrain, now)
+
+
+def daily_stages(
+    config: ConfigRef, file: Path | None, retrain: bool, now: datetime | None
+) -> PipelineSummary:
+    """The daily flow's stages, inside its run."""
+    ref, config = config, resolve(config, "daily")
+    tag_run(*run_tags(config))
+    now = now or league_now(config)
+    # The stages run as this flow's tasks; train and gate are subflows (only when retraining).
+    ingested = ingest_stage(config, file, online_required=False)
+    monitored = monitor_stage(config, now, heal=False)  # ingest checked the derived stores
+    registry = Registry.from_config(config)
+    active = {a.kind for a in [*monitored.opened, *monitored.continuing]}
+    decision = retrain_decision(config, registry, active, "manual" if retrain else None, now)
+    summary = PipelineSummary(ingest=ingested, monitor=monitored, retrain=decision)
+    if decision.retrain:
+        tag_run(f"retrain:{decision.trigger}")
+        reason = {"retrain_trigger": str(decision.trigger), "retrain_reason": decision.detail}
+        with tags(*run_tags(config, f"trigger:{decision.trigger}")), subflows():
+            summary.training = train_flow(ref, reason)
+            summary.gate = gate_flow(ref, summary.training.model_version)
+    if registry.alias_version(CHAMPION) is None:
+        summary.note = "no champion yet, so no predictions: the first challenger did not pass"
+        get_run_logger().warning(summary.note)
+    else:
+        summary.predictions = predict_stage(config, now, heal=False)
+    create_markdown_artifact(
+        key=artifact_key(f"daily-{config.name}"),
+        markdown=daily_markdown(config.name, summary),
+        description=decision.facts().line[:200],
+        _sync=True,
+    )
+    return summary
