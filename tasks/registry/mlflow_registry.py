@@ -9,6 +9,7 @@ sets it only around its own calls (`_active`), so two registries in one process 
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import warnings
@@ -63,6 +64,31 @@ MLFLOW_HTTP_LIMITS = {
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
 }
+
+
+def requirement_mismatches(path: Path) -> list[str]:
+    """The pinned requirements of a logged model (its requirements.txt) that this environment
+    does not meet: `name (installed: X, model: spec)` each."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed_version
+
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    found = []
+    for line in path.read_text().splitlines() if path.exists() else []:
+        try:
+            requirement = Requirement(line.strip())
+        except InvalidRequirement:  # blank, a comment, an option, a path
+            continue
+        if requirement.marker and not requirement.marker.evaluate():
+            continue
+        try:
+            have: str | None = installed_version(requirement.name)
+        except PackageNotFoundError:
+            have = None
+        if have is None or not requirement.specifier.contains(have, prereleases=True):
+            found.append(f"{requirement.name} (installed: {have or 'none'}, model: {requirement})")
+    return found
 
 
 class Registry:
@@ -179,9 +205,17 @@ class Registry:
             import mlflow
 
             with self._active():
-                self._loaded[version] = mlflow.pyfunc.load_model(
-                    f"models:/{self.model_name}/{version}"
+                local = Path(
+                    mlflow.artifacts.download_artifacts(f"models:/{self.model_name}/{version}")
                 )
+                # MLflow's own check of the model's requirements maps every installed
+                # distribution to its modules first (about 2 s a process): the same check here.
+                if mismatches := requirement_mismatches(local / "requirements.txt"):
+                    logging.getLogger(__name__).warning(
+                        "%s v%s was logged for other versions than installed here: %s",
+                        self.model_name, version, "; ".join(mismatches),
+                    )  # fmt: skip
+                self._loaded[version] = mlflow.pyfunc.load_model(str(local), suppress_warnings=True)
         return self._loaded[version]
 
     def run_metrics(self, run_id: str) -> dict[str, float]:
