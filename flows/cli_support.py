@@ -270,9 +270,9 @@ def exit_now(code: object) -> NoReturn:
     else:
         sys.stderr.write(f"{code}\n")
         status = 1
-    for thread in threading.enumerate():
-        if thread is not threading.main_thread() and not thread.daemon:
-            thread.join()
+    # What the interpreter's shutdown does first: threading's exit hooks (an executor's idle
+    # workers told to stop), then every non-daemon thread joined.
+    threading._shutdown()  # type: ignore[attr-defined]
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:

@@ -10,11 +10,14 @@ import pytest
 
 SCRIPT = """
 import atexit, sys, threading, time
+from concurrent.futures import ThreadPoolExecutor
 from gameline.flows.cli_support import exit_now
 
 atexit.register(lambda: sys.stdout.write("atexit ran;"))
 worker = threading.Thread(target=lambda: (time.sleep(0.3), sys.stdout.write("thread done;")))
 worker.start()
+pool = ThreadPoolExecutor(1)  # left running, as MLflow leaves its download pool
+pool.submit(time.sleep, 0.1)
 sys.stdout.write("buffered;")  # still in the buffer when exit_now is called
 exit_now({code!r})
 """
