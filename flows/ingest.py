@@ -248,8 +248,8 @@ def ingest_stage(
         manifest = store_task(config, staged, checked, now)
         report = checked.report_path
     sources: list[SourceIngest] = sources_task(config, now, file) if config.features.sources else []
-    # Rebuilt even when the input was seen before: the feature config may have changed.
-    features = features_task(config)
+    # Rebuilt unless built from exactly these games, facts, settings and code (fingerprint.py).
+    features = features_task(config, reuse=True)
     summary = IngestSummary(
         config=config.name,
         state_dir=config.state_dir,

@@ -35,6 +35,7 @@ from gameline.tasks.config import (
 )
 from gameline.tasks.contracts import home_win
 from gameline.tasks.data.ingest import read_store
+from gameline.tasks.features.fingerprint import current_build, inputs_fingerprint, record_build
 from gameline.tasks.features.point_in_time import latest_at_or_before
 from gameline.tasks.features.sources import write_source_tables
 from gameline.tasks.storage import write_parquet
@@ -455,9 +456,13 @@ class FeatureSummary(BaseModel):
     states: int = 0
 
 
-def write_team_features(config: GamelineConfig) -> FeatureSummary:
+def write_team_features(config: GamelineConfig, reuse: bool = False) -> FeatureSummary:
     """Recompute the team features and the team states from the whole raw store and write
-    them atomically."""
+    them atomically. With `reuse`, tables built from exactly the same inputs are kept as they
+    are (`fingerprint`: a daily run with nothing new)."""
+    inputs = inputs_fingerprint(config)
+    if reuse and (built := current_build(config, inputs)) is not None:
+        return FeatureSummary.model_validate(built)
     paths = state_paths(config)
     games = read_store(paths.raw_games)
     # Each step once, each table written and let go before the next is built (1M games: the
@@ -473,7 +478,7 @@ def write_team_features(config: GamelineConfig) -> FeatureSummary:
     write_parquet(features, paths.team_features)
     write_source_tables(config, games)
     latest = features["event_timestamp"].max() if len(features) else None
-    return FeatureSummary(
+    summary = FeatureSummary(
         path=paths.team_features,
         rows=len(features),
         games=features["game_id"].nunique(),
@@ -483,3 +488,5 @@ def write_team_features(config: GamelineConfig) -> FeatureSummary:
         states_path=paths.team_states,
         states=n_states,
     )
+    record_build(config, inputs, summary.model_dump(mode="json"))
+    return summary
