@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import sys
 import time
 from datetime import datetime, timedelta
@@ -38,6 +39,7 @@ from gameline.tasks.config import (
     feast_redis_connection,
     state_paths,
 )
+from gameline.tasks.features.fingerprint import tables_signature
 from gameline.tasks.features.point_in_time import (
     Projection,
     entity_frame,
@@ -49,6 +51,8 @@ from gameline.tasks.features.point_in_time import (
 from gameline.tasks.features.sources import SourceView, add_source_features, source_views
 from gameline.tasks.features.team import CONTEXT_COLUMNS, feature_columns, pregame, state_columns
 from gameline.tasks.storage import write_json
+
+SOURCES_LOADED = "online_sources.json"  # each source's table as last loaded online
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -291,11 +295,14 @@ class TeamFeatureStore:
         started = time.perf_counter()
         watermark = self.watermark()
         start = min(watermark, end) if watermark else end - self.ttl
-        self._materialize(start, end)
-        self.refresh_sources()
+        if watermark is None or watermark < end:  # else every state is loaded already
+            self._materialize(start, end)
         rebuilt = not self.online_is_current(end)
         if rebuilt:
             self.rebuild_online(end)
+        # The team rows were current: the store was not emptied, so an unchanged source's
+        # rows are still there.
+        self.refresh_sources(changed_only=not rebuilt)
         return MaterializeSummary(
             start=start,
             end=end,
@@ -326,16 +333,32 @@ class TeamFeatureStore:
             rebuilt=True,
         )
 
-    def refresh_sources(self) -> None:
+    def refresh_sources(self, changed_only: bool = False) -> None:
         """Load each feature source's latest rows into the online store: every key's latest row
         of the TTL before its newest (Feast writes one row per key, so a source's whole window
-        costs what its keys do; a fact that arrived late is loaded too)."""
+        costs what its keys do; a fact that arrived late is loaded too). With `changed_only`, a
+        source whose table is still the file last loaded into this store is left as it is."""
+        record = self.folder / SOURCES_LOADED
+        store = hashlib.sha256(self.feast.model_dump_json().encode()).hexdigest()
+        loaded: dict[str, Any] = {}
+        if changed_only:
+            try:
+                kept = json.loads(record.read_text())
+                loaded = dict(kept["views"]) if kept.get("store") == store else {}
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                loaded = {}  # none yet, or unreadable: every source is loaded
         for view in self.views:
             latest = latest_feature_time(view.path)
             if latest is None:
                 continue
+            signature = tables_signature([view.path])
+            if changed_only and loaded.get(view.name) == signature:
+                continue
             end = latest + timedelta(seconds=1)
             self._materialize(end - self.ttl, end, view.name)
+            loaded[view.name] = signature
+        if self.views:
+            write_json({"store": store, "views": loaded}, record)
 
     def _materialize(self, start: datetime, end: datetime, view: str = TEAM_VIEW) -> None:
         with contextlib.redirect_stdout(sys.stderr):  # Feast prints progress; stdout is data
