@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import re
@@ -55,6 +56,22 @@ def read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
 def json_text(payload: Any) -> str:
     """The JSON text Gameline writes (indented, sorted keys, ISO dates, a final newline)."""
     return json.dumps(payload, indent=2, sort_keys=True, default=str) + "\n"
+
+
+def file_sha256(path: Path) -> str:
+    """A file's SHA-256 (read in blocks, never whole)."""
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A JSON object Gameline wrote to remember something (a build, a load); empty when there
+    is none or it cannot be read (the caller then does the work again)."""
+    try:
+        found = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 def write_json(payload: Any, path: Path) -> Path:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from gameline.tasks.config import GamelineConfig, state_paths
-from gameline.tasks.storage import write_json
+from gameline.tasks.storage import file_sha256, read_json_object, write_json
 
 PACKAGE = Path(__file__).parents[1]  # gameline.tasks: what the feature build runs
 
@@ -32,20 +32,17 @@ def code_digest() -> str:
     return digest.hexdigest()
 
 
-def file_digest(path: Path) -> str:
-    """A file's SHA-256, or "absent"."""
-    if not path.exists():
-        return "absent"
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
+def digest_or_absent(path: Path) -> str:
+    """A source's stored facts: absent until its first ingest."""
+    return file_sha256(path) if path.exists() else "absent"
 
 
 def inputs_fingerprint(config: GamelineConfig) -> str:
     """The digest of what the feature tables are built from."""
-    paths = state_paths(config)
+    paths, sources = state_paths(config), config.features.sources
     parts = {
-        "games": file_digest(paths.raw_games),
-        "facts": {s.name: file_digest(paths.source_facts(s.name)) for s in config.features.sources},
+        "games": file_sha256(paths.raw_games),  # ingest wrote it before the features
+        "facts": {s.name: digest_or_absent(paths.source_facts(s.name)) for s in sources},
         "features": config.features.model_dump(mode="json"),
         "league": config.league.model_dump(mode="json"),
         "code": code_digest(),
@@ -64,7 +61,7 @@ def tables_signature(tables: list[Path]) -> list[list[Any]] | None:
     """Each table's absolute path, size and modification time (None if one is missing)."""
     if not all(path.exists() for path in tables):
         return None
-    return [[str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns] for p in tables]
+    return [[str(p.resolve()), (st := p.stat()).st_size, st.st_mtime_ns] for p in tables]
 
 
 def record_path(config: GamelineConfig) -> Path:
@@ -74,12 +71,8 @@ def record_path(config: GamelineConfig) -> Path:
 def current_build(config: GamelineConfig, inputs: str) -> dict[str, Any] | None:
     """The recorded summary of the last build when it was built from `inputs` and its tables
     are still the files it wrote; else None (rebuild)."""
-    path = record_path(config)
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError):  # none yet, or unreadable: rebuild
-        return None
-    if not isinstance(record, dict) or record.get("inputs") != inputs:
+    record = read_json_object(record_path(config))  # none yet, or unreadable: rebuild
+    if record.get("inputs") != inputs:
         return None
     if record.get("tables") != tables_signature(built_tables(config)):
         return None

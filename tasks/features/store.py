@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import sys
 import time
 from datetime import datetime, timedelta
@@ -50,7 +49,7 @@ from gameline.tasks.features.point_in_time import (
 )
 from gameline.tasks.features.sources import SourceView, add_source_features, source_views
 from gameline.tasks.features.team import CONTEXT_COLUMNS, feature_columns, pregame, state_columns
-from gameline.tasks.storage import write_json
+from gameline.tasks.storage import read_json_object, write_json
 
 SOURCES_LOADED = "online_sources.json"  # each source's table as last loaded online
 
@@ -340,19 +339,15 @@ class TeamFeatureStore:
         source whose table is still the file last loaded into this store is left as it is."""
         record = self.folder / SOURCES_LOADED
         store = hashlib.sha256(self.feast.model_dump_json().encode()).hexdigest()
-        loaded: dict[str, Any] = {}
-        if changed_only:
-            try:
-                kept = json.loads(record.read_text())
-                loaded = dict(kept["views"]) if kept.get("store") == store else {}
-            except (OSError, ValueError, KeyError, TypeError, AttributeError):
-                loaded = {}  # none yet, or unreadable: every source is loaded
+        kept = read_json_object(record) if changed_only else {}  # none, unreadable: load all
+        views = kept.get("views") if kept.get("store") == store else None
+        loaded: dict[str, Any] = dict(views) if isinstance(views, dict) else {}
         for view in self.views:
-            latest = latest_feature_time(view.path)
-            if latest is None:
-                continue
             signature = tables_signature([view.path])
             if changed_only and loaded.get(view.name) == signature:
+                continue
+            latest = latest_feature_time(view.path)
+            if latest is None:
                 continue
             end = latest + timedelta(seconds=1)
             self._materialize(end - self.ttl, end, view.name)

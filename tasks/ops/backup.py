@@ -16,7 +16,6 @@ artifacts by absolute path. Production stores are backed up with their own tools
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import shutil
 import sqlite3
@@ -29,7 +28,7 @@ from pydantic import BaseModel
 
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.provenance import code_version
-from gameline.tasks.storage import store_lock
+from gameline.tasks.storage import file_sha256, store_lock
 
 # What cannot be derived, relative to the state folder (files, or folders copied whole).
 PRIMARY = (
@@ -81,14 +80,6 @@ def primary_paths(config: GamelineConfig) -> list[str]:
     return found
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def copy_sqlite(source: Path, target: Path) -> None:
     """A consistent copy of a SQLite database, even while another process writes it."""
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -127,7 +118,7 @@ def backup(config: GamelineConfig, to: Path | None = None) -> BackupSummary:
             if (root / MLFLOW_DB).exists():
                 copy_sqlite(root / MLFLOW_DB, work / MLFLOW_DB)
         files = {
-            str(p.relative_to(work)): sha256(p) for p in sorted(work.rglob("*")) if p.is_file()
+            str(p.relative_to(work)): file_sha256(p) for p in sorted(work.rglob("*")) if p.is_file()
         }
         index = {
             "config": config.name,
@@ -171,7 +162,7 @@ def restore(config: GamelineConfig, source: Path) -> BackupSummary:
             "its artifacts by absolute path): set state_dir or GAMELINE_STATE_DIR to it"
         )
     files: dict[str, str] = index["files"]
-    bad = [f for f, digest in files.items() if sha256(source / f) != digest]
+    bad = [f for f, digest in files.items() if file_sha256(source / f) != digest]
     if bad:
         raise BackupError(f"{source}: {len(bad)} file(s) differ from the backup's index: {bad[:5]}")
     root.mkdir(parents=True, exist_ok=True)
