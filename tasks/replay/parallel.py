@@ -5,7 +5,8 @@ either way; run at once, each policy measures the initial champion for itself wh
 run shares those monitor results.
 
 Progress is reported as (policy, days done, days in all, retrains so far), from the worker
-processes through a queue; from a Dask cluster, as each policy finishes.
+processes through a queue (each policy's last report is in before its result is returned); from
+a Dask cluster, as each policy finishes.
 """
 
 from __future__ import annotations
@@ -83,8 +84,16 @@ def _replay_in_worker(timeline: Timeline, policy: Policy) -> PolicyRun:
     """One policy in a worker process, its progress put on the process's queue."""
     from gameline.tasks.replay.engine import replay_policy
 
-    queued = (lambda *item: _QUEUE.put(item)) if _QUEUE is not None else None
-    return replay_policy(timeline, policy, {}, _reporter(queued, policy, timeline))
+    if _QUEUE is None:
+        return replay_policy(timeline, policy, {})
+
+    def queued(*item: object) -> None:
+        _QUEUE.put(item)
+
+    try:
+        return replay_policy(timeline, policy, {}, _reporter(queued, policy, timeline))
+    finally:
+        _QUEUE.put((policy,))  # the policy's last item: every report of it is before this
 
 
 def _in_processes(
@@ -98,22 +107,31 @@ def _in_processes(
         max_workers=workers, mp_context=context, initializer=_start_worker, initargs=(queue,)
     ) as pool:
         futures = [pool.submit(_replay_in_worker, timeline, policy) for policy in policies]
-        while not all(f.done() for f in futures):
-            _drain(queue, progress, wait_s=0.2)
-        _drain(queue, progress, wait_s=0.0)
+        # A worker's queue is fed by a thread of its own, so a result can arrive before the
+        # reports put ahead of it: wait for each policy's last item, not only its result
+        # (unless a policy failed: a worker that died sends nothing more).
+        unfinished = len(futures)
+        while unfinished:
+            unfinished -= _drain(queue, progress, wait_s=0.2)
+            if all(f.done() for f in futures) and any(f.exception() for f in futures):
+                break
         return [f.result() for f in futures]
 
 
-def _drain(queue: Any, progress: Progress | None, wait_s: float) -> None:
-    """Hand every progress report waiting on the queue to `progress`."""
+def _drain(queue: Any, progress: Progress | None, wait_s: float) -> int:
+    """Hand every progress report waiting on the queue to `progress`; the number of policies
+    whose last item came."""
+    finished = 0
     try:
-        item = queue.get(timeout=wait_s) if wait_s else queue.get_nowait()
+        item = queue.get(timeout=wait_s)
         while True:
-            if progress is not None:
+            if len(item) == 1:
+                finished += 1
+            elif progress is not None:
                 progress(*item)
             item = queue.get_nowait()
     except queues.Empty:
-        return
+        return finished
 
 
 def _on_dask(
