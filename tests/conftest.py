@@ -3,11 +3,15 @@ API, a local alert receiver. Builders that tests import live in tests/builders.p
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 
@@ -18,6 +22,7 @@ from tests.servers import (
     Prefect,
     Receiver,
     database,
+    migrated_prefect_db,
     need_services,
     quiet_env,
     running_prefect_server,
@@ -61,16 +66,38 @@ def real_config(tmp_path: Path, data_dir: Path) -> Callable[[str], GamelineConfi
 
 
 @pytest.fixture(scope="session")
-def prefect_harness() -> Iterator[None]:
+def prefect_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated Prefect SQLite database, built once per test run for all its workers: copied
+    where a test starts a Prefect server on a fresh SQLite database (`prefect_home`)."""
+    run = tmp_path_factory.getbasetemp()
+    return migrated_prefect_db(run.parent if os.environ.get("PYTEST_XDIST_WORKER") else run)
+
+
+@pytest.fixture(scope="session")
+def prefect_harness(prefect_db: Path) -> Iterator[None]:
     """One temporary Prefect API for every flow test of the session. The flows the tests call
     run as the daily flow runs its subflows, without heartbeats of their own (`subflows()`):
     a flow run's heartbeat only feeds crash detection, and costs up to a second at its end.
-    The deployment tests' runs, in worker processes, keep theirs."""
+    The deployment tests' runs, in worker processes, keep theirs.
+
+    The harness's database is a copy of `prefect_db`: Prefect's harness makes its folder with
+    `mkdtemp` and its database there as `prefect-test.db`, so that name is given a folder that
+    holds the copy (should a new Prefect name it otherwise, it migrates an empty one: slower,
+    the same)."""
+    import prefect.testing.utilities as harness
     from prefect.testing.utilities import prefect_test_harness
 
     from gameline.flows.common import subflows
 
-    with prefect_test_harness(server_startup_timeout=60), subflows():
+    def folder_with_database() -> str:
+        folder = tempfile.mkdtemp()
+        shutil.copyfile(prefect_db, Path(folder) / "prefect-test.db")
+        return folder
+
+    with patch.object(harness, "mkdtemp", folder_with_database):
+        stack = ExitStack()
+        stack.enter_context(prefect_test_harness(server_startup_timeout=60))
+    with stack, subflows():
         yield
 
 

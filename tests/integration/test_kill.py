@@ -18,7 +18,7 @@ import pytest
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.records import records_for
 from tests.builders import fatigue_league, ingested, write_config
-from tests.servers import BIN, gameline, quiet_env
+from tests.servers import BIN, gameline, prefect_home, quiet_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -54,11 +54,11 @@ def alive(pid: int) -> bool:
 
 @pytest.mark.slow(seconds=20)  # about this long: scheduled first
 def test_a_killed_command_leaves_no_server_and_the_next_one_completes(
-    sim_config: Callable[..., GamelineConfig], tmp_path: Path
+    sim_config: Callable[..., GamelineConfig], tmp_path: Path, prefect_db: Path
 ) -> None:
     config = sim_config(train={"min_train_seasons": 1}, gate={"window_games": 60, "min_games": 30})
     path = write_config(config, tmp_path / "c.yaml")
-    env = quiet_env(PREFECT_HOME=str(tmp_path / "prefect-home"))
+    env = quiet_env(PREFECT_HOME=str(prefect_home(tmp_path / "prefect-home", prefect_db)))
     log = tmp_path / "killed.err"
     with open(log, "w") as err:
         cli = subprocess.Popen(
@@ -252,7 +252,7 @@ def test_an_ingest_killed_before_its_manifest_is_completed_by_the_next(
 
 
 def test_a_prefect_server_lost_mid_run_ends_the_command_with_one_line(
-    sim_config: Callable[..., GamelineConfig], tmp_path: Path
+    sim_config: Callable[..., GamelineConfig], tmp_path: Path, prefect_db: Path
 ) -> None:
     """The Prefect API stops (a server restart, an upgrade) while `gameline train` runs against
     it: the command ends within seconds with one `error:` line (it used to wait out Prefect's
@@ -263,7 +263,7 @@ def test_a_prefect_server_lost_mid_run_ends_the_command_with_one_line(
     config = sim_config(train={"min_train_seasons": 1})
     ingested(config)
     path = write_config(config, tmp_path / "c.yaml")
-    home = {"PREFECT_HOME": str(tmp_path / "prefect-home")}
+    home = {"PREFECT_HOME": str(prefect_home(tmp_path / "prefect-home", prefect_db))}
     with running_prefect_server(quiet_env(**home), tmp_path / "server.log") as api:
         env = quiet_env(**home, PREFECT_API_URL=api)
         log = tmp_path / "train.err"

@@ -22,6 +22,7 @@ from tests.servers import (
     free_port,
     gameline,
     need_services,
+    prefect_home,
     process,
     quiet_env,
     running_prefect_server,
@@ -71,7 +72,10 @@ def dump(name: str) -> str:
 
 @pytest.mark.slow(seconds=45)  # about this long: scheduled first
 def test_no_secret_is_printed_or_stored(
-    sim_config: Callable[..., GamelineConfig], redis_with_password: int, tmp_path: Path
+    sim_config: Callable[..., GamelineConfig],
+    redis_with_password: int,
+    tmp_path: Path,
+    prefect_db: Path,
 ) -> None:
     project = f"gl_test_{uuid.uuid4().hex[:8]}"
     with ExitStack() as stack:
@@ -93,11 +97,11 @@ def test_no_secret_is_printed_or_stored(
             records={"url": f"postgresql+psycopg://postgres@127.0.0.1:5432/{registry_db}"},
         )
         config_file = write_config(config, tmp_path / "production.yaml")
-        prefect_home = tmp_path / "prefect-home"
+        home = prefect_home(tmp_path / "prefect-home", prefect_db)
         # PostgreSQL trusts local clients, so the planted passwords are accepted and ignored;
         # Redis checks its own.
         env = quiet_env(
-            PREFECT_HOME=str(prefect_home),
+            PREFECT_HOME=str(home),
             GAMELINE_FEAST_REGISTRY_URL=(
                 f"postgresql+psycopg://postgres:{SECRET}@127.0.0.1:5432/{registry_db}"
             ),
@@ -124,8 +128,8 @@ def test_no_secret_is_printed_or_stored(
 
         leaks = [i for i, text in enumerate(outputs) if SECRET in text]
         assert not leaks, f"printed by command {leaks}"
-        assert (prefect_home / "prefect.db").exists()  # the server's database
-        assert not scan(prefect_home), "in Prefect's database or home"
+        assert (home / "prefect.db").exists()  # the server's database
+        assert not scan(home), "in Prefect's database or home"
         assert not scan(state_paths(config).root), "in the state folder"
         for name in (registry_db, mlflow_db):
             assert SECRET not in dump(name), f"in the database {name}"
