@@ -39,43 +39,51 @@ def model_features(available: list[str], cfg: TrainConfig) -> list[str]:
 def model_inputs(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
     """Home-minus-away differences of every feature, season-to-date differences times season
     progress, the neutral flag, the league's home edge, and side-specific rest inputs (NaN where
-    a team has no history yet)."""
+    a team has no history yet). Built on NumPy columns and framed once: a day's few games are
+    priced many times in a replay, where pandas' per-operation cost was most of the time."""
+
+    def column(name: str) -> np.ndarray:
+        return frame[name].to_numpy(dtype="float64", na_value=np.nan)
+
     builtin = [f for f in features if not f.startswith((GAME, TEAM, *SCORING_FEATURES))]
-    inputs = {f"diff__{f}": frame[f"home__{f}"] - frame[f"away__{f}"] for f in builtin}
+    inputs = {f"diff__{f}": column(f"home__{f}") - column(f"away__{f}") for f in builtin}
     if "season_progress" in features:  # season-to-date numbers deserve more trust as it goes on
-        progress = ((frame["home__season_progress"] + frame["away__season_progress"]) / 2).clip(
-            upper=1.0
+        progress = np.minimum(
+            (column("home__season_progress") + column("away__season_progress")) / 2, 1.0
         )
         for name in PROGRESS_INTERACTIONS:
             if name in features:
-                inputs[f"{name}_x_progress"] = inputs[f"diff__{name}"].fillna(0.0) * progress
-    inputs["neutral"] = frame["neutral"].astype(float)
+                diff = inputs[f"diff__{name}"]
+                inputs[f"{name}_x_progress"] = np.where(np.isnan(diff), 0.0, diff) * progress
+    inputs["neutral"] = column("neutral")
     if "league_home_margin" in features:  # the home edge the league shows lately, if not neutral
-        inputs["league_home_edge"] = frame["home__league_home_margin"] * (1 - inputs["neutral"])
+        inputs["league_home_edge"] = column("home__league_home_margin") * (1 - inputs["neutral"])
     for side in ("home", "away"):
         for name in SIDE_INPUTS:
             if name in features:
-                inputs[f"{side}__{name}"] = frame[f"{side}__{name}"]
+                inputs[f"{side}__{name}"] = column(f"{side}__{name}")
     inputs.update(source_inputs(frame, [f for f in features if f.startswith((GAME, TEAM))]))
     return pd.DataFrame(inputs, index=frame.index)
 
 
-def source_inputs(frame: pd.DataFrame, features: list[str]) -> dict[str, pd.Series]:
+def source_inputs(frame: pd.DataFrame, features: list[str]) -> dict[str, np.ndarray]:
     """The feature sources' inputs: a game fact as it is, a team feature as home minus away;
     each with a missing indicator (`missing__<name>`: the logistic model takes a missing value
     at the training mean, the indicator lets it learn what missing means; LightGBM reads NaN
     itself)."""
-    inputs: dict[str, pd.Series] = {}
+    inputs: dict[str, np.ndarray] = {}
     for feature in features:
-        columns = frame_columns(feature)
+        values = [
+            frame[c].to_numpy(dtype="float64", na_value=np.nan) for c in frame_columns(feature)
+        ]
         if feature.startswith(GAME):
-            value = frame[columns[0]].astype("float64")
+            value = values[0]
             name = feature
         else:
-            value = frame[columns[0]].astype("float64") - frame[columns[1]].astype("float64")
+            value = values[0] - values[1]
             name = f"diff__{feature.removeprefix(TEAM)}"
         inputs[name] = value
-        inputs[MISSING + feature] = value.isna().astype("float64")
+        inputs[MISSING + feature] = np.isnan(value).astype("float64")
     return inputs
 
 
@@ -99,9 +107,13 @@ def market_logit(frame: pd.DataFrame) -> np.ndarray:
     return np.log(p / (1 - p))
 
 
-def market_variant_inputs(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
-    """The logistic model's inputs plus the market's logit."""
-    return model_inputs(frame, features).assign(market_logit=market_logit(frame))
+def market_variant_inputs(
+    frame: pd.DataFrame, features: list[str], inputs: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """The logistic model's inputs (`inputs` where they are already built) plus the market's
+    logit."""
+    inputs = model_inputs(frame, features) if inputs is None else inputs
+    return inputs.assign(market_logit=market_logit(frame))
 
 
 def selected_features(config: GamelineConfig) -> list[str]:

@@ -73,16 +73,23 @@ def line_result(values: np.ndarray, line: np.ndarray, target: Target) -> np.ndar
         return np.where(edge > 0, 1.0, np.where(edge < 0, 0.0, np.nan))
 
 
-def target_inputs(frame: pd.DataFrame, features: list[str], target: Target) -> pd.DataFrame:
-    """The winner's inputs (home-minus-away differences), and for the total the scoring level of
-    both teams (home plus away sums of the scoring features): a total depends on how much both
-    sides score, which differences cancel."""
-    inputs = model_inputs(frame, features)
-    if target == "total":
-        for feature in features:
-            if feature.startswith(SCORING):
-                inputs[f"sum__{feature}"] = frame[f"home__{feature}"] + frame[f"away__{feature}"]
-    return inputs
+def target_inputs(
+    frame: pd.DataFrame, features: list[str], target: Target, inputs: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """The winner's inputs (home-minus-away differences; `inputs` where they are already
+    built), and for the total the scoring level of both teams (home plus away sums of the
+    scoring features): a total depends on how much both sides score, which differences
+    cancel."""
+    inputs = model_inputs(frame, features) if inputs is None else inputs
+    if target != "total":
+        return inputs
+    sums = {
+        f"sum__{feature}": frame[f"home__{feature}"].to_numpy(dtype="float64", na_value=np.nan)
+        + frame[f"away__{feature}"].to_numpy(dtype="float64", na_value=np.nan)
+        for feature in features
+        if feature.startswith(SCORING)
+    }
+    return inputs.assign(**sums) if sums else inputs
 
 
 class Regression(LinearModel):
@@ -374,14 +381,16 @@ def other_family(means: dict[str, np.ndarray], family: str) -> np.ndarray:
 
 
 def combined_means(
-    models: LineModels, frame: pd.DataFrame, features: list[str]
+    models: LineModels, frame: pd.DataFrame, features: list[str], inputs: pd.DataFrame | None = None
 ) -> dict[Target, dict[str, np.ndarray]]:
     """Each target's mean per family: the model's own, combined with the game's line where it
-    has one (and the family was fitted with lines)."""
+    has one (and the family was fitted with lines). `inputs`: `frame`'s winner inputs, where
+    they are already built."""
+    inputs = model_inputs(frame, features) if inputs is None else inputs
     means: dict[Target, dict[str, np.ndarray]] = {}
     for target in TARGETS:
         target_models = models.of(target)
-        own = model_means(target_models, target_inputs(frame, features, target))
+        own = model_means(target_models, target_inputs(frame, features, target, inputs))
         line = line_mean(frame, target)
         means[target] = {}
         for family, mean in own.items():
@@ -403,13 +412,17 @@ def line_labels(frame: pd.DataFrame, target: Target) -> np.ndarray:
     return line_result(outcome(frame, target), game_lines(frame, target), target)
 
 
-def predict_lines(models: LineModels, frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
+def predict_lines(
+    models: LineModels, frame: pd.DataFrame, features: list[str], inputs: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """Per family: the predicted margin and total (`margin_<f>`, `total_<f>`: the fair spread
     and total, combined with the game's lines where it has them) and, where the game has
     lines, P(home covers) and P(over) given no push (`cover_<f>`, `over_<f>`); where it has
     opening lines too, the same priced at them with what was known then (`cover_<f>_open`,
-    `over_<f>_open`: what a bettor at the open saw)."""
-    means = combined_means(models, frame, features)
+    `over_<f>_open`: what a bettor at the open saw). `inputs`: `frame`'s winner inputs, where
+    they are already built."""
+    inputs = model_inputs(frame, features) if inputs is None else inputs
+    means = combined_means(models, frame, features, inputs)
     out = pd.DataFrame(index=frame.index)
     for target in TARGETS:
         _, side = LINES[target]
@@ -425,7 +438,7 @@ def predict_lines(models: LineModels, frame: pd.DataFrame, features: list[str]) 
         opening = frame.assign(
             **{LINES[t][0]: frame[opening_column(t)] if t in has_open else np.nan for t in TARGETS}
         )
-        at_open = combined_means(models, opening, features)
+        at_open = combined_means(models, opening, features, inputs)  # lines are no inputs
         for target in has_open:
             side, line = LINES[target][1], game_lines(opening, target)
             for family, mean in at_open[target].items():

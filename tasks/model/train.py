@@ -193,13 +193,13 @@ def predict_models(models: FoldModels, frame: pd.DataFrame, features: list[str])
         out["p_anchored"] = models.anchored.predict(inputs, frame, fallback)
     market = models.with_market is not None or models.anchored is not None
     if market and "home_ml" in frame:  # the results file's own prices: the market baseline
-        inputs_m = market_variant_inputs(frame, features)
+        inputs_m = market_variant_inputs(frame, features, inputs)
         priced = inputs_m["market_logit"].notna().to_numpy()
         out["p_market"] = np.where(priced, 1 / (1 + np.exp(-inputs_m["market_logit"])), np.nan)
         if models.with_market is not None:
             out["p_with_market"] = np.where(priced, models.with_market.predict(inputs_m), np.nan)
     if models.lines is not None:
-        out = pd.concat([out, predict_lines(models.lines, frame, features)], axis=1)
+        out = pd.concat([out, predict_lines(models.lines, frame, features, inputs)], axis=1)
     return out
 
 
