@@ -3,8 +3,11 @@ whose false alarms do not grow with the reference's size."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+import pytest
 
 from gameline.tasks.monitoring.drift import measure_drift, phase_reference, season_phase
 
@@ -71,3 +74,40 @@ def test_a_window_from_the_same_distribution_is_not_drift_whatever_the_sizes() -
     shifted = window + np.r_[np.full(9, 0.5), np.zeros(3)]
     found = measure_drift("data", reference, shifted, columns, 0.5, 50, None)
     assert found.drifted and {c.column for c in found.columns if c.drifted} >= set(columns[:7])
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # the report's figures of an infinity
+def test_without_a_report_the_verdicts_are_the_reports(tmp_path: Path) -> None:
+    """A drift measured without its HTML page (a replay's) runs Evidently's tests itself: the
+    same test, score, threshold and verdict per column as the report's, for the K-S test and
+    for Evidently's own choice (which differs by size and by how many values a column has)."""
+    rng = np.random.default_rng(11)
+
+    def frame(n: int, shift: float) -> pd.DataFrame:
+        data = pd.DataFrame(
+            {
+                "normal": rng.normal(shift, 1, n),
+                "flag": (rng.random(n) < 0.3 + shift / 4).astype(float),
+                "small_counts": rng.integers(0, 4, n).astype(float),
+                "gappy": np.where(rng.random(n) < 0.4, np.nan, rng.normal(shift, 2, n)),
+                "wide": rng.normal(0, 10, n),
+            }
+        )
+        data.loc[0, "wide"] = np.inf  # dropped on both paths
+        return data
+
+    columns = ["normal", "flag", "small_counts", "gappy", "wide"]
+    methods: set[str] = set()
+    for reference_rows, window_rows in ((2000, 120), (300, 80)):
+        reference, window = frame(reference_rows, 0.0), frame(window_rows, 0.6)
+        for test in ("ks", "auto"):
+            page = tmp_path / f"{reference_rows}-{test}.html"
+            shown = measure_drift("data", reference, window, columns, 0.5, 50, page, test=test)
+            bare = measure_drift("data", reference, window, columns, 0.5, 50, None, test=test)
+            assert page.stat().st_size > 0 and bare.report is None
+            assert [c.column for c in bare.columns] == columns
+            assert bare.columns == shown.columns, (reference_rows, test)
+            assert (bare.drifted_share, bare.drifted) == (shown.drifted_share, shown.drifted)
+            methods.update(c.method for c in bare.columns)
+    assert any(c.drifted for c in bare.columns) and not all(c.drifted for c in bare.columns)
+    assert len(methods) >= 3, methods  # K-S and more than one of Evidently's own choices
