@@ -168,7 +168,12 @@ def league_home_margin(tg: pd.DataFrame, cfg: LeagueHomeConfig) -> np.ndarray:
     ended at or before the game's start (the prior before any)."""
     n = len(tg) // 2
     home_side = tg.iloc[:n]
-    done = home_side[home_side["final"] & ~home_side["neutral"]].sort_values("end_time")
+    # Games that end together (a slate that starts together) in the store's order: the average
+    # depends on the order, and an unstable sort orders them differently in a store that holds
+    # later results too, so training and serving would see different margins for one game.
+    done = home_side[home_side["final"] & ~home_side["neutral"]].sort_values(
+        "end_time", kind="stable"
+    )
     states = pd.DataFrame(
         {
             "state_end": done["end_time"].array,  # .array keeps the tz-aware dtype

@@ -145,7 +145,7 @@ def test_new_season_regresses_elo() -> None:
     assert feats.loc[(games["game_id"].iloc[5], "B"), "games_played"] == 0
 
 
-def simulated(seed: int = 3) -> tuple[pd.DataFrame, LeagueConfig]:
+def simulated(seed: int = 3, n_teams: int = 8) -> tuple[pd.DataFrame, LeagueConfig]:
     from datetime import datetime
 
     from gameline.tasks.config import SimulatorConfig
@@ -153,7 +153,7 @@ def simulated(seed: int = 3) -> tuple[pd.DataFrame, LeagueConfig]:
     league = LeagueConfig(name="SIM")
     cfg = SimulatorConfig(
         seed=seed,
-        n_teams=8,
+        n_teams=n_teams,
         n_seasons=2,
         games_per_team=24,
         as_of=datetime.fromisoformat("2026-11-23T00:00:00+00:00"),
@@ -247,3 +247,27 @@ def test_league_home_margin_uses_only_finished_home_games() -> None:
     assert first == FEATURES.league_home.prior_points  # nothing finished yet
     second = feats.loc[(games["game_id"].iloc[1], "C"), "league_home_margin"]
     assert second == pytest.approx(10.0)  # only A's 100-90 home win had ended
+
+
+def test_a_game_gets_the_same_context_from_the_store_of_its_day_as_from_the_whole_store() -> None:
+    """A game's context is the same whether the store holds only what had ended by the day's
+    run (serving, a replay's day) or every later result too (training): the league's home
+    margin is an average over games in order of their end, and games that end at the same time
+    (a day's slate starting together) are taken in the store's order, not in whatever order a
+    sort of that store happened to leave them."""
+    from gameline.tasks.replay.timeline import known_games
+
+    games, league = simulated(seed=5, n_teams=20)
+    games = games.assign(start_time=games["start_time"].dt.floor("D"))  # each day's games tie
+    cfg = FeaturesConfig()
+    whole = game_context(games, cfg, league)
+    ends = games["start_time"] + pd.Timedelta(hours=league.game_duration_hours)
+    finals = games[games["status"] == "final"]
+    days = finals["start_time"].drop_duplicates().sort_values().iloc[5::7]
+    assert len(days) >= 10 and ends.duplicated().sum() > 0.75 * len(games)
+    for day in days:
+        slate = games[games["start_time"] == day]
+        known = game_context(known_games(games, ends, day.to_pydatetime()), cfg, league)
+        keys = [(g, t) for g, h, a in slate[["game_id", "home_team", "away_team"]].to_numpy()
+                for t in (h, a)]  # fmt: skip
+        pd.testing.assert_frame_equal(known.loc[keys], whole.loc[keys])
