@@ -94,10 +94,10 @@ def prefect_harness(prefect_db: Path) -> Iterator[None]:
         shutil.copyfile(prefect_db, Path(folder) / "prefect-test.db")
         return folder
 
-    with patch.object(harness, "mkdtemp", folder_with_database):
-        stack = ExitStack()
-        stack.enter_context(prefect_test_harness(server_startup_timeout=60))
-    with stack, subflows():
+    with ExitStack() as stack:
+        with patch.object(harness, "mkdtemp", folder_with_database):  # while the harness starts
+            stack.enter_context(prefect_test_harness(server_startup_timeout=60))
+        stack.enter_context(subflows())
         yield
 
 

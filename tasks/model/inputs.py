@@ -36,32 +36,38 @@ def model_features(available: list[str], cfg: TrainConfig) -> list[str]:
     return [f for f in available if f in cfg.features]
 
 
+def floats(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """A column as NumPy floats, NaN where missing (nullable dtypes included)."""
+    return frame[column].to_numpy(dtype="float64", na_value=np.nan)
+
+
 def model_inputs(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
     """Home-minus-away differences of every feature, season-to-date differences times season
     progress, the neutral flag, the league's home edge, and side-specific rest inputs (NaN where
     a team has no history yet). Built on NumPy columns and framed once: a day's few games are
     priced many times in a replay, where pandas' per-operation cost was most of the time."""
-
-    def column(name: str) -> np.ndarray:
-        return frame[name].to_numpy(dtype="float64", na_value=np.nan)
-
     builtin = [f for f in features if not f.startswith((GAME, TEAM, *SCORING_FEATURES))]
-    inputs = {f"diff__{f}": column(f"home__{f}") - column(f"away__{f}") for f in builtin}
+    inputs = {
+        f"diff__{f}": floats(frame, f"home__{f}") - floats(frame, f"away__{f}") for f in builtin
+    }
     if "season_progress" in features:  # season-to-date numbers deserve more trust as it goes on
         progress = np.minimum(
-            (column("home__season_progress") + column("away__season_progress")) / 2, 1.0
+            (floats(frame, "home__season_progress") + floats(frame, "away__season_progress")) / 2,
+            1.0,
         )
         for name in PROGRESS_INTERACTIONS:
             if name in features:
                 diff = inputs[f"diff__{name}"]
                 inputs[f"{name}_x_progress"] = np.where(np.isnan(diff), 0.0, diff) * progress
-    inputs["neutral"] = column("neutral")
+    inputs["neutral"] = floats(frame, "neutral")
     if "league_home_margin" in features:  # the home edge the league shows lately, if not neutral
-        inputs["league_home_edge"] = column("home__league_home_margin") * (1 - inputs["neutral"])
+        inputs["league_home_edge"] = floats(frame, "home__league_home_margin") * (
+            1 - inputs["neutral"]
+        )
     for side in ("home", "away"):
         for name in SIDE_INPUTS:
             if name in features:
-                inputs[f"{side}__{name}"] = column(f"{side}__{name}")
+                inputs[f"{side}__{name}"] = floats(frame, f"{side}__{name}")
     inputs.update(source_inputs(frame, [f for f in features if f.startswith((GAME, TEAM))]))
     return pd.DataFrame(inputs, index=frame.index)
 
@@ -73,9 +79,7 @@ def source_inputs(frame: pd.DataFrame, features: list[str]) -> dict[str, np.ndar
     itself)."""
     inputs: dict[str, np.ndarray] = {}
     for feature in features:
-        values = [
-            frame[c].to_numpy(dtype="float64", na_value=np.nan) for c in frame_columns(feature)
-        ]
+        values = [floats(frame, c) for c in frame_columns(feature)]
         if feature.startswith(GAME):
             value = values[0]
             name = feature
@@ -100,10 +104,7 @@ def elo_inputs(frame: pd.DataFrame) -> pd.DataFrame:
 
 def market_logit(frame: pd.DataFrame) -> np.ndarray:
     """Logit of the market's vig-free home-win probability (NaN without both moneylines)."""
-    p = market_probability(
-        frame["home_ml"].to_numpy(dtype=float, na_value=np.nan),
-        frame["away_ml"].to_numpy(dtype=float, na_value=np.nan),
-    )
+    p = market_probability(floats(frame, "home_ml"), floats(frame, "away_ml"))
     return np.log(p / (1 - p))
 
 

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from gameline.tasks.config import TrainConfig
 from gameline.tasks.model.folds import inner_split
-from gameline.tasks.model.inputs import EDGE_INPUTS, MISSING, model_inputs
+from gameline.tasks.model.inputs import EDGE_INPUTS, MISSING, floats, model_inputs
 from gameline.tasks.model.learners import (
     LinearModel,
     column_moments,
@@ -47,8 +47,7 @@ SCORING = ("points_for", "points_against")
 
 def outcome(frame: pd.DataFrame, target: Target) -> np.ndarray:
     """The home margin or the total score of each game (NaN without both scores)."""
-    home = frame["home_score"].to_numpy(dtype="float64", na_value=np.nan)
-    away = frame["away_score"].to_numpy(dtype="float64", na_value=np.nan)
+    home, away = floats(frame, "home_score"), floats(frame, "away_score")
     return home - away if target == "margin" else home + away
 
 
@@ -84,8 +83,7 @@ def target_inputs(
     if target != "total":
         return inputs
     sums = {
-        f"sum__{feature}": frame[f"home__{feature}"].to_numpy(dtype="float64", na_value=np.nan)
-        + frame[f"away__{feature}"].to_numpy(dtype="float64", na_value=np.nan)
+        f"sum__{feature}": floats(frame, f"home__{feature}") + floats(frame, f"away__{feature}")
         for feature in features
         if feature.startswith(SCORING)
     }
@@ -404,7 +402,7 @@ def game_lines(frame: pd.DataFrame, target: Target) -> np.ndarray:
     column, _ = LINES[target]
     if column not in frame:
         return np.full(len(frame), np.nan)
-    return frame[column].to_numpy(dtype="float64", na_value=np.nan)
+    return floats(frame, column)
 
 
 def line_labels(frame: pd.DataFrame, target: Target) -> np.ndarray:
