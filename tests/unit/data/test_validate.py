@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from gameline.tasks.config import GamelineConfig
 from gameline.tasks.contracts import conform
 from gameline.tasks.data.validate import ValidationFailed, check_bad_share, validate_games
+from tests.builders import small_sim_config
 
 NOW = datetime(2025, 3, 1, tzinfo=UTC)
 
@@ -58,32 +60,50 @@ def test_good_games_pass(config: GamelineConfig) -> None:
     assert len(outcome.valid) == 3 and len(outcome.rejected) == 0
 
 
+# One planted problem per row, each caught by its named rule.
+CHANGES = [
+    ({"home_score": -3.0}, "scores between 0 and 400"),
+    ({"away_team": "ZZZ"}, "away_team is a league team"),
+    ({"away_team": "A"}, "home_team != away_team"),
+    ({"start_time": pd.Timestamp("2025-06-01", tz="UTC")}, "final game is not in the future"),
+    ({"start_time": pd.Timestamp("2023-06-01", tz="UTC")}, "start_time inside the season window"),
+    ({"home_score": 100.5}, "scores are whole numbers"),
+    ({"away_score": 100.0}, "no tied final in SIM"),
+    ({"status": "final", "away_score": None}, "final game has both scores"),
+    ({"status": "scheduled"}, "scheduled game has no score"),
+    ({"status": "postponed"}, "status is scheduled or final"),
+    ({"parse_error": "home_score=x is not a number"}, "every field parses"),
+]
+FIRST_CHANGED_LINE = 5  # after the header and the three good games
+
+
+@pytest.fixture(scope="module")
+def each_change_once(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One validation of the good games and a row per change (each on its own day): read by
+    every test of a change, as each Great Expectations run costs about 0.3 s."""
+    config = small_sim_config(
+        tmp_path_factory.mktemp("validate") / "state", league={"name": "SIM", "teams": list("ABCD")}
+    )
+    return validate_games(games(config, *(change for change, _ in CHANGES)), config, NOW)
+
+
 @pytest.mark.parametrize(
-    ("change", "rule"),
-    [
-        ({"home_score": -3.0}, "scores between 0 and 400"),
-        ({"away_team": "ZZZ"}, "away_team is a league team"),
-        ({"away_team": "A"}, "home_team != away_team"),
-        ({"start_time": pd.Timestamp("2025-06-01", tz="UTC")}, "final game is not in the future"),
-        (
-            {"start_time": pd.Timestamp("2023-06-01", tz="UTC")},
-            "start_time inside the season window",
-        ),
-        ({"home_score": 100.5}, "scores are whole numbers"),
-        ({"away_score": 100.0}, "no tied final in SIM"),
-        ({"status": "final", "away_score": None}, "final game has both scores"),
-        ({"status": "scheduled"}, "scheduled game has no score"),
-        ({"status": "postponed"}, "status is scheduled or final"),
-        ({"parse_error": "home_score=x is not a number"}, "every field parses"),
-    ],
+    ("line", "rule"),
+    [(FIRST_CHANGED_LINE + i, rule) for i, (_, rule) in enumerate(CHANGES)],
+    ids=[rule for _, rule in CHANGES],
 )
 def test_each_bad_row_is_quarantined_with_its_rule(
-    config: GamelineConfig, change: dict, rule: str
+    each_change_once: Any, line: int, rule: str
 ) -> None:
-    outcome = validate_games(games(config, change), config, NOW)
-    assert len(outcome.valid) == 3
-    assert rule in rules_of(outcome, 5)
-    assert outcome.rejected["action"].tolist() == ["not stored"]
+    assert rule in rules_of(each_change_once, line)
+    rejected = each_change_once.rejected.set_index("source_line")
+    assert rejected.loc[line, "action"] == "not stored"
+
+
+def test_only_the_changed_rows_are_quarantined(each_change_once: Any) -> None:
+    assert len(each_change_once.valid) == 3
+    lines = range(FIRST_CHANGED_LINE, FIRST_CHANGED_LINE + len(CHANGES))
+    assert sorted(each_change_once.rejected["source_line"]) == list(lines)
 
 
 def test_a_row_can_break_several_rules(config: GamelineConfig) -> None:
