@@ -19,7 +19,6 @@ embedded default, for running `feast apply` / `feast ui` in this folder by hand.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 
 from gameline.tasks.config import FeaturesConfig
 from gameline.tasks.features.feast_import import feast_without_type_checks
+from gameline.tasks.features.service import TEAM_VIEW, service_name
 from gameline.tasks.features.sources import SourceView
 from gameline.tasks.features.team import state_columns
 
@@ -34,19 +34,7 @@ with feast_without_type_checks():  # 2 s less per process (see feast_import)
     from feast import Entity, FeatureService, FeatureView, Field, FileSource, ValueType
     from feast.types import Float64
 
-FEATURE_SERVICE = "game_features_v2"
-TEAM_VIEW = "team_state"
 DEFAULT_SOURCE = Path(__file__).resolve().parents[1] / ".gameline/features/team_states.parquet"
-
-
-def service_name(views: Sequence[SourceView] = ()) -> str:
-    """The FeatureService's name: `game_features_v2` for the team states alone; with feature
-    sources, versioned by the set of views and features (`game_features_v3_<hash>`), so a model
-    trained on one set is never served another under the same name."""
-    if not views:
-        return FEATURE_SERVICE
-    spec = ";".join(f"{v.name}:{v.join_key}:{','.join(v.columns)}" for v in views)
-    return f"game_features_v3_{hashlib.sha256(spec.encode()).hexdigest()[:8]}"
 
 
 def feature_objects(

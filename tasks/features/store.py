@@ -28,7 +28,6 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
-from gameline.feature_repo.definitions import TEAM_VIEW, feature_objects, service_name
 from gameline.tasks.backends import BackendUnavailable, probe_feast, redis_ping
 from gameline.tasks.config import (
     ONLINE_WATERMARK,
@@ -47,6 +46,7 @@ from gameline.tasks.features.point_in_time import (
     point_in_time_join,
     projected_column,
 )
+from gameline.tasks.features.service import TEAM_VIEW, service_name
 from gameline.tasks.features.sources import SourceView, add_source_features, source_views
 from gameline.tasks.features.team import CONTEXT_COLUMNS, feature_columns, pregame, state_columns
 from gameline.tasks.storage import read_json_object, write_json
@@ -242,6 +242,8 @@ class TeamFeatureStore:
     def definitions(self) -> list[Any]:
         """The entities, sources, views and service for this parquet, state columns, TTL and
         feature sources."""
+        from gameline.feature_repo.definitions import feature_objects  # imports Feast
+
         return feature_objects(self.source, self.states, self.ttl, self.views)
 
     def apply(self) -> ApplySummary:

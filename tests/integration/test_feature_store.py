@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gameline.feature_repo.definitions import FEATURE_SERVICE
 from gameline.tasks.config import GamelineConfig, state_paths
+from gameline.tasks.features.service import FEATURE_SERVICE
 from gameline.tasks.features.store import FeatureStoreError, TeamFeatureStore
 from gameline.tasks.features.team import feature_columns, game_context
 from tests.builders import NOW, REPO, ingested
