@@ -91,19 +91,25 @@ def make_game_ids(
 ) -> pd.Series:
     """Stable id from league, local date, teams and game number that day: NBA-20240115-bos-lal-1.
 
-    Built with pyarrow compute (a million ids in well under a second); null parts give null ids.
+    Built with pyarrow compute and kept in Arrow (a million ids in about 0.3 s); null parts give
+    null ids.
     """
     parts = [
-        pa.array(league.astype("string"), type=pa.string()),
+        _arrow_text(league),
         _yyyymmdd(pa.array(local_date)),
-        pa.array(home.astype("string"), type=pa.string()),
-        pa.array(away.astype("string"), type=pa.string()),
+        _arrow_text(home),
+        _arrow_text(away),
         pc.cast(pa.array(number.astype("Int64")), pa.string()),
     ]
     ids = pc.binary_join_element_wise(*parts, "-")
     # By position: a Series given to pd.Series(index=...) is realigned by its labels, which gave
     # rows of a frame not indexed 0..n-1 each other's ids (found by the property test).
-    return pd.Series(ids.to_pandas().to_numpy(), index=league.index, dtype=STRING)
+    return pd.Series(pd.array(ids, dtype=STRING), index=league.index)
+
+
+def _arrow_text(values: pd.Series) -> pa.Array:
+    """A column as Arrow text (what `astype("string")` would write), without a Python copy."""
+    return pa.array(values.astype(STRING)).cast(pa.string())
 
 
 def _yyyymmdd(dates: pa.Array) -> pa.Array:
@@ -174,37 +180,66 @@ def doubleheader_numbers(frame: pd.DataFrame, league: LeagueConfig) -> pd.Series
 
 
 def conform(frame: pd.DataFrame, league: LeagueConfig, source: str) -> pd.DataFrame:
-    """Fill optional contract columns, derive game_id where missing, cast to contract dtypes."""
-    out = frame.copy()
-    for column in GAME_COLUMNS:
-        if column not in out.columns:
-            out[column] = pd.NA
-    out["league"] = league.name
-    out["source"] = source
-    out["start_time"] = pd.to_datetime(out["start_time"], utc=True, errors="coerce")
-    missing_id = out["game_id"].isna()
+    """Fill optional contract columns, derive game_id where missing, cast to contract dtypes.
+
+    Column by column into one new frame (the source's frame is left as it is): no copy of the
+    whole frame, and a missing column is made as nulls of its contract type.
+    """
+    index = frame.index
+
+    def given(column: str) -> pd.Series:
+        if column in frame.columns:
+            return frame[column]
+        return pd.Series(index=index, dtype=GAME_DTYPES.get(column, "Int64"))
+
+    start = pd.to_datetime(frame["start_time"], utc=True, errors="coerce")
+    game_id = given("game_id").astype(STRING)
+    missing_id = game_id.isna()
     if missing_id.any():
-        given = out["game_number"] if "game_number" in out else pd.Series(pd.NA, index=out.index)
-        number = given.astype("Int64").fillna(
-            doubleheader_numbers(out, league) if league.allow_doubleheaders else 1
-        )
+        number = given("game_number").astype("Int64")
+        if league.allow_doubleheaders:
+            keys = frame[[c for c in ("home_team", "away_team", SOURCE_LINE) if c in frame]]
+            number = number.fillna(doubleheader_numbers(keys.assign(start_time=start), league))
+        else:
+            number = number.fillna(1)
         ids = make_game_ids(
-            out["league"],
-            local_dates(out["start_time"], league),
-            out["home_team"],
-            out["away_team"],
+            pd.Series(league.name, index=index),
+            local_dates(start, league),
+            frame["home_team"],
+            frame["away_team"],
             number,
         )
-        out.loc[missing_id, "game_id"] = ids[missing_id]
-    out["neutral"] = out["neutral"].astype("boolean").fillna(False)
-    out["playoff"] = out["playoff"].astype("boolean").fillna(False)
-    out["home_won"] = out["home_won"].astype("boolean")
-    out["status"] = out["status"].fillna(
-        status_from_scores(out["home_score"], out["away_score"], out["home_won"])
-    )
-    extras = [c for c in (SOURCE_LINE, PARSE_ERROR) if c in out.columns]
-    typed = out[GAME_COLUMNS].astype(GAME_DTYPES)
-    return pd.concat([typed, out[extras]], axis=1)
+        game_id = ids if missing_id.all() else game_id.mask(missing_id, ids)
+    home_won = given("home_won").astype("boolean")
+    status = given("status")
+    if status.isna().any():
+        scored = status_from_scores(given("home_score"), given("away_score"), home_won)
+        status = status.fillna(scored)
+    columns = {
+        "game_id": game_id,
+        "league": pd.Series(league.name, index=index),
+        "start_time": start,
+        "neutral": given("neutral").astype("boolean").fillna(False),
+        "playoff": given("playoff").astype("boolean").fillna(False),
+        "home_won": home_won,
+        "status": status,
+        "source": pd.Series(source, index=index),
+    }
+    typed = {
+        name: _as_contract(columns[name] if name in columns else given(name), dtype).array
+        for name, dtype in GAME_DTYPES.items()
+    }
+    extras = {c: frame[c].array.copy() for c in (SOURCE_LINE, PARSE_ERROR) if c in frame.columns}
+    return pd.DataFrame({**typed, **extras}, index=index, copy=False)
+
+
+def _as_contract(values: pd.Series, dtype: str) -> pd.Series:
+    """`values.astype(dtype)`; float64 to Float64 directly (pandas' cast checks each value: a
+    million take 0.07 s, this 0.002 s)."""
+    if dtype == "Float64" and values.dtype == np.float64:
+        data = values.to_numpy(copy=True)
+        return pd.Series(pd.arrays.FloatingArray(data, np.isnan(data)), index=values.index)
+    return values.astype(dtype)
 
 
 def empty_games() -> pd.DataFrame:
