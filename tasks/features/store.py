@@ -37,6 +37,7 @@ from gameline.tasks.config import (
     feast_redis_connection,
     state_paths,
 )
+from gameline.tasks.features.feast_import import feast_without_type_checks
 from gameline.tasks.features.fingerprint import tables_signature
 from gameline.tasks.features.point_in_time import (
     Projection,
@@ -81,9 +82,17 @@ class MaterializeSummary(BaseModel):
     rebuilt: bool = False
 
 
+def import_feast() -> None:
+    """Feast's first import in this process, without typeguard's checks (`feast_import`): called
+    before any `from feast ...` here, as this module imports Feast only when it talks to it."""
+    with feast_without_type_checks():
+        import feast  # noqa: F401
+
+
 def repo_config(feast: FeastConfig, folder: Path) -> RepoConfig:
     """Feast's RepoConfig: everything under `folder` when embedded; a SQL registry and a Redis
     online store in production."""
+    import_feast()
     from feast.repo_config import RepoConfig
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -150,6 +159,7 @@ class TeamFeatureStore:
     def store(self) -> FeatureStore:
         """Feast's FeatureStore (built on first use; no server in the embedded default)."""
         if self._store is None:
+            import_feast()
             from feast import FeatureStore
 
             self.probe()
@@ -693,6 +703,7 @@ class OnlineReader:
     def read(self, teams: list[str]) -> list[tuple[datetime | None, list[float | None]]]:
         """(event time, values in `features` order) per team (or game, for a game view);
         (None, []) when unknown."""
+        import_feast()
         from feast.protos.feast.types.EntityKey_pb2 import EntityKey
         from feast.protos.feast.types.Value_pb2 import Value
 

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 CHECK = """
 import typeguard
 original = typeguard.typechecked
@@ -33,8 +35,17 @@ def imported(imports: str) -> str:
     return done.stdout.strip()
 
 
-def test_feast_through_the_definitions_is_not_instrumented_and_typeguard_is_restored() -> None:
-    assert imported("import gameline.feature_repo.definitions") == "True False"
+@pytest.mark.parametrize(
+    "imports",
+    [
+        "import gameline.feature_repo.definitions",  # `feast apply` by hand
+        "from gameline.tasks.features.store import import_feast; import_feast()",  # the pipeline
+    ],
+)
+def test_feast_imported_by_gameline_is_not_instrumented_and_typeguard_is_restored(
+    imports: str,
+) -> None:
+    assert imported(imports) == "True False"
 
 
 def typeguard_decorated_classes(module: str) -> set[str]:
