@@ -192,7 +192,8 @@ def simulate_schedule(cfg: SimulatorConfig, league: LeagueConfig) -> pd.DataFram
                 edge[after] = change.home_advantage_pts
             if change.fatigue_pts is not None:
                 fatigue[after] = change.fatigue_pts
-        edge -= fatigue * (back_to_back(games, "home") - back_to_back(games, "away"))
+        home_b2b, away_b2b = back_to_back(games)
+        edge -= fatigue * (home_b2b - away_b2b)
         out = star_absences(np.random.default_rng([cfg.seed, season, 1]), cfg, games)
         games["home_star_out"], games["away_star_out"] = out
         edge -= cfg.star_pts * (out[0] - out[1])
@@ -227,19 +228,18 @@ def star_absences(
     return home, away
 
 
-def back_to_back(games: pd.DataFrame, side: str) -> np.ndarray:
-    """1.0 where the `side` team played the day before (the second night of a back-to-back)."""
-    both = pd.concat(
-        [
-            pd.DataFrame({"row": games.index, "team": games["home"], "day": games["day"]}),
-            pd.DataFrame({"row": games.index, "team": games["away"], "day": games["day"]}),
-        ],
-        keys=["home", "away"],
-    )
-    both = both.sort_values(["team", "day"], kind="stable")
-    gap = both.groupby("team", sort=False)["day"].diff()
-    flags = (gap == 1).astype(float)
-    return flags.loc[side].reindex(games.index).to_numpy()
+def back_to_back(games: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """1.0 where the home (and the away) team played the day before (the second night of a
+    back-to-back): each team's games in day order (home rows before away rows on a tie), the
+    day after its previous one."""
+    n = len(games)
+    team = np.concatenate([games["home"].to_numpy(), games["away"].to_numpy()])
+    day = np.concatenate([games["day"].to_numpy(), games["day"].to_numpy()])
+    order = np.lexsort((day, team))  # stable: a tie keeps the home row first
+    flags = np.zeros(2 * n)
+    after = (team[order][1:] == team[order][:-1]) & (np.diff(day[order]) == 1)
+    flags[order[1:]] = after
+    return flags[:n], flags[n:]
 
 
 def resolve_as_of(cfg: SimulatorConfig) -> datetime:
