@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+from pandas.core.util.hashing import combine_hash_arrays
 from pydantic import BaseModel
 
 from gameline.tasks.config import GamelineConfig, state_paths
@@ -20,6 +21,7 @@ from gameline.tasks.contracts import (
     GAME_COLUMNS,
     GAME_DTYPES,
     SOURCE_LINE,
+    STRING,
     empty_games,
 )
 from gameline.tasks.data.sources import load_games
@@ -52,12 +54,38 @@ class Manifest(BaseModel):
 
 
 def content_hash(games: pd.DataFrame) -> str:
-    """SHA-256 of the normalised content, independent of row order and of the source's name."""
-    ordered = games[CONTENT_COLUMNS].sort_values(
-        ["game_id", "start_time"], na_position="last", kind="stable"
-    )
-    row_hashes = pd.util.hash_pandas_object(ordered, index=False).to_numpy()
-    return hashlib.sha256(row_hashes.tobytes()).hexdigest()
+    """SHA-256 of the normalised content, independent of row order and of the source's name:
+    each row's pandas hash (`hash_pandas_object` of the content columns), in game id and start
+    time order (a stable sort, missing values last)."""
+    keys = pa.table({"game_id": pa.array(games["game_id"]), "start": pa.array(games["start_time"])})
+    order = pc.sort_indices(
+        keys, sort_keys=[("game_id", "ascending", "at_end"), ("start", "ascending", "at_end")]
+    ).to_numpy()
+    return hashlib.sha256(row_hashes(games[CONTENT_COLUMNS])[order].tobytes()).hexdigest()
+
+
+def row_hashes(frame: pd.DataFrame) -> np.ndarray:
+    """`pd.util.hash_pandas_object(frame, index=False)`, with each Arrow string column hashed
+    once per distinct value (Arrow's dictionary encoding, as pandas does for a categorical):
+    pandas hashes such a column through a Python object array (a million games: 2.2 -> 0.6 s
+    with the sort above). A test compares the two on frames with nulls of every kind."""
+    columns = [_column_hashes(frame[column]) for column in frame.columns]
+    return combine_hash_arrays(iter(columns), len(columns))  # pandas' own row combination
+
+
+def _column_hashes(values: pd.Series) -> np.ndarray:
+    if values.dtype != STRING:
+        return pd.util.hash_array(values.array)
+    encoded = pc.dictionary_encode(pa.array(values))
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    distinct = encoded.dictionary.to_numpy(zero_copy_only=False)
+    hashed = pd.util.hash_array(distinct, categorize=False)
+    codes = encoded.indices
+    out = hashed.take(codes.fill_null(0).to_numpy()) if len(hashed) else np.zeros(len(values))
+    out = out.astype(np.uint64, copy=False)
+    out[codes.is_null().to_numpy(zero_copy_only=False)] = np.iinfo(np.uint64).max  # as pandas
+    return out
 
 
 def manifest_id_for(digest: str) -> str:

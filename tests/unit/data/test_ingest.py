@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,14 +11,16 @@ import pandas as pd
 import pytest
 
 from gameline.tasks.config import GamelineConfig, state_paths
-from gameline.tasks.contracts import conform
+from gameline.tasks.contracts import CONTENT_COLUMNS, conform
 from gameline.tasks.data.ingest import (
     content_hash,
     read_store,
+    row_hashes,
     stage_input,
     store_input,
     upsert_games,
 )
+from gameline.tasks.data.simulator import simulate_games
 from gameline.tasks.data.validate import check_input
 from gameline.tasks.storage import write_parquet
 
@@ -49,6 +52,28 @@ def test_hash_ignores_row_order_and_source_name(config: GamelineConfig) -> None:
     changed = games.copy()
     changed.loc[0, "home_score"] = 101
     assert content_hash(changed) != content_hash(games)
+
+
+def test_the_content_hash_is_pandas_row_hashes_in_game_order(config: GamelineConfig) -> None:
+    """The hash stays what it was when it sorted the frame and hashed it with pandas (a manifest
+    written then still recognises the same content): on a simulated league with nulls in every
+    kind of column, repeated ids and starts, and an index not 0..n-1."""
+    games = simulate_games(config.source.simulator, config.league).sample(frac=1, random_state=3)
+    games.index = games.index * 7 + 11
+    rows = games.index
+    games.loc[rows[::3], "game_id"] = pd.NA
+    games.loc[rows[::4], "start_time"] = pd.NaT
+    games.loc[rows[::5], ["status", "home_team"]] = pd.NA
+    games.loc[rows[::6], ["home_score", "neutral", "season"]] = pd.NA
+    games.loc[rows[1::9], "game_id"] = games["game_id"].iloc[0]  # a repeated id
+    reference = pd.util.hash_pandas_object(games[CONTENT_COLUMNS], index=False).to_numpy()
+    assert (row_hashes(games[CONTENT_COLUMNS]) == reference).all()
+    ordered = games[CONTENT_COLUMNS].sort_values(
+        ["game_id", "start_time"], na_position="last", kind="stable"
+    )
+    expected = pd.util.hash_pandas_object(ordered, index=False).to_numpy()
+    assert content_hash(games) == hashlib.sha256(expected.tobytes()).hexdigest()
+    assert content_hash(games.iloc[:0]) == hashlib.sha256(b"").hexdigest()
 
 
 def test_upsert_counts_new_duplicate_update_and_conflict(config: GamelineConfig) -> None:
