@@ -236,15 +236,30 @@ def _window_sums(values: pd.Series, team: pd.Series, window: int) -> pd.Series:
     return total - earlier
 
 
-def split_states(tg: pd.DataFrame, window: int, home: bool) -> pd.Series:
+def split_states(hist: pd.DataFrame, window: int, home: bool) -> pd.Series:
     """Win share over a team's last `window` finished home (or away) games, on those games'
-    rows of `tg` (by end time)."""
-    mask = tg["final"] & ~tg["neutral"] & (tg["is_home"] == home)
-    hist = tg[mask].sort_values(["team", "end_time", "game"], kind="stable")
-    count = hist.groupby("team", sort=False).cumcount() + 1
-    wins = _window_sums(hist["win"], hist["team"], window)
+    rows of `hist` (a team's finals in order: `in_team_order`)."""
+    games = hist[~hist["neutral"] & (hist["is_home"] == home)]
+    count = games.groupby("team", sort=False).cumcount() + 1
+    wins = _window_sums(games["win"], games["team"], window)
     side = "home" if home else "away"
     return (wins / np.minimum(count, window)).rename(f"{side}_win_pct_{window}")
+
+
+def in_team_order(
+    tg: pd.DataFrame, rows: np.ndarray, time: str, columns: list[str]
+) -> pd.DataFrame:
+    """The `columns` of team-games `rows` (positions in `tg`), each team's in `time` order, then
+    game order: `tg.iloc[rows].sort_values(["team", time, "game"], kind="stable")`, sorted on
+    three NumPy keys and taking only the columns asked for (a million games: a sort of the
+    whole frame moved 18 columns of 2M rows)."""
+    keys = [
+        tg[c].to_numpy(dtype="datetime64[us]" if c == time else None)[rows]
+        for c in ("game", time, "team")
+    ]
+    order = rows[np.lexsort(keys)]
+    taken = {c: tg[c].array.take(order) for c in columns}
+    return pd.DataFrame(taken, index=tg.index[order], copy=False)
 
 
 def state_columns(cfg: FeaturesConfig) -> list[str]:
@@ -256,7 +271,9 @@ def state_columns(cfg: FeaturesConfig) -> list[str]:
 def team_states(tg: pd.DataFrame, cfg: FeaturesConfig) -> pd.DataFrame:
     """A team's state after each of its final games, stamped with that game's end time
     (`state_end`); home and away form carry over the games of the other kind."""
-    hist = tg[tg["final"]].sort_values(["team", "end_time", "game"], kind="stable")
+    finals = np.flatnonzero(tg["final"].to_numpy())
+    used = ["team", "end_time", "season", "elo_post", "win", "margin", "neutral", "is_home"]
+    hist = in_team_order(tg, finals, "end_time", [*used, *SCORING_FEATURES])
     team = hist["team"]
     count = hist.groupby("team", sort=False).cumcount() + 1
     state = pd.DataFrame(
@@ -283,7 +300,7 @@ def team_states(tg: pd.DataFrame, cfg: FeaturesConfig) -> pd.DataFrame:
         hist["margin"].groupby(by_season, sort=False).cumsum() / state["games_played"]
     )
     for home in (True, False):
-        split = split_states(tg, cfg.split_window, home)
+        split = split_states(hist, cfg.split_window, home)
         state[split.name] = split.reindex(state.index).groupby(team, sort=False).ffill()
     return state.sort_values("state_end", kind="stable")
 
@@ -308,7 +325,7 @@ def states_at(rows: pd.DataFrame, states: pd.DataFrame) -> pd.DataFrame:
 
 def schedule_features(tg: pd.DataFrame, cfg: FeaturesConfig, league: LeagueConfig) -> pd.DataFrame:
     """Rest days, back-to-back and season progress: from the schedule only (no results)."""
-    order = tg.sort_values(["team", "start_time", "game"], kind="stable")
+    order = in_team_order(tg, np.arange(len(tg)), "start_time", ["team", "start_time", "season"])
     prev = order.groupby("team", sort=False)["start_time"].shift(1)
     days = ((order["start_time"] - prev).dt.total_seconds() / 86400).round() - 1
     rest = days.clip(lower=0, upper=cfg.max_rest_days).fillna(cfg.max_rest_days)
