@@ -115,7 +115,7 @@ def team_games(games: pd.DataFrame, league: LeagueConfig) -> tuple[pd.DataFrame,
     # 1 home win, 0 away win, 0.5 level or unknown (from who won where a file has no scores).
     home_result = np.nan_to_num(home_win(home_pts, away_pts, games.get("home_won")), nan=0.5)
     sides = []
-    for is_home, pf, pa, won in (
+    for is_home, scored, allowed, won in (
         (True, home_pts, away_pts, home_result),
         (False, away_pts, home_pts, 1 - home_result),
     ):
@@ -123,8 +123,8 @@ def team_games(games: pd.DataFrame, league: LeagueConfig) -> tuple[pd.DataFrame,
         side["team"] = codes[:n] if is_home else codes[n:]
         side["opponent"] = codes[n:] if is_home else codes[:n]
         side["is_home"] = is_home
-        side["margin"] = pf - pa
-        side["points_for"], side["points_against"] = pf, pa
+        side["margin"] = scored - allowed
+        side["points_for"], side["points_against"] = scored, allowed
         side["win"] = won
         sides.append(side)
     return pd.concat(sides, ignore_index=True), np.asarray(names, dtype=object)
@@ -320,7 +320,7 @@ def states_at(rows: pd.DataFrame, states: pd.DataFrame) -> pd.DataFrame:
         values = np.full(len(rows), np.nan)
         values[hit] = states[column].to_numpy(dtype="float64")[found[hit]]
         taken[column] = values
-    return pd.DataFrame(taken, index=rows.index)
+    return pd.DataFrame(taken, index=rows.index, copy=False)  # the new arrays, not stacked
 
 
 def schedule_features(tg: pd.DataFrame, cfg: FeaturesConfig, league: LeagueConfig) -> pd.DataFrame:
