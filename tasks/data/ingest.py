@@ -57,11 +57,17 @@ def content_hash(games: pd.DataFrame) -> str:
     """SHA-256 of the normalised content, independent of row order and of the source's name:
     each row's pandas hash (`hash_pandas_object` of the content columns), in game id and start
     time order (a stable sort, missing values last)."""
-    keys = pa.table({"game_id": pa.array(games["game_id"]), "start": pa.array(games["start_time"])})
-    order = pc.sort_indices(
-        keys, sort_keys=[("game_id", "ascending", "at_end"), ("start", "ascending", "at_end")]
-    ).to_numpy()
+    order = stable_order(games, ["game_id", "start_time"])
     return hashlib.sha256(row_hashes(games[CONTENT_COLUMNS])[order].tobytes()).hexdigest()
+
+
+def stable_order(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """The row positions of `frame.sort_values(columns, kind="stable")` (missing values last),
+    sorted by Arrow: pandas sorts a string key through a categorical of Python strings (a
+    million game ids: 0.8 s)."""
+    keys = pa.table({str(i): pa.array(frame[column]) for i, column in enumerate(columns)})
+    sort_keys = [(str(i), "ascending", "at_end") for i in range(len(columns))]
+    return pc.sort_indices(keys, sort_keys=sort_keys).to_numpy()
 
 
 def row_hashes(frame: pd.DataFrame) -> np.ndarray:
@@ -183,7 +189,7 @@ def upsert_games(stored: pd.DataFrame, incoming: pd.DataFrame, manifest_id: str)
     written = rows[new | update][GAME_COLUMNS].astype(GAME_DTYPES)
     kept = stored[~in_set(stored["game_id"], written["game_id"])]
     games = pd.concat([kept, written], ignore_index=True) if len(kept) else written
-    games = games.sort_values(["start_time", "game_id"], kind="stable").reset_index(drop=True)
+    games = games.take(stable_order(games, ["start_time", "game_id"])).reset_index(drop=True)
     return Upsert(
         games=games,
         new=int(new.sum()),

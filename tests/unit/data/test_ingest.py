@@ -16,6 +16,7 @@ from gameline.tasks.data.ingest import (
     content_hash,
     read_store,
     row_hashes,
+    stable_order,
     stage_input,
     store_input,
     upsert_games,
@@ -74,6 +75,9 @@ def test_the_content_hash_is_pandas_row_hashes_in_game_order(config: GamelineCon
     expected = pd.util.hash_pandas_object(ordered, index=False).to_numpy()
     assert content_hash(games) == hashlib.sha256(expected.tobytes()).hexdigest()
     assert content_hash(games.iloc[:0]) == hashlib.sha256(b"").hexdigest()
+    for keys in (["start_time", "game_id"], ["game_id", "start_time"]):  # the store's order too
+        pandas = games.reset_index(drop=True).sort_values(keys, kind="stable").index.to_numpy()
+        assert (stable_order(games, keys) == pandas).all()
 
 
 def test_upsert_counts_new_duplicate_update_and_conflict(config: GamelineConfig) -> None:
