@@ -19,7 +19,7 @@ from gameline.tasks.contracts import home_win
 from gameline.tasks.data.ingest import read_store
 from gameline.tasks.features.sources import source_views
 from gameline.tasks.features.store import TeamFeatureStore
-from gameline.tasks.features.team import game_context, states_table
+from gameline.tasks.features.team import ContextAsOf, game_context, states_table
 from gameline.tasks.replay.engine import (
     Policy,
     PolicyRun,
@@ -29,7 +29,7 @@ from gameline.tasks.replay.engine import (
 )
 from gameline.tasks.replay.parallel import Progress, at_once, run_policies
 from gameline.tasks.replay.timeline import (
-    day_features,
+    day_features_as_of,
     day_games,
     end_times,
     known_frame,
@@ -118,6 +118,7 @@ def prepare(
     frame = store.training_set(
         games, game_context(games, config.features, config.league), lead=lead
     )
+    context = ContextAsOf(games, config.features, config.league)
     game_ends = end_times(games["start_time"], config)
     frame_ends = end_times(frame["event_timestamp"], config)
     rows, new_results = [], []
@@ -130,8 +131,9 @@ def prepare(
         if day.empty:
             rows.append(frame.iloc[:0])
             continue
-        known = known_games(games, game_ends, now)
-        rows.append(day_features(store, known, known.loc[day.index], config, now))
+        # The day's games as the store at `now` held them (none had ended: no result).
+        known = known_games(day, game_ends.loc[day.index], now)
+        rows.append(day_features_as_of(store, context, known, now))
     initial = train_model(config, known_frame(frame, frame_ends, times[0]), "1", walk=True)
     return Timeline(
         config=config,

@@ -19,7 +19,7 @@ import pandas as pd
 from gameline.tasks.config import GamelineConfig
 from gameline.tasks.contracts import LABEL
 from gameline.tasks.features.store import TeamFeatureStore
-from gameline.tasks.features.team import game_context
+from gameline.tasks.features.team import ContextAsOf, game_context
 
 RESULT_COLUMNS = ("home_score", "away_score")
 
@@ -81,3 +81,12 @@ def day_features(
     `now`, the same join the online store serves."""
     context = game_context(known, config.features, config.league)
     return store.training_set(games, context, as_of=now)
+
+
+def day_features_as_of(
+    store: TeamFeatureStore, context: ContextAsOf, games: pd.DataFrame, now: datetime
+) -> pd.DataFrame:
+    """`day_features` with the context from the whole store's `ContextAsOf`: the same rows
+    (a test compares the contexts; the replay's leakage test these rows), without building the
+    context of the store as of each day."""
+    return store.training_set(games, context.at(games, now), as_of=now)

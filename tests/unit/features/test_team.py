@@ -10,6 +10,7 @@ from gameline.tasks.config import EloConfig, FeaturesConfig, LeagueConfig
 from gameline.tasks.contracts import conform
 from gameline.tasks.data.simulator import simulate_games
 from gameline.tasks.features.team import (
+    ContextAsOf,
     feature_columns,
     game_context,
     pregame,
@@ -271,3 +272,40 @@ def test_a_game_gets_the_same_context_from_the_store_of_its_day_as_from_the_whol
         keys = [(g, t) for g, h, a in slate[["game_id", "home_team", "away_team"]].to_numpy()
                 for t in (h, a)]  # fmt: skip
         pd.testing.assert_frame_equal(known.loc[keys], whole.loc[keys])
+
+
+@pytest.mark.parametrize("slates", [False, True])
+def test_the_context_as_of_a_run_is_the_context_of_the_store_at_that_run(slates: bool) -> None:
+    """`ContextAsOf` (a replay's days from one pass over the whole store) gives every game that
+    starts at or after a run the context that `game_context` gives it from the store as of that
+    run: runs at several hours of a day, at a game's start and at a game's end, with neutral
+    games, results known only by who won, and (`slates`) every day's games starting together."""
+    from gameline.tasks.replay.timeline import known_games
+
+    games, league = simulated(seed=7, n_teams=12)
+    if slates:
+        games = games.assign(start_time=games["start_time"].dt.floor("D"))
+    finals = games.index[games["status"] == "final"]
+    games.loc[finals[::9], "neutral"] = True
+    games.loc[finals[4::11], ["home_score", "away_score"]] = np.nan  # a winner-only result
+    games.loc[finals[4::11], "home_won"] = True
+    cfg = FeaturesConfig()
+    as_of = ContextAsOf(games, cfg, league)
+    ends = games["start_time"] + pd.Timedelta(hours=league.game_duration_hours)
+    days = games["start_time"].dt.floor("D").drop_duplicates().sort_values().iloc[3::6]
+    runs = [day + pd.Timedelta(hours=h) for day in days for h in (0, 10, 19)]
+    runs += list(games["start_time"].iloc[5::40]) + list(ends.iloc[7::40])
+    checked = 0
+    for now in runs:
+        start = games["start_time"]
+        day = games[(start >= now) & (start < now + pd.Timedelta(days=1))]
+        if day.empty:
+            continue
+        seen = as_of.at(day, now.to_pydatetime())
+        store = game_context(known_games(games, ends, now.to_pydatetime()), cfg, league)
+        assert len(seen) == 2 * len(day)
+        pd.testing.assert_frame_equal(seen, store.loc[seen.index])
+        checked += 1
+    assert checked >= 20
+    with pytest.raises(ValueError, match="starts before"):
+        as_of.at(games.iloc[:1], games["start_time"].iloc[0].to_pydatetime() + pd.Timedelta(1, "s"))
