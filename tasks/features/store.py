@@ -434,7 +434,7 @@ class TeamFeatureStore:
         games: pd.DataFrame,
         context: pd.DataFrame,
         engine: Literal["asof", "feast"] = "asof",
-        as_of: datetime | None = None,
+        as_of: datetime | pd.Series | None = None,
         lead: timedelta | None = None,
     ) -> pd.DataFrame:
         """Point-in-time features of games (home__*, away__*) plus the label, in game order:
@@ -445,13 +445,17 @@ class TeamFeatureStore:
 
         `as_of`: the features as a prediction made at that time saw them (states that ended by
         then, for games starting later), what the online store serves at `as_of`; the rows
-        keep the games' start times. `lead`: each game's features as a prediction that long
+        keep the games' start times. A Series gives each game its own time (by position: a
+        replay's days in one join). `lead`: each game's features as a prediction that long
         before its start saw them (`train.feature_lead_hours`)."""
         entities = entity_frame(games)
         starts = entities["event_timestamp"].copy()
         if lead:
             entities["event_timestamp"] = starts - pd.Timedelta(lead)
-        if as_of is not None:
+        if isinstance(as_of, pd.Series):
+            upper = pd.Series(as_of.to_numpy(), index=entities.index)
+            entities["event_timestamp"] = entities["event_timestamp"].clip(upper=upper)
+        elif as_of is not None:
             entities["event_timestamp"] = entities["event_timestamp"].clip(
                 upper=pd.Timestamp(as_of)
             )

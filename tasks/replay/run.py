@@ -29,8 +29,8 @@ from gameline.tasks.replay.engine import (
 )
 from gameline.tasks.replay.parallel import Progress, at_once, run_policies
 from gameline.tasks.replay.timeline import (
-    day_features_as_of,
     day_games,
+    days_features,
     end_times,
     known_frame,
     known_games,
@@ -121,19 +121,17 @@ def prepare(
     context = ContextAsOf(games, config.features, config.league)
     game_ends = end_times(games["start_time"], config)
     frame_ends = end_times(frame["event_timestamp"], config)
-    rows, new_results = [], []
+    days, new_results = [], []
     previous = pd.Timestamp(times[0]) - timedelta(days=1)
     for now in times:
         stamp = pd.Timestamp(now)
         new_results.append(int(((game_ends > previous) & (game_ends <= stamp)).sum()))
         previous = stamp
         day = day_games(games, now, now + timedelta(days=1))
-        if day.empty:
-            rows.append(frame.iloc[:0])
-            continue
         # The day's games as the store at `now` held them (none had ended: no result).
-        known = known_games(day, game_ends.loc[day.index], now)
-        rows.append(day_features_as_of(store, context, known, now))
+        days.append((now, known_games(day, game_ends.loc[day.index], now)))
+    played = iter(days_features(store, context, [(now, day) for now, day in days if len(day)]))
+    rows = [next(played) if len(day) else frame.iloc[:0] for _, day in days]
     initial = train_model(config, known_frame(frame, frame_ends, times[0]), "1", walk=True)
     return Timeline(
         config=config,

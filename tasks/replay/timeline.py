@@ -12,6 +12,7 @@ known games alone, and the replay's leakage test proves no later result reaches 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -83,10 +84,20 @@ def day_features(
     return store.training_set(games, context, as_of=now)
 
 
-def day_features_as_of(
-    store: TeamFeatureStore, context: ContextAsOf, games: pd.DataFrame, now: datetime
-) -> pd.DataFrame:
-    """`day_features` with the context from the whole store's `ContextAsOf`: the same rows
-    (a test compares the contexts; the replay's leakage test these rows), without building the
-    context of the store as of each day."""
-    return store.training_set(games, context.at(games, now), as_of=now)
+def days_features(
+    store: TeamFeatureStore, context: ContextAsOf, days: list[tuple[datetime, pd.DataFrame]]
+) -> list[pd.DataFrame]:
+    """`day_features` of each (run time, that run's games) in one point-in-time join (each
+    game stamped with its run's time; a game belongs to one day), the context from the whole
+    store's `ContextAsOf`: the same rows (a test compares the contexts; the replay's leakage
+    test these rows), without a join and a context of the store per day."""
+    if not days:
+        return []
+    games = pd.concat([day for _, day in days])
+    contexts = pd.concat([context.at(day, now) for now, day in days])
+    runs = pd.Series(
+        np.repeat([pd.Timestamp(now) for now, _ in days], [len(day) for _, day in days])
+    ).astype("datetime64[us, UTC]")
+    rows = store.training_set(games, contexts, as_of=runs)
+    bounds = np.cumsum([0, *(len(day) for _, day in days)])
+    return [rows.iloc[start:stop].reset_index(drop=True) for start, stop in pairwise(bounds)]
