@@ -17,10 +17,11 @@ Elo, is a compiled (numba) loop.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
-import numba
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel
@@ -130,8 +131,18 @@ def team_games(games: pd.DataFrame, league: LeagueConfig) -> tuple[pd.DataFrame,
     return pd.concat(sides, ignore_index=True), np.asarray(names, dtype=object)
 
 
-@numba.njit(cache=True)
-def _elo_kernel(home, away, season, edge, margin, result, n_teams, k, initial, carry, mov_kind):
+@functools.cache
+def _elo_kernel() -> Any:
+    """The Elo loop compiled (numba's cache on disk: loaded, not compiled, after the first
+    time). numba is imported here, not with this module: about 0.1 s to import and 0.3 s to
+    load the cached loop, which a run that builds no Elo (a day that reuses its features)
+    never pays."""
+    import numba
+
+    return numba.njit(cache=True)(_elo_loop)
+
+
+def _elo_loop(home, away, season, edge, margin, result, n_teams, k, initial, carry, mov_kind):
     rating = np.full(n_teams, initial)
     last_season = np.full(n_teams, -1)
     post_home = np.empty(home.size)
@@ -216,7 +227,7 @@ def elo_after_games(tg: pd.DataFrame, cfg: EloConfig, home_margin: np.ndarray) -
         else np.full(order.size, cfg.home_advantage)
     )
     edge = np.where(home_side["neutral"].to_numpy()[order], 0.0, advantage)
-    post_home, post_away = _elo_kernel(
+    post_home, post_away = _elo_kernel()(
         codes[order],
         codes[order + n],
         home_side["season"].to_numpy()[order],
@@ -376,14 +387,17 @@ def pregame(rows: pd.DataFrame, cfg: FeaturesConfig) -> pd.DataFrame:
 
 
 def _team_games_with_results(
-    games: pd.DataFrame, cfg: FeaturesConfig, league: LeagueConfig
+    games: pd.DataFrame, cfg: FeaturesConfig, league: LeagueConfig, elo: bool = True
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """`team_games` with the league's home margin, Elo after each game and the schedule
-    features."""
+    features. Without `elo` (a game's context does not read it, the states do), no Elo: the
+    compiled loop is neither loaded nor run (a daily run's monitor builds every game's
+    context)."""
     tg, names = team_games(games, league)
     home_margin = league_home_margin(tg, cfg.league_home)
     tg["league_home_margin"] = np.concatenate([home_margin, home_margin])
-    tg["elo_post"] = elo_after_games(tg, cfg.elo, home_margin)
+    if elo:
+        tg["elo_post"] = elo_after_games(tg, cfg.elo, home_margin)
     return tg.join(schedule_features(tg, cfg, league)), names
 
 
@@ -392,7 +406,7 @@ def game_context(games: pd.DataFrame, cfg: FeaturesConfig, league: LeagueConfig)
     season, rest days, back-to-back, season progress, the league's recent home margin, and the
     end of its team's latest final game before it (`state_end`, NaT if none). Indexed by
     (game_id, team)."""
-    tg, names = _team_games_with_results(games, cfg, league)
+    tg, names = _team_games_with_results(games, cfg, league, elo=False)
     ends = tg.loc[tg["final"], ["team", "end_time"]].sort_values("end_time", kind="stable")
     joined = pd.merge_asof(
         tg[["team", "game", "start_time", *CONTEXT_COLUMNS]].sort_values(
@@ -424,7 +438,7 @@ class ContextAsOf:
     A test compares it with `game_context` of the store at `now`."""
 
     def __init__(self, games: pd.DataFrame, cfg: FeaturesConfig, league: LeagueConfig) -> None:
-        tg, names = _team_games_with_results(games, cfg, league)
+        tg, names = _team_games_with_results(games, cfg, league, elo=False)
         self.n = len(games)
         self.positions = pd.Series(np.arange(self.n), index=games.index)
         self.prior = cfg.league_home.prior_points
