@@ -152,10 +152,17 @@ def rolling_stats_table(
 ) -> pd.DataFrame:
     """Each team's rolling means of its box-score stats over its last `windows` finished games
     (missing stats skipped), stamped with the end of the latest of them."""
-    ends = games.set_index("game_id")["start_time"] + pd.Timedelta(hours=league.game_duration_hours)
-    final = games.set_index("game_id")["status"].eq("final")
-    rows = facts[facts["game_id"].isin(final[final].index)].copy()
-    rows["event_timestamp"] = ends.reindex(rows["game_id"]).to_numpy()
+    # Each fact's game by position (one hash of the store's ids, none without facts: a
+    # million-game store's index and lookups cost about 0.8 s).
+    at = np.empty(0, dtype=np.intp)
+    if len(facts):
+        at = pd.Index(games["game_id"]).get_indexer(facts["game_id"])
+    final = games["status"].eq("final").to_numpy(dtype=bool, na_value=False)
+    kept = at >= 0
+    kept[kept] = final[at[kept]]
+    rows = facts[kept].copy()
+    ends = games["start_time"].array.take(at[kept])
+    rows["event_timestamp"] = ends + pd.Timedelta(hours=league.game_duration_hours)
     rows = rows.sort_values(["team", "event_timestamp", "game_id"], kind="stable")
     out = pd.DataFrame(
         {

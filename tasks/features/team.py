@@ -341,20 +341,26 @@ def states_at(rows: pd.DataFrame, states: pd.DataFrame) -> pd.DataFrame:
 
 
 def schedule_features(tg: pd.DataFrame, cfg: FeaturesConfig, league: LeagueConfig) -> pd.DataFrame:
-    """Rest days, back-to-back and season progress: from the schedule only (no results)."""
+    """Rest days, back-to-back and season progress: from the schedule only (no results). On
+    `tg`'s index, in its order (each value put back in place by position: aligning the team
+    order's index on `tg`'s cost about a second at a million games)."""
     order = in_team_order(tg, np.arange(len(tg)), "start_time", ["team", "start_time", "season"])
     prev = order.groupby("team", sort=False)["start_time"].shift(1)
     days = ((order["start_time"] - prev).dt.total_seconds() / 86400).round() - 1
     rest = days.clip(lower=0, upper=cfg.max_rest_days).fillna(cfg.max_rest_days)
     number = order.groupby(["team", "season"], sort=False).cumcount()
-    return pd.DataFrame(
-        {
-            "rest_days": rest,
-            "back_to_back": (rest == 0).astype("float64"),
-            "season_progress": (number / league.games_per_season).clip(upper=1.5),
-        },
-        index=order.index,
-    )
+    columns = {
+        "rest_days": rest,
+        "back_to_back": (rest == 0).astype("float64"),
+        "season_progress": (number / league.games_per_season).clip(upper=1.5),
+    }
+    at = tg.index.get_indexer(order.index)  # a position in `tg` per row of `order`
+    out = {}
+    for name, values in columns.items():
+        placed = np.empty(len(tg), dtype="float64")
+        placed[at] = values.to_numpy(dtype="float64")
+        out[name] = placed
+    return pd.DataFrame(out, index=tg.index, copy=False)
 
 
 def pregame_elo(joined: pd.DataFrame, cfg: EloConfig) -> pd.Series:
@@ -398,7 +404,9 @@ def _team_games_with_results(
     tg["league_home_margin"] = np.concatenate([home_margin, home_margin])
     if elo:
         tg["elo_post"] = elo_after_games(tg, cfg.elo, home_margin)
-    return tg.join(schedule_features(tg, cfg, league)), names
+    for name, values in schedule_features(tg, cfg, league).items():
+        tg[name] = values.to_numpy()
+    return tg, names
 
 
 def game_context(games: pd.DataFrame, cfg: FeaturesConfig, league: LeagueConfig) -> pd.DataFrame:
