@@ -123,7 +123,10 @@ def read_store(path: Path) -> pd.DataFrame:
     for column in ADDED_COLUMNS:  # a store written before the column was in the contract
         if column not in stored:
             stored[column] = pd.NA
-    return stored.astype(GAME_DTYPES)[GAME_COLUMNS]
+    # Converted and put in contract order only where it differs: a copy of each (a million
+    # games: 0.9 s and 230 MB) when the store already has the contract's types and order.
+    stored = stored.astype(GAME_DTYPES, copy=False)
+    return stored if list(stored.columns) == GAME_COLUMNS else stored[GAME_COLUMNS]
 
 
 def _same(left: pd.Series, right: pd.Series) -> np.ndarray:
