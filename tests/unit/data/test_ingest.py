@@ -135,6 +135,36 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path: Path) -> N
     assert [p.name for p in tmp_path.iterdir()] == ["games.parquet"]  # no temp file left
 
 
+def test_a_frame_of_several_row_groups_is_written_as_to_parquet_writes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Converted to Arrow a row group at a time: the same types, pandas metadata, row groups
+    and values as `to_parquet` with that row group size (Python strings null only in the last
+    group, Arrow strings, nullable numbers, times with a zone)."""
+    import pyarrow.parquet as pq
+
+    import gameline.tasks.storage as storage
+
+    frame = pd.DataFrame(
+        {
+            "team": ["A", "B", "C", "D", "E", "F", None],
+            "game_id": pd.array(list("abcdefg"), dtype="string[pyarrow]"),
+            "score": pd.array([1.5, None, 3, 4, 5, 6, 7], dtype="Float64"),
+            "at": pd.date_range("2024-01-01", periods=7, freq="D", tz="UTC"),
+        },
+        index=pd.RangeIndex(3, 10),
+    )
+    monkeypatch.setattr(storage, "ROW_GROUP", 3)
+    write_parquet(frame, tmp_path / "groups.parquet")
+    frame.to_parquet(tmp_path / "pandas.parquet", index=False, row_group_size=3)
+    ours, theirs = (pq.ParquetFile(tmp_path / n) for n in ("groups.parquet", "pandas.parquet"))
+    assert ours.schema_arrow.equals(theirs.schema_arrow, check_metadata=True)
+    sizes = [ours.metadata.row_group(i).num_rows for i in range(ours.num_row_groups)]
+    assert sizes == [3, 3, 1]
+    assert sizes == [theirs.metadata.row_group(i).num_rows for i in range(theirs.num_row_groups)]
+    assert ours.read().equals(theirs.read())
+
+
 def _ingest_once(config: GamelineConfig) -> tuple[Path, bytes]:
     staged = stage_input(config)
     checked = check_input(config, staged.path, staged.label, datetime.now(UTC))
