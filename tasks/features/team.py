@@ -247,10 +247,19 @@ def elo_after_games(tg: pd.DataFrame, cfg: EloConfig, home_margin: np.ndarray) -
 
 
 def _window_sums(values: pd.Series, team: pd.Series, window: int) -> pd.Series:
-    """Sum of the last `window` values per team, the current one included (rows in order)."""
-    total = values.groupby(team, sort=False).cumsum()
+    """Sum of the last `window` values per team, the current one included (rows in order); a
+    missing value adds nothing. (Summed with its gaps, a running total is missing at a gap,
+    and `window` rows later the window took the team's whole history.)"""
+    total = values.fillna(0.0).groupby(team, sort=False).cumsum()
     earlier = total.groupby(team, sort=False).shift(window).fillna(0.0)
     return total - earlier
+
+
+def _window_means(values: pd.Series, team: pd.Series, window: int) -> pd.Series:
+    """Mean of the values known among a team's last `window` (a result known only by who won
+    has no margin or points), NaN where none is."""
+    known = _window_sums(values.notna().astype("float64"), team, window)
+    return _window_sums(values, team, window) / known.where(known > 0)
 
 
 def split_states(hist: pd.DataFrame, window: int, home: bool) -> pd.Series:
@@ -302,20 +311,21 @@ def team_states(tg: pd.DataFrame, cfg: FeaturesConfig) -> pd.DataFrame:
         }
     )
     for w in cfg.windows:
-        n = np.minimum(count, w)
-        state[f"win_pct_{w}"] = _window_sums(hist["win"], team, w) / n
-        state[f"margin_{w}"] = _window_sums(hist["margin"], team, w) / n
+        state[f"win_pct_{w}"] = _window_sums(hist["win"], team, w) / np.minimum(count, w)
+        state[f"margin_{w}"] = _window_means(hist["margin"], team, w)
     w = max(cfg.windows)
     for kind in SCORING_FEATURES:
-        state[f"{kind}_{w}"] = _window_sums(hist[kind], team, w) / np.minimum(count, w)
+        state[f"{kind}_{w}"] = _window_means(hist[kind], team, w)
     by_season = [team, hist["season"]]
     state["games_played"] = hist.groupby(by_season, sort=False).cumcount() + 1
     state["win_pct_season"] = (
         hist["win"].groupby(by_season, sort=False).cumsum() / state["games_played"]
     )
-    state["margin_season"] = (
-        hist["margin"].groupby(by_season, sort=False).cumsum() / state["games_played"]
-    )
+    # The season's mean margin over the games whose score is known.
+    scored = hist["margin"].notna().astype("float64").groupby(by_season, sort=False).cumsum()
+    state["margin_season"] = hist["margin"].fillna(0.0).groupby(
+        by_season, sort=False
+    ).cumsum() / scored.where(scored > 0)
     for home in (True, False):
         split = split_states(hist, cfg.split_window, home)
         state[split.name] = split.reindex(state.index).groupby(team, sort=False).ffill()

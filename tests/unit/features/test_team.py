@@ -117,6 +117,23 @@ def test_rolling_and_split_form_for_game_five(hand_features: pd.DataFrame) -> No
     assert (b["win_pct_2"], b["margin_2"], b["rest_days"]) == (0.5, 0.0, 1)
 
 
+def test_a_result_known_only_by_who_won_leaves_the_margins_of_the_known_scores() -> None:
+    """A's games: +10 (100-90), a win without its score, -9 (90-99), -2 (99-101). Its margin and
+    points forms are means of the scores known among its last two games; its win form counts
+    every game. (Counting the unknown game as 0 drew the mean towards 0, and two games after
+    it the window took the team's whole history: -0.5 after the last game instead of -5.5.)"""
+    games = six_games()
+    games.loc[1, ["home_score", "away_score"]] = np.nan  # day 2, C-A: A won, score unknown
+    games.loc[1, "home_won"] = False
+    states = states_table(games, FEATURES, LEAGUE)
+    a = states[states["team"] == "A"].reset_index(drop=True)
+    assert a["win_pct_2"].tolist() == [1.0, 1.0, 0.5, 0.0]
+    assert a["margin_2"].tolist() == [10.0, 10.0, -9.0, -5.5]
+    assert a["points_for_2"].tolist() == [100.0, 100.0, 90.0, 94.5]
+    assert a["margin_season"].tolist() == pytest.approx([10.0, 10.0, 0.5, -1 / 3])
+    assert a["games_played"].tolist() == [1, 2, 3, 4]
+
+
 def test_scheduled_game_gets_features_from_finished_games(hand_features: pd.DataFrame) -> None:
     b = row(hand_features, 5, "B")  # B: L -10, W +10, W +2 before day 7
     assert b["win_pct_2"] == pytest.approx(1.0)
