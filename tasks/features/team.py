@@ -247,12 +247,25 @@ def elo_after_games(tg: pd.DataFrame, cfg: EloConfig, home_margin: np.ndarray) -
 
 
 def _window_sums(values: pd.Series, team: pd.Series, window: int) -> pd.Series:
-    """Sum of the last `window` values per team, the current one included (rows in order); a
-    missing value adds nothing. (Summed with its gaps, a running total is missing at a gap,
-    and `window` rows later the window took the team's whole history.)"""
-    total = values.fillna(0.0).groupby(team, sort=False).cumsum()
-    earlier = total.groupby(team, sort=False).shift(window).fillna(0.0)
-    return total - earlier
+    """Sum of the last `window` values per team, the current one included; a missing value
+    adds nothing. Each team's rows together and in order (`in_team_order`), so a window is a
+    difference of one running total (exact for the whole numbers and halves summed here: wins,
+    margins, points). (Summed with its gaps, a running total was missing at a gap, and
+    `window` rows later the window took the team's whole history.)"""
+    codes = team.to_numpy()
+    first = _team_starts(codes)
+    given = values.to_numpy(dtype="float64", na_value=np.nan)
+    total = np.cumsum(np.where(np.isnan(given), 0.0, given))
+    low = np.maximum(first, np.arange(len(codes)) - window + 1)  # the window's first row
+    before = np.where(low > 0, total[np.maximum(low - 1, 0)], 0.0)
+    return pd.Series(total - before, index=values.index)
+
+
+def _team_starts(codes: np.ndarray) -> np.ndarray:
+    """Per row, the position of its team's first row (each team's rows together)."""
+    n = len(codes)
+    starts = np.flatnonzero(np.concatenate([[True], codes[1:] != codes[:-1]])) if n else codes
+    return np.repeat(starts, np.diff(np.append(starts, n)))
 
 
 def _window_means(values: pd.Series, team: pd.Series, window: int) -> pd.Series:
@@ -301,7 +314,7 @@ def team_states(tg: pd.DataFrame, cfg: FeaturesConfig) -> pd.DataFrame:
     used = ["team", "end_time", "season", "elo_post", "win", "margin", "neutral", "is_home"]
     hist = in_team_order(tg, finals, "end_time", [*used, *SCORING_FEATURES])
     team = hist["team"]
-    count = hist.groupby("team", sort=False).cumcount() + 1
+    count = pd.Series(np.arange(len(hist)) - _team_starts(team.to_numpy()) + 1, index=hist.index)
     state = pd.DataFrame(
         {
             "team": team,

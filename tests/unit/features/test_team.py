@@ -134,6 +134,27 @@ def test_a_result_known_only_by_who_won_leaves_the_margins_of_the_known_scores()
     assert a["games_played"].tolist() == [1, 2, 3, 4]
 
 
+@pytest.mark.parametrize("window", [1, 2, 5])
+def test_a_window_sum_is_the_rolling_sum_of_the_teams_known_values(window: int) -> None:
+    """Teams' rows together (as `in_team_order` puts them), whole numbers and halves with gaps:
+    the sums equal pandas' grouped rolling sums of the values with each gap as 0."""
+    from gameline.tasks.features.team import _window_sums
+
+    rng = np.random.default_rng(window)
+    team = pd.Series(np.sort(rng.integers(0, 7, 300)), index=rng.permutation(300) + 1000)
+    values = pd.Series(rng.integers(-30, 30, 300) / 2, index=team.index)
+    values[rng.random(300) < 0.2] = np.nan
+    expected = (
+        values.fillna(0.0)
+        .groupby(team.to_numpy(), sort=False)
+        .rolling(window, min_periods=1)
+        .sum()
+        .reset_index(level=0, drop=True)
+    )
+    got = _window_sums(values, team, window)
+    pd.testing.assert_series_equal(got, expected, check_names=False, check_exact=True)
+
+
 def test_scheduled_game_gets_features_from_finished_games(hand_features: pd.DataFrame) -> None:
     b = row(hand_features, 5, "B")  # B: L -10, W +10, W +2 before day 7
     assert b["win_pct_2"] == pytest.approx(1.0)
