@@ -68,9 +68,7 @@ def run_rules(frame: pd.DataFrame, specs: list[RuleSpec]) -> list[RuleResult]:
     A first pass asks only pass/fail (twice as fast, on a day's few games too); only the
     failed expectations are run again for their failing row indices.
     """
-    # One consolidated copy (a block per dtype): every filter GE makes of a frame of scattered
-    # blocks merges them again (1M games: 188 merges, 2 s).
-    frame = numpy_numbers(rule_columns(frame, specs), specs).copy()
+    frame = rule_frame(frame, specs)
     try:
         first = _suite_run(frame, specs, {"result_format": "BOOLEAN_ONLY"})
         for result in first.results:  # GE does not keep the suite's order: match by meta
@@ -107,32 +105,34 @@ BETWEEN = "ExpectColumnValuesToBeBetween"
 COLUMN_ARGUMENTS = ("column", "column_A", "column_B")
 
 
-def rule_columns(frame: pd.DataFrame, specs: list[RuleSpec]) -> pd.DataFrame:
-    """Only the columns the rules read (and the row positions): Great Expectations copies its
-    whole batch for every rule with a row condition or nulls to skip (1M games: 36 columns
-    copied 34 times, 5 s)."""
+def rule_frame(frame: pd.DataFrame, specs: list[RuleSpec]) -> pd.DataFrame:
+    """The frame Great Expectations checks, made in one copy:
+    - only the columns the rules read (and the row positions): GE copies its whole batch for
+      every rule with a row condition or nulls to skip (1M games: 36 columns copied 34 times,
+      5 s);
+    - the numbers a range rule checks as NumPy floats (NaN where missing): GE compares those
+      in one vectorised step, but pandas' nullable Int64 / Float64 value by value in Python
+      (1M games: 8M calls, 10 s). Missing stays missing: GE skips nulls either way;
+    - consolidated (a block per dtype): every filter GE makes of a frame of scattered blocks
+      merges them again (1M games: 188 merges, 2 s)."""
     wanted = {kwargs[key] for _, _, kwargs in specs for key in COLUMN_ARGUMENTS if key in kwargs}
     for _, _, kwargs in specs:  # a row condition reads its column: 'status=="final"'
         if "row_condition" in kwargs:
             wanted.add(re.split(r"\s*[=!<>]", kwargs["row_condition"], maxsplit=1)[0].strip())
-    return frame[[c for c in frame.columns if c in wanted or c == ROW]]
-
-
-def numpy_numbers(frame: pd.DataFrame, specs: list[RuleSpec]) -> pd.DataFrame:
-    """The numbers a range rule checks as NumPy floats (NaN where missing): Great Expectations
-    compares those in one vectorised step, but pandas' nullable Int64 / Float64 value by value
-    in Python (1M games: 8M calls, 10 s). Missing stays missing: GE skips nulls either way."""
-    columns = {
+    columns = [c for c in frame.columns if c in wanted or c == ROW]
+    floats = {
         kwargs["column"]
         for _, kind, kwargs in specs
         if kind == BETWEEN
         and isinstance(frame[kwargs["column"]].dtype, pd.api.extensions.ExtensionDtype)
         and pd.api.types.is_numeric_dtype(frame[kwargs["column"]].dtype)
     }
-    if not columns:
-        return frame
-    return frame.assign(
-        **{c: frame[c].to_numpy(dtype="float64", na_value=np.nan) for c in sorted(columns)}
+    return pd.DataFrame(
+        {
+            c: frame[c].to_numpy(dtype="float64", na_value=np.nan) if c in floats else frame[c]
+            for c in columns
+        },
+        index=frame.index,
     )
 
 
