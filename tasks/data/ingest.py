@@ -189,10 +189,12 @@ def upsert_games(stored: pd.DataFrame, incoming: pd.DataFrame, manifest_id: str)
         for i in np.flatnonzero(conflict)  # conflicts are few: they are quarantined one by one
     ]
     conflicts[ACTION] = "not stored"
-    written = rows[new | update][GAME_COLUMNS].astype(GAME_DTYPES)
-    kept = stored[~in_set(stored["game_id"], written["game_id"])]
+    written = rows[new | update][GAME_COLUMNS].astype(GAME_DTYPES, copy=False)
+    kept = stored[~in_set(stored["game_id"], written["game_id"])] if len(stored) else stored
     games = pd.concat([kept, written], ignore_index=True) if len(kept) else written
-    games = games.take(stable_order(games, ["start_time", "game_id"])).reset_index(drop=True)
+    # Put in order, then renumbered in place (reset_index would copy every column again).
+    games = games.take(stable_order(games, ["start_time", "game_id"]))
+    games.index = pd.RangeIndex(len(games))
     return Upsert(
         games=games,
         new=int(new.sum()),
