@@ -75,7 +75,8 @@ def validation_frame(
     games: pd.DataFrame, league: LeagueConfig, limits: ValidationConfig | None = None
 ) -> pd.DataFrame:
     """The games plus the derived columns some rules check (GE has no expression rules)."""
-    frame = games.reset_index(drop=True).copy()
+    frame = games.copy()
+    frame.index = pd.RangeIndex(len(frame))  # renumbered in place: reset_index copies again
     frame[ROW] = np.arange(len(frame))
     if PARSE_ERROR not in frame:
         frame[PARSE_ERROR] = pd.Series(pd.NA, index=frame.index, dtype="string")
@@ -294,7 +295,10 @@ def split_rows(frame: pd.DataFrame, results: list[RuleResult]) -> tuple[pd.DataF
         broke = by_row.loc[by_row[RULES].str.startswith(prefix), ROW]
         hit = (repaired & frame[ROW].isin(broke))[kept].to_numpy()
         stored.loc[hit, [c for c in columns if c in stored]] = pd.NA
-    return stored.reset_index(drop=True), quarantined.reset_index(drop=True)
+    # Both are new frames: renumbered in place (reset_index would copy them again).
+    stored.index = pd.RangeIndex(len(stored))
+    quarantined.index = pd.RangeIndex(len(quarantined))
+    return stored, quarantined
 
 
 @dataclass(frozen=True)
