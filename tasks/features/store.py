@@ -452,13 +452,13 @@ class TeamFeatureStore:
         starts = entities["event_timestamp"].copy()
         if lead:
             entities["event_timestamp"] = starts - pd.Timedelta(lead)
-        if isinstance(as_of, pd.Series):
-            upper = pd.Series(as_of.to_numpy(), index=entities.index)
-            entities["event_timestamp"] = entities["event_timestamp"].clip(upper=upper)
-        elif as_of is not None:
-            entities["event_timestamp"] = entities["event_timestamp"].clip(
-                upper=pd.Timestamp(as_of)
+        if as_of is not None:
+            upper = (
+                pd.Series(as_of.to_numpy(), index=entities.index)  # by position
+                if isinstance(as_of, pd.Series)
+                else pd.Timestamp(as_of)
             )
+            entities["event_timestamp"] = entities["event_timestamp"].clip(upper=upper)
         projections = self.service_projections()
         if engine == "feast":
             joined = self.store.get_historical_features(

@@ -246,41 +246,46 @@ def elo_after_games(tg: pd.DataFrame, cfg: EloConfig, home_margin: np.ndarray) -
     return post
 
 
-def _window_sums(values: pd.Series, team: pd.Series, window: int) -> pd.Series:
-    """Sum of the last `window` values per team, the current one included; a missing value
-    adds nothing. Each team's rows together and in order (`in_team_order`), so a window is a
-    difference of one running total (exact for the whole numbers and halves summed here: wins,
-    margins, points). (Summed with its gaps, a running total was missing at a gap, and
-    `window` rows later the window took the team's whole history.)"""
-    codes = team.to_numpy()
-    first = _team_starts(codes)
-    given = values.to_numpy(dtype="float64", na_value=np.nan)
-    total = np.cumsum(np.where(np.isnan(given), 0.0, given))
-    low = np.maximum(first, np.arange(len(codes)) - window + 1)  # the window's first row
-    before = np.where(low > 0, total[np.maximum(low - 1, 0)], 0.0)
-    return pd.Series(total - before, index=values.index)
-
-
 def _team_starts(codes: np.ndarray) -> np.ndarray:
-    """Per row, the position of its team's first row (each team's rows together)."""
+    """Per row, the position of its team's first row (each team's rows together and in order,
+    as `in_team_order` puts them): what the windows and game counts below are taken from."""
     n = len(codes)
     starts = np.flatnonzero(np.concatenate([[True], codes[1:] != codes[:-1]])) if n else codes
     return np.repeat(starts, np.diff(np.append(starts, n)))
 
 
-def _window_means(values: pd.Series, team: pd.Series, window: int) -> pd.Series:
+def _window_sums(values: pd.Series, first: np.ndarray, window: int) -> pd.Series:
+    """Sum of the last `window` values per team, the current one included; a missing value
+    adds nothing. `first`: each row's team's first row (`_team_starts`), so a window is a
+    difference of one running total (exact for the whole numbers and halves summed here: wins,
+    margins, points). (Summed with its gaps, a running total was missing at a gap, and
+    `window` rows later the window took the team's whole history.)"""
+    given = values.to_numpy(dtype="float64", na_value=np.nan)
+    total = np.cumsum(np.where(np.isnan(given), 0.0, given))
+    low = np.maximum(first, np.arange(len(first)) - window + 1)  # the window's first row
+    before = np.where(low > 0, total[np.maximum(low - 1, 0)], 0.0)
+    return pd.Series(total - before, index=values.index)
+
+
+def _window_means(values: pd.Series, first: np.ndarray, window: int) -> pd.Series:
     """Mean of the values known among a team's last `window` (a result known only by who won
     has no margin or points), NaN where none is."""
-    known = _window_sums(values.notna().astype("float64"), team, window)
-    return _window_sums(values, team, window) / known.where(known > 0)
+    known = _window_sums(values.notna().astype("float64"), first, window)
+    return _window_sums(values, first, window) / known.where(known > 0)
+
+
+def _games_so_far(first: np.ndarray, index: pd.Index) -> pd.Series:
+    """Each row's number among its team's rows (1 for the first)."""
+    return pd.Series(np.arange(len(first)) - first + 1, index=index)
 
 
 def split_states(hist: pd.DataFrame, window: int, home: bool) -> pd.Series:
     """Win share over a team's last `window` finished home (or away) games, on those games'
     rows of `hist` (a team's finals in order: `in_team_order`)."""
     games = hist[~hist["neutral"] & (hist["is_home"] == home)]
-    count = games.groupby("team", sort=False).cumcount() + 1
-    wins = _window_sums(games["win"], games["team"], window)
+    first = _team_starts(games["team"].to_numpy())
+    wins = _window_sums(games["win"], first, window)
+    count = _games_so_far(first, games.index)
     side = "home" if home else "away"
     return (wins / np.minimum(count, window)).rename(f"{side}_win_pct_{window}")
 
@@ -314,7 +319,8 @@ def team_states(tg: pd.DataFrame, cfg: FeaturesConfig) -> pd.DataFrame:
     used = ["team", "end_time", "season", "elo_post", "win", "margin", "neutral", "is_home"]
     hist = in_team_order(tg, finals, "end_time", [*used, *SCORING_FEATURES])
     team = hist["team"]
-    count = pd.Series(np.arange(len(hist)) - _team_starts(team.to_numpy()) + 1, index=hist.index)
+    first = _team_starts(team.to_numpy())
+    count = _games_so_far(first, hist.index)
     state = pd.DataFrame(
         {
             "team": team,
@@ -324,11 +330,11 @@ def team_states(tg: pd.DataFrame, cfg: FeaturesConfig) -> pd.DataFrame:
         }
     )
     for w in cfg.windows:
-        state[f"win_pct_{w}"] = _window_sums(hist["win"], team, w) / np.minimum(count, w)
-        state[f"margin_{w}"] = _window_means(hist["margin"], team, w)
+        state[f"win_pct_{w}"] = _window_sums(hist["win"], first, w) / np.minimum(count, w)
+        state[f"margin_{w}"] = _window_means(hist["margin"], first, w)
     w = max(cfg.windows)
     for kind in SCORING_FEATURES:
-        state[f"{kind}_{w}"] = _window_means(hist[kind], team, w)
+        state[f"{kind}_{w}"] = _window_means(hist[kind], first, w)
     by_season = [team, hist["season"]]
     state["games_played"] = hist.groupby(by_season, sort=False).cumcount() + 1
     state["win_pct_season"] = (
