@@ -382,10 +382,12 @@ def states_at(rows: pd.DataFrame, states: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(taken, index=rows.index, copy=False)  # the new arrays, not stacked
 
 
-def schedule_features(tg: pd.DataFrame, cfg: FeaturesConfig, league: LeagueConfig) -> pd.DataFrame:
-    """Rest days, back-to-back and season progress: from the schedule only (no results). On
-    `tg`'s index, in its order (each value put back in place by position: aligning the team
-    order's index on `tg`'s cost about a second at a million games)."""
+def schedule_features(
+    tg: pd.DataFrame, cfg: FeaturesConfig, league: LeagueConfig
+) -> dict[str, np.ndarray]:
+    """Rest days, back-to-back and season progress: from the schedule only (no results). In
+    `tg`'s row order (each value put back in place by position: aligning the team order's
+    index on `tg`'s cost about a second at a million games)."""
     order = in_team_order(tg, np.arange(len(tg)), "start_time", ["team", "start_time", "season"])
     prev = order.groupby("team", sort=False)["start_time"].shift(1)
     days = ((order["start_time"] - prev).dt.total_seconds() / 86400).round() - 1
@@ -399,10 +401,9 @@ def schedule_features(tg: pd.DataFrame, cfg: FeaturesConfig, league: LeagueConfi
     at = tg.index.get_indexer(order.index)  # a position in `tg` per row of `order`
     out = {}
     for name, values in columns.items():
-        placed = np.empty(len(tg), dtype="float64")
-        placed[at] = values.to_numpy(dtype="float64")
-        out[name] = placed
-    return pd.DataFrame(out, index=tg.index, copy=False)
+        out[name] = np.empty(len(tg), dtype="float64")
+        out[name][at] = values.to_numpy(dtype="float64")
+    return out
 
 
 def pregame_elo(joined: pd.DataFrame, cfg: EloConfig) -> pd.Series:
@@ -449,7 +450,7 @@ def _team_games_with_results(
     if elo:
         tg["elo_post"] = elo_after_games(tg, cfg.elo, home_margin)
     for name, values in schedule_features(tg, cfg, league).items():
-        tg[name] = values.to_numpy()
+        tg[name] = values
     return tg, names
 
 
