@@ -136,6 +136,10 @@ class Scorer:
         self.store = TeamFeatureStore.from_config(config)
         self.answers = ScoreCache(ttl_s=config.api.cache_seconds)
         self.watermark = state_paths(config).online_watermark
+        # One game scored at a time: the schedule's frames and the online store's connection
+        # are shared, and pandas builds an index's lookup table on its first use, which two
+        # threads at once get wrong (a MultiIndex's `get_indexer` raises InvalidIndexError).
+        self.computing = threading.Lock()
 
     def serving(self) -> tuple[ServedModel, ServedModel | None]:
         pair = self.models.pair
@@ -165,15 +169,20 @@ class Scorer:
         keys = [ScoreCache.key(r, depends_on) for r in requests]
         if (cached := self.answers.get(keys)) is not None:
             return [a.aged(now) for a in cached]
-        try:
-            scored = score_requests(config, store, schedule, requests, now, champion, challenger)
-            self.answers.put(keys, scored)
-        except Exception:
-            if store.online_down() is None:
-                raise
-            scored = score_requests(
-                config, store, schedule, requests, now, champion, challenger, offline=True
-            )
+        with self.computing:
+            if (cached := self.answers.get(keys)) is not None:  # scored while this waited
+                return [a.aged(now) for a in cached]
+            try:
+                scored = score_requests(
+                    config, store, schedule, requests, now, champion, challenger
+                )
+                self.answers.put(keys, scored)
+            except Exception:
+                if store.online_down() is None:
+                    raise
+                scored = score_requests(
+                    config, store, schedule, requests, now, champion, challenger, offline=True
+                )
         return scored
 
     def upcoming_requests(self) -> list[GameRequest]:
