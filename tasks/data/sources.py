@@ -242,9 +242,10 @@ def season_of_dates(day: pd.Series, league: LeagueConfig) -> pd.Series:
     """The season label of local dates: the season whose window (league.season_window) starts
     on or before the date, named by the year it starts or ends in (its label offsets)."""
     window = league.season_window
-    month_day = day.dt.strftime("%m-%d")
+    month_day = day.dt.month * 100 + day.dt.day  # 'MM-DD' as MMDD (strftime: 3 us a date)
+    month, day_of_month = window.start.split("-")
     crosses_year = window.end_year_offset > window.start_year_offset
-    before_start = (month_day < window.start).fillna(False)
+    before_start = (month_day < int(month) * 100 + int(day_of_month)).fillna(False)
     start_year = day.dt.year - (before_start & crosses_year).astype("int64")
     return (start_year - window.start_year_offset).astype("Int64")
 
