@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from gameline.tasks.config import LeagueConfig, RegimeChange, SimulatorConfig
-from gameline.tasks.data.simulator import round_robin, simulate_games
+from gameline.tasks.data.simulator import round_robin, simulate_games, simulate_schedule
 
 AS_OF = datetime.fromisoformat("2026-11-23T00:00:00+00:00")
 LEAGUE = LeagueConfig(name="SIM")
@@ -29,6 +29,18 @@ def test_same_seed_same_games() -> None:
     pd.testing.assert_frame_equal(simulate_games(cfg, LEAGUE), simulate_games(cfg, LEAGUE))
     other = simulate_games(cfg.model_copy(update={"seed": 8}), LEAGUE)
     assert not other["home_score"].equals(simulate_games(cfg, LEAGUE)["home_score"])
+
+
+def test_a_schedule_handed_out_again_is_untouched_by_what_its_last_caller_did() -> None:
+    """The last schedule is kept (a daily run asks for it three times): each caller gets its
+    own copy, and other settings get their own schedule."""
+    cfg = SimulatorConfig(as_of=AS_OF, n_teams=6, n_seasons=1)
+    first = simulate_schedule(cfg, LEAGUE)
+    expected = first.copy()
+    first["home_score"] = -1
+    first.drop(first.index[:5], inplace=True)
+    pd.testing.assert_frame_equal(simulate_schedule(cfg, LEAGUE), expected)
+    assert len(simulate_schedule(cfg.model_copy(update={"n_teams": 8}), LEAGUE)) > len(expected)
 
 
 @pytest.mark.parametrize("n_teams", [2, 5, 8, 30])
