@@ -151,7 +151,9 @@ def line_segments(frame: pd.DataFrame, family: str) -> pd.DataFrame:
                 column = f"{side}_{family}"
                 if column not in part:
                     continue
-                found = scores(line_labels(part, target), part[column].to_numpy(dtype=float))
-                if found["games"]:
-                    rows.append({"segment": segment, "value": value, "side": side, **found})
+                y, p = line_labels(part, target), part[column].to_numpy(dtype=float)
+                if np.isnan(y + p).all():  # no game with a result at a line: nothing to score
+                    continue
+                found = scores(y, p)
+                rows.append({"segment": segment, "value": value, "side": side, **found})
     return pd.DataFrame(rows)

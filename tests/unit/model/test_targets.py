@@ -3,12 +3,20 @@ distribution, and the scores against the lines."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats
 
-from gameline.tasks.model.line_scores import BREAK_EVEN_110, COIN, bets_at_110, line_scores
+from gameline.tasks.model.line_scores import (
+    BREAK_EVEN_110,
+    COIN,
+    bets_at_110,
+    line_scores,
+    line_segments,
+)
 from gameline.tasks.model.targets import (
     Distribution,
     choose_distribution,
@@ -224,3 +232,29 @@ def test_the_model_share_stays_between_the_line_and_the_model() -> None:
         margin = fit.apply(np.full(len(spreads), 3.0), -spreads)  # the line as a mean: -spread
         p_cover, _ = line_probabilities(NORMAL, "margin", margin, np.zeros(len(spreads)), spreads)
         assert np.all(np.diff(p_cover) >= -1e-12)
+
+
+def test_a_segment_without_a_game_at_a_line_is_left_out_without_a_warning() -> None:
+    """Games without lines make a 'no line' segment with nothing to score: it is left out, and
+    no mean of nothing is taken (numpy's RuntimeWarning, which CI printed 45 times)."""
+    frame = pd.DataFrame(
+        {
+            "season": [2024] * 4,
+            "home_spread": [-3.5, 2.5, np.nan, np.nan],
+            "total_line": [200.5, 210.5, np.nan, np.nan],
+            "home_score": [110, 100, 99, 98],
+            "away_score": [100, 105, 90, 97],
+            "cover_blend": [0.6, 0.4, np.nan, np.nan],
+            "over_blend": [0.5, 0.3, np.nan, np.nan],
+        }
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table = line_segments(frame, "blend")
+    assert set(zip(table["segment"], table["value"], strict=True)) == {
+        ("season", "2024"),
+        ("home_side", "favourite"),
+        ("home_side", "underdog"),
+    }
+    season = table[table["segment"] == "season"].set_index("side")
+    assert season.loc["cover", "games"] == 2 and season.loc["over", "games"] == 2
