@@ -359,7 +359,7 @@ def simulate_sources(cfg: SimulatorConfig, league: LeagueConfig) -> dict[str, pd
         )
     timeline = pd.concat(star).sort_values("known_at", kind="stable").reset_index(drop=True)
     utc = timeline["known_at"].dt.tz_convert("UTC").dt.tz_localize(None)
-    timeline["known_at"] = np.char.add(_iso_text(utc, "s").astype(str), "Z").astype(object)
+    timeline["known_at"] = _iso_text(utc, "s") + "Z"
     return {
         "star": timeline,
         "box_score": pd.concat(box).sort_values("date", kind="stable").reset_index(drop=True),
