@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import pandas as pd
-from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query
+from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi_offline import FastAPIOffline
 
@@ -26,6 +26,7 @@ from gameline.flows.api.access import Access, guard, load_tokens
 from gameline.flows.api.metrics import ApiMetrics, instrument
 from gameline.flows.api.write import write_router
 from gameline.flows.deploy import prefect_ui
+from gameline.tasks.backends import BackendUnavailable
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.data.ingest import read_store
 from gameline.tasks.data.sources import league_now
@@ -57,6 +58,7 @@ from gameline.tasks.serving.predictions import (
     served_results,
 )
 from gameline.tasks.serving.tokens import Tokens
+from gameline.tasks.storage import DamagedFile
 
 SERVING_PATH = ("state folder", "mlflow", "feast registry", "online store")  # /health's 200
 MAX_BATCH = 1000
@@ -256,6 +258,14 @@ def create_app(
         lifespan=lifespan,
     )
     guard(app, config.api)
+
+    @app.exception_handler(DamagedFile)
+    @app.exception_handler(BackendUnavailable)
+    async def unavailable(_request: Request, exc: Exception) -> JSONResponse:
+        """A state file that cannot be read, or a backend that does not answer: 503 naming
+        it and what to do (the message the CLI prints), not a 500 and a traceback."""
+        return JSONResponse({"detail": str(exc)}, status_code=503)
+
     instrument(app, metrics)
     reads = APIRouter(dependencies=[Depends(access.reader)])
 

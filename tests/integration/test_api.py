@@ -25,7 +25,7 @@ from gameline.flows.ingest import feature_store_flow
 from gameline.flows.monitor import monitor_flow
 from gameline.flows.predict import predict_flow
 from gameline.flows.train import train_flow
-from gameline.tasks.config import ApiConfig, GamelineConfig
+from gameline.tasks.config import ApiConfig, GamelineConfig, state_paths
 from gameline.tasks.ops.doctor import doctor
 from gameline.tasks.records import records_for
 from gameline.tasks.serving.predictions import latest_predictions, read_predictions
@@ -375,6 +375,15 @@ def test_an_empty_store_and_mlflow_down_are_clear_statuses(
         assert status == "warn" and "no champion served yet" in detail
     status, detail = api_check(empty, f"http://127.0.0.1:{free_port()}")
     assert status == "fail" and "the Gameline API at http://127.0.0.1:" in detail
+
+    damaged = state_paths(empty).raw_games  # a game store that cannot be read: named, 503
+    damaged.parent.mkdir(parents=True, exist_ok=True)
+    damaged.write_bytes(b"not parquet")
+    with api_in_thread(empty) as client:
+        for answer in (client.get("/v1/games/upcoming"), client.get("/v1/performance")):
+            assert answer.status_code == 503, answer.text
+            assert answer.json()["detail"].startswith(f"{damaged}: damaged, cannot be read")
+    damaged.unlink()
 
     port = free_port()  # nothing listens there
     down = empty.model_copy(
