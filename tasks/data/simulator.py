@@ -16,7 +16,7 @@ import pandas as pd
 from scipy.special import ndtr
 
 from gameline.tasks.config import LeagueConfig, SimulatorConfig
-from gameline.tasks.contracts import conform, status_from_scores
+from gameline.tasks.contracts import STRING, conform, status_from_scores
 
 # Local tip-off times and how often each is used.
 TIP_TIMES_LOCAL = np.array([19 * 60, 19 * 60 + 30, 20 * 60, 22 * 60], dtype=np.int64)
@@ -27,6 +27,13 @@ def team_codes(n_teams: int) -> list[str]:
     """Simulated team codes T01..Tnn (zero-padded to a common width)."""
     width = max(2, len(str(n_teams)))
     return [f"T{i:0{width}d}" for i in range(1, n_teams + 1)]
+
+
+def team_names(n_teams: int, teams: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """The codes of teams given by number (0 for T01), as the contract's Arrow-backed text:
+    taken from the n codes in Arrow (a million games' teams from Python strings: 0.2 s a
+    column, to be converted to Arrow again)."""
+    return pd.array(team_codes(n_teams), dtype=STRING).take(teams)
 
 
 def round_robin(n_teams: int) -> np.ndarray:
@@ -172,6 +179,9 @@ def american_odds(implied: np.ndarray) -> np.ndarray:
 # The last schedule simulated, by its settings and its last season: a daily run of the demo
 # asks for it three times (the games, then each feature source), 70 ms each.
 _LAST_SCHEDULE: list[tuple[tuple[str, str, int], pd.DataFrame]] = []
+# Larger schedules are not kept: a million games' schedule is 150 MB held for the life of
+# the process (a benchmark's whole ingest), and its copy costs more than a daily run saves.
+KEEP_SCHEDULE_GAMES = 100_000
 
 
 def simulate_schedule(cfg: SimulatorConfig, league: LeagueConfig) -> pd.DataFrame:
@@ -179,9 +189,13 @@ def simulate_schedule(cfg: SimulatorConfig, league: LeagueConfig) -> pd.DataFram
     last one simulated when the settings and the season under way are the same)."""
     last = current_season(resolve_as_of(cfg), league.season_label, cfg.season_start)
     key = (cfg.model_dump_json(), league.model_dump_json(), last)
-    if not (_LAST_SCHEDULE and _LAST_SCHEDULE[0][0] == key):
-        _LAST_SCHEDULE[:] = [(key, _simulated_schedule(cfg, league, last))]
-    return _LAST_SCHEDULE[0][1].copy()
+    if _LAST_SCHEDULE and _LAST_SCHEDULE[0][0] == key:
+        return _LAST_SCHEDULE[0][1].copy()
+    schedule = _simulated_schedule(cfg, league, last)
+    _LAST_SCHEDULE.clear()
+    if len(schedule) <= KEEP_SCHEDULE_GAMES:
+        _LAST_SCHEDULE.append((key, schedule.copy()))
+    return schedule
 
 
 def _simulated_schedule(cfg: SimulatorConfig, league: LeagueConfig, last: int) -> pd.DataFrame:
@@ -276,34 +290,40 @@ def utc_starts(games: pd.DataFrame, league: LeagueConfig) -> pd.Series:
 def simulate_games(cfg: SimulatorConfig, league: LeagueConfig) -> pd.DataFrame:
     """Simulated games in the Game contract: finals before as-of, scheduled for the next days."""
     games = simulate_schedule(cfg, league)
-    codes = np.array(team_codes(cfg.n_teams), dtype=object)
     start = utc_starts(games, league)
     as_of = pd.Timestamp(resolve_as_of(cfg))
     end = start + pd.Timedelta(hours=league.game_duration_hours)
     final = (end <= as_of).to_numpy()
-    keep = final | (start < as_of + pd.Timedelta(days=cfg.upcoming_days)).to_numpy()
+    keep = np.flatnonzero(final | (start < as_of + pd.Timedelta(days=cfg.upcoming_days)))
+    # The kept games in start order (a stable sort), each column taken once.
+    order = keep[np.argsort(start.to_numpy(dtype="datetime64[us]")[keep], kind="stable")]
     frame = pd.DataFrame(
         {
-            "season": games["season"],
-            "start_time": start,
-            "home_team": codes[games["home"].to_numpy()],
-            "away_team": codes[games["away"].to_numpy()],
-            "home_score": games["home_score"].where(final),
-            "away_score": games["away_score"].where(final),
-            "home_ml": games["home_ml"],
-            "away_ml": games["away_ml"],
-            "home_spread": games["home_spread"],
-            "total_line": games["total_line"],
-            "home_spread_open": games["home_spread_open"],
-            "total_line_open": games["total_line_open"],
-            "neutral": games["neutral"],
-        }
-    )[keep]
-    frame = frame.sort_values("start_time", kind="stable").reset_index(drop=True)
+            "season": games["season"].to_numpy()[order],
+            "start_time": start.array.take(order),
+            "home_team": team_names(cfg.n_teams, games["home"].to_numpy()[order]),
+            "away_team": team_names(cfg.n_teams, games["away"].to_numpy()[order]),
+            "home_score": games["home_score"].where(final).to_numpy()[order],
+            "away_score": games["away_score"].where(final).to_numpy()[order],
+            **{c: games[c].to_numpy()[order] for c in LINE_COLUMNS},
+            "neutral": games["neutral"].to_numpy()[order],
+        },
+        copy=False,
+    )
     frame["status"] = status_from_scores(frame["home_score"], frame["away_score"])
     frame["source_line"] = np.arange(1, len(frame) + 1)
     return conform(frame, league, source=f"simulator(seed={cfg.seed})")
 
+
+# The market's columns of a simulated game, as the contract names them.
+LINE_COLUMNS = [
+    "home_ml",
+    "away_ml",
+    "home_spread",
+    "total_line",
+    "home_spread_open",
+    "total_line_open",
+]
 
 # Box-score noise: a team's net rating in one game is its strength that night plus this much.
 NET_RATING_NOISE = 6.0

@@ -43,6 +43,18 @@ def test_a_schedule_handed_out_again_is_untouched_by_what_its_last_caller_did() 
     assert len(simulate_schedule(cfg.model_copy(update={"n_teams": 8}), LEAGUE)) > len(expected)
 
 
+def test_a_large_schedule_is_not_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A schedule of more games than the daily run's is handed out and forgotten (a benchmark's
+    million games would stay in memory for the process's life), and simulated the same again."""
+    from gameline.tasks.data import simulator
+
+    cfg = SimulatorConfig(as_of=AS_OF, n_teams=6, n_seasons=2)
+    monkeypatch.setattr(simulator, "KEEP_SCHEDULE_GAMES", 10)
+    first = simulate_schedule(cfg, LEAGUE)
+    assert len(first) > 10 and simulator._LAST_SCHEDULE == []
+    pd.testing.assert_frame_equal(simulate_schedule(cfg, LEAGUE), first)
+
+
 @pytest.mark.parametrize("n_teams", [2, 5, 8, 30])
 def test_round_robin_meets_everyone_once_and_balances_home(n_teams: int) -> None:
     rounds = round_robin(n_teams)
