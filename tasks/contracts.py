@@ -158,7 +158,14 @@ def status_from_scores(
     final = home_score.notna() & away_score.notna()
     if home_won is not None:
         final |= home_won.notna().to_numpy()
-    return pd.Series(np.where(final, "final", "scheduled"), index=home_score.index, dtype="string")
+    words = pd.array(["scheduled", "final"], dtype=STRING)
+    return pd.Series(words.take(final.to_numpy(dtype=np.int64)), index=home_score.index)
+
+
+def same_text(value: str, index: pd.Index) -> pd.Series:
+    """A text column holding one value, made in Arrow (a million copies of a Python string
+    cast to Arrow text: 0.1 s)."""
+    return pd.Series(pd.arrays.ArrowStringArray(pa.repeat(value, len(index))), index=index)
 
 
 def doubleheader_numbers(frame: pd.DataFrame, league: LeagueConfig) -> pd.Series:
@@ -203,7 +210,7 @@ def conform(frame: pd.DataFrame, league: LeagueConfig, source: str) -> pd.DataFr
         else:
             number = number.fillna(1)
         ids = make_game_ids(
-            pd.Series(league.name, index=index),
+            same_text(league.name, index),
             local_dates(start, league),
             frame["home_team"],
             frame["away_team"],
@@ -217,13 +224,13 @@ def conform(frame: pd.DataFrame, league: LeagueConfig, source: str) -> pd.DataFr
         status = status.fillna(scored)
     columns = {
         "game_id": game_id,
-        "league": pd.Series(league.name, index=index),
+        "league": same_text(league.name, index),
         "start_time": start,
         "neutral": given("neutral").astype("boolean").fillna(False),
         "playoff": given("playoff").astype("boolean").fillna(False),
         "home_won": home_won,
         "status": status,
-        "source": pd.Series(source, index=index),
+        "source": same_text(source, index),
     }
     typed = {
         name: _as_contract(columns[name] if name in columns else given(name), dtype).array
