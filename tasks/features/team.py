@@ -166,40 +166,53 @@ def _team_starts(codes: np.ndarray) -> np.ndarray:
     return np.repeat(starts, np.diff(np.append(starts, n)))
 
 
-def _window_sums(values: pd.Series, first: np.ndarray, window: int) -> pd.Series:
-    """Sum of the last `window` values per team, the current one included; a missing value
-    adds nothing. `first`: each row's team's first row (`_team_starts`), so a window is a
-    difference of one running total (exact for the whole numbers and halves summed here: wins,
-    margins, points). (Summed with its gaps, a running total was missing at a gap, and
-    `window` rows later the window took the team's whole history.)"""
-    given = values.to_numpy(dtype="float64", na_value=np.nan)
-    total = np.cumsum(np.where(np.isnan(given), 0.0, given))
-    low = np.maximum(first, np.arange(len(first)) - window + 1)  # the window's first row
-    before = np.where(low > 0, total[np.maximum(low - 1, 0)], 0.0)
-    return pd.Series(total - before, index=values.index)
+class TeamWindows:
+    """Sums and means over each team's last `window` rows, the current one included, for rows
+    in team order (`in_team_order`: each team's rows together). `first`: each row's team's
+    first row (`_team_starts`). A window is a difference of one running total (exact for the
+    whole numbers and halves summed here: wins, margins, points), and each window's first row
+    is found once for every column summed over it. (Summed with its gaps, a running total was
+    missing at a gap, and `window` rows later the window took the team's whole history.)"""
 
+    def __init__(self, first: np.ndarray) -> None:
+        self.first = first
+        self._low: dict[int, np.ndarray] = {}
 
-def _window_means(values: pd.Series, first: np.ndarray, window: int) -> pd.Series:
-    """Mean of the values known among a team's last `window` (a result known only by who won
-    has no margin or points), NaN where none is."""
-    known = _window_sums(values.notna().astype("float64"), first, window)
-    return _window_sums(values, first, window) / known.where(known > 0)
+    def low(self, window: int) -> np.ndarray:
+        """Per row, its window's first row."""
+        if window not in self._low:
+            self._low[window] = np.maximum(self.first, np.arange(len(self.first)) - window + 1)
+        return self._low[window]
 
+    def length(self, window: int) -> np.ndarray:
+        """Per row, how many rows its window holds: min(the team's rows so far, `window`)."""
+        return np.arange(len(self.first)) - self.low(window) + 1
 
-def _games_so_far(first: np.ndarray, index: pd.Index) -> pd.Series:
-    """Each row's number among its team's rows (1 for the first)."""
-    return pd.Series(np.arange(len(first)) - first + 1, index=index)
+    def sums(self, values: pd.Series, window: int) -> pd.Series:
+        """Sum of the last `window` values per team; a missing value adds nothing."""
+        given = values.to_numpy(dtype="float64", na_value=np.nan)
+        total = np.zeros(len(given) + 1)  # total[i]: the sum of the first i values
+        np.cumsum(np.where(np.isnan(given), 0.0, given), out=total[1:])
+        return pd.Series(total[1:] - total[self.low(window)], index=values.index)
+
+    def means(self, values: pd.Series, window: int) -> pd.Series:
+        """Mean of the values known among a team's last `window` (a result known only by who
+        won has no margin or points), NaN where none is."""
+        if values.isna().any():
+            known = self.sums(values.notna().astype("float64"), window)
+        else:
+            known = pd.Series(self.length(window).astype("float64"), index=values.index)
+        return self.sums(values, window) / known.where(known > 0)
 
 
 def split_states(hist: pd.DataFrame, window: int, home: bool) -> pd.Series:
     """Win share over a team's last `window` finished home (or away) games, on those games'
     rows of `hist` (a team's finals in order: `in_team_order`)."""
     games = hist[~hist["neutral"] & (hist["is_home"] == home)]
-    first = _team_starts(games["team"].to_numpy())
-    wins = _window_sums(games["win"], first, window)
-    count = _games_so_far(first, games.index)
+    windows = TeamWindows(_team_starts(games["team"].to_numpy()))
     side = "home" if home else "away"
-    return (wins / np.minimum(count, window)).rename(f"{side}_win_pct_{window}")
+    wins = windows.sums(games["win"], window) / windows.length(window)
+    return wins.rename(f"{side}_win_pct_{window}")
 
 
 def in_team_order(
@@ -231,8 +244,7 @@ def team_states(tg: pd.DataFrame, cfg: FeaturesConfig) -> pd.DataFrame:
     used = ["team", "end_time", "season", "elo_post", "win", "margin", "neutral", "is_home"]
     hist = in_team_order(tg, finals, "end_time", [*used, *SCORING_FEATURES])
     team = hist["team"]
-    first = _team_starts(team.to_numpy())
-    count = _games_so_far(first, hist.index)
+    windows = TeamWindows(_team_starts(team.to_numpy()))
     state = pd.DataFrame(
         {
             "team": team,
@@ -242,11 +254,11 @@ def team_states(tg: pd.DataFrame, cfg: FeaturesConfig) -> pd.DataFrame:
         }
     )
     for w in cfg.windows:
-        state[f"win_pct_{w}"] = _window_sums(hist["win"], first, w) / np.minimum(count, w)
-        state[f"margin_{w}"] = _window_means(hist["margin"], first, w)
+        state[f"win_pct_{w}"] = windows.sums(hist["win"], w) / windows.length(w)
+        state[f"margin_{w}"] = windows.means(hist["margin"], w)
     w = max(cfg.windows)
     for kind in SCORING_FEATURES:
-        state[f"{kind}_{w}"] = _window_means(hist[kind], first, w)
+        state[f"{kind}_{w}"] = windows.means(hist[kind], w)
     by_season = [team, hist["season"]]
     state["games_played"] = hist.groupby(by_season, sort=False).cumcount() + 1
     state["win_pct_season"] = (

@@ -138,7 +138,7 @@ def test_a_result_known_only_by_who_won_leaves_the_margins_of_the_known_scores()
 def test_a_window_sum_is_the_rolling_sum_of_the_teams_known_values(window: int) -> None:
     """Teams' rows together (as `in_team_order` puts them), whole numbers and halves with gaps:
     the sums equal pandas' grouped rolling sums of the values with each gap as 0."""
-    from gameline.tasks.features.team import _team_starts, _window_sums
+    from gameline.tasks.features.team import TeamWindows, _team_starts
 
     rng = np.random.default_rng(window)
     team = pd.Series(np.sort(rng.integers(0, 7, 300)), index=rng.permutation(300) + 1000)
@@ -151,8 +151,21 @@ def test_a_window_sum_is_the_rolling_sum_of_the_teams_known_values(window: int) 
         .sum()
         .reset_index(level=0, drop=True)
     )
-    got = _window_sums(values, _team_starts(team.to_numpy()), window)
+    windows = TeamWindows(_team_starts(team.to_numpy()))
+    got = windows.sums(values, window)
     pd.testing.assert_series_equal(got, expected, check_names=False, check_exact=True)
+    counts = values.notna().groupby(team.to_numpy(), sort=False).rolling(window, min_periods=1)
+    known = counts.sum().reset_index(level=0, drop=True)
+    means = (expected / known.where(known > 0)).rename(None)
+    pd.testing.assert_series_equal(windows.means(values, window), means, check_exact=True)
+    whole = values.fillna(1.0)  # no gap: the counts are the windows' lengths
+    rolled = whole.groupby(team.to_numpy(), sort=False).rolling(window, min_periods=1).mean()
+    pd.testing.assert_series_equal(
+        windows.means(whole, window),
+        rolled.reset_index(level=0, drop=True),
+        check_names=False,
+        check_exact=True,
+    )
 
 
 def test_scheduled_game_gets_features_from_finished_games(hand_features: pd.DataFrame) -> None:
