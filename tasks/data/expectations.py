@@ -33,11 +33,12 @@ class RuleResult:
 def _expectation(kind: str, kwargs: dict[str, Any], rule: str, spec_index: int) -> Any:
     import great_expectations.expectations as gxe
 
-    extra = {"condition_parser": "pandas"} if "row_condition" in kwargs else {}
-    return getattr(gxe, kind)(**kwargs, **extra, meta={"rule": rule, "spec": spec_index})
+    return getattr(gxe, kind)(**kwargs, meta={"rule": rule, "spec": spec_index})
 
 
-def _suite_run(frame: pd.DataFrame, specs: list[RuleSpec], result_format: dict[str, Any]) -> Any:
+def _suite_run(
+    frame: pd.DataFrame, specs: dict[int, RuleSpec], result_format: dict[str, Any]
+) -> Any:
     import great_expectations as gx
     from great_expectations.data_context.data_context.context_factory import set_context
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -56,7 +57,7 @@ def _suite_run(frame: pd.DataFrame, specs: list[RuleSpec], result_format: dict[s
     )
     # The suite is stored once with all its rules (added one by one to a stored suite, each
     # addition serialises the whole suite again).
-    expectations = [_expectation(kind, kw, rule, i) for i, (rule, kind, kw) in enumerate(specs)]
+    expectations = [_expectation(kind, kw, rule, i) for i, (rule, kind, kw) in specs.items()]
     suite = context.suites.add(gx.ExpectationSuite(name="game_contract", expectations=expectations))
     definition = context.validation_definitions.add(
         gx.ValidationDefinition(name="game_contract_check", data=batch, suite=suite)
@@ -68,32 +69,20 @@ def _suite_run(frame: pd.DataFrame, specs: list[RuleSpec], result_format: dict[s
 
 
 def run_rules(frame: pd.DataFrame, specs: list[RuleSpec]) -> list[RuleResult]:
-    """Run the rules as a Great Expectations suite; return the failing rows of each.
+    """Run the rules as Great Expectations suites; return the failing rows of each, in the
+    order of `specs`.
 
-    A first pass asks only pass/fail (twice as fast, on a day's few games too); only the
-    failed expectations are run again for their failing row indices.
+    The rules that share a row condition ('status=="final"') run as one suite on the rows
+    that meet it, selected once with the query GE would make (GE filters the whole frame
+    again for every metric of every such rule: a million games, 13 filters, 1.1 s).
     """
     frame = rule_frame(frame, specs)
+    found: dict[int, RuleResult] = {}
     try:
-        first = _suite_run(frame, specs, {"result_format": "BOOLEAN_ONLY"})
-        for result in first.results:  # GE does not keep the suite's order: match by meta
-            _raise_if_broken(result)
-        failed = [specs[r.expectation_config.meta["spec"]] for r in first.results if not r.success]
-        passed = [
-            RuleResult(
-                r.expectation_config.meta["rule"],
-                r.expectation_config.type,
-                np.empty(0, dtype=np.int64),
-            )
-            for r in first.results
-            if r.success
-        ]
-        if not failed:
-            return passed
-        second = _suite_run(
-            frame, failed, {"result_format": "COMPLETE", "unexpected_index_column_names": [ROW]}
-        )
-        return passed + [_rule_result(r) for r in second.results]
+        for condition, group in condition_groups(specs).items():
+            rows = frame if condition is None else frame.query(condition, parser="pandas")
+            found.update(_run_group(rows, group))
+        return [found[i] for i in range(len(specs))]
     finally:
         if len(frame) >= LARGE_FRAME:
             # GE's objects refer to each other (and to the frame) in cycles that only the
@@ -101,6 +90,43 @@ def run_rules(frame: pd.DataFrame, specs: list[RuleSpec]) -> list[RuleResult]:
             # the next stage started. A collection costs about 0.15 s whatever the frame, so
             # a small frame's cycles are left to Python's own collections.
             gc.collect()
+
+
+def condition_groups(specs: list[RuleSpec]) -> dict[str | None, dict[int, RuleSpec]]:
+    """The rules by their row condition (None: every row), each by its place in `specs` and
+    without the condition (it selects the rows the group runs on)."""
+    groups: dict[str | None, dict[int, RuleSpec]] = {}
+    for i, (rule, kind, kwargs) in enumerate(specs):
+        plain = {key: value for key, value in kwargs.items() if key != "row_condition"}
+        groups.setdefault(kwargs.get("row_condition"), {})[i] = (rule, kind, plain)
+    return groups
+
+
+def _run_group(frame: pd.DataFrame, specs: dict[int, RuleSpec]) -> dict[int, RuleResult]:
+    """A first pass asks only pass/fail (twice as fast, on a day's few games too); only the
+    failed expectations are run again for their failing row indices."""
+    first = _suite_run(frame, specs, {"result_format": "BOOLEAN_ONLY"})
+    for result in first.results:  # GE does not keep the suite's order: match by meta
+        _raise_if_broken(result)
+    found = {
+        result.expectation_config.meta["spec"]: RuleResult(
+            result.expectation_config.meta["rule"],
+            result.expectation_config.type,
+            np.empty(0, dtype=np.int64),
+        )
+        for result in first.results
+        if result.success
+    }
+    failed = {
+        result.expectation_config.meta["spec"]: specs[result.expectation_config.meta["spec"]]
+        for result in first.results
+        if not result.success
+    }
+    if failed:
+        details = {"result_format": "COMPLETE", "unexpected_index_column_names": [ROW]}
+        second = _suite_run(frame, failed, details)
+        found.update({r.expectation_config.meta["spec"]: _rule_result(r) for r in second.results})
+    return found
 
 
 LARGE_FRAME = 100_000  # frames from this many rows are collected at once after the check

@@ -150,3 +150,39 @@ def test_bad_share_over_threshold_names_file_count_and_rules(config: GamelineCon
 def test_bad_share_under_threshold_passes(config: GamelineConfig) -> None:
     outcome = validate_games(games(config, {"home_score": -1.0}), config, NOW)
     check_bad_share("league.csv", 100, outcome.rejected, config.validation)
+
+
+def test_a_rule_with_a_row_condition_sees_only_its_rows_and_results_keep_the_rules_order() -> None:
+    """Rules that share a row condition run together on the rows that meet it; what each
+    found comes back in the order the rules were given."""
+    from gameline.tasks.data.expectations import ROW, run_rules
+
+    frame = pd.DataFrame(
+        {
+            "status": pd.array(["final", "scheduled", "final", "scheduled"], dtype="string"),
+            "x": [1.0, None, None, 2.0],
+            ROW: [0, 1, 2, 3],
+        }
+    )
+    final, scheduled = 'status=="final"', 'status=="scheduled"'
+    specs = [
+        (
+            "x known when final",
+            "ExpectColumnValuesToNotBeNull",
+            {"column": "x", "row_condition": final},
+        ),
+        ("status known", "ExpectColumnValuesToNotBeNull", {"column": "status"}),
+        (
+            "no x when scheduled",
+            "ExpectColumnValuesToBeNull",
+            {"column": "x", "row_condition": scheduled},
+        ),
+        (
+            "x below 2 when final",
+            "ExpectColumnValuesToBeBetween",
+            {"column": "x", "max_value": 1.5, "row_condition": final},
+        ),
+    ]
+    results = run_rules(frame, specs)
+    assert [r.rule for r in results] == [rule for rule, _, _ in specs]
+    assert [r.rows.tolist() for r in results] == [[2], [], [3], []]
