@@ -516,6 +516,21 @@ def _features_frame(
     return pd.DataFrame({**ids, **pregame(rows, cfg)}, copy=False)
 
 
+# The store's columns the team features and the sources' tables are built from.
+FEATURE_INPUTS = [
+    "game_id",
+    "season",
+    "start_time",
+    "home_team",
+    "away_team",
+    "home_score",
+    "away_score",
+    "home_won",
+    "neutral",
+    "status",
+]
+
+
 class FeatureSummary(BaseModel):
     """What a feature build wrote."""
 
@@ -537,7 +552,7 @@ def write_team_features(config: GamelineConfig, reuse: bool = False) -> FeatureS
     if reuse and (built := current_build(config, inputs)) is not None:
         return FeatureSummary.model_validate(built)
     paths = state_paths(config)
-    games = read_store(paths.raw_games)
+    games = read_store(paths.raw_games, FEATURE_INPUTS)
     # Each step once, each table written and let go before the next is built (1M games: the
     # feature table alone is 2M rows and 25 columns).
     tg, names = _team_games_with_results(games, config.features, config.league)

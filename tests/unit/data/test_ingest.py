@@ -209,3 +209,20 @@ def test_a_manifest_is_never_overwritten_by_a_concurrent_ingest(config: Gameline
     assert (repeat.new, repeat.updated) == (0, 0) and repeat.duplicate == stored.new
     assert path.read_bytes() == manifest_bytes
     assert state_paths(config).raw_games.read_bytes() == store_bytes
+
+
+def test_a_reader_of_some_store_columns_gets_them_as_the_whole_store_has_them(
+    config: GamelineConfig, tmp_path: Path
+) -> None:
+    """`read_store(path, columns)`: the same values and types as those columns of the whole
+    store, in the order asked; a column of the contract an older store lacks comes as nulls,
+    and a store not written yet as no rows."""
+    games = simulate_games(config.source.simulator, config.league)
+    stored = upsert_games(read_store(tmp_path / "none.parquet"), games, "m1").games
+    path = write_parquet(stored.drop(columns=["home_won"]), tmp_path / "games.parquet")
+    wanted = ["status", "game_id", "home_won", "start_time"]
+    some = read_store(path, wanted)
+    pd.testing.assert_frame_equal(some, read_store(path)[wanted])
+    assert list(some.columns) == wanted and some["home_won"].isna().all()
+    empty = read_store(tmp_path / "none.parquet", wanted)
+    assert list(empty.columns) == wanted and empty.empty
