@@ -206,13 +206,33 @@ class TeamWindows:
 
 
 def split_states(hist: pd.DataFrame, window: int, home: bool) -> pd.Series:
-    """Win share over a team's last `window` finished home (or away) games, on those games'
-    rows of `hist` (a team's finals in order: `in_team_order`)."""
-    games = hist[~hist["neutral"] & (hist["is_home"] == home)]
-    windows = TeamWindows(_team_starts(games["team"].to_numpy()))
+    """Win share over a team's last `window` finished home (or away) games, on every row of
+    `hist` (a team's finals in order: `in_team_order`): each row takes its team's share after
+    its latest such game at or before it, NaN before the first."""
+    rows = np.flatnonzero(
+        ~hist["neutral"].to_numpy(dtype=bool) & (hist["is_home"].to_numpy(dtype=bool) == home)
+    )
+    team = hist["team"].to_numpy()
+    windows = TeamWindows(_team_starts(team[rows]))
+    wins = windows.sums(hist["win"].iloc[rows], window).to_numpy() / windows.length(window)
     side = "home" if home else "away"
-    wins = windows.sums(games["win"], window) / windows.length(window)
-    return wins.rename(f"{side}_win_pct_{window}")
+    values = _carried_over(wins, rows, _team_starts(team))
+    return pd.Series(values, index=hist.index, name=f"{side}_win_pct_{window}")
+
+
+def _carried_over(values: np.ndarray, rows: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """`values` given on `rows` (positions, ascending) of a frame in team order, on every row:
+    each row takes its team's latest value at or before it (NaN before the team's first).
+    What a forward fill grouped by team gives, by positions (the group-by factorized the
+    teams of 2M rows again)."""
+    n = len(first)
+    at = np.full(n, -1)
+    at[rows] = np.arange(len(rows))
+    latest = np.maximum.accumulate(np.where(at >= 0, np.arange(n), -1))  # latest given row
+    out = np.full(n, np.nan)
+    has = (latest >= 0) & (latest >= first)  # and it is the same team's
+    out[has] = values[at[latest[has]]]
+    return out
 
 
 def in_team_order(
@@ -259,19 +279,23 @@ def team_states(tg: pd.DataFrame, cfg: FeaturesConfig) -> pd.DataFrame:
     w = max(cfg.windows)
     for kind in SCORING_FEATURES:
         state[f"{kind}_{w}"] = windows.means(hist[kind], w)
-    by_season = [team, hist["season"]]
-    state["games_played"] = hist.groupby(by_season, sort=False).cumcount() + 1
-    state["win_pct_season"] = (
-        hist["win"].groupby(by_season, sort=False).cumsum() / state["games_played"]
-    )
-    # The season's mean margin over the games whose score is known.
-    scored = hist["margin"].notna().astype("float64").groupby(by_season, sort=False).cumsum()
-    state["margin_season"] = hist["margin"].fillna(0.0).groupby(
-        by_season, sort=False
-    ).cumsum() / scored.where(scored > 0)
+    # This season's running counts, over the games whose score is known for the margin: one
+    # grouping for every column (each grouping of 2M rows factorizes both keys again).
+    season = pd.DataFrame(
+        {
+            "win": hist["win"],
+            "margin": hist["margin"].fillna(0.0),
+            "scored": hist["margin"].notna().astype("float64"),
+        }
+    ).groupby([team, hist["season"]], sort=False)
+    season_sums = season.cumsum()
+    state["games_played"] = season.cumcount() + 1
+    state["win_pct_season"] = season_sums["win"] / state["games_played"]
+    scored = season_sums["scored"]
+    state["margin_season"] = season_sums["margin"] / scored.where(scored > 0)
     for home in (True, False):
         split = split_states(hist, cfg.split_window, home)
-        state[split.name] = split.reindex(state.index).groupby(team, sort=False).ffill()
+        state[split.name] = split
     return _sorted_by_time(state, "state_end")
 
 
