@@ -165,28 +165,26 @@ class Upsert:
 def upsert_games(stored: pd.DataFrame, incoming: pd.DataFrame, manifest_id: str) -> Upsert:
     """Insert new games; a scheduled game may change (e.g. turn final); a final one may not."""
     rows = incoming.assign(manifest_id=manifest_id)
-    old = stored.set_index("game_id").reindex(rows["game_id"])
-    known = old["league"].notna().to_numpy()
-    compared = CONTENT_COLUMNS[1:]
-    differs = (
-        np.column_stack(
-            [
-                ~_same(old[col].reset_index(drop=True), rows[col].reset_index(drop=True))
-                for col in compared
-            ]
-        )
-        & known[:, None]
-    )
+    # Only the games the store holds are compared with it (a first ingest of a million games
+    # built a million rows of nulls to compare with).
+    n, compared = len(rows), CONTENT_COLUMNS[1:]
+    known = in_set(rows["game_id"], stored["game_id"]) if len(stored) else np.zeros(n, bool)
+    at = np.flatnonzero(known)
+    old = stored.set_index("game_id").reindex(rows["game_id"].iloc[at])
+    mine = rows.iloc[at]
+    differs = np.zeros((n, len(compared)), dtype=bool)
+    differs[at] = np.column_stack(
+        [~_same(old[c].reset_index(drop=True), mine[c].reset_index(drop=True)) for c in compared]
+    ).reshape(len(at), len(compared))
     changed = differs.any(axis=1)
     # A column added to the contract later (lines, opening odds) may be filled in on a final
     # game: a value where the store had none is new information, not a changed result.
-    filled = np.column_stack(
-        [
-            old[col].isna().to_numpy() if col in ADDED_COLUMNS else np.zeros(len(old), bool)
-            for col in compared
-        ]
-    )
-    was_final = (old["status"] == "final").fillna(False).to_numpy()
+    filled = np.zeros_like(differs)
+    for i, column in enumerate(compared):
+        if column in ADDED_COLUMNS:
+            filled[at, i] = old[column].isna().to_numpy()
+    was_final = np.zeros(n, dtype=bool)
+    was_final[at] = (old["status"] == "final").fillna(False).to_numpy(dtype=bool)
     conflict = known & (differs & ~filled).any(axis=1) & was_final
     update = known & changed & ~conflict
     new = ~known
@@ -196,7 +194,7 @@ def upsert_games(stored: pd.DataFrame, incoming: pd.DataFrame, manifest_id: str)
         for i in np.flatnonzero(conflict)  # conflicts are few: they are quarantined one by one
     ]
     conflicts[ACTION] = "not stored"
-    written = rows[new | update][GAME_COLUMNS].astype(GAME_DTYPES, copy=False)
+    written = rows.loc[new | update, GAME_COLUMNS].astype(GAME_DTYPES, copy=False)
     kept = stored[~in_set(stored["game_id"], written["game_id"])] if len(stored) else stored
     games = pd.concat([kept, written], ignore_index=True) if len(kept) else written
     # Put in order, then renumbered in place (reset_index would copy every column again).
