@@ -279,20 +279,19 @@ def team_states(tg: pd.DataFrame, cfg: FeaturesConfig) -> pd.DataFrame:
     w = max(cfg.windows)
     for kind in SCORING_FEATURES:
         state[f"{kind}_{w}"] = windows.means(hist[kind], w)
-    # This season's running counts, over the games whose score is known for the margin: one
-    # grouping for every column (each grouping of 2M rows factorizes both keys again).
-    season = pd.DataFrame(
-        {
-            "win": hist["win"],
-            "margin": hist["margin"].fillna(0.0),
-            "scored": hist["margin"].notna().astype("float64"),
-        }
-    ).groupby([team, hist["season"]], sort=False)
-    season_sums = season.cumsum()
-    state["games_played"] = season.cumcount() + 1
-    state["win_pct_season"] = season_sums["win"] / state["games_played"]
-    scored = season_sums["scored"]
-    state["margin_season"] = season_sums["margin"] / scored.where(scored > 0)
+    # This season's running counts, over the games whose score is known for the margin: the
+    # (team, season) pairs factorized once (each grouping by both keys of 2M rows factorized
+    # them again), each column summed on its own (a frame of the three held 2-3 copies at once).
+    by_season = hist.groupby([team, hist["season"]], sort=False)
+    state["games_played"] = by_season.cumcount() + 1
+    season = by_season.ngroup().to_numpy()
+
+    def running(values: pd.Series) -> pd.Series:
+        return values.groupby(season, sort=False).cumsum()
+
+    state["win_pct_season"] = running(hist["win"]) / state["games_played"]
+    scored = running(hist["margin"].notna().astype("float64"))
+    state["margin_season"] = running(hist["margin"].fillna(0.0)) / scored.where(scored > 0)
     for home in (True, False):
         split = split_states(hist, cfg.split_window, home)
         state[split.name] = split
