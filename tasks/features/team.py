@@ -176,17 +176,18 @@ class TeamWindows:
 
     def __init__(self, first: np.ndarray) -> None:
         self.first = first
+        self._row = np.arange(len(first))
         self._low: dict[int, np.ndarray] = {}
 
     def low(self, window: int) -> np.ndarray:
         """Per row, its window's first row."""
         if window not in self._low:
-            self._low[window] = np.maximum(self.first, np.arange(len(self.first)) - window + 1)
+            self._low[window] = np.maximum(self.first, self._row - window + 1)
         return self._low[window]
 
     def length(self, window: int) -> np.ndarray:
         """Per row, how many rows its window holds: min(the team's rows so far, `window`)."""
-        return np.arange(len(self.first)) - self.low(window) + 1
+        return self._row - self.low(window) + 1
 
     def sums(self, values: pd.Series, window: int) -> pd.Series:
         """Sum of the last `window` values per team; a missing value adds nothing."""
@@ -205,18 +206,18 @@ class TeamWindows:
         return self.sums(values, window) / known.where(known > 0)
 
 
-def split_states(hist: pd.DataFrame, window: int, home: bool) -> pd.Series:
+def split_states(hist: pd.DataFrame, first: np.ndarray, window: int, home: bool) -> pd.Series:
     """Win share over a team's last `window` finished home (or away) games, on every row of
-    `hist` (a team's finals in order: `in_team_order`): each row takes its team's share after
-    its latest such game at or before it, NaN before the first."""
+    `hist` (a team's finals in order: `in_team_order`; `first`: `_team_starts` of its teams):
+    each row takes its team's share after its latest such game at or before it, NaN before
+    the first."""
     rows = np.flatnonzero(
         ~hist["neutral"].to_numpy(dtype=bool) & (hist["is_home"].to_numpy(dtype=bool) == home)
     )
-    team = hist["team"].to_numpy()
-    windows = TeamWindows(_team_starts(team[rows]))
+    windows = TeamWindows(_team_starts(hist["team"].to_numpy()[rows]))
     wins = windows.sums(hist["win"].iloc[rows], window).to_numpy() / windows.length(window)
     side = "home" if home else "away"
-    values = _carried_over(wins, rows, _team_starts(team))
+    values = _carried_over(wins, rows, first)
     return pd.Series(values, index=hist.index, name=f"{side}_win_pct_{window}")
 
 
@@ -293,7 +294,7 @@ def team_states(tg: pd.DataFrame, cfg: FeaturesConfig) -> pd.DataFrame:
     scored = running(hist["margin"].notna().astype("float64"))
     state["margin_season"] = running(hist["margin"].fillna(0.0)) / scored.where(scored > 0)
     for home in (True, False):
-        split = split_states(hist, cfg.split_window, home)
+        split = split_states(hist, windows.first, cfg.split_window, home)
         state[split.name] = split
     return _sorted_by_time(state, "state_end")
 
