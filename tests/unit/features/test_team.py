@@ -138,7 +138,7 @@ def test_a_result_known_only_by_who_won_leaves_the_margins_of_the_known_scores()
 def test_a_window_sum_is_the_rolling_sum_of_the_teams_known_values(window: int) -> None:
     """Teams' rows together (as `in_team_order` puts them), whole numbers and halves with gaps:
     the sums equal pandas' grouped rolling sums of the values with each gap as 0."""
-    from gameline.tasks.features.team import TeamWindows, _team_starts
+    from gameline.tasks.features.team_order import TeamWindows, team_starts
 
     rng = np.random.default_rng(window)
     team = pd.Series(np.sort(rng.integers(0, 7, 300)), index=rng.permutation(300) + 1000)
@@ -151,7 +151,7 @@ def test_a_window_sum_is_the_rolling_sum_of_the_teams_known_values(window: int) 
         .sum()
         .reset_index(level=0, drop=True)
     )
-    windows = TeamWindows(_team_starts(team.to_numpy()))
+    windows = TeamWindows(team_starts(team.to_numpy()))
     got = windows.sums(values, window)
     pd.testing.assert_series_equal(got, expected, check_names=False, check_exact=True)
     counts = values.notna().groupby(team.to_numpy(), sort=False).rolling(window, min_periods=1)
