@@ -4,7 +4,8 @@
    simulated league with a 20k-game reference x every model input.
 2. A daily `gameline run` on the embedded default with nothing to retrain on, next to the same
    run with `--retrain` (what every run did before monitoring), as a user runs them (each CLI
-   call starts a temporary Prefect server).
+   call starts a temporary Prefect server), then against a running server; and that run's
+   floor: a fresh process importing only what the run had imported.
 3. The same daily run in one warm Python process: through the Prefect flows, and through the
    same task functions called bare; the ratio is Prefect's overhead.
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import statistics
@@ -161,11 +163,76 @@ def running_server(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("the Prefect server did not start in 60 s")
 
 
+# A `gameline run` that writes, as it exits, every module it had imported (its atexit
+# handlers run: `exit_now` runs them).
+RUN_LISTING_MODULES = """
+import atexit, json, sys
+listing = sys.argv[1]
+atexit.register(lambda: json.dump(list(sys.modules), open(listing, "w")))
+sys.argv = ["gameline", *sys.argv[2:]]
+from gameline.flows.cli import main
+main()
+"""
+
+# A fresh process importing those modules (Feast as Gameline imports it) and nothing else,
+# then leaving as `gameline` does (without the interpreter's teardown).
+IMPORT_ONLY = """
+import importlib, json, os, sys
+from gameline.tasks.features.store import import_feast
+import_feast()
+failed = 0
+for name in json.load(open(sys.argv[1])):
+    try:
+        importlib.import_module(name)
+    except Exception:  # a model's own code (loaded from its artifacts), __main__, ...
+        failed += 1
+print(failed, flush=True)
+os._exit(0)
+"""
+
+
+def import_floor(env: dict[str, str]) -> list[str]:
+    """The no-trigger run's floor: the wall time of a fresh process that only imports what
+    that run had imported (Prefect, pandas, Feast, MLflow's stores, LightGBM and everything
+    they import), against the run itself, median of three each."""
+    python = str(REPO / ".venv" / "bin" / "python")
+    config = str(REPO / "configs" / "default.yaml")
+    with tempfile.TemporaryDirectory() as tmp:
+        listing = Path(tmp) / "modules.json"
+        run_command = [python, "-c", RUN_LISTING_MODULES, str(listing), "run", "--config", config]
+        import_command = [python, "-c", IMPORT_ONLY, str(listing)]
+        runs, imports = [], []
+        for _ in range(3):  # alternated
+            for command, times in ((run_command, runs), (import_command, imports)):
+                seconds, done = timed(
+                    lambda command=command: subprocess.run(
+                        command, capture_output=True, text=True, env=env, check=False
+                    )
+                )
+                assert done.returncode == 0, done.stderr[-2000:]
+                times.append(seconds)
+        modules = len(json.loads(listing.read_text()))
+    run, floor = statistics.median(runs), statistics.median(imports)
+    return [
+        "  of which importing what it uses (fresh process)",
+        f"{floor:.1f} s",
+        f"{modules:,} modules; {floor / run:.0%} of the run's {run:.1f} s (median of 3)",
+    ]
+
+
 def cli_with_server_case(folder: Path) -> list[list[str]]:
-    """The daily runs against a running Prefect server (no temporary one per call)."""
+    """The daily runs against a running Prefect server (no temporary one per call), and what
+    importing the libraries costs a no-trigger day."""
     server, url = running_server(folder / "prefect")
     try:
-        return cli_case(folder, url)[1:]
+        rows = cli_case(folder, url)[1:]
+        env = {
+            **os.environ,
+            "GAMELINE_STATE_DIR": str(folder / "state"),
+            "GAMELINE_ALERT_URL": "",
+            "PREFECT_API_URL": url,
+        }
+        return [rows[0], import_floor(env), *rows[1:]]
     finally:
         os.killpg(server.pid, signal.SIGKILL)  # the server and its uvicorn child
 
