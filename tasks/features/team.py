@@ -194,14 +194,14 @@ def team_states(tg: pd.DataFrame, cfg: FeaturesConfig) -> pd.DataFrame:
     hist = in_team_order(tg, finals, "end_time", [*used, *SCORING_FEATURES])
     team = hist["team"]
     windows = TeamWindows(team_starts(team.to_numpy()))
-    state = pd.DataFrame(
-        {
-            "team": team,
-            "state_end": hist["end_time"],
-            "state_season": hist["season"],
-            "elo_post": hist["elo_post"],
-        }
-    )
+    # The columns gathered, then made a frame without copying them (a frame's `state[c] = s`
+    # copies each: 2M team-games, 16 MB a column).
+    state: dict[str, pd.Series] = {
+        "team": team,
+        "state_end": hist["end_time"],
+        "state_season": hist["season"],
+        "elo_post": hist["elo_post"],
+    }
     for w in cfg.windows:
         state[f"win_pct_{w}"] = windows.sums(hist["win"], w) / windows.length(w)
         state[f"margin_{w}"] = windows.means(hist["margin"], w)
@@ -214,6 +214,7 @@ def team_states(tg: pd.DataFrame, cfg: FeaturesConfig) -> pd.DataFrame:
     by_season = hist.groupby([team, hist["season"]], sort=False)
     state["games_played"] = by_season.cumcount() + 1
     season = by_season.ngroup().to_numpy()
+    del by_season  # its codes (32 MB) are `season` now
 
     def running(values: pd.Series) -> pd.Series:
         return values.groupby(season, sort=False).cumsum()
@@ -223,8 +224,11 @@ def team_states(tg: pd.DataFrame, cfg: FeaturesConfig) -> pd.DataFrame:
     state["margin_season"] = running(hist["margin"].fillna(0.0)) / scored.where(scored > 0)
     for home in (True, False):
         split = split_states(hist, windows.first, cfg.split_window, home)
-        state[split.name] = split
-    return sorted_by_time(state, "state_end")
+        state[str(split.name)] = split
+    frame = pd.DataFrame(state, copy=False)
+    # The sort lets go of each column once it has its sorted copy: nothing else may hold them.
+    del hist, team, state
+    return sorted_by_time(frame, "state_end")
 
 
 def states_at(rows: pd.DataFrame, states: pd.DataFrame) -> pd.DataFrame:
@@ -396,21 +400,22 @@ def states_table(games: pd.DataFrame, cfg: FeaturesConfig, league: LeagueConfig)
 
 
 def _states_frame(states: pd.DataFrame, names: np.ndarray, cfg: FeaturesConfig) -> pd.DataFrame:
-    out = pd.DataFrame(
-        {
-            "team": names[states["team"].to_numpy()],
-            "event_timestamp": states["state_end"].astype("datetime64[us, UTC]").array,
-        }
-    )
-    for column in state_columns(cfg):
-        out[column] = states[column].to_numpy(dtype="float64")
-    return out
+    """The states as Feast stores them: team names, `event_timestamp`, float state columns.
+    The float columns are the states' own arrays, not copies (`out[c] = array` copies each:
+    a million games, 16 columns of 2M rows, 260 MB)."""
+    columns = {
+        "team": names[states["team"].to_numpy()],
+        "event_timestamp": states["state_end"].astype("datetime64[us, UTC]").array,
+        **{c: states[c].to_numpy(dtype="float64") for c in state_columns(cfg)},
+    }
+    return pd.DataFrame(columns, copy=False)
 
 
 def team_features(games: pd.DataFrame, cfg: FeaturesConfig, league: LeagueConfig) -> pd.DataFrame:
     """One row per (team, game), every feature computed from games that ended before it."""
     tg, names = _team_games_with_results(games, cfg, league)
-    return _features_frame(games, feature_rows(tg), names, team_states(tg, cfg), cfg)
+    rows = feature_rows(tg)
+    return _features_frame(games, rows, states_at(rows, team_states(tg, cfg)), names, cfg)
 
 
 # The columns of a team-game that its feature row takes from `team_games`.
@@ -435,12 +440,12 @@ def feature_rows(tg: pd.DataFrame) -> pd.DataFrame:
 def _features_frame(
     games: pd.DataFrame,
     taken: pd.DataFrame,
+    state: pd.DataFrame,
     names: np.ndarray,
-    states: pd.DataFrame,
     cfg: FeaturesConfig,
 ) -> pd.DataFrame:
-    """The feature table of `feature_rows`, each row with its team's latest state before it."""
-    state = states_at(taken, states)
+    """The feature table of `feature_rows`, each row with its team's latest state before it
+    (`state`: `states_at` of the rows)."""
     # The arrays as they are: no copies.
     rows = pd.DataFrame({**{c: taken[c] for c in taken.columns}, **state}, copy=False)
     ids = {
@@ -503,8 +508,10 @@ def write_team_features(config: GamelineConfig, reuse: bool = False) -> FeatureS
     del states
     rows = feature_rows(tg)
     del tg
-    features = _features_frame(games, rows, names, team_state_rows, config.features)
-    del rows, team_state_rows
+    state = states_at(rows, team_state_rows)
+    del team_state_rows  # looked up: let go before the feature columns are made (270 MB)
+    features = _features_frame(games, rows, state, names, config.features)
+    del rows, state
     write_parquet(features, paths.team_features)
     write_source_tables(config, games)
     latest = features["event_timestamp"].max() if len(features) else None
