@@ -91,42 +91,42 @@ def team_games(games: pd.DataFrame, league: LeagueConfig) -> tuple[pd.DataFrame,
     Teams are integer codes (sorting and grouping on strings is ten times slower) and games
     their position in `games`; the second value maps codes back to team names.
     """
-    codes, names = pd.factorize(
-        np.concatenate(
-            [games["home_team"].to_numpy(dtype=object), games["away_team"].to_numpy(dtype=object)]
-        )
-    )
+    # Factorized as the store holds them (Arrow text: a dictionary encoding, 0.06 s at a million
+    # games, where Python strings made of them first took 0.4 s and 200 MB), codes in order of
+    # first appearance either way.
+    codes, names = pd.concat(
+        [games["home_team"], games["away_team"]], ignore_index=True
+    ).factorize()
     n = len(games)
-    base = pd.DataFrame(
-        {
-            "game": np.arange(n),
-            "season": games["season"].to_numpy(dtype="int64"),
-            # .array keeps the tz-aware dtype (.to_numpy() would box every value)
-            "start_time": games["start_time"].array,
-            "neutral": games["neutral"].to_numpy(dtype=bool),
-            "final": (games["status"] == "final").to_numpy(dtype=bool),
-        }
-    )
+    # .array keeps the tz-aware dtype (.to_numpy() would box every value)
+    starts = pd.concat([games["start_time"], games["start_time"]], ignore_index=True).array
     duration = pd.Timedelta(hours=league.game_duration_hours)
-    base["end_time"] = (base["start_time"] + duration).astype(base["start_time"].dtype)
     home_pts = games["home_score"].to_numpy(dtype="float64", na_value=np.nan)
     away_pts = games["away_score"].to_numpy(dtype="float64", na_value=np.nan)
     # 1 home win, 0 away win, 0.5 level or unknown (from who won where a file has no scores).
     home_result = np.nan_to_num(home_win(home_pts, away_pts, games.get("home_won")), nan=0.5)
-    sides = []
-    for is_home, scored, allowed, won in (
-        (True, home_pts, away_pts, home_result),
-        (False, away_pts, home_pts, 1 - home_result),
-    ):
-        side = base.copy()
-        side["team"] = codes[:n] if is_home else codes[n:]
-        side["opponent"] = codes[n:] if is_home else codes[:n]
-        side["is_home"] = is_home
-        side["margin"] = scored - allowed
-        side["points_for"], side["points_against"] = scored, allowed
-        side["win"] = won
-        sides.append(side)
-    return pd.concat(sides, ignore_index=True), np.asarray(names, dtype=object)
+
+    def twice(values: np.ndarray) -> np.ndarray:
+        return np.concatenate([values, values])
+
+    # The home sides, then the away sides, each column made once at its full length (two side
+    # frames and their concatenation held three copies at once: a million games, 420 MB).
+    columns = {
+        "game": twice(np.arange(n)),
+        "season": twice(games["season"].to_numpy(dtype="int64")),
+        "start_time": starts,
+        "neutral": twice(games["neutral"].to_numpy(dtype=bool)),
+        "final": twice((games["status"] == "final").to_numpy(dtype=bool)),
+        "end_time": (starts + duration).astype(starts.dtype),
+        "team": codes,
+        "opponent": np.concatenate([codes[n:], codes[:n]]),
+        "is_home": np.arange(2 * n) < n,
+        "margin": np.concatenate([home_pts - away_pts, away_pts - home_pts]),
+        "points_for": np.concatenate([home_pts, away_pts]),
+        "points_against": np.concatenate([away_pts, home_pts]),
+        "win": np.concatenate([home_result, 1 - home_result]),
+    }
+    return pd.DataFrame(columns, copy=False), np.asarray(names, dtype=object)
 
 
 def home_margin_states(tg: pd.DataFrame, cfg: LeagueHomeConfig) -> pd.DataFrame:
