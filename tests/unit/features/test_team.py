@@ -244,6 +244,26 @@ def test_features_are_stamped_at_game_start() -> None:
     assert not feats.duplicated(["team", "event_timestamp"]).any()
 
 
+@pytest.mark.parametrize("text", ["object", "string[python]", "string[pyarrow]"])
+def test_the_features_do_not_depend_on_how_the_team_names_are_held(text: str) -> None:
+    """The store reads its text as Arrow, a user's frame may hold Python strings: teams are
+    numbered in order of first appearance either way, so the features and states are the same
+    (the team and opponent columns Python strings)."""
+    games, league = simulated()
+    games.loc[games.index[::7], ["home_score", "away_score"]] = np.nan  # results not known
+    games["neutral"] = np.arange(len(games)) % 11 == 0
+    expected = team_features(games, FeaturesConfig(), league)
+    held = games.astype({"home_team": text, "away_team": text})
+    found = team_features(held, FeaturesConfig(), league)
+    pd.testing.assert_frame_equal(found, expected, check_exact=True)
+    assert found["team"].dtype == object and found["opponent"].dtype == object
+    pd.testing.assert_frame_equal(
+        states_table(held, FeaturesConfig(), league),
+        states_table(games, FeaturesConfig(), league),
+        check_exact=True,
+    )
+
+
 def test_feast_definitions_take_the_state_columns_from_the_code() -> None:
     from gameline.feature_repo.definitions import team_state_fv
 
