@@ -147,12 +147,14 @@ def stores(tmp_path: Path) -> Iterator[tuple[str, str]]:
         wait_http(f"http://127.0.0.1:{port}/health", server, log)
         urls = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", f"http://127.0.0.1:{port}"
         yield urls
-        from gameline.tasks.features.store import TeamFeatureStore
+        # The leagues' rows in Redis, by the RUN their Feast projects end with. Feast's own
+        # teardown (`FeatureStore.teardown`, which this fixture called before) left them: 36
+        # keys a run were found on this machine's Redis after earlier runs.
+        import redis
 
-        for each in LEAGUES:  # their keys in Redis
-            config = league(each, AS_OF, *urls)
-            config = config.model_copy(update={"state_dir": tmp_path / config.state_dir})
-            TeamFeatureStore.from_config(config).store.teardown()
+        client = redis.Redis(host="127.0.0.1", port=6379)
+        if keys := client.keys(f"*{RUN}*"):
+            client.delete(*keys)
 
 
 @pytest.mark.slow(seconds=150)  # about this long: scheduled first
