@@ -66,9 +66,9 @@ def raw_reader(config: Any, store: Any, home: str, away: str) -> Callable[[], An
 def run_store(label: str, config: Any, calls: int, rows: list[list[str]]) -> None:
     from gameline.tasks.config import state_paths
     from gameline.tasks.data.ingest import read_store
+    from gameline.tasks.features.context import game_context
     from gameline.tasks.features.service import FEATURE_SERVICE
     from gameline.tasks.features.store import TeamFeatureStore, latest_feature_time
-    from gameline.tasks.features.team import game_context
 
     adapter = TeamFeatureStore.from_config(config)
     store = adapter.store

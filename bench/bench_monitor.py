@@ -43,8 +43,8 @@ def timed(fn: Any) -> tuple[float, Any]:
 def monitor_case(folder: Path) -> list[list[str]]:
     """A 17-season league: the reference is every earlier season's game (phase band 1.5)."""
     from gameline.tasks.contracts import LABEL
+    from gameline.tasks.features.context import game_context
     from gameline.tasks.features.store import TeamFeatureStore
-    from gameline.tasks.features.team import game_context
     from gameline.tasks.model.inputs import selected_features
     from gameline.tasks.model.train import fit_models, predict_models
     from gameline.tasks.monitoring.monitor import Champion, monitor

@@ -102,8 +102,9 @@ def nba_rows(data_dir: Path, calls: int) -> list[list[str]]:
     from gameline.tasks.config import state_paths
     from gameline.tasks.data.feature_sources import ingest_source
     from gameline.tasks.data.ingest import read_store
+    from gameline.tasks.features.context import game_context
     from gameline.tasks.features.store import TeamFeatureStore, latest_feature_time
-    from gameline.tasks.features.team import game_context, write_team_features
+    from gameline.tasks.features.team import write_team_features
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:

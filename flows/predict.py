@@ -26,8 +26,8 @@ from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.data.ingest import read_store
 from gameline.tasks.data.sources import league_now
 from gameline.tasks.facts import Facts, FactTable
+from gameline.tasks.features.context import game_context
 from gameline.tasks.features.store import TeamFeatureStore
-from gameline.tasks.features.team import game_context
 from gameline.tasks.monitoring.notify import Notifier
 from gameline.tasks.records import PREDICTIONS, records_for
 from gameline.tasks.registry.aliases import CHALLENGER, CHAMPION, PromotionError

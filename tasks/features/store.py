@@ -439,7 +439,7 @@ class TeamFeatureStore:
     ) -> pd.DataFrame:
         """Point-in-time features of games (home__*, away__*) plus the label, in game order:
         each team's latest state before the game, within the TTL, turned pregame with the
-        game's `context` (`features.team.game_context` of the whole schedule). `asof`
+        game's `context` (`features.context.game_context` of the whole schedule). `asof`
         (default) joins the states parquet exactly as Feast does; `feast` asks Feast's offline
         store (`get_historical_features`), slower, kept to prove they agree.
 

@@ -4,7 +4,7 @@ A game's features have two parts, computed by the same code for training and for
 - a team's *state* after each of its final games (Elo, rolling and season-to-date form, home and
   away form), stamped with that game's end time (`team_states`): what Feast stores, offline and
   online;
-- the game's *context*, from the schedule and the league's finished games (`game_context`):
+- the game's *context*, from the schedule and the league's finished games (`context.game_context`):
   rest days, back-to-back, season progress, the league's recent home margin.
 `pregame` turns a team's latest state before a game plus the game's context into the model's
 features (a new season resets the season-to-date form and regresses Elo).
@@ -273,7 +273,7 @@ def schedule_features(
     return out
 
 
-# What `game_context` gives each team-game besides its keys.
+# What `context.game_context` gives each team-game besides its keys.
 CONTEXT_COLUMNS = ["season", "rest_days", "back_to_back", "season_progress", "league_home_margin"]
 
 
@@ -296,7 +296,7 @@ def pregame(rows: pd.DataFrame, cfg: FeaturesConfig) -> pd.DataFrame:
     return pd.DataFrame(out, index=rows.index, copy=False)
 
 
-def _team_games_with_results(
+def team_games_with_results(
     games: pd.DataFrame, cfg: FeaturesConfig, league: LeagueConfig, elo: bool = True
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """`team_games` with the league's home margin, Elo after each game and the schedule
@@ -313,89 +313,10 @@ def _team_games_with_results(
     return tg, names
 
 
-def game_context(games: pd.DataFrame, cfg: FeaturesConfig, league: LeagueConfig) -> pd.DataFrame:
-    """Every team-game's context from the schedule and the league's finished games: its
-    season, rest days, back-to-back, season progress, the league's recent home margin, and the
-    end of its team's latest final game before it (`state_end`, NaT if none). Indexed by
-    (game_id, team)."""
-    tg, names = _team_games_with_results(games, cfg, league, elo=False)
-    ends = tg.loc[tg["final"], ["team", "end_time"]].sort_values("end_time", kind="stable")
-    joined = pd.merge_asof(
-        tg[["team", "game", "start_time", *CONTEXT_COLUMNS]].sort_values(
-            "start_time", kind="stable"
-        ),
-        ends.assign(state_end=ends["end_time"]),
-        left_on="start_time",
-        right_on="end_time",
-        by="team",
-        allow_exact_matches=True,
-    )
-    keyed = joined.assign(
-        team=names[joined["team"].to_numpy()],
-        game_id=games["game_id"].to_numpy()[joined["game"].to_numpy()],
-    )
-    return keyed.set_index(["game_id", "team"])[[*CONTEXT_COLUMNS, "state_end"]]
-
-
-class ContextAsOf:
-    """`game_context` of the store as an ingest at a time `now` would have left it (the games
-    that had not ended by then unplayed), for games that start at or after `now`, from one pass
-    over the whole store (a replay's day: `game_context` of each day's store cost 0.1 s a day
-    on the NBA's 23,000 games). Exact, not approximate:
-    - the schedule columns (season, rest, back-to-back, season progress) do not read results;
-    - the finals of the store at `now` are the whole store's finals that ended by `now`, a
-      prefix of them in order of end: the league's home margin of a game starting at or after
-      `now` is the whole store's margin after the last of them, and a team's latest final is
-      its latest that ended by `now`.
-    A test compares it with `game_context` of the store at `now`."""
-
-    def __init__(self, games: pd.DataFrame, cfg: FeaturesConfig, league: LeagueConfig) -> None:
-        tg, names = _team_games_with_results(games, cfg, league, elo=False)
-        self.n = len(games)
-        self.positions = pd.Series(np.arange(self.n), index=games.index)
-        self.prior = cfg.league_home.prior_points
-        margins = home_margin_states(tg, cfg.league_home)
-        self.margin_ends = margins["state_end"].to_numpy(dtype="datetime64[us]")
-        self.margins = margins["league_home_margin"].to_numpy()
-        ends = tg.loc[tg["final"], ["team", "end_time"]].sort_values("end_time", kind="stable")
-        self.ends = ends.assign(state_end=ends["end_time"])
-        schedule = ["season", "rest_days", "back_to_back", "season_progress"]
-        self.rows = tg[["team", "game", "start_time", *schedule]]
-        self.names = names
-        self.game_ids = games["game_id"].to_numpy()
-
-    def at(self, games: pd.DataFrame, now: datetime) -> pd.DataFrame:
-        """The context of `games` (rows of the store, each starting at or after `now`) as the
-        store at `now` gives it: indexed by (game_id, team), as `game_context`."""
-        stamp = pd.Timestamp(now)
-        position = self.positions.loc[games.index].to_numpy()
-        rows = self.rows.iloc[np.concatenate([position, position + self.n])]
-        if (rows["start_time"] < stamp).any():
-            raise ValueError(f"a game that starts before {stamp} has no context as of then")
-        last = np.searchsorted(self.margin_ends, stamp.as_unit("us").to_datetime64(), "right") - 1
-        margin = self.margins[last] if last >= 0 else np.nan
-        joined = pd.merge_asof(
-            rows.sort_values("start_time", kind="stable").assign(
-                league_home_margin=self.prior if np.isnan(margin) else margin,
-                as_of=stamp.as_unit("us"),
-            ),
-            self.ends,
-            left_on="as_of",
-            right_on="end_time",
-            by="team",
-            allow_exact_matches=True,
-        )
-        keyed = joined.assign(
-            team=self.names[joined["team"].to_numpy()],
-            game_id=self.game_ids[joined["game"].to_numpy()],
-        )
-        return keyed.set_index(["game_id", "team"])[[*CONTEXT_COLUMNS, "state_end"]]
-
-
 def states_table(games: pd.DataFrame, cfg: FeaturesConfig, league: LeagueConfig) -> pd.DataFrame:
     """Every team's state after each of its final games (what Feast stores): team name,
     `event_timestamp` (the game's end) and the state columns."""
-    tg, names = _team_games_with_results(games, cfg, league)
+    tg, names = team_games_with_results(games, cfg, league)
     return _states_frame(team_states(tg, cfg), names, cfg)
 
 
@@ -413,7 +334,7 @@ def _states_frame(states: pd.DataFrame, names: np.ndarray, cfg: FeaturesConfig) 
 
 def team_features(games: pd.DataFrame, cfg: FeaturesConfig, league: LeagueConfig) -> pd.DataFrame:
     """One row per (team, game), every feature computed from games that ended before it."""
-    tg, names = _team_games_with_results(games, cfg, league)
+    tg, names = team_games_with_results(games, cfg, league)
     rows = feature_rows(tg)
     return _features_frame(games, rows, states_at(rows, team_states(tg, cfg)), names, cfg)
 
@@ -500,7 +421,7 @@ def write_team_features(config: GamelineConfig, reuse: bool = False) -> FeatureS
     # Each step once, each table written and let go before the next is built (1M games: the
     # feature table alone is 2M rows and 25 columns). (Writing the states in a thread while the
     # features were built saved 0.5-1.4 s at a million games and held 0.8 GB more at ten.)
-    tg, names = _team_games_with_results(games, config.features, config.league)
+    tg, names = team_games_with_results(games, config.features, config.league)
     team_state_rows = team_states(tg, config.features)
     states = _states_frame(team_state_rows, names, config.features)
     write_parquet(states, paths.team_states)

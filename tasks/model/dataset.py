@@ -12,8 +12,8 @@ import pandas as pd
 
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.data.ingest import content_hash, read_store
+from gameline.tasks.features.context import game_context
 from gameline.tasks.features.store import TeamFeatureStore
-from gameline.tasks.features.team import game_context
 from gameline.tasks.model.inputs import selected_features
 from gameline.tasks.provenance import code_version
 from gameline.tasks.storage import write_parquet

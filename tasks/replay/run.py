@@ -17,9 +17,10 @@ import pandas as pd
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.contracts import home_win
 from gameline.tasks.data.ingest import read_store
+from gameline.tasks.features.context import ContextAsOf, game_context
 from gameline.tasks.features.sources import source_views
 from gameline.tasks.features.store import TeamFeatureStore
-from gameline.tasks.features.team import ContextAsOf, game_context, states_table
+from gameline.tasks.features.team import states_table
 from gameline.tasks.replay.engine import (
     Policy,
     PolicyRun,

@@ -19,8 +19,8 @@ import pandas as pd
 
 from gameline.tasks.config import GamelineConfig
 from gameline.tasks.contracts import LABEL
+from gameline.tasks.features.context import ContextAsOf, game_context
 from gameline.tasks.features.store import TeamFeatureStore
-from gameline.tasks.features.team import ContextAsOf, game_context
 
 RESULT_COLUMNS = ("home_score", "away_score")
 

@@ -20,8 +20,8 @@ from pydantic import AwareDatetime, BaseModel, Field
 from gameline.tasks.config import GamelineConfig
 from gameline.tasks.contracts import conform, local_dates
 from gameline.tasks.data.sources import season_of_dates
+from gameline.tasks.features.context import game_context
 from gameline.tasks.features.store import TeamFeatureStore
-from gameline.tasks.features.team import game_context
 from gameline.tasks.model.inputs import LINE_INPUTS
 from gameline.tasks.model.targets import PRICE_COLUMNS
 from gameline.tasks.serving.predict import ServedModel, score_games

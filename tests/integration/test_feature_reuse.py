@@ -11,10 +11,11 @@ import pandas as pd
 import pytest
 
 from gameline.tasks.config import state_paths
+from gameline.tasks.features.context import game_context
 from gameline.tasks.features.fingerprint import record_path
 from gameline.tasks.features.service import TEAM_VIEW
 from gameline.tasks.features.store import TeamFeatureStore, latest_feature_time
-from gameline.tasks.features.team import game_context, write_team_features
+from gameline.tasks.features.team import write_team_features
 from gameline.tasks.serving.predict import upcoming_games
 from tests.builders import (
     AS_OF,

@@ -17,9 +17,9 @@ from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.contracts import ContractError
 from gameline.tasks.data.feature_sources import ingest_source
 from gameline.tasks.data.validate import ValidationFailed
+from gameline.tasks.features.context import game_context
 from gameline.tasks.features.sources import write_source_tables
 from gameline.tasks.features.store import TeamFeatureStore
-from gameline.tasks.features.team import game_context
 from gameline.tasks.serving.predict import upcoming_games
 from tests.builders import AS_OF, all_sources_config, ingested_with_sources, small_sim_config
 

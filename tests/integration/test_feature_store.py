@@ -16,9 +16,10 @@ import pandas as pd
 import pytest
 
 from gameline.tasks.config import GamelineConfig, state_paths
+from gameline.tasks.features.context import game_context
 from gameline.tasks.features.service import FEATURE_SERVICE
 from gameline.tasks.features.store import FeatureStoreError, TeamFeatureStore
-from gameline.tasks.features.team import feature_columns, game_context
+from gameline.tasks.features.team import feature_columns
 from tests.builders import NOW, REPO, ingested
 
 pytestmark = pytest.mark.integration

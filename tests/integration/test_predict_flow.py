@@ -20,8 +20,8 @@ from gameline.flows.predict import predict_flow, served_model
 from gameline.flows.train import train_flow
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.data.ingest import read_store
+from gameline.tasks.features.context import game_context
 from gameline.tasks.features.store import FeatureStoreError, TeamFeatureStore
-from gameline.tasks.features.team import game_context
 from gameline.tasks.model.dataset import build_training_set
 from gameline.tasks.model.inputs import model_inputs
 from gameline.tasks.model.targets import price_lines

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from gameline.tasks.config import GamelineConfig, state_paths
+from gameline.tasks.features.context import game_context
 from gameline.tasks.features.store import TeamFeatureStore, latest_feature_time
-from gameline.tasks.features.team import game_context
 from tests.builders import ingested
 from tests.servers import (
     BIN,

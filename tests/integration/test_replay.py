@@ -74,7 +74,7 @@ def test_no_later_result_reaches_what_a_run_sees(small: GamelineConfig, tmp_path
             rows.reset_index(drop=True), timeline.rows[i].reset_index(drop=True)
         )
         assert rows[LABEL].isna().all()  # no game of the day has a result at prediction time
-        from gameline.tasks.features.team import game_context
+        from gameline.tasks.features.context import game_context
 
         frame_fake = store.training_set(fake, game_context(fake, small.features, small.league))
         ends = frame_fake["event_timestamp"] + pd.Timedelta(hours=small.league.game_duration_hours)

@@ -9,10 +9,9 @@ import pytest
 from gameline.tasks.config import EloConfig, FeaturesConfig, LeagueConfig
 from gameline.tasks.contracts import conform
 from gameline.tasks.data.simulator import simulate_games
+from gameline.tasks.features.context import ContextAsOf, game_context
 from gameline.tasks.features.team import (
-    ContextAsOf,
     feature_columns,
-    game_context,
     pregame,
     state_columns,
     states_table,
