@@ -79,6 +79,10 @@ def quiet_prefect_console() -> None:
     from prefect.logging.handlers import PrefectConsoleHandler
 
     ensure_logging_setup()  # Prefect's handlers exist from here on
+    # Prefect routes warnings into logging (`logging.captureWarnings`), past the filters set in
+    # `setup`: Great Expectations' deprecation warnings, imported in a task, reached the console
+    # as `py.warnings` lines. Their logger is the one place all such lines pass.
+    logging.getLogger("py.warnings").setLevel(logging.ERROR)
     # Prefect's log shipper writes its failures to send to stderr itself unless this is off.
     logging.raiseExceptions = False
     loggers = [logging.getLogger(), *map(logging.getLogger, list(logging.root.manager.loggerDict))]
