@@ -49,6 +49,30 @@ def test_accuracy_and_auc() -> None:
     assert math.isnan(auc(np.ones(3), np.array([0.1, 0.5, 0.9])))
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_auc_and_calibration_agree_with_independent_implementations(seed: int) -> None:
+    """AUC against scikit-learn's ROC area, the calibration error against a bin-by-bin loop,
+    on predictions with many ties and missing values."""
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, 500).astype(float)
+    p = np.round(rng.random(500), 1 + seed % 2)  # ties in every bin
+    p[rng.random(500) < 0.05] = np.nan
+    keep = ~np.isnan(p)
+    assert auc(y, p) == pytest.approx(roc_auc_score(y[keep], p[keep]), abs=1e-12)
+    for bins in (3, 10):
+        index = np.minimum((p[keep] * bins).astype(int), bins - 1)
+        gaps = [
+            abs(y[keep][index == b].mean() - p[keep][index == b].mean()) * (index == b).sum()
+            for b in range(bins)
+            if (index == b).any()
+        ]
+        expected = sum(gaps) / keep.sum()
+        assert expected_calibration_error(y, p, bins) == pytest.approx(expected, abs=1e-12)
+        assert scores(y, p, bins)["ece"] == expected_calibration_error(y, p, bins)
+
+
 def test_calibration_error_and_curve() -> None:
     y = np.array([1, 0, 1, 0, 1, 1, 1, 1], dtype=float)
     p = np.array([0.55] * 4 + [0.95] * 4)
