@@ -16,12 +16,13 @@ from unittest.mock import patch
 import pytest
 
 from gameline.flows import quiet
-from gameline.tasks.config import GamelineConfig, load_config
+from gameline.tasks.config import GamelineConfig, load_config, state_paths
 from tests.builders import CONFIGS, real_data_dir, small_sim_config
 from tests.servers import (
     Prefect,
     Receiver,
     database,
+    migrated_mlflow_db,
     migrated_prefect_db,
     need_services,
     quiet_env,
@@ -41,12 +42,23 @@ def data_dir() -> Path:
 
 
 @pytest.fixture
-def sim_config(tmp_path: Path) -> Callable[..., GamelineConfig]:
-    """`small_sim_config` under tmp_path."""
+def sim_config(tmp_path: Path, request: pytest.FixtureRequest) -> Callable[..., GamelineConfig]:
+    """`small_sim_config` under tmp_path. In an integration test its state folder starts with
+    an empty MLflow store at the current schema (`mlflow_db`), as a folder that has been used
+    once has, unless the test names its own state folder or tracking store."""
 
     def make(name: str = "default", **overrides: Any) -> GamelineConfig:
+        own_state = "state_dir" in overrides
         state = Path(overrides.pop("state_dir", tmp_path / "state"))
-        return small_sim_config(state, name, **overrides)
+        config = small_sim_config(state, name, **overrides)
+        if request.node.get_closest_marker("integration") and not (
+            own_state or config.mlflow.tracking_uri
+        ):
+            store = state_paths(config).mlflow / "mlflow.db"
+            if not store.exists():
+                store.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(request.getfixturevalue("mlflow_db"), store)
+        return config
 
     return make
 
@@ -71,6 +83,14 @@ def prefect_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     where a test starts a Prefect server on a fresh SQLite database (`prefect_home`)."""
     run = tmp_path_factory.getbasetemp()
     return migrated_prefect_db(run.parent if os.environ.get("PYTEST_XDIST_WORKER") else run)
+
+
+@pytest.fixture(scope="session")
+def mlflow_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty, migrated MLflow SQLite database, built once per test run for all its workers
+    (`sim_config` copies it into an integration test's state folder)."""
+    run = tmp_path_factory.getbasetemp()
+    return migrated_mlflow_db(run.parent if os.environ.get("PYTEST_XDIST_WORKER") else run)
 
 
 @pytest.fixture(scope="session")

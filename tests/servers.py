@@ -131,6 +131,25 @@ def migrated_prefect_db(folder: Path) -> Path:
     return db
 
 
+def migrated_mlflow_db(folder: Path) -> Path:
+    """An empty MLflow SQLite database at this MLflow's latest schema (`mlflow db upgrade`, as
+    an administrator prepares one), built once in `folder` for the test run's workers, under
+    a lock: MLflow migrates a new database on its first use, about 2 s each time, and the
+    integration tests make about thirty."""
+    db = folder / "mlflow-migrated.db"
+    with open(folder / "mlflow-migrated.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not db.exists():
+            build = folder / "mlflow-migrating.db"
+            build.unlink(missing_ok=True)
+            subprocess.run(
+                [str(BIN / "mlflow"), "db", "upgrade", f"sqlite:///{build}"],
+                env=quiet_env(), check=True, capture_output=True,
+            )  # fmt: skip
+            build.rename(db)
+    return db
+
+
 def prefect_home(home: Path, migrated: Path) -> Path:
     """`home` as a PREFECT_HOME holding a copy of the migrated database (`migrated_prefect_db`),
     as a machine that has run Prefect before has."""
