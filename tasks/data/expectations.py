@@ -5,6 +5,7 @@ great_expectations."""
 from __future__ import annotations
 
 import gc
+import logging
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -44,6 +45,10 @@ def _suite_run(
     from great_expectations.data_context.types.base import ProgressBarsConfig
     from great_expectations.execution_engine import pandas_execution_engine
 
+    # GE sets this module's logger to INFO when imported, past its package's level: each run
+    # logged "Created temporary directory '/tmp/...' for ephemeral docs site" (a folder it
+    # makes and removes), five lines on the console of every `gameline run`.
+    logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
     # GE fingerprints every batch under 1 GB (an MD5 over pandas' hash of every value: a
     # million games 1.0 s) only to mark the batch; this suite is run once and thrown away,
     # and the input's content hash is Gameline's own (the manifest's).

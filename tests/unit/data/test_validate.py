@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -85,6 +86,18 @@ def each_change_once(tmp_path_factory: pytest.TempPathFactory) -> Any:
         tmp_path_factory.mktemp("validate") / "state", league={"name": "SIM", "teams": list("ABCD")}
     )
     return validate_games(games(config, *(change for change, _ in CHANGES)), config, NOW)
+
+
+def test_great_expectations_says_nothing_at_info_level(
+    config: GamelineConfig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With Great Expectations' loggers at WARNING, as the CLI sets them, a validation logs
+    nothing of theirs (one of its modules set itself to INFO when imported: its temporary docs
+    folders were five lines on every run's console)."""
+    caplog.set_level(logging.WARNING, logger="great_expectations")
+    caplog.set_level(logging.INFO)  # the capturing handler's level: the last one set
+    validate_games(games(config), config, NOW)
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("great_expectations")] == []
 
 
 @pytest.mark.parametrize(
