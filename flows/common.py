@@ -63,6 +63,27 @@ def subflows() -> Iterator[None]:
         yield
 
 
+def current_tags() -> set[str]:
+    """The tags Prefect gives what starts here (the block of `prefect.tags` around it)."""
+    from prefect.context import TagsContext
+
+    return set(TagsContext.get().current_tags)
+
+
+@contextmanager
+def untagged_tasks() -> Iterator[None]:
+    """Tasks called in this block carry none of the tags around it; the runs of the flows that
+    call it keep theirs (they are tagged when they start). A task run with tags asks the API
+    for their concurrency limits before it starts, one request each; a Prefect server on SQLite
+    (`make demo`'s, the tests') answers it with a 503 when its database is busy, and the client
+    waits 2 s before asking again: 5 times in 3 first daily runs of the default league, none
+    once its tasks were untagged."""
+    from prefect.context import TagsContext
+
+    with TagsContext(current_tags=set()):
+        yield
+
+
 def config_name(config: Any) -> str:
     """The config's name, for run names and tags (a path is read; a bad one names its file)."""
     if isinstance(config, GamelineConfig):

@@ -20,6 +20,7 @@ from gameline.flows.common import (
     run_name,
     snapshot_task,
     tag_run,
+    untagged_tasks,
 )
 from gameline.tasks.config import GamelineConfig
 from gameline.tasks.model.dataset import build_training_set
@@ -79,13 +80,14 @@ def gate_flow(config: ConfigRef, version: str | None = None) -> Outcome:
     it if it passes."""
     config = resolve(config, "gate")
     registry = Registry.from_config(config)
-    heal_task(config)
-    evaluation = evaluate_versions(registry, config, version)
-    decision = decide(evaluation, config.gate, datetime.now(UTC))
-    record_task(registry, config, decision)
-    book = AliasBook(registry, records_for(config), flow_run_id())
-    outcome = apply_task(book, decision)
-    snapshot_task(registry, config)
+    with untagged_tasks():
+        heal_task(config)
+        evaluation = evaluate_versions(registry, config, version)
+        decision = decide(evaluation, config.gate, datetime.now(UTC))
+        record_task(registry, config, decision)
+        book = AliasBook(registry, records_for(config), flow_run_id())
+        outcome = apply_task(book, decision)
+        snapshot_task(registry, config)
     markdown = decision_markdown(decision, registry.model_name)
     if outcome.applied == "superseded":
         markdown += (

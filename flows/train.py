@@ -7,12 +7,14 @@ from typing import Any
 
 import pandas as pd
 from prefect import flow, task
+from prefect import tags as prefect_tags
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from gameline.flows.common import (
     ADAPTER_TASK,
     IO_RETRIES,
     ConfigRef,
+    current_tags,
     heal_task,
     log_stage,
     report_progress,
@@ -21,6 +23,7 @@ from gameline.flows.common import (
     run_name,
     snapshot_task,
     subflows,
+    untagged_tasks,
 )
 from gameline.tasks.config import GamelineConfig, RunnerConfig, TrainConfig
 from gameline.tasks.contracts import LABEL
@@ -115,7 +118,8 @@ def folds_flow(
     from prefect.artifacts import create_progress_artifact, update_progress_artifact
     from prefect.futures import as_completed
 
-    futures = [run_fold.submit(train_cfg, features, path, fold) for fold in folds]
+    with untagged_tasks():
+        futures = [run_fold.submit(train_cfg, features, path, fold) for fold in folds]
     progress = create_progress_artifact(0.0, description=f"walk-forward folds: 0 of {len(folds)}")
     report_progress("walk-forward folds", 0, len(folds))
     for done, _ in enumerate(as_completed(futures), start=1):
@@ -133,25 +137,27 @@ def train_flow(config: ConfigRef, reason: dict[str, str] | None = None) -> Train
 
     The folds run in a subflow whose task runner comes from the config, so a deployment
     switches between threads and a Dask cluster without code changes."""
-    config = resolve(config, "train")
-    registry = Registry.from_config(config)
-    tidy_task(registry)
-    heal_task(config)
-    path, tags = training_set_task(config)
-    tags = {**tags, **(reason or {})}
-    played = pd.read_parquet(path, columns=["season", "event_timestamp", LABEL]).dropna()
-    seasons = played["season"].to_numpy()
-    folds = season_folds(seasons, config.train, played["event_timestamp"])
-    if not folds:
-        raise ValueError(
-            f"no walk-forward fold: {len(set(seasons))} finished seasons, "
-            f"min_train_seasons={config.train.min_train_seasons}"
-        )
-    folds_run = folds_flow.with_options(task_runner=task_runner(config.runner))
-    with subflows():
-        oof = folds_run(config.train, selected_features(config), path, folds)
-    record = log_and_register(registry, config, path, oof, tags)
-    snapshot_task(registry, config)
+    run_tags = current_tags()  # the folds' run is tagged as this one is
+    with untagged_tasks():
+        config = resolve(config, "train")
+        registry = Registry.from_config(config)
+        tidy_task(registry)
+        heal_task(config)
+        path, tags = training_set_task(config)
+        tags = {**tags, **(reason or {})}
+        played = pd.read_parquet(path, columns=["season", "event_timestamp", LABEL]).dropna()
+        seasons = played["season"].to_numpy()
+        folds = season_folds(seasons, config.train, played["event_timestamp"])
+        if not folds:
+            raise ValueError(
+                f"no walk-forward fold: {len(set(seasons))} finished seasons, "
+                f"min_train_seasons={config.train.min_train_seasons}"
+            )
+        folds_run = folds_flow.with_options(task_runner=task_runner(config.runner))
+        with prefect_tags(*run_tags), subflows():
+            oof = folds_run(config.train, selected_features(config), path, folds)
+        record = log_and_register(registry, config, path, oof, tags)
+        snapshot_task(registry, config)
     log_stage(record.facts().line)
     return record
 

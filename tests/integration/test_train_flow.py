@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import math
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from prefect import tags
 
-from gameline.flows.common import CONSOLE_PROGRESS
+from gameline.flows.common import CONSOLE_PROGRESS, subflows
+from gameline.flows.gate import gate_flow
 from gameline.flows.train import train_flow
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.contracts import LABEL
@@ -37,10 +40,15 @@ def league(sim_config: Callable[..., GamelineConfig]) -> GamelineConfig:
 def test_train_flow_logs_folds_and_registers_a_loadable_challenger(league: GamelineConfig) -> None:
     heard: list[tuple[str, int, int]] = []
     CONSOLE_PROGRESS.append(lambda *step: heard.append(step))  # as a command's progress bar
+    # As the daily and retrain flows call it: in a block of run tags.
+    wanted = {"gameline", f"config:{league.name}", f"trigger:{uuid.uuid4().hex[:8]}"}
     try:
-        record = train_flow(league)
+        with tags(*wanted), subflows():
+            record = train_flow(league)
+            gate_flow(league)
     finally:
         CONSOLE_PROGRESS.clear()
+    assert_runs_tagged_tasks_not(wanted)
     assert record.folds == 2 and record.alias == "challenger"
     assert heard == [("walk-forward folds", done, 2) for done in range(3)]
     assert record.metrics["blend_log_loss"] < record.metrics["home_rate_log_loss"]
@@ -205,3 +213,22 @@ def test_folds_run_on_a_dask_cluster_given_its_address(
     assert {t["worker"] for t in fold_tasks} <= set(ran)  # on the two worker processes
     assert len(ran) == 2 and sum(ran.values()) >= 2, ran
     assert on_dask.metrics["blend_log_loss"] == pytest.approx(threads.metrics["blend_log_loss"])
+
+
+def assert_runs_tagged_tasks_not(wanted: set[str]) -> None:
+    """The train, folds and gate runs carry the run tags, their task runs none: a tagged task
+    run asks the API for the tags' concurrency limits before it starts, which a Prefect server
+    on SQLite can answer with a 503 and the client waits 2 s."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        runs = [r for r in client.read_flow_runs(limit=200) if wanted <= set(r.tags)]
+        assert sorted(r.name.split("-")[0] for r in runs) == ["folds", "gate", "train"]
+        filters = FlowRunFilter(id=FlowRunFilterId(any_=[r.id for r in runs]))
+        task_runs = client.read_task_runs(flow_run_filter=filters, limit=200)
+    names = {t.name.rsplit("-", 1)[0] for t in task_runs}
+    assert {"tidy-registry", "training-set", "log-and-register", "gate-apply"} <= names, names
+    assert any(t.name.startswith("fold-") for t in task_runs)
+    # Only Prefect's record of the folds subflow's call in the train run (it asks for no slot).
+    assert [t.name.rsplit("-", 1)[0] for t in task_runs if t.tags] == ["walk-forward-folds"]
