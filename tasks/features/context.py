@@ -25,20 +25,31 @@ def game_context(games: pd.DataFrame, cfg: FeaturesConfig, league: LeagueConfig)
     end of its team's latest final game before it (`state_end`, NaT if none). Indexed by
     (game_id, team)."""
     tg, names = team_games_with_results(games, cfg, league, elo=False)
-    ends = tg.loc[tg["final"], ["team", "end_time"]].sort_values("end_time", kind="stable")
     joined = pd.merge_asof(
         tg[["team", "game", "start_time", *CONTEXT_COLUMNS]].sort_values(
             "start_time", kind="stable"
         ),
-        ends.assign(state_end=ends["end_time"]),
+        final_ends(tg),
         left_on="start_time",
         right_on="end_time",
         by="team",
         allow_exact_matches=True,
     )
+    return keyed_context(joined, names, games["game_id"].to_numpy())
+
+
+def final_ends(tg: pd.DataFrame) -> pd.DataFrame:
+    """Each team's final games by end, the end also as `state_end` (what an as-of join on
+    the end keeps)."""
+    ends = tg.loc[tg["final"], ["team", "end_time"]].sort_values("end_time", kind="stable")
+    return ends.assign(state_end=ends["end_time"])
+
+
+def keyed_context(joined: pd.DataFrame, names: np.ndarray, game_ids: np.ndarray) -> pd.DataFrame:
+    """Team-games joined with their latest final, as the context table: indexed by
+    (game_id, team), the context columns and `state_end`."""
     keyed = joined.assign(
-        team=names[joined["team"].to_numpy()],
-        game_id=games["game_id"].to_numpy()[joined["game"].to_numpy()],
+        team=names[joined["team"].to_numpy()], game_id=game_ids[joined["game"].to_numpy()]
     )
     return keyed.set_index(["game_id", "team"])[[*CONTEXT_COLUMNS, "state_end"]]
 
@@ -63,8 +74,7 @@ class ContextAsOf:
         margins = home_margin_states(tg, cfg.league_home)
         self.margin_ends = margins["state_end"].to_numpy(dtype="datetime64[us]")
         self.margins = margins["league_home_margin"].to_numpy()
-        ends = tg.loc[tg["final"], ["team", "end_time"]].sort_values("end_time", kind="stable")
-        self.ends = ends.assign(state_end=ends["end_time"])
+        self.ends = final_ends(tg)
         schedule = ["season", "rest_days", "back_to_back", "season_progress"]
         self.rows = tg[["team", "game", "start_time", *schedule]]
         self.names = names
@@ -91,8 +101,4 @@ class ContextAsOf:
             by="team",
             allow_exact_matches=True,
         )
-        keyed = joined.assign(
-            team=self.names[joined["team"].to_numpy()],
-            game_id=self.game_ids[joined["game"].to_numpy()],
-        )
-        return keyed.set_index(["game_id", "team"])[[*CONTEXT_COLUMNS, "state_end"]]
+        return keyed_context(joined, self.names, self.game_ids)
