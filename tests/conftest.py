@@ -77,20 +77,24 @@ def real_config(tmp_path: Path, data_dir: Path) -> Callable[[str], GamelineConfi
     return make
 
 
+def run_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The test run's temporary folder, shared by its xdist workers (each has its own below)."""
+    run = tmp_path_factory.getbasetemp()
+    return run.parent if os.environ.get("PYTEST_XDIST_WORKER") else run
+
+
 @pytest.fixture(scope="session")
 def prefect_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated Prefect SQLite database, built once per test run for all its workers: copied
     where a test starts a Prefect server on a fresh SQLite database (`prefect_home`)."""
-    run = tmp_path_factory.getbasetemp()
-    return migrated_prefect_db(run.parent if os.environ.get("PYTEST_XDIST_WORKER") else run)
+    return migrated_prefect_db(run_folder(tmp_path_factory))
 
 
 @pytest.fixture(scope="session")
 def mlflow_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An empty, migrated MLflow SQLite database, built once per test run for all its workers
     (`sim_config` copies it into an integration test's state folder)."""
-    run = tmp_path_factory.getbasetemp()
-    return migrated_mlflow_db(run.parent if os.environ.get("PYTEST_XDIST_WORKER") else run)
+    return migrated_mlflow_db(run_folder(tmp_path_factory))
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -111,43 +111,51 @@ def running_prefect_server(env: dict[str, str], log: Path) -> Iterator[str]:
         yield url
 
 
+def built_once(path: Path, build: Callable[[Path], None]) -> Path:
+    """`path`, made by `build(a scratch path)` and renamed into place once for the test run's
+    workers (under a lock beside it; the other workers wait, then use it)."""
+    with open(path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not path.exists():
+            scratch = path.with_name(f"{path.stem}-building")
+            shutil.rmtree(scratch, ignore_errors=True)
+            scratch.unlink(missing_ok=True)
+            build(scratch)
+            scratch.rename(path)
+    return path
+
+
 def migrated_prefect_db(folder: Path) -> Path:
     """A Prefect SQLite database migrated to this Prefect's latest schema, built once in
-    `folder` (shared by the test run's workers, under a lock): a server started on an empty
-    database spends about 13 s of its start on the migrations, one started on a copy of this
-    about 5 s in all."""
-    db = folder / "prefect-migrated.db"
-    with open(folder / "prefect-migrated.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not db.exists():
-            build = folder / "prefect-migrating"
-            shutil.rmtree(build, ignore_errors=True)
-            build.mkdir()
-            subprocess.run(
-                [str(BIN / "prefect"), "server", "database", "upgrade", "-y"],
-                env=quiet_env(PREFECT_HOME=str(build)), check=True, capture_output=True,
-            )  # fmt: skip
-            (build / "prefect.db").rename(db)
-    return db
+    `folder` for the test run's workers: a server started on an empty database spends about
+    13 s of its start on the migrations, one started on a copy of this about 5 s in all."""
+
+    def build(scratch: Path) -> None:
+        home = scratch.with_name(f"{scratch.name}-home")
+        shutil.rmtree(home, ignore_errors=True)
+        home.mkdir()
+        subprocess.run(
+            [str(BIN / "prefect"), "server", "database", "upgrade", "-y"],
+            env=quiet_env(PREFECT_HOME=str(home)), check=True, capture_output=True,
+        )  # fmt: skip
+        (home / "prefect.db").rename(scratch)
+
+    return built_once(folder / "prefect-migrated.db", build)
 
 
 def migrated_mlflow_db(folder: Path) -> Path:
     """An empty MLflow SQLite database at this MLflow's latest schema (`mlflow db upgrade`, as
-    an administrator prepares one), built once in `folder` for the test run's workers, under
-    a lock: MLflow migrates a new database on its first use, about 2 s each time, and the
-    integration tests make about thirty."""
-    db = folder / "mlflow-migrated.db"
-    with open(folder / "mlflow-migrated.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not db.exists():
-            build = folder / "mlflow-migrating.db"
-            build.unlink(missing_ok=True)
-            subprocess.run(
-                [str(BIN / "mlflow"), "db", "upgrade", f"sqlite:///{build}"],
-                env=quiet_env(), check=True, capture_output=True,
-            )  # fmt: skip
-            build.rename(db)
-    return db
+    an administrator prepares one), built once in `folder` for the test run's workers: MLflow
+    migrates a new database on its first use, about 1.5 s each time, and the integration tests
+    make about thirty."""
+
+    def build(scratch: Path) -> None:
+        subprocess.run(
+            [str(BIN / "mlflow"), "db", "upgrade", f"sqlite:///{scratch}"],
+            env=quiet_env(), check=True, capture_output=True,
+        )  # fmt: skip
+
+    return built_once(folder / "mlflow-migrated.db", build)
 
 
 def prefect_home(home: Path, migrated: Path) -> Path:
