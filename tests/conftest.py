@@ -19,17 +19,35 @@ from gameline.flows import quiet
 from gameline.tasks.config import GamelineConfig, load_config, state_paths
 from tests.builders import CONFIGS, real_data_dir, small_sim_config
 from tests.servers import (
+    RUN_VAR,
     Prefect,
     Receiver,
     database,
+    drop_migrated_databases,
     migrated_mlflow_db,
     migrated_prefect_db,
+    mlflow_postgres,
     need_services,
+    postgres_url,
+    prefect_postgres,
     quiet_env,
+    reachable,
     running_prefect_server,
 )
 
 quiet.no_telemetry()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The test run's id, made by the controlling process; xdist's workers inherit it."""
+    if not hasattr(config, "workerinput"):
+        os.environ.setdefault(RUN_VAR, uuid.uuid4().hex[:10])
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The controlling process drops the PostgreSQL databases built once for the run."""
+    if not hasattr(session.config, "workerinput") and reachable(5432):
+        drop_migrated_databases(os.environ[RUN_VAR])
 
 
 @pytest.fixture
@@ -98,6 +116,22 @@ def mlflow_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def mlflow_postgres_db() -> str:
+    """An empty, migrated MLflow store on PostgreSQL, built once per test run: the template of
+    the tests' MLflow databases on PostgreSQL (`database(name, template=...)`)."""
+    need_services()
+    return mlflow_postgres()
+
+
+@pytest.fixture(scope="session")
+def prefect_postgres_db() -> str:
+    """An empty, migrated Prefect database on PostgreSQL, built once per test run: the template
+    of the database of `prefect_server`."""
+    need_services()
+    return prefect_postgres()
+
+
+@pytest.fixture(scope="session")
 def prefect_harness(prefect_db: Path) -> Iterator[None]:
     """One temporary Prefect API for every flow test of the session. The flows the tests call
     run as the daily flow runs its subflows, without heartbeats of their own (`subflows()`):
@@ -160,19 +194,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="module")
-def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prefect]:
-    """`prefect server start` on a free loopback port with its database on PostgreSQL; stopped
-    by its process group, its database dropped."""
-    need_services()
+def prefect_server(
+    tmp_path_factory: pytest.TempPathFactory, prefect_postgres_db: str
+) -> Iterator[Prefect]:
+    """`prefect server start` on a free loopback port with its database on PostgreSQL (a copy
+    of `prefect_postgres_db`); stopped by its process group, its database dropped."""
     home = tmp_path_factory.mktemp("prefect")
     name = f"gl_test_prefect_{uuid.uuid4().hex[:8]}"
     with ExitStack() as stack:
-        stack.enter_context(database(name))
+        stack.enter_context(database(name, template=prefect_postgres_db))
         server_env = quiet_env(
             PREFECT_HOME=str(home),
-            PREFECT_API_DATABASE_CONNECTION_URL=(
-                f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
-            ),
+            PREFECT_API_DATABASE_CONNECTION_URL=postgres_url(name, "asyncpg"),
             PREFECT_UI_ENABLED="false",
         )
         url = stack.enter_context(running_prefect_server(server_env, home / "server.log"))

@@ -93,7 +93,9 @@ def test_feast_on_postgres_registry_and_redis_online_store(production: GamelineC
 @pytest.mark.usefixtures("prefect_harness")
 def test_train_flow_tracks_and_registers_on_postgres(production: GamelineConfig) -> None:
     """MLflow's tracking store and model registry on PostgreSQL: the train flow's runs and the
-    `challenger` alias are there for a second client."""
+    `challenger` alias are there for a second client. The database starts empty, as a new
+    production store does, and the pipeline's first use migrates it (the other tests on
+    PostgreSQL start from a migrated copy, `mlflow_postgres_db`)."""
     from gameline.flows.train import train_flow
     from gameline.tasks.registry.mlflow_registry import Registry
 
@@ -180,7 +182,7 @@ def test_doctor_on_the_production_stores(production: GamelineConfig) -> None:
 @pytest.mark.integration
 @pytest.mark.usefixtures("prefect_harness")
 def test_train_and_gate_through_an_mlflow_tracking_server_on_postgres(
-    production: GamelineConfig, tmp_path: Path
+    production: GamelineConfig, tmp_path: Path, mlflow_postgres_db: str
 ) -> None:
     """The README's production MLflow: `mlflow server` (lean: one worker, no job runner) on a
     PostgreSQL store with a local artifact root. The pipeline trains, registers and gates
@@ -192,7 +194,7 @@ def test_train_and_gate_through_an_mlflow_tracking_server_on_postgres(
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     artifacts = tmp_path / "server-artifacts"
-    with database(f"{production.feast.project}_srv") as name:
+    with database(f"{production.feast.project}_srv", template=mlflow_postgres_db) as name:
         command = [
             str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
             "--workers", "1", "--backend-store-uri",

@@ -127,12 +127,14 @@ def finished(
 
 
 @pytest.fixture
-def stores(tmp_path: Path) -> Iterator[tuple[str, str]]:
+def stores(tmp_path: Path, mlflow_postgres_db: str) -> Iterator[tuple[str, str]]:
     """A PostgreSQL database for Feast's registry and the records, and an MLflow tracking
-    server on another; yields (stores URL, tracking URL)."""
+    server on another (a copy of an empty migrated store); yields (stores URL, tracking URL)."""
     with ExitStack() as stack:
         name = stack.enter_context(database(f"gl_scale_{RUN}"))
-        mlflow_db = stack.enter_context(database(f"gl_scale_{RUN}_mlflow"))
+        mlflow_db = stack.enter_context(
+            database(f"gl_scale_{RUN}_mlflow", template=mlflow_postgres_db)
+        )
         port = free_port()
         command = [
             str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),

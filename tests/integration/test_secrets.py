@@ -76,11 +76,12 @@ def test_no_secret_is_printed_or_stored(
     redis_with_password: int,
     tmp_path: Path,
     prefect_db: Path,
+    mlflow_postgres_db: str,
 ) -> None:
     project = f"gl_test_{uuid.uuid4().hex[:8]}"
     with ExitStack() as stack:
         registry_db = stack.enter_context(database(project))
-        mlflow_db = stack.enter_context(database(f"{project}_mlflow"))
+        mlflow_db = stack.enter_context(database(f"{project}_mlflow", template=mlflow_postgres_db))
         # The YAML holds addresses without passwords, as production.yaml does.
         # A league whose first challenger passes the gate, so the one run trains, promotes and
         # predicts: every stage touches the secret-carrying stores.
