@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import errno
+import functools
 import hashlib
 import json
 import os
@@ -11,7 +14,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import pandas as pd
 from filelock import FileLock
@@ -62,6 +65,47 @@ def _write_row_groups(frame: pd.DataFrame, tmp: Path) -> None:
         for start in range(0, len(frame), ROW_GROUP):
             part = frame.iloc[start : start + ROW_GROUP]
             writer.write_table(pa.Table.from_pandas(part, schema=schema, preserve_index=False))
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's `malloc_trim`, where the C library has one (musl and macOS have not)."""
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim  # type: ignore[no-any-return]
+    except (OSError, AttributeError, TypeError):
+        return None
+
+
+MALLOC_TRIM = _malloc_trim()
+
+
+def release_memory() -> None:
+    """Hand what the last step freed back to the system. Freed memory stays with the process
+    otherwise: in Arrow's memory pool (its strings and parquet buffers) and in glibc's heap,
+    which returns only its top pages (pandas' and NumPy's freed arrays sit below newer ones).
+    A million games: each ingest step started on 1.1 GB of resident memory, freed but kept,
+    instead of 0.2-0.4 GB. (Dask's workers trim glibc's heap the same way.)"""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+    if MALLOC_TRIM is not None:
+        MALLOC_TRIM(0)
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def releasing_memory(function: Callable[P, R]) -> Callable[P, R]:
+    """`function`, then `release_memory` once its frames are gone (a step of the ingest)."""
+
+    @functools.wraps(function)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return function(*args, **kwargs)
+        finally:
+            release_memory()
+
+    return run
 
 
 def read_parquet(path: Path, columns: list[str] | None = None) -> pd.DataFrame:

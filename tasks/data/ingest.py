@@ -29,7 +29,14 @@ from gameline.tasks.data.sources import load_games
 from gameline.tasks.data.validate import ACTION, RULES, CheckedInput, check_bad_share, rule_counts
 from gameline.tasks.provenance import code_version
 from gameline.tasks.records import MANIFESTS, RecordStore, records_for
-from gameline.tasks.storage import read_parquet, reading, store_lock, write_json, write_parquet
+from gameline.tasks.storage import (
+    read_parquet,
+    reading,
+    releasing_memory,
+    store_lock,
+    write_json,
+    write_parquet,
+)
 
 CONFLICT_RULE = "a stored final game may not change"
 
@@ -268,6 +275,7 @@ class StagedInput(BaseModel):
     restoring: str | None = None
 
 
+@releasing_memory
 def stage_input(config: GamelineConfig, file: Path | None = None) -> StagedInput:
     """Read and normalise the source, hash it, and park it in staging (unless seen before)."""
     games = load_games(config, file)
@@ -296,6 +304,7 @@ def stage_input(config: GamelineConfig, file: Path | None = None) -> StagedInput
     return staged
 
 
+@releasing_memory
 def store_input(
     config: GamelineConfig, staged: StagedInput, checked: CheckedInput, now: datetime
 ) -> Manifest:

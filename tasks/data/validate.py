@@ -24,7 +24,7 @@ from gameline.tasks.contracts import (
 )
 from gameline.tasks.data.expectations import ROW, RuleResult, RuleSpec, run_rules
 from gameline.tasks.data.simulator import team_codes
-from gameline.tasks.storage import read_parquet, write_parquet, write_text
+from gameline.tasks.storage import read_parquet, releasing_memory, write_parquet, write_text
 
 RULES = "rules"
 FINAL = 'status=="final"'
@@ -384,6 +384,7 @@ class CheckedInput(BaseModel):
     rejected: int
 
 
+@releasing_memory
 def check_input(
     config: GamelineConfig, staged_path: Path, label: str, now: datetime
 ) -> CheckedInput:
