@@ -5,7 +5,7 @@ functions the ingest flow wraps. Prints a table; `--json` prints the raw numbers
 
     python bench/bench_ingest.py                 # nba (if ../shared/data exists), 100k, 1M
     python bench/bench_ingest.py --cases sim-100k sim-300k sim-1M sim-3M   # time and memory curve
-    python bench/bench_ingest.py --cases sim-10M   # the curve's end: about 4 min and 12 GB
+    python bench/bench_ingest.py --cases sim-10M   # the curve's end: about 3-4 min and 10-11 GB
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ SIM_CASES = {
     "sim-300k": {"n_teams": 100, "n_seasons": 74},  # 303,400 games
     "sim-1M": {"n_teams": 200, "n_seasons": 122},  # 1,000,400 games (schedule) before as-of
     "sim-3M": {"n_teams": 300, "n_seasons": 244},  # 3,001,200 games (for the curve: --cases)
-    "sim-10M": {"n_teams": 1000, "n_seasons": 244},  # 10,004,000 games (--cases; about 13 GB)
+    "sim-10M": {"n_teams": 1000, "n_seasons": 244},  # 10,004,000 games (--cases; about 10-11 GB)
 }
 DEFAULT_CASES = ["nba", "sim-100k", "sim-1M"]
 AS_OF = "2026-11-23T00:00:00+00:00"
