@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from gameline.tasks import storage
 from gameline.tasks.config import GamelineConfig, state_paths
 from gameline.tasks.contracts import CONTENT_COLUMNS, conform
 from gameline.tasks.data.ingest import (
@@ -118,6 +120,21 @@ def test_check_input_writes_report_and_splits(config: GamelineConfig) -> None:
     assert checked.report_path.exists()
     assert "Validation of" in checked.report_path.read_text()
     assert (state_paths(config).reports / "validation" / "latest.html").exists()
+
+
+def test_a_step_releases_memory_once_it_returns_or_fails(
+    config: GamelineConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ingest's steps hand freed memory back after they end, failed or not, and keep the
+    signature Prefect builds their tasks' parameters from."""
+    released: list[int] = []
+    monkeypatch.setattr(storage, "release_memory", lambda: released.append(1))
+    staged = stage_input(config)
+    assert staged.read > 0 and released == [1]
+    assert list(inspect.signature(stage_input).parameters) == ["config", "file"]
+    with pytest.raises(FileNotFoundError):
+        check_input(config, staged.path.with_name("absent.parquet"), "x", datetime.now(UTC))
+    assert released == [1, 1]
 
 
 def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path: Path) -> None:
