@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import functools
 import hashlib
@@ -67,15 +66,15 @@ def _write_row_groups(frame: pd.DataFrame, tmp: Path) -> None:
             writer.write_table(pa.Table.from_pandas(part, schema=schema, preserve_index=False))
 
 
+@functools.cache
 def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's `malloc_trim`, where the C library has one (musl and macOS have not)."""
+    """glibc's `malloc_trim` among the process's own symbols, where the C library has one
+    (musl and macOS have not; Windows has no such handle). Looked up on first use: at import,
+    `ctypes.util.find_library` ran `ldconfig` (13 ms) in every process, the CLI's included."""
     try:
-        return ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim  # type: ignore[no-any-return]
+        return ctypes.CDLL(None).malloc_trim  # type: ignore[no-any-return]
     except (OSError, AttributeError, TypeError):
         return None
-
-
-MALLOC_TRIM = _malloc_trim()
 
 
 def release_memory() -> None:
@@ -87,8 +86,8 @@ def release_memory() -> None:
     import pyarrow as pa
 
     pa.default_memory_pool().release_unused()
-    if MALLOC_TRIM is not None:
-        MALLOC_TRIM(0)
+    if (trim := _malloc_trim()) is not None:
+        trim(0)
 
 
 P = ParamSpec("P")
