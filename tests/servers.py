@@ -174,6 +174,23 @@ def built_once(path: Path, build: Callable[[Path], None]) -> Path:
     return path
 
 
+def upgrade_prefect(**env: str) -> None:
+    """`prefect server database upgrade` of the database `env` names (its PREFECT_HOME's
+    SQLite file, or PREFECT_API_DATABASE_CONNECTION_URL)."""
+    subprocess.run(
+        [str(BIN / "prefect"), "server", "database", "upgrade", "-y"],
+        env=quiet_env(**env), check=True, capture_output=True,
+    )  # fmt: skip
+
+
+def upgrade_mlflow(url: str) -> None:
+    """`mlflow db upgrade` of the tracking store at `url`, as an administrator prepares one."""
+    subprocess.run(
+        [str(BIN / "mlflow"), "db", "upgrade", url], env=quiet_env(), check=True,
+        capture_output=True,
+    )  # fmt: skip
+
+
 def migrated_prefect_db(folder: Path) -> Path:
     """A Prefect SQLite database migrated to this Prefect's latest schema, built once in
     `folder` for the test run's workers: a server started on an empty database spends about
@@ -183,10 +200,7 @@ def migrated_prefect_db(folder: Path) -> Path:
         home = scratch.with_name(f"{scratch.name}-home")
         shutil.rmtree(home, ignore_errors=True)
         home.mkdir()
-        subprocess.run(
-            [str(BIN / "prefect"), "server", "database", "upgrade", "-y"],
-            env=quiet_env(PREFECT_HOME=str(home)), check=True, capture_output=True,
-        )  # fmt: skip
+        upgrade_prefect(PREFECT_HOME=str(home))
         (home / "prefect.db").rename(scratch)
 
     return built_once(folder / "prefect-migrated.db", build)
@@ -199,10 +213,7 @@ def migrated_mlflow_db(folder: Path) -> Path:
     make about thirty."""
 
     def build(scratch: Path) -> None:
-        subprocess.run(
-            [str(BIN / "mlflow"), "db", "upgrade", f"sqlite:///{scratch}"],
-            env=quiet_env(), check=True, capture_output=True,
-        )  # fmt: skip
+        upgrade_mlflow(f"sqlite:///{scratch}")
 
     return built_once(folder / "mlflow-migrated.db", build)
 
@@ -211,13 +222,7 @@ def mlflow_postgres() -> str:
     """An empty MLflow store on PostgreSQL at the current schema (`mlflow db upgrade`), built
     once per test run: a template for the tests' MLflow databases."""
 
-    def migrate(name: str) -> None:
-        subprocess.run(
-            [str(BIN / "mlflow"), "db", "upgrade", postgres_url(name)],
-            env=quiet_env(), check=True, capture_output=True,
-        )  # fmt: skip
-
-    return migrated_database("mlflow", migrate)
+    return migrated_database("mlflow", lambda name: upgrade_mlflow(postgres_url(name)))
 
 
 def prefect_postgres() -> str:
@@ -226,14 +231,8 @@ def prefect_postgres() -> str:
 
     def migrate(name: str) -> None:
         with tempfile.TemporaryDirectory() as home:
-            env = quiet_env(
-                PREFECT_HOME=home,
-                PREFECT_API_DATABASE_CONNECTION_URL=postgres_url(name, "asyncpg"),
-            )
-            subprocess.run(
-                [str(BIN / "prefect"), "server", "database", "upgrade", "-y"],
-                env=env, check=True, capture_output=True,
-            )  # fmt: skip
+            url = postgres_url(name, "asyncpg")
+            upgrade_prefect(PREFECT_HOME=home, PREFECT_API_DATABASE_CONNECTION_URL=url)
 
     return migrated_database("prefect", migrate)
 

@@ -25,6 +25,7 @@ from tests.servers import (
     free_port,
     gameline,
     need_services,
+    postgres_url,
     quiet_env,
 )
 
@@ -64,7 +65,7 @@ OUTAGES = {
     ),
     "missing database": (
         "GAMELINE_MLFLOW_TRACKING_URI",
-        "postgresql+psycopg://postgres@127.0.0.1:5432/gl_no_such_database",
+        postgres_url("gl_no_such_database"),
         "createdb gl_no_such_database",
     ),
 }
@@ -88,8 +89,8 @@ def test_a_backend_down_fails_in_seconds_with_one_line(
     with database(f"gl_outage_{uuid.uuid4().hex[:12]}") as registry:
         healthy = {
             "GAMELINE_MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
-            "GAMELINE_FEAST_REGISTRY_URL": f"postgresql+psycopg://postgres@127.0.0.1:5432/{registry}",
-            "GAMELINE_RECORDS_URL": f"postgresql+psycopg://postgres@127.0.0.1:5432/{registry}",
+            "GAMELINE_FEAST_REGISTRY_URL": postgres_url(registry),
+            "GAMELINE_RECORDS_URL": postgres_url(registry),
         }
         started = time.monotonic()
         done = gameline(

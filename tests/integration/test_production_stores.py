@@ -21,6 +21,7 @@ from tests.servers import (
     database,
     free_port,
     need_services,
+    postgres_url,
     process,
     quiet_env,
     wait_http,
@@ -40,9 +41,9 @@ def production(sim_config: Callable[..., GamelineConfig]) -> Iterator[GamelineCo
         source={"simulator": {"upcoming_days": 7}},
         feast={
             "project": project,
-            "registry_url": f"postgresql+psycopg://postgres@127.0.0.1:5432/{project}",
+            "registry_url": postgres_url(project),
         },
-        records={"url": f"postgresql+psycopg://postgres@127.0.0.1:5432/{project}"},
+        records={"url": postgres_url(project)},
     )
     admin(f'drop database "{project}" with (force)')
 
@@ -102,7 +103,7 @@ def test_train_flow_tracks_and_registers_on_postgres(production: GamelineConfig)
     database = f"{production.feast.project}_mlflow"
     admin(f'create database "{database}"')
     try:
-        uri = f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}"
+        uri = postgres_url(database)
         config = production.model_copy(
             update={
                 "mlflow": production.mlflow.model_copy(update={"tracking_uri": uri}),
@@ -128,7 +129,7 @@ def test_registry_lock_on_postgres_serialises_holders(production: GamelineConfig
 
     from gameline.tasks.registry.mlflow_registry import Registry
 
-    uri = f"postgresql+psycopg://postgres@127.0.0.1:5432/{production.feast.project}"
+    uri = postgres_url(production.feast.project)
     config = production.model_copy(
         update={"mlflow": production.mlflow.model_copy(update={"tracking_uri": uri})}
     )
@@ -158,9 +159,7 @@ def test_doctor_on_the_production_stores(production: GamelineConfig) -> None:
     project = production.feast.project
     ready = production.model_copy(
         update={
-            "mlflow": production.mlflow.model_copy(
-                update={"tracking_uri": f"postgresql+psycopg://postgres@127.0.0.1:5432/{project}"}
-            )
+            "mlflow": production.mlflow.model_copy(update={"tracking_uri": postgres_url(project)})
         }
     )
     checks = {c.name: c for c in doctor(ready)}
@@ -170,9 +169,7 @@ def test_doctor_on_the_production_stores(production: GamelineConfig) -> None:
     assert checks["online store"].detail.startswith("redis 127.0.0.1:6379")
     missing = ready.model_copy(
         update={
-            "mlflow": ready.mlflow.model_copy(
-                update={"tracking_uri": "postgresql+psycopg://postgres@127.0.0.1:5432/gl_absent"}
-            )
+            "mlflow": ready.mlflow.model_copy(update={"tracking_uri": postgres_url("gl_absent")})
         }
     )
     failed = {c.name: c for c in doctor(missing)}["mlflow"]
@@ -198,7 +195,7 @@ def test_train_and_gate_through_an_mlflow_tracking_server_on_postgres(
         command = [
             str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
             "--workers", "1", "--backend-store-uri",
-            f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}",
+            postgres_url(name),
             "--artifacts-destination", str(artifacts),
         ]  # fmt: skip
         log = tmp_path / "mlflow-server.log"

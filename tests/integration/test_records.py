@@ -27,7 +27,7 @@ from gameline.tasks.records import (
     parse_lines,
 )
 from gameline.tasks.storage import DamagedFile
-from tests.servers import database, free_port, need_services
+from tests.servers import database, free_port, need_services, postgres_url
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,7 @@ def records_db() -> Iterator[str]:
     """One PostgreSQL database for this module's cases (each uses its own namespace)."""
     need_services()
     with database(f"gl_records_{uuid.uuid4().hex[:8]}") as name:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+        yield postgres_url(name)
 
 
 @pytest.fixture(params=["files", pytest.param("postgresql", marks=pytest.mark.services)])

@@ -34,7 +34,16 @@ from gameline.tasks.registry.mlflow_registry import Registry
 from gameline.tasks.serving.overview import overview
 from gameline.tasks.serving.predictions import read_predictions
 from tests.builders import AS_OF, CONFIGS, REPO, write_config
-from tests.servers import BIN, Prefect, database, free_port, process, quiet_env, wait_http
+from tests.servers import (
+    BIN,
+    Prefect,
+    database,
+    free_port,
+    postgres_url,
+    process,
+    quiet_env,
+    wait_http,
+)
 
 pytestmark = [pytest.mark.services, pytest.mark.integration, pytest.mark.slow]
 RUN = uuid.uuid4().hex[:6]
@@ -139,7 +148,7 @@ def stores(tmp_path: Path, mlflow_postgres_db: str) -> Iterator[tuple[str, str]]
         command = [
             str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
             "--workers", "1", "--backend-store-uri",
-            f"postgresql+psycopg://postgres@127.0.0.1:5432/{mlflow_db}",
+            postgres_url(mlflow_db),
             "--artifacts-destination", str(tmp_path / "mlflow-artifacts"),
         ]  # fmt: skip
         log = tmp_path / "mlflow-server.log"
@@ -147,7 +156,7 @@ def stores(tmp_path: Path, mlflow_postgres_db: str) -> Iterator[tuple[str, str]]
             process(command, quiet_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false"), log)
         )
         wait_http(f"http://127.0.0.1:{port}/health", server, log)
-        urls = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", f"http://127.0.0.1:{port}"
+        urls = postgres_url(name), f"http://127.0.0.1:{port}"
         yield urls
         # The leagues' rows in Redis, by the RUN their Feast projects end with. Feast's own
         # teardown (`FeatureStore.teardown`, which this fixture called before) left them: 36

@@ -22,6 +22,7 @@ from tests.servers import (
     free_port,
     gameline,
     need_services,
+    postgres_url,
     prefect_home,
     process,
     quiet_env,
@@ -91,11 +92,11 @@ def test_no_secret_is_printed_or_stored(
             name="production",
             feast={
                 "project": project,
-                "registry_url": f"postgresql+psycopg://postgres@127.0.0.1:5432/{registry_db}",
+                "registry_url": postgres_url(registry_db),
                 "redis_connection": f"127.0.0.1:{redis_with_password}",
             },
-            mlflow={"tracking_uri": f"postgresql+psycopg://postgres@127.0.0.1:5432/{mlflow_db}"},
-            records={"url": f"postgresql+psycopg://postgres@127.0.0.1:5432/{registry_db}"},
+            mlflow={"tracking_uri": postgres_url(mlflow_db)},
+            records={"url": postgres_url(registry_db)},
         )
         config_file = write_config(config, tmp_path / "production.yaml")
         home = prefect_home(tmp_path / "prefect-home", prefect_db)
